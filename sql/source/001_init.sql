@@ -1,0 +1,116 @@
+-- trigsync on a source database: the change log, the capture functions, each target's position.
+-- {{schema}} is replaced by the quoted schema name, {{channel}} by the NOTIFY channel as a literal.
+
+-- Every captured row change. Ids come from a sequence without cache, so that an id read before a
+-- snapshot bounds every change written after it (see src/log/window.ts).
+create sequence {{schema}}.change_log_id_seq as bigint cache 1;
+
+create table {{schema}}.change_log (
+  id bigint not null default nextval('{{schema}}.change_log_id_seq') primary key,
+  -- The writing transaction: consumers read by visibility in snapshots, never by id alone.
+  txid xid8 not null default pg_current_xact_id(),
+  captured_at timestamptz not null default statement_timestamp(),
+  relid oid not null,
+  -- I insert, D delete, V old image of an update, U new image of an update, T truncate
+  op "char" not null,
+  -- json, not jsonb: it keeps json columns byte for byte and accepts every value json accepts.
+  row json
+);
+alter sequence {{schema}}.change_log_id_seq owned by {{schema}}.change_log.id;
+create index change_log_txid on {{schema}}.change_log (txid);
+
+-- This node's identity: targets key the position of this source's stream by it.
+create table {{schema}}.node (
+  id int primary key check (id = 1),
+  origin text not null default gen_random_uuid()::text,
+  created_at timestamptz not null default now()
+);
+insert into {{schema}}.node (id) values (1);
+
+-- The tables whose changes are captured, with their keys as installed.
+create table {{schema}}.captured_table (
+  relid oid primary key,
+  schema_name name not null,
+  table_name name not null,
+  key_columns name[] not null,
+  installed_at timestamptz not null default now()
+);
+
+-- One row per target: its position in the log and its state. The target's own copy of the position
+-- (on the target, written in the same transaction as each batch) is the truth; this one trails it and
+-- is what pruning and status read.
+create table {{schema}}.target (
+  name text primary key,
+  state text not null default 'new'
+    check (state in ('new', 'syncing', 'catching_up', 'live', 'parked', 'removed')),
+  -- The position (src/log/window.ts): every change visible in from_snapshot is applied, and so are the
+  -- changes of the open window (visible in to_snapshot, not in from_snapshot) with id <= applied_id.
+  from_snapshot pg_snapshot not null,
+  from_id_bound bigint not null,
+  to_snapshot pg_snapshot,
+  to_id_bound bigint,
+  to_id_ceiling bigint,
+  applied_id bigint not null default 0,
+  applied_changes bigint not null default 0,
+  last_applied_at timestamptz,
+  last_error text,
+  parked_since timestamptz,
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now()
+);
+
+-- Changes that failed on a target, in order; the target takes nothing later until they apply or are skipped.
+create table {{schema}}.error_queue (
+  target text not null references {{schema}}.target (name) on delete cascade,
+  change_id bigint not null,
+  table_name text not null,
+  op "char" not null,
+  key json,
+  sqlstate text,
+  message text not null,
+  attempts int not null default 1,
+  first_failed_at timestamptz not null default now(),
+  last_failed_at timestamptz not null default now(),
+  primary key (target, change_id)
+);
+
+-- The doorbell: the first captured statement after the daemon went idle notifies it, the rest do not.
+-- A NOTIFY in every writing transaction would serialize the source's commits on the notify queue lock.
+create table {{schema}}.doorbell (
+  id int primary key check (id = 1),
+  armed boolean not null
+);
+insert into {{schema}}.doorbell values (1, true);
+
+-- The capture function, for the four statement-level triggers of every captured table. It runs as its
+-- owner (security definer), so that writers of a captured table need no privilege on the log.
+-- tg_argv[0] is the application_name whose writes are not captured (trigsync's own: no echo).
+-- intervalstyle and extra_float_digits are pinned because to_json() writes intervals and floats in the
+-- writer's session style, and a style such as sql_standard does not read back the same everywhere.
+-- plpgsql plans each statement when it first runs, so a branch may name a transition table that only
+-- its own event's trigger defines.
+create function {{schema}}.capture() returns trigger
+language plpgsql security definer
+set search_path = pg_catalog, pg_temp set intervalstyle = postgres set extra_float_digits = 1 as $$
+begin
+  if current_setting('application_name') = tg_argv[0] then return null; end if;
+  if tg_op = 'INSERT' then
+    insert into {{schema}}.change_log (relid, op, row) select tg_relid, 'I', to_json(n) from new_rows n;
+  elsif tg_op = 'UPDATE' then
+    -- Applied as delete of every old key, then insert of every new row: that handles a changed key,
+    -- and keys swapped within one statement.
+    insert into {{schema}}.change_log (relid, op, row) select tg_relid, 'V', to_json(o) from old_rows o;
+    insert into {{schema}}.change_log (relid, op, row) select tg_relid, 'U', to_json(n) from new_rows n;
+  elsif tg_op = 'DELETE' then
+    insert into {{schema}}.change_log (relid, op, row) select tg_relid, 'D', to_json(o) from old_rows o;
+  else
+    insert into {{schema}}.change_log (relid, op, row) values (tg_relid, 'T', null);
+  end if;
+  if (select armed from {{schema}}.doorbell) then
+    update {{schema}}.doorbell set armed = false where armed;
+    if found then perform pg_notify({{channel}}, ''); end if;
+  end if;
+  return null;
+end $$;
+
+revoke all on function {{schema}}.capture() from public;

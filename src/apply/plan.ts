@@ -1,0 +1,124 @@
+/**
+ * A target's plan: for each captured table it takes, the target table, the columns written, the key,
+ * and the read query that selects its changes. Built from the config and both servers' catalogs;
+ * every mismatch is reported by name.
+ */
+import type pg from 'pg';
+
+import { describeTable, type TableInfo } from '../capture/catalog.js';
+import { formatQualifiedName, qualifiedIdent } from '../config/identifiers.js';
+import type { Config, QualifiedName, TargetConfig } from '../config/types.js';
+import { ConfigError } from '../failure/errors.js';
+import { windowQuery, type ReadTable } from '../log/window.js';
+
+export interface TablePlan {
+  relid: number;
+  source: QualifiedName;
+  target: QualifiedName;
+  /** Display names, for logs and metrics. */
+  sourceName: string;
+  targetName: string;
+  /** Columns written on insert: the selected ones, less what the target generates itself. */
+  columns: string[];
+  /** The source's primary key; deletes go by it. */
+  key: string[];
+}
+
+export interface TargetPlan {
+  target: string;
+  tables: Map<number, TablePlan>;
+  readQuery: string;
+}
+
+function literal(text: string): string {
+  return `'${text.replaceAll("'", "''")}'`;
+}
+
+/** json_build_object('k1', c.row->'k1', ...)::text: the key of a row image, as json text. */
+function keyExpression(key: string[]): string {
+  return `json_build_object(${key.map((k) => `${literal(k)}, c.row->${literal(k)}`).join(', ')})::text`;
+}
+
+/** The row filter, evaluated over the row image typed as the source table. */
+function filterExpression(source: QualifiedName, where: string): string {
+  return `(select (${where}) from json_populate_record(null::${qualifiedIdent(source)}, c.row) as t)`;
+}
+
+/** Describe every source table of the config; problems name the table. */
+export async function describeSourceTables(
+  source: pg.ClientBase,
+  config: Config,
+): Promise<{ tables: Map<string, TableInfo & { name: QualifiedName }>; problems: string[] }> {
+  const tables = new Map<string, TableInfo & { name: QualifiedName }>();
+  const problems: string[] = [];
+  for (const name of config.tables) {
+    const info = await describeTable(source, name);
+    const display = formatQualifiedName(name);
+    if (info === undefined) {
+      problems.push(`tables: ${display} does not exist on the source`);
+    } else if (info.primaryKey.length === 0) {
+      problems.push(`tables: ${display} has no primary key; trigsync needs one to apply updates and deletes`);
+    } else {
+      tables.set(display, { ...info, name });
+    }
+  }
+  return { tables, problems };
+}
+
+/** Build a target's plan against its server; throws one ConfigError listing every problem. */
+export async function buildTargetPlan(
+  config: Config,
+  target: TargetConfig,
+  sourceTables: Map<string, TableInfo & { name: QualifiedName }>,
+  targetClient: pg.ClientBase,
+): Promise<TargetPlan> {
+  const problems: string[] = [];
+  const tables = new Map<number, TablePlan>();
+  for (const mapping of target.tables) {
+    const sourceName = formatQualifiedName(mapping.source);
+    const targetName = formatQualifiedName(mapping.target);
+    const where = `targets.${target.name}: ${sourceName} -> ${targetName}`;
+    const source = sourceTables.get(sourceName);
+    if (source === undefined) continue; // reported once for the source
+    const info = await describeTable(targetClient, mapping.target);
+    if (info === undefined) {
+      problems.push(`${where}: table ${targetName} does not exist on target ${target.name}`);
+      continue;
+    }
+    const sourceColumns = source.columns.filter((c) => !c.generated).map((c) => c.name);
+    const selected = mapping.columns ?? sourceColumns;
+    for (const column of selected) {
+      if (!source.columns.some((c) => c.name === column)) {
+        problems.push(`${where}: column ${column} does not exist on the source table`);
+      }
+    }
+    for (const key of source.primaryKey) {
+      if (!selected.includes(key))
+        problems.push(`${where}: columns must include the primary key column ${key}`);
+    }
+    const targetColumns = new Map(info.columns.map((c) => [c.name, c]));
+    const missing = selected.filter((c) => !targetColumns.has(c));
+    if (missing.length > 0) {
+      problems.push(`${where}: target table lacks column(s) ${missing.join(', ')}`);
+    }
+    tables.set(source.relid, {
+      relid: source.relid,
+      source: mapping.source,
+      target: mapping.target,
+      sourceName,
+      targetName,
+      columns: selected.filter((c) => targetColumns.get(c)?.generated === false),
+      key: source.primaryKey,
+    });
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  const readTables: ReadTable[] = [...tables.values()].map((t) => {
+    const mapping = target.tables.find((m) => formatQualifiedName(m.source) === t.sourceName);
+    return {
+      relid: t.relid,
+      keyExpression: keyExpression(t.key),
+      filterExpression: mapping?.where === undefined ? undefined : filterExpression(t.source, mapping.where),
+    };
+  });
+  return { target: target.name, tables, readQuery: windowQuery(config.schema, readTables) };
+}

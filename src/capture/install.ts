@@ -1,0 +1,191 @@
+/**
+ * `install` on the source: migrations, the capture triggers of every configured table, the target
+ * registry. Idempotent: run at every `start`. Tables dropped from the config stop being captured.
+ */
+import type pg from 'pg';
+
+import { describeSourceTables } from '../apply/plan.js';
+import { formatQualifiedName, ident } from '../config/identifiers.js';
+import type { Config } from '../config/types.js';
+import { ConfigError } from '../failure/errors.js';
+import { registerTargets } from '../log/targets.js';
+import { migrate, type MigrateResult } from './migrations.js';
+import { dropCaptureTriggers, ensureCaptureTriggers } from './triggers.js';
+
+export interface SourceInstallReport {
+  schema: MigrateResult;
+  tables: { table: string; relid: number; key: string[]; triggers: 'created' | 'unchanged' }[];
+  uncaptured: string[];
+  targetsAdded: string[];
+  targetsRemoved: string[];
+}
+
+export async function installSource(
+  client: pg.ClientBase & pg.Client,
+  config: Config,
+): Promise<SourceInstallReport> {
+  const { tables, problems } = await describeSourceTables(client, config);
+  if (problems.length > 0) throw new ConfigError(problems);
+  const schema = await migrate(client, config.schema, 'source');
+  const s = ident(config.schema);
+  const report: SourceInstallReport = {
+    schema,
+    tables: [],
+    uncaptured: [],
+    targetsAdded: [],
+    targetsRemoved: [],
+  };
+
+  await client.query('begin');
+  try {
+    for (const [display, table] of tables) {
+      const changed = await ensureCaptureTriggers(
+        client,
+        config.schema,
+        config.applicationName,
+        table.relid,
+        table.name,
+      );
+      await client.query(
+        `insert into ${s}.captured_table (relid, schema_name, table_name, key_columns) values ($1, $2, $3, $4)
+         on conflict (relid) do update set schema_name = excluded.schema_name, table_name = excluded.table_name,
+           key_columns = excluded.key_columns`,
+        [table.relid, table.name.schema, table.name.name, table.primaryKey],
+      );
+      report.tables.push({
+        table: display,
+        relid: table.relid,
+        key: table.primaryKey,
+        triggers: changed ? 'created' : 'unchanged',
+      });
+    }
+    const wanted = [...tables.values()].map((t) => t.relid);
+    const stale = await client.query<{ relid: number; name: string }>(
+      `select relid::int8 as relid, format('%I.%I', schema_name, table_name) as name
+         from ${s}.captured_table where relid <> all($1::oid[])`,
+      [wanted],
+    );
+    for (const row of stale.rows) {
+      await dropCaptureTriggers(client, config.schema, row.relid);
+      await client.query(`delete from ${s}.captured_table where relid = $1`, [row.relid]);
+      report.uncaptured.push(row.name);
+    }
+    const targets = await registerTargets(
+      client,
+      config.schema,
+      config.targets.map((t) => t.name),
+    );
+    report.targetsAdded = targets.added;
+    report.targetsRemoved = targets.removed;
+    await client.query('commit');
+  } catch (thrown) {
+    await client.query('rollback').catch(() => undefined);
+    throw thrown;
+  }
+  return report;
+}
+
+/** This source's identity, as targets know it. */
+export async function sourceOrigin(client: pg.ClientBase, schema: string): Promise<string> {
+  const result = await client.query<{ origin: string }>(
+    `select origin from ${ident(schema)}.node where id = 1`,
+  );
+  const origin = result.rows[0]?.origin;
+  if (origin === undefined)
+    throw new ConfigError(`schema ${schema}: not installed on the source; run install`);
+  return origin;
+}
+
+/** Remove the capture triggers and trigsync's schema from the source. */
+export async function uninstallSource(client: pg.ClientBase, config: Config): Promise<{ tables: string[] }> {
+  const s = ident(config.schema);
+  const exists = await client.query<{ found: boolean }>(`select to_regclass($1) is not null as found`, [
+    `${s}.captured_table`,
+  ]);
+  const dropped: string[] = [];
+  await client.query('begin');
+  try {
+    if (exists.rows[0]?.found === true) {
+      const captured = await client.query<{ relid: number; name: string }>(
+        `select relid::int8 as relid, format('%I.%I', schema_name, table_name) as name from ${s}.captured_table`,
+      );
+      for (const row of captured.rows) {
+        await dropCaptureTriggers(client, config.schema, row.relid);
+        dropped.push(row.name);
+      }
+    }
+    // Tables of the config that were captured under another registry (a half-done install).
+    for (const table of config.tables) {
+      const found = await client.query<{ relid: number | null }>(
+        `select to_regclass($1)::oid::int8 as relid`,
+        [`${ident(table.schema)}.${ident(table.name)}`],
+      );
+      const relid = found.rows[0]?.relid;
+      if (relid !== null && relid !== undefined) await dropCaptureTriggers(client, config.schema, relid);
+    }
+    await dropSourceObjects(client, config.schema);
+    await client.query('commit');
+  } catch (thrown) {
+    await client.query('rollback').catch(() => undefined);
+    throw thrown;
+  }
+  return { tables: dropped.length > 0 ? dropped : config.tables.map(formatQualifiedName) };
+}
+
+/**
+ * Drop the source's objects: the whole schema, unless this database is also another source's target
+ * (a multi-master node), whose positions live in the same schema and stay.
+ */
+async function dropSourceObjects(client: pg.ClientBase, schema: string): Promise<void> {
+  const s = ident(schema);
+  const targetTrack = await client.query<{ found: boolean }>(`select to_regclass($1) is not null as found`, [
+    `${s}.applied_position`,
+  ]);
+  if (targetTrack.rows[0]?.found !== true) {
+    await client.query(`drop schema if exists ${s} cascade`);
+    return;
+  }
+  await client.query(`drop function if exists ${s}.capture() cascade`);
+  await client.query(
+    `drop table if exists ${s}.error_queue, ${s}.target, ${s}.change_log, ${s}.captured_table, ${s}.doorbell, ${s}.node`,
+  );
+  await client.query(`delete from ${s}.schema_version where track = 'source'`);
+}
+
+/**
+ * Remove this source's traces from a target: its position rows, then the target objects if no other
+ * source uses them, and the schema if nothing else of trigsync's lives there (a multi-master node
+ * keeps its own capture objects).
+ */
+export async function uninstallTarget(
+  client: pg.ClientBase,
+  schema: string,
+  origin: string | undefined,
+): Promise<void> {
+  const s = ident(schema);
+  const found = await client.query<{ found: boolean }>(`select to_regclass($1) is not null as found`, [
+    `${s}.applied_position`,
+  ]);
+  if (found.rows[0]?.found !== true) return;
+  await client.query('begin');
+  try {
+    if (origin !== undefined)
+      await client.query(`delete from ${s}.applied_position where origin = $1`, [origin]);
+    const others = await client.query<{ n: number }>(`select count(*) as n from ${s}.applied_position`);
+    const sourceTrack = await client.query<{ n: number }>(
+      `select count(*) as n from ${s}.schema_version where track = 'source'`,
+    );
+    if (others.rows[0]?.n === 0) {
+      if (sourceTrack.rows[0]?.n === 0) {
+        await client.query(`drop schema ${s} cascade`);
+      } else {
+        await client.query(`drop table ${s}.applied_position`);
+        await client.query(`delete from ${s}.schema_version where track = 'target'`);
+      }
+    }
+    await client.query('commit');
+  } catch (thrown) {
+    await client.query('rollback').catch(() => undefined);
+    throw thrown;
+  }
+}

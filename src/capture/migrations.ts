@@ -1,0 +1,127 @@
+/**
+ * Numbered SQL migrations (sql/source, sql/target), each applied in its own transaction under an
+ * advisory lock and recorded in `<schema>.schema_version`. A schema newer than this build knows is refused.
+ */
+import { readFileSync, readdirSync } from 'node:fs';
+
+import type pg from 'pg';
+
+import { ident } from '../config/identifiers.js';
+import { ConfigError } from '../failure/errors.js';
+
+export type MigrationTrack = 'source' | 'target';
+
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+const sqlRoot = new URL('../../sql/', import.meta.url);
+
+/** The NOTIFY channel of a schema's doorbell. */
+export function doorbellChannel(schema: string): string {
+  return `${schema}_doorbell`;
+}
+
+function literal(text: string): string {
+  return `'${text.replaceAll("'", "''")}'`;
+}
+
+/** The migrations of a track, in order, with the schema placeholders filled in. */
+export function loadMigrations(track: MigrationTrack, schema: string): Migration[] {
+  const dir = new URL(`${track}/`, sqlRoot);
+  return readdirSync(dir)
+    .filter((file) => /^\d{3}_[\w-]+\.sql$/.test(file))
+    .sort()
+    .map((file) => ({
+      version: Number(file.slice(0, 3)),
+      name: file.slice(4, -4),
+      sql: readFileSync(new URL(file, dir), 'utf8')
+        .replaceAll('{{schema}}', ident(schema))
+        .replaceAll('{{channel}}', literal(doorbellChannel(schema))),
+    }));
+}
+
+/** One advisory lock key per schema, shared by every trigsync process that installs into it. */
+function lockKey(schema: string): string {
+  return `select pg_advisory_xact_lock(hashtextextended(${literal(`trigsync migrate ${schema}`)}, 0))`;
+}
+
+async function installedVersion(client: pg.Client, schema: string, track: MigrationTrack): Promise<number> {
+  const exists = await client.query<{ found: boolean }>('select to_regclass($1) is not null as found', [
+    `${ident(schema)}.schema_version`,
+  ]);
+  if (exists.rows[0]?.found !== true) return 0;
+  const result = await client.query<{ version: number | null }>(
+    `select max(version) as version from ${ident(schema)}.schema_version where track = $1`,
+    [track],
+  );
+  return result.rows[0]?.version ?? 0;
+}
+
+export interface MigrateResult {
+  from: number;
+  to: number;
+}
+
+/** Bring one track up to date; returns the versions before and after. */
+export async function migrate(
+  client: pg.Client,
+  schema: string,
+  track: MigrationTrack,
+): Promise<MigrateResult> {
+  const migrations = loadMigrations(track, schema);
+  const latest = migrations.at(-1)?.version ?? 0;
+  const from = await installedVersion(client, schema, track);
+  if (from > latest) throw newerSchemaError(schema, track, from, latest);
+
+  for (const migration of migrations) {
+    await client.query('begin');
+    try {
+      await client.query(lockKey(schema));
+      await client.query(`create schema if not exists ${ident(schema)}`);
+      await client.query(
+        `create table if not exists ${ident(schema)}.schema_version (
+           track text not null,
+           version int not null,
+           name text not null,
+           applied_at timestamptz not null default now(),
+           primary key (track, version))`,
+      );
+      // Read again under the lock: another process may have migrated meanwhile.
+      const current = await installedVersion(client, schema, track);
+      if (current > latest) throw newerSchemaError(schema, track, current, latest);
+      if (current < migration.version) {
+        await client.query(migration.sql);
+        await client.query(
+          `insert into ${ident(schema)}.schema_version (track, version, name) values ($1, $2, $3)`,
+          [track, migration.version, migration.name],
+        );
+      }
+      await client.query('commit');
+    } catch (thrown) {
+      await client.query('rollback').catch(() => undefined);
+      throw thrown;
+    }
+  }
+  return { from, to: Math.max(from, latest) };
+}
+
+/** Refuse to run against a schema that a newer trigsync installed. */
+export async function assertSchemaKnown(
+  client: pg.Client,
+  schema: string,
+  track: MigrationTrack,
+): Promise<number> {
+  const latest = loadMigrations(track, schema).at(-1)?.version ?? 0;
+  const current = await installedVersion(client, schema, track);
+  if (current > latest) throw newerSchemaError(schema, track, current, latest);
+  return current;
+}
+
+function newerSchemaError(schema: string, track: string, installed: number, known: number): ConfigError {
+  return new ConfigError(
+    `schema ${schema}: ${track} version ${installed} is newer than this trigsync knows (${known}); upgrade trigsync`,
+  );
+}

@@ -1,0 +1,78 @@
+/** The capture triggers on one table: statement-level, with transition tables, one per event. */
+import type pg from 'pg';
+
+import { ident, qualifiedIdent } from '../config/identifiers.js';
+import type { QualifiedName } from '../config/types.js';
+
+const events = ['insert', 'update', 'delete', 'truncate'] as const;
+type CaptureEvent = (typeof events)[number];
+
+const referencing: Record<CaptureEvent, string> = {
+  insert: 'referencing new table as new_rows',
+  update: 'referencing old table as old_rows new table as new_rows',
+  delete: 'referencing old table as old_rows',
+  truncate: '',
+};
+
+/** Trigger names carry the schema so that two trigsync installs in one database do not collide. */
+export function triggerName(schema: string, event: CaptureEvent): string {
+  const name = `${schema}_capture_${event}`;
+  return Buffer.from(name)
+    .subarray(0, 63)
+    .toString('utf8')
+    .replace(/\uFFFD+$/, '');
+}
+
+function literal(text: string): string {
+  return `'${text.replaceAll("'", "''")}'`;
+}
+
+/**
+ * Create the four triggers where they are missing or were made for another application_name.
+ * Returns whether anything changed. Runs in the caller's transaction.
+ */
+export async function ensureCaptureTriggers(
+  client: pg.ClientBase,
+  schema: string,
+  applicationName: string,
+  relid: number,
+  table: QualifiedName,
+): Promise<boolean> {
+  const names = events.map((e) => triggerName(schema, e));
+  const existing = await client.query<{ tgname: string; current: boolean }>(
+    `select tgname, tgargs = convert_to($3, 'UTF8') || '\\x00'::bytea as current
+       from pg_trigger where tgrelid = $1::oid and tgname = any($2::text[])`,
+    [relid, names, applicationName],
+  );
+  const current = new Set(existing.rows.filter((r) => r.current).map((r) => r.tgname));
+  let changed = false;
+  for (const event of events) {
+    const name = triggerName(schema, event);
+    if (current.has(name)) continue;
+    await client.query(`drop trigger if exists ${ident(name)} on ${qualifiedIdent(table)}`);
+    await client.query(
+      `create trigger ${ident(name)} after ${event} on ${qualifiedIdent(table)} ${referencing[event]}
+         for each statement execute function ${ident(schema)}.capture(${literal(applicationName)})`,
+    );
+    changed = true;
+  }
+  return changed;
+}
+
+/** Drop the capture triggers of a table, if the table still exists. */
+export async function dropCaptureTriggers(
+  client: pg.ClientBase,
+  schema: string,
+  relid: number,
+): Promise<void> {
+  const found = await client.query<{ table: string }>(
+    `select format('%I.%I', n.nspname, c.relname) as table
+       from pg_class c join pg_namespace n on n.oid = c.relnamespace where c.oid = $1::oid`,
+    [relid],
+  );
+  const table = found.rows[0]?.table;
+  if (table === undefined) return;
+  for (const event of events) {
+    await client.query(`drop trigger if exists ${ident(triggerName(schema, event))} on ${table}`);
+  }
+}

@@ -1,0 +1,87 @@
+/** The table of commands (SPEC §4): what each is called, what it takes, and what it does. */
+
+export interface CommandSpec {
+  name: string;
+  usage: string;
+  summary: string;
+  /** Options beyond the common --config/--help, in util.parseArgs form. */
+  options?: Record<string, { type: 'string' | 'boolean'; short?: string }>;
+  /** The issue that builds it, while it is not built yet. */
+  pendingIssue?: number;
+}
+
+export const commands: readonly CommandSpec[] = [
+  {
+    name: 'start',
+    usage: 'start [--config PATH]',
+    summary: 'run the daemon in the foreground; installs or upgrades what is missing first',
+  },
+  {
+    name: 'install',
+    usage: 'install [--config PATH]',
+    summary: "create or upgrade trigsync's schema, triggers and guards",
+  },
+  {
+    name: 'uninstall',
+    usage: 'uninstall --yes [--config PATH]',
+    summary: "remove trigsync's schema, triggers and guards",
+    options: { yes: { type: 'boolean' } },
+  },
+  {
+    name: 'status',
+    usage: 'status [--json] [--check] [--config PATH]',
+    summary: 'one line or object per target: state, backlog, lag, error queue, last error',
+    options: { json: { type: 'boolean' }, check: { type: 'boolean' } },
+  },
+  {
+    name: 'errors',
+    usage: 'errors [TARGET] [--json] [--config PATH]',
+    summary: 'the error queue: change id, table, operation, SQLSTATE, message, attempts',
+    options: { json: { type: 'boolean' } },
+    pendingIssue: 4,
+  },
+  {
+    name: 'retry',
+    usage: 'retry TARGET [--config PATH]',
+    summary: 'retry a parked target now',
+    pendingIssue: 4,
+  },
+  {
+    name: 'skip',
+    usage: 'skip TARGET CHANGE_ID --yes [--config PATH]',
+    summary: 'drop one failed change for that target, recorded with who and when',
+    options: { yes: { type: 'boolean' } },
+    pendingIssue: 4,
+  },
+  {
+    name: 'sync',
+    usage: 'sync TARGET [--table T] [--config PATH]',
+    summary: 'copy current data to a target online, then continue from there',
+    options: { table: { type: 'string' } },
+    pendingIssue: 6,
+  },
+  {
+    name: 'verify',
+    usage: 'verify [TARGET] [--table T] [--json] [--config PATH]',
+    summary: 'compare source and target tables; list differing keys',
+    options: { table: { type: 'string' }, json: { type: 'boolean' } },
+    pendingIssue: 6,
+  },
+  {
+    name: 'check',
+    usage: 'check [--json] [--config PATH]',
+    summary: 'validate the config and reach every database',
+    options: { json: { type: 'boolean' } },
+  },
+  {
+    name: 'demo',
+    usage: 'demo [--duration SECONDS]',
+    summary: 'the embedded demo (also npm run demo)',
+    options: { duration: { type: 'string' } },
+    pendingIssue: 7,
+  },
+];
+
+export function findCommand(name: string): CommandSpec | undefined {
+  return commands.find((c) => c.name === name);
+}

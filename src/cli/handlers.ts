@@ -1,0 +1,26 @@
+/** Command name → the function that runs it. Commands not listed here are not built yet. */
+import type { ExitCode } from './exit-codes.js';
+import type { Output } from './output.js';
+import { checkCommand } from './commands/check.js';
+import { installCommand, uninstallCommand } from './commands/install.js';
+import { startCommand } from './commands/start.js';
+import { statusCommand } from './commands/status.js';
+
+export interface CommandContext {
+  /** Positional arguments after the command word. */
+  args: string[];
+  options: Record<string, string | boolean | undefined>;
+  configFile: string | undefined;
+  env: NodeJS.ProcessEnv;
+  out: Output;
+}
+
+export type CommandHandler = (context: CommandContext) => Promise<ExitCode>;
+
+export const handlers: Partial<Record<string, CommandHandler>> = {
+  check: checkCommand,
+  install: installCommand,
+  uninstall: uninstallCommand,
+  start: startCommand,
+  status: statusCommand,
+};

@@ -1,0 +1,62 @@
+/**
+ * The validated configuration, as the rest of trigsync sees it. Every value is resolved: defaults
+ * filled in, environment overrides applied, table names parsed. See docs/configuration.md.
+ */
+
+import type { QualifiedName } from './identifiers.js';
+
+export type { QualifiedName } from './identifiers.js';
+
+export const logLevels = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+export type LogLevel = (typeof logLevels)[number];
+
+export const initialSyncModes = ['copy', 'none'] as const;
+export type InitialSync = (typeof initialSyncModes)[number];
+
+export const conflictModes = ['apply', 'skip', 'park'] as const;
+export type ConflictMode = (typeof conflictModes)[number];
+
+/** How one captured table reaches one target. */
+export interface TableMapping {
+  /** The captured table on the source. */
+  source: QualifiedName;
+  /** The table on the target; the source's name unless mapped. */
+  target: QualifiedName;
+  /** Replicate only these columns (exact names); all columns when absent. */
+  columns?: string[];
+  /** Row filter, an SQL boolean expression over source columns; all rows when absent. */
+  where?: string;
+}
+
+export interface TargetConfig {
+  /** Stable identifier: the target's position and error queue are stored under it. */
+  name: string;
+  url: string;
+  /** Guard the target tables against writes by anyone but trigsync. */
+  readOnly: boolean;
+  /** What a target gets the first time it appears: a copy of the current data, or only later changes. */
+  initialSync: InitialSync;
+  /** What apply does when a change conflicts with the target's row. */
+  conflict: ConflictMode;
+  /** Resolved: when the config omits tables, one identity mapping per captured table. */
+  tables: TableMapping[];
+}
+
+export interface Config {
+  source: { url: string };
+  /** Schema of trigsync's own objects on each database. */
+  schema: string;
+  /** Sessions with this application_name are trigsync's own writes and are never captured. */
+  applicationName: string;
+  /** Captured tables; at least one. */
+  tables: QualifiedName[];
+  /** May be empty: a node that only captures (the other side of a multi-master pair, say). */
+  targets: TargetConfig[];
+  apply: { batchSize: number; pollIntervalMs: number };
+  retry: { initialDelayMs: number; maxDelayMs: number; dataErrorDelayMs: number };
+  shutdownTimeoutMs: number;
+  metrics: { enabled: boolean; host: string; port: number };
+  log: { level: LogLevel };
+  /** Path of the file it came from, for messages; undefined when built in code. */
+  file?: string;
+}

@@ -1,0 +1,105 @@
+/**
+ * The one error taxonomy of trigsync.
+ *
+ * Every failure is one of three kinds, and the kind decides what happens next:
+ * - `connection`: the peer was unreachable or the session broke; retry the connection until it heals.
+ * - `data`: the peer answered and refused this change (constraint, missing column, bad value);
+ *   park the target behind its error queue.
+ * - `config`: the configuration or the installed schema is wrong; an operator must act.
+ */
+
+export type ErrorKind = 'connection' | 'data' | 'config';
+
+/** Base class of the errors trigsync raises itself. `where` names the key, table or target concerned. */
+export class TrigsyncError extends Error {
+  constructor(
+    message: string,
+    readonly kind: ErrorKind,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** A configuration problem. `problems` lists each one as `key: what is wrong`. */
+export class ConfigError extends TrigsyncError {
+  readonly problems: readonly string[];
+  constructor(problems: string | readonly string[], options?: { cause?: unknown }) {
+    const list = typeof problems === 'string' ? [problems] : problems;
+    super(
+      list.length === 1 ? `${list[0]}` : `invalid configuration:\n  ${list.join('\n  ')}`,
+      'config',
+      options,
+    );
+    this.problems = list;
+  }
+}
+
+/** Wrong command-line use: unknown command or option, missing argument. */
+export class UsageError extends TrigsyncError {
+  constructor(message: string) {
+    super(message, 'config');
+  }
+}
+
+/** Turn anything thrown into an Error, so that callers can rely on `.message`. */
+export function coerceError(thrown: unknown): Error {
+  if (thrown instanceof Error) return thrown;
+  if (typeof thrown === 'string') return new Error(thrown);
+  try {
+    return new Error(`non-error thrown: ${JSON.stringify(thrown)}`);
+  } catch {
+    return new Error(`non-error thrown: ${String(thrown)}`);
+  }
+}
+
+/** SQLSTATE class (first two characters) → kind. Anything not listed is a data error. */
+const connectionClasses = new Set([
+  '08', // connection exception
+  '57', // operator intervention: admin_shutdown, crash_shutdown, cannot_connect_now, query_canceled
+  '53', // insufficient resources: too_many_connections, out of memory, disk full
+  '28', // invalid authorization (wrong password): retried until an operator fixes it
+  '3D', // invalid catalog name: the database does not exist (yet)
+  '40', // transaction rollback: serialization failure, deadlock: retry
+  '58', // system error (I/O)
+  'XX', // internal error
+]);
+
+/** Node socket errors that mean the peer is unreachable. */
+const connectionCodes = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+]);
+
+/** Classify an error from pg or the network. */
+export function classifyError(thrown: unknown): ErrorKind {
+  if (thrown instanceof TrigsyncError) return thrown.kind;
+  const code = (thrown as { code?: unknown } | null)?.code;
+  if (typeof code === 'string') {
+    if (connectionCodes.has(code)) return 'connection';
+    if (/^[0-9A-Z]{5}$/.test(code)) return connectionClasses.has(code.slice(0, 2)) ? 'connection' : 'data';
+  }
+  const message = coerceError(thrown).message;
+  // pg raises these without a code when the socket dies under it.
+  if (
+    /Connection terminated|connection timeout|Client has encountered a connection error|timeout expired/i.test(
+      message,
+    )
+  ) {
+    return 'connection';
+  }
+  return 'data';
+}
+
+/** The SQLSTATE of a pg error, if it has one. */
+export function sqlState(thrown: unknown): string | undefined {
+  const code = (thrown as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code : undefined;
+}

@@ -1,0 +1,24 @@
+/** Typed events that core code emits; metrics and logs subscribe (STYLE: core code does not know them). */
+import { EventEmitter } from 'node:events';
+
+import type { ErrorKind } from '../failure/errors.js';
+
+export type TargetState = 'new' | 'syncing' | 'catching_up' | 'live' | 'parked' | 'removed';
+
+export interface TrigsyncEventMap {
+  'batch:applied': [
+    {
+      target: string;
+      changes: number;
+      durationMs: number;
+      /** Per table and operation, the captured changes applied. */
+      counts: { table: string; insert: number; update: number; delete: number; truncate: number }[];
+      /** Seconds from capture to target commit, one per applied change's statement run. */
+      latenciesSeconds: number[];
+    },
+  ];
+  'target:state': [{ target: string; state: TargetState }];
+  'target:error': [{ target: string; kind: ErrorKind; message: string; sqlstate: string | undefined }];
+}
+
+export class TrigsyncEvents extends EventEmitter<TrigsyncEventMap> {}

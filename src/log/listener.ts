@@ -1,0 +1,94 @@
+/**
+ * The doorbell's other end: a dedicated LISTEN connection that wakes the workers when the source
+ * rings, and arms the doorbell again when a worker goes idle. NOTIFY is a hint, never the truth:
+ * after every (re)connect the workers are woken to read from their positions, and they poll anyway.
+ */
+import type pg from 'pg';
+
+import { ident } from '../config/identifiers.js';
+import type { Config } from '../config/types.js';
+import { connect } from '../db/connect.js';
+import { coerceError } from '../failure/errors.js';
+import type { Logger } from '../lib/logger.js';
+import { Backoff, Runnable, sleep } from '../lib/runnable.js';
+import { doorbellChannel } from '../capture/migrations.js';
+
+/** How often the idle LISTEN connection proves it is alive. */
+const heartbeatMs = 10_000;
+
+export class LogListener extends Runnable {
+  readonly name = 'listener';
+  private client: pg.Client | undefined;
+  /** What we last set the doorbell to; a notification means a writer disarmed it. */
+  private armed = false;
+  private arming: Promise<void> | undefined;
+
+  constructor(
+    private readonly config: Config,
+    private readonly logger: Logger,
+    /** Called on every notification and after every (re)connect. */
+    private readonly onWake: () => void,
+  ) {
+    super();
+  }
+
+  protected async loop(signal: AbortSignal): Promise<void> {
+    const backoff = new Backoff(this.config.retry);
+    while (this.shouldRun()) {
+      try {
+        const client = await connect(this.config.source.url, {
+          applicationName: this.config.applicationName,
+        });
+        const ended = new Promise<void>((resolve) => {
+          client.once('end', resolve);
+          client.once('error', () => resolve());
+        });
+        client.on('notification', () => {
+          this.armed = false;
+          this.onWake();
+        });
+        await client.query(`listen ${ident(doorbellChannel(this.config.schema))}`);
+        this.client = client;
+        this.armed = false;
+        backoff.reset();
+        this.onWake();
+        while (this.shouldRun()) {
+          const alive = await Promise.race([
+            sleep(heartbeatMs, signal).then(() => true),
+            ended.then(() => false),
+          ]);
+          if (!alive || !this.shouldRun()) break;
+          await client.query('select 1');
+        }
+      } catch (thrown) {
+        this.logger.warn({ err: coerceError(thrown).message }, 'listen connection lost; reconnecting');
+      }
+      await this.closeClient();
+      if (this.shouldRun()) await sleep(backoff.next(), signal);
+    }
+    await this.closeClient();
+  }
+
+  /** Arm the doorbell unless it is known to be armed; concurrent callers share one update. */
+  arm(): Promise<void> {
+    if (this.armed) return Promise.resolve();
+    this.arming ??= this.armOnce().finally(() => {
+      this.arming = undefined;
+    });
+    return this.arming;
+  }
+
+  private async armOnce(): Promise<void> {
+    const client = this.client;
+    if (client === undefined) return; // not listening: the poll interval covers it
+    await client.query(`update ${ident(this.config.schema)}.doorbell set armed = true where not armed`);
+    this.armed = true;
+  }
+
+  private async closeClient(): Promise<void> {
+    const client = this.client;
+    this.client = undefined;
+    this.armed = false;
+    await client?.end().catch(() => undefined);
+  }
+}

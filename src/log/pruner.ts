@@ -1,0 +1,67 @@
+/**
+ * Removes changes that every registered target has applied (G7). A change is applied everywhere when
+ * its transaction is older than the oldest xmin of the targets' positions. Targets that are parked or
+ * removed from the config hold the log; status shows which.
+ */
+import type pg from 'pg';
+
+import { ident } from '../config/identifiers.js';
+import type { Config } from '../config/types.js';
+import { connect } from '../db/connect.js';
+import { coerceError } from '../failure/errors.js';
+import type { Logger } from '../lib/logger.js';
+import { Backoff, Runnable, sleep } from '../lib/runnable.js';
+
+const pruneIntervalMs = 5_000;
+/** Rows deleted per statement, so that pruning never holds long locks or long transactions. */
+const pruneChunk = 20_000;
+
+/** Delete what every target has applied; returns the number of rows removed. */
+export async function pruneLog(client: pg.ClientBase, schema: string): Promise<number> {
+  const s = ident(schema);
+  const horizon = await client.query<{ xmin: string }>(
+    `select coalesce(min(pg_snapshot_xmin(from_snapshot)), pg_snapshot_xmin(pg_current_snapshot()))::text as xmin
+       from ${s}.target`,
+  );
+  const xmin = horizon.rows[0]!.xmin;
+  let removed = 0;
+  for (;;) {
+    const result = await client.query(
+      `delete from ${s}.change_log where id in (
+         select id from ${s}.change_log where txid < $1::xid8 limit ${pruneChunk})`,
+      [xmin],
+    );
+    removed += result.rowCount ?? 0;
+    if ((result.rowCount ?? 0) < pruneChunk) return removed;
+  }
+}
+
+export class LogPruner extends Runnable {
+  readonly name = 'pruner';
+  constructor(
+    private readonly config: Config,
+    private readonly logger: Logger,
+  ) {
+    super();
+  }
+
+  protected async loop(signal: AbortSignal): Promise<void> {
+    const backoff = new Backoff(this.config.retry);
+    let client: pg.Client | undefined;
+    while (this.shouldRun()) {
+      try {
+        client ??= await connect(this.config.source.url, { applicationName: this.config.applicationName });
+        const removed = await pruneLog(client, this.config.schema);
+        if (removed > 0) this.logger.debug({ removed }, 'pruned change log');
+        backoff.reset();
+        await sleep(pruneIntervalMs, signal);
+      } catch (thrown) {
+        this.logger.warn({ err: coerceError(thrown).message }, 'pruning failed; retrying');
+        await client?.end().catch(() => undefined);
+        client = undefined;
+        await sleep(backoff.next(), signal);
+      }
+    }
+    await client?.end().catch(() => undefined);
+  }
+}

@@ -1,0 +1,78 @@
+/** What `status` reports: per target its state, backlog and lag, read from the source alone. */
+import type pg from 'pg';
+
+import { ident, qualifiedIdent } from '../config/identifiers.js';
+import type { Config } from '../config/types.js';
+import type { TargetState } from '../lib/events.js';
+
+export interface TargetStatus {
+  name: string;
+  state: TargetState;
+  /** Changes captured and not yet applied; 0 exactly when the target has applied everything. */
+  backlog: number;
+  /** Age of the oldest change not yet applied; 0 when none. */
+  lagSeconds: number;
+  errorQueue: number;
+  lastError: string | null;
+  lastAppliedAt: string | null;
+  configured: boolean;
+}
+
+export interface Status {
+  targets: TargetStatus[];
+  log: { rows: number };
+}
+
+export async function readStatus(client: pg.ClientBase, config: Config): Promise<Status> {
+  const s = ident(config.schema);
+  const relidsOf = new Map<string, number[]>();
+  for (const target of config.targets) {
+    const names = target.tables.map((t) => qualifiedIdent(t.source));
+    const result = await client.query<{ relids: number[] }>(
+      `select coalesce(array_agg(to_regclass(n)::oid::int8) filter (where to_regclass(n) is not null), '{}') as relids
+         from unnest($1::text[]) as n`,
+      [names],
+    );
+    relidsOf.set(target.name, (result.rows[0]?.relids ?? []).map(Number));
+  }
+  const targets = await client.query<{
+    name: string;
+    state: TargetState;
+    last_error: string | null;
+    last_applied_at: Date | null;
+    error_queue: number;
+  }>(
+    `select t.name, t.state, t.last_error, t.last_applied_at,
+            (select count(*) from ${s}.error_queue e where e.target = t.name) as error_queue
+       from ${s}.target t order by t.name`,
+  );
+  const statuses: TargetStatus[] = [];
+  for (const t of targets.rows) {
+    const relids = relidsOf.get(t.name);
+    // A target gone from the config holds the log for every captured table.
+    const backlog = await client.query<{ backlog: number; lag: number | null }>(
+      `select count(*) as backlog, extract(epoch from clock_timestamp() - min(c.captured_at))::float8 as lag
+         from ${s}.target t
+         join ${s}.change_log c
+           on c.txid >= pg_snapshot_xmin(t.from_snapshot)
+          and pg_visible_in_snapshot(c.txid, pg_current_snapshot())
+          and not pg_visible_in_snapshot(c.txid, t.from_snapshot)
+          and not (t.to_snapshot is not null and pg_visible_in_snapshot(c.txid, t.to_snapshot) and c.id <= t.applied_id)
+        where t.name = $1 and ($2::oid[] is null or c.relid = any($2::oid[]))`,
+      [t.name, relids ?? null],
+    );
+    const row = backlog.rows[0];
+    statuses.push({
+      name: t.name,
+      state: t.state,
+      backlog: row?.backlog ?? 0,
+      lagSeconds: row?.backlog === 0 ? 0 : Math.max(0, row?.lag ?? 0),
+      errorQueue: t.error_queue,
+      lastError: t.last_error,
+      lastAppliedAt: t.last_applied_at?.toISOString() ?? null,
+      configured: relids !== undefined,
+    });
+  }
+  const rows = await client.query<{ rows: number }>(`select count(*) as rows from ${s}.change_log`);
+  return { targets: statuses, log: { rows: rows.rows[0]?.rows ?? 0 } };
+}
