@@ -1,0 +1,186 @@
+// Helpers for replication tests: a config over fresh databases, the daemon in-process or as a child
+// process, waiting until every target has caught up, and comparing tables (count + hash, keyed diff).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, writeFile, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import pg from 'pg';
+import { expect } from 'vitest';
+
+import { configFromObject } from '../../src/config/load.js';
+import type { Config } from '../../src/config/types.js';
+import { Daemon } from '../../src/daemon/daemon.js';
+import { createLogger } from '../../src/lib/logger.js';
+import { readStatus, type Status } from '../../src/log/status.js';
+import { trackResource, waitFor } from './fixtures.js';
+import { withClient } from './cluster.js';
+
+/** A validated config; the raw object is what a YAML file would hold. */
+export function makeConfig(raw: Record<string, unknown>): Config {
+  return configFromObject(
+    { apply: { pollIntervalMs: 200 }, retry: { initialDelayMs: 100, maxDelayMs: 1000 }, ...raw },
+    { env: {} },
+  );
+}
+
+/** The daemon in this process, stopped by the test (leak-checked). */
+export async function startDaemon(config: Config): Promise<Daemon> {
+  const daemon = new Daemon(config, createLogger(process.env.TRIGSYNC_TEST_LOG === '1' ? 'debug' : 'silent'));
+  let stopped = false;
+  trackResource({
+    what: 'an in-process trigsync daemon',
+    isOpen: () => !stopped,
+    close: () => daemon.stop(),
+  });
+  const stop = daemon.stop.bind(daemon);
+  daemon.stop = async () => {
+    await stop();
+    stopped = true;
+  };
+  await daemon.start();
+  return daemon;
+}
+
+/** `trigsync start` as a child process, as users run it: for SIGKILL and SIGTERM tests. */
+export class ChildDaemon {
+  private child: ChildProcess | undefined;
+  private exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }> | undefined;
+  private constructor(
+    readonly configFile: string,
+    readonly logFile: string,
+  ) {}
+
+  static async create(raw: Record<string, unknown>): Promise<ChildDaemon> {
+    const dir = await mkdtemp(join(tmpdir(), 'trigsync-daemon-'));
+    const configFile = join(dir, 'config.json');
+    await writeFile(configFile, JSON.stringify(raw));
+    const daemon = new ChildDaemon(configFile, join(dir, 'daemon.log'));
+    trackResource({
+      what: 'a trigsync child daemon',
+      isOpen: () => daemon.running,
+      close: () => daemon.kill(),
+    });
+    return daemon;
+  }
+
+  get running(): boolean {
+    return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  async start(): Promise<void> {
+    const { openSync } = await import('node:fs');
+    const log = openSync(this.logFile, 'a');
+    this.child = spawn(process.execPath, ['bin/trigsync.js', 'start', '--config', this.configFile], {
+      stdio: ['ignore', log, log],
+      env: { ...process.env, TRIGSYNC_CONFIG: '' },
+    });
+    const child = this.child;
+    this.exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+    await waitFor(async () => (await this.log()).includes('daemon started') || !this.running, {
+      what: 'the daemon to start',
+      timeoutMs: 20_000,
+    });
+    if (!this.running) throw new Error(`daemon exited at start:\n${await this.log()}`);
+  }
+
+  /** SIGTERM, then the exit code. */
+  async stop(): Promise<number | null> {
+    if (!this.running) return null;
+    this.child!.kill('SIGTERM');
+    return (await this.exited!).code;
+  }
+
+  /** SIGKILL: no chance to finish anything. */
+  async kill(): Promise<void> {
+    if (!this.running) return;
+    this.child!.kill('SIGKILL');
+    await this.exited;
+  }
+
+  log(): Promise<string> {
+    return readFile(this.logFile, 'utf8').catch(() => '');
+  }
+}
+
+/** Wait until every configured target has applied everything captured so far. */
+export async function waitCaughtUp(config: Config, timeoutMs = 60_000): Promise<Status> {
+  let last: Status | undefined;
+  await waitFor(
+    async () => {
+      last = await withClient(config.source.url, (client) => readStatus(client, config));
+      return last.targets.filter((t) => t.configured).every((t) => t.backlog === 0 && t.state !== 'new');
+    },
+    { what: 'every target to catch up', timeoutMs, intervalMs: 100 },
+  ).catch((thrown: unknown) => {
+    throw new Error(`${String(thrown)}\nlast status: ${JSON.stringify(last)}`);
+  });
+  return last!;
+}
+
+export interface Fingerprint {
+  count: number;
+  hash: string;
+}
+
+/** count(*) and sum(hashtext(t::text)) over a query's rows, as the seeds compare tables. */
+export async function fingerprint(url: string, query: string): Promise<Fingerprint> {
+  return withClient(url, async (client) => {
+    const result = await client.query<{ count: string; hash: string | null }>(
+      `select count(*) as count, coalesce(sum(hashtext(t::text)), 0)::text as hash from (${query}) t`,
+    );
+    return { count: Number(result.rows[0]!.count), hash: result.rows[0]!.hash ?? '0' };
+  });
+}
+
+async function keyedRows(url: string, query: string, key: string): Promise<Map<string, string>> {
+  return withClient(url, async (client) => {
+    await client.query(`set timezone = 'UTC'; set extra_float_digits = 1`);
+    const result = await client.query<{ k: string; r: string }>(
+      `select (${key})::text as k, t::text as r from (${query}) t`,
+    );
+    return new Map(result.rows.map((row) => [row.k, row.r]));
+  });
+}
+
+/**
+ * Expect the source query's rows to equal the target query's rows: count + hash first, and when they
+ * differ, a keyed diff naming the missing, extra and different keys.
+ */
+export async function expectSameRows(
+  source: { url: string; query: string },
+  target: { url: string; query: string },
+  key: string,
+): Promise<void> {
+  const [a, b] = await Promise.all([
+    fingerprint(source.url, source.query),
+    fingerprint(target.url, target.query),
+  ]);
+  if (a.count === b.count && a.hash === b.hash) return;
+  const [left, right] = await Promise.all([
+    keyedRows(source.url, source.query, key),
+    keyedRows(target.url, target.query, key),
+  ]);
+  const missing = [...left.keys()].filter((k) => !right.has(k));
+  const extra = [...right.keys()].filter((k) => !left.has(k));
+  const different = [...left.keys()].filter((k) => right.has(k) && right.get(k) !== left.get(k));
+  const show = (keys: string[]): string =>
+    keys
+      .slice(0, 10)
+      .map((k) => `${k}: ${left.get(k) ?? ''} | ${right.get(k) ?? ''}`)
+      .join('\n    ');
+  expect.fail(
+    `tables differ: source ${a.count} rows, target ${b.count} rows\n` +
+      `  missing on target (${missing.length}):\n    ${show(missing)}\n` +
+      `  extra on target (${extra.length}):\n    ${show(extra)}\n` +
+      `  different (${different.length}):\n    ${show(different)}`,
+  );
+}
+
+/** A client under an application_name of the test's choice (trigsync's own, to test loopback). */
+export async function clientAs(url: string, applicationName: string): Promise<pg.Client> {
+  const client = new pg.Client({ connectionString: url, application_name: applicationName });
+  client.on('error', () => undefined);
+  await client.connect();
+  return client;
+}
