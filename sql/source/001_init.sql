@@ -14,10 +14,13 @@ create table {{schema}}.change_log (
   -- I insert, D delete, V old image of an update, U new image of an update, T truncate
   op "char" not null,
   -- json, not jsonb: it keeps json columns byte for byte and accepts every value json accepts.
-  row json
+  row json,
+  -- The json and jsonb columns that are SQL NULL in this row: to_json() writes JSON null for both.
+  nulls text[]
 );
 alter sequence {{schema}}.change_log_id_seq owned by {{schema}}.change_log.id;
-create index change_log_txid on {{schema}}.change_log (txid);
+-- (txid, id): a window looks up the changes of a few transactions by txid, each from a given id on.
+create index change_log_txid on {{schema}}.change_log (txid, id);
 
 -- This node's identity: targets key the position of this source's stream by it.
 create table {{schema}}.node (
@@ -47,8 +50,10 @@ create table {{schema}}.target (
   -- changes of the open window (visible in to_snapshot, not in from_snapshot) with id <= applied_id.
   from_snapshot pg_snapshot not null,
   from_id_bound bigint not null,
+  from_next_xid xid8 not null,
   to_snapshot pg_snapshot,
   to_id_bound bigint,
+  to_next_xid xid8,
   to_id_ceiling bigint,
   applied_id bigint not null default 0,
   applied_changes bigint not null default 0,
@@ -84,26 +89,52 @@ insert into {{schema}}.doorbell values (1, true);
 
 -- The capture function, for the four statement-level triggers of every captured table. It runs as its
 -- owner (security definer), so that writers of a captured table need no privilege on the log.
--- tg_argv[0] is the application_name whose writes are not captured (trigsync's own: no echo).
+-- tg_argv[0] is the application_name whose writes are not captured (trigsync's own: no echo); the
+-- rest name the table's json and jsonb columns.
 -- intervalstyle and extra_float_digits are pinned because to_json() writes intervals and floats in the
 -- writer's session style, and a style such as sql_standard does not read back the same everywhere.
+-- `alias.*` names the whole row even when the table has a column of the alias's name.
 -- plpgsql plans each statement when it first runs, so a branch may name a transition table that only
 -- its own event's trigger defines.
 create function {{schema}}.capture() returns trigger
 language plpgsql security definer
 set search_path = pg_catalog, pg_temp set intervalstyle = postgres set extra_float_digits = 1 as $$
+declare
+  null_list text;
 begin
   if current_setting('application_name') = tg_argv[0] then return null; end if;
-  if tg_op = 'INSERT' then
-    insert into {{schema}}.change_log (relid, op, row) select tg_relid, 'I', to_json(n) from new_rows n;
-  elsif tg_op = 'UPDATE' then
-    -- Applied as delete of every old key, then insert of every new row: that handles a changed key,
-    -- and keys swapped within one statement.
-    insert into {{schema}}.change_log (relid, op, row) select tg_relid, 'V', to_json(o) from old_rows o;
-    insert into {{schema}}.change_log (relid, op, row) select tg_relid, 'U', to_json(n) from new_rows n;
-  elsif tg_op = 'DELETE' then
-    insert into {{schema}}.change_log (relid, op, row) select tg_relid, 'D', to_json(o) from old_rows o;
-  else
+  if tg_nargs = 1 then
+    if tg_op = 'INSERT' then
+      insert into {{schema}}.change_log (relid, op, row)
+        select tg_relid, 'I', to_json(new_image.*) from new_rows as new_image;
+    elsif tg_op = 'UPDATE' then
+      -- Applied as delete of every old key, then insert of every new row: that handles a changed key,
+      -- and keys swapped within one statement.
+      insert into {{schema}}.change_log (relid, op, row)
+        select tg_relid, 'V', to_json(old_image.*) from old_rows as old_image;
+      insert into {{schema}}.change_log (relid, op, row)
+        select tg_relid, 'U', to_json(new_image.*) from new_rows as new_image;
+    elsif tg_op = 'DELETE' then
+      insert into {{schema}}.change_log (relid, op, row)
+        select tg_relid, 'D', to_json(old_image.*) from old_rows as old_image;
+    end if;
+  elsif tg_op <> 'TRUNCATE' then
+    -- The table has json or jsonb columns (tg_argv[1] on): note which are SQL NULL in each row.
+    select format('array_remove(array[%s]::text[], null)',
+                  string_agg(format('case when image.%I is null then %L end', c, c), ', '))
+      into null_list from unnest(tg_argv[1:tg_nargs - 1]) as c;
+    if tg_op in ('UPDATE', 'DELETE') then
+      execute format('insert into %I.change_log (relid, op, row, nulls)
+                      select $1, $2, to_json(image.*), %s from old_rows as image', {{schema_literal}}, null_list)
+        using tg_relid, case tg_op when 'UPDATE' then 'V' else 'D' end;
+    end if;
+    if tg_op in ('INSERT', 'UPDATE') then
+      execute format('insert into %I.change_log (relid, op, row, nulls)
+                      select $1, $2, to_json(image.*), %s from new_rows as image', {{schema_literal}}, null_list)
+        using tg_relid, case tg_op when 'UPDATE' then 'U' else 'I' end;
+    end if;
+  end if;
+  if tg_op = 'TRUNCATE' then
     insert into {{schema}}.change_log (relid, op, row) values (tg_relid, 'T', null);
   end if;
   if (select armed from {{schema}}.doorbell) then

@@ -5,7 +5,7 @@
  */
 import type pg from 'pg';
 
-import { describeTable, type TableInfo } from '../capture/catalog.js';
+import { describeTable, type ColumnInfo, type TableInfo } from '../capture/catalog.js';
 import { formatQualifiedName, qualifiedIdent } from '../config/identifiers.js';
 import type { Config, QualifiedName, TargetConfig } from '../config/types.js';
 import { ConfigError } from '../failure/errors.js';
@@ -22,6 +22,10 @@ export interface TablePlan {
   columns: string[];
   /** The source's primary key; deletes go by it. */
   key: string[];
+  /** The source's json and jsonb columns: cut out of row images before json_populate_record sees them. */
+  imageJsonColumns: string[];
+  /** Those of `columns` that are json or jsonb in the image, with their target type: passed as they are. */
+  jsonColumns: { name: string; type: string }[];
 }
 
 export interface TargetPlan {
@@ -30,18 +34,20 @@ export interface TargetPlan {
   readQuery: string;
 }
 
-function literal(text: string): string {
-  return `'${text.replaceAll("'", "''")}'`;
+/**
+ * The row filter, evaluated over the row image typed as the source table. json_populate_record cannot
+ * de-escape `\u0000` (a json column may hold it), so for tables with json columns the filter sees it
+ * as U+2400 (␀); the image itself is never changed.
+ */
+function filterExpression(source: QualifiedName, columns: ColumnInfo[], where: string): string {
+  const row =
+    jsonColumnsOf(columns).length === 0 ? 'c.row' : `replace(c.row::text, '\\u0000', '\\u2400')::json`;
+  return `(select (${where}) from json_populate_record(null::${qualifiedIdent(source)}, ${row}) as t)`;
 }
 
-/** json_build_object('k1', c.row->'k1', ...)::text: the key of a row image, as json text. */
-function keyExpression(key: string[]): string {
-  return `json_build_object(${key.map((k) => `${literal(k)}, c.row->${literal(k)}`).join(', ')})::text`;
-}
-
-/** The row filter, evaluated over the row image typed as the source table. */
-function filterExpression(source: QualifiedName, where: string): string {
-  return `(select (${where}) from json_populate_record(null::${qualifiedIdent(source)}, c.row) as t)`;
+/** json and jsonb columns: their SQL NULL and JSON null look alike in a row image, and json's \u0000 too. */
+function jsonColumnsOf(columns: readonly ColumnInfo[]): string[] {
+  return columns.filter((c) => c.type === 'json' || c.type === 'jsonb').map((c) => c.name);
 }
 
 /** Describe every source table of the config; problems name the table. */
@@ -109,6 +115,10 @@ export async function buildTargetPlan(
       targetName,
       columns: selected.filter((c) => targetColumns.get(c)?.generated === false),
       key: source.primaryKey,
+      imageJsonColumns: jsonColumnsOf(source.columns),
+      jsonColumns: jsonColumnsOf(source.columns)
+        .filter((c) => selected.includes(c) && targetColumns.get(c)?.generated === false)
+        .map((name) => ({ name, type: targetColumns.get(name)!.type })),
     });
   }
   if (problems.length > 0) throw new ConfigError(problems);
@@ -116,8 +126,10 @@ export async function buildTargetPlan(
     const mapping = target.tables.find((m) => formatQualifiedName(m.source) === t.sourceName);
     return {
       relid: t.relid,
-      keyExpression: keyExpression(t.key),
-      filterExpression: mapping?.where === undefined ? undefined : filterExpression(t.source, mapping.where),
+      filterExpression:
+        mapping?.where === undefined
+          ? undefined
+          : filterExpression(t.source, sourceTables.get(t.sourceName)!.columns, mapping.where),
     };
   });
   return { target: target.name, tables, readQuery: windowQuery(config.schema, readTables) };

@@ -5,7 +5,13 @@
 import type pg from 'pg';
 
 import { ident, qualifiedIdent } from '../config/identifiers.js';
-import { fromStored, toStored, type Position, type StoredPosition } from '../log/window.js';
+import {
+  fromStored,
+  positionColumns,
+  positionValues,
+  type Position,
+  type StoredPosition,
+} from '../log/window.js';
 import type { TablePlan } from './plan.js';
 
 /** The JSON array text of JSON value texts: no parsing, no re-encoding. */
@@ -35,14 +41,33 @@ export async function insertRows(
   client: pg.ClientBase,
   table: TablePlan,
   rows: readonly string[],
+  json: readonly (readonly (string | null)[])[],
 ): Promise<number> {
   if (rows.length === 0) return 0;
   const target = qualifiedIdent(table.target);
   const columns = table.columns.map(ident).join(', ');
+  const populate = `json_populate_recordset(null::${target}, $1::json)`;
+  if (table.jsonColumns.length === 0) {
+    const result = await client.query(
+      `insert into ${target} (${columns}) overriding system value select ${columns} from ${populate}`,
+      [jsonArray(rows)],
+    );
+    return result.rowCount ?? 0;
+  }
+  // json and jsonb columns come as text arrays of their own (SQL NULL where they were), zipped with the
+  // rows by position; a text cast to json keeps it byte for byte.
+  const jsonNames = new Set(table.jsonColumns.map((c) => c.name));
+  const select = table.columns.map((c) => {
+    const i = table.jsonColumns.findIndex((j) => j.name === c);
+    return jsonNames.has(c) ? `j${i}.value::${table.jsonColumns[i]!.type}` : `p.${ident(c)}`;
+  });
+  const joins = table.jsonColumns.map(
+    (_, i) => `join unnest($${i + 2}::text[]) with ordinality as j${i}(value, n) on j${i}.n = p.ordinality`,
+  );
   const result = await client.query(
     `insert into ${target} (${columns}) overriding system value
-     select ${columns} from json_populate_recordset(null::${target}, $1::json)`,
-    [jsonArray(rows)],
+     select ${select.join(', ')} from ${populate} with ordinality as p ${joins.join(' ')}`,
+    [jsonArray(rows), ...json],
   );
   return result.rowCount ?? 0;
 }
@@ -59,25 +84,15 @@ export async function saveAppliedPosition(
   target: string,
   position: Position,
 ): Promise<void> {
-  const p = toStored(position);
+  // Parameters: $1 origin, $2 target, then the position's columns in order.
+  const columns = positionColumns.join(', ');
+  const values = positionColumns.map((_, i) => `$${i + 3}`).join(', ');
+  const updates = positionColumns.map((c) => `${c} = excluded.${c}`).join(', ');
   await client.query(
-    `insert into ${ident(schema)}.applied_position
-       (origin, target, from_snapshot, from_id_bound, to_snapshot, to_id_bound, to_id_ceiling, applied_id, updated_at)
-     values ($1, $2, $3, $4, $5, $6, $7, $8, now())
-     on conflict (origin, target) do update set
-       from_snapshot = excluded.from_snapshot, from_id_bound = excluded.from_id_bound,
-       to_snapshot = excluded.to_snapshot, to_id_bound = excluded.to_id_bound,
-       to_id_ceiling = excluded.to_id_ceiling, applied_id = excluded.applied_id, updated_at = now()`,
-    [
-      origin,
-      target,
-      p.from_snapshot,
-      p.from_id_bound,
-      p.to_snapshot,
-      p.to_id_bound,
-      p.to_id_ceiling,
-      p.applied_id,
-    ],
+    `insert into ${ident(schema)}.applied_position (origin, target, ${columns}, updated_at)
+     values ($1, $2, ${values}, now())
+     on conflict (origin, target) do update set ${updates}, updated_at = now()`,
+    [origin, target, ...positionValues(position)],
   );
 }
 
@@ -89,7 +104,7 @@ export async function loadAppliedPosition(
   target: string,
 ): Promise<Position | undefined> {
   const result = await client.query<StoredPosition>(
-    `select from_snapshot, from_id_bound, to_snapshot, to_id_bound, to_id_ceiling, applied_id
+    `select ${positionColumns.join(', ')}
        from ${ident(schema)}.applied_position where origin = $1 and target = $2`,
     [origin, target],
   );

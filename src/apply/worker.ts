@@ -127,6 +127,17 @@ export class TargetWorker extends Runnable {
     let position = this.position!;
     if (position.to === undefined) position = openWindow(position, await takeTick(source, config.schema));
     const changes = await readWindow(source, plan.readQuery, position, config.apply.batchSize);
+    this.log.trace(
+      {
+        from: position.from,
+        to: position.to,
+        after: position.appliedId,
+        read: changes.length,
+        first: changes[0]?.id,
+        last: changes.at(-1)?.id,
+      },
+      'window chunk',
+    );
     if (changes.length === 0) {
       this.position = closeWindow(position);
       await this.mirror('live', 0, false);
@@ -146,16 +157,15 @@ export class TargetWorker extends Runnable {
   private async applyChunk(changes: LogChange[], next: Position): Promise<void> {
     const target = this.target!;
     const plan = this.plan!;
-    const steps = buildSteps(changes, (relid) => plan.tables.has(relid));
+    const steps = buildSteps(changes, plan.tables);
     await target.query('begin');
     try {
       for (const step of steps) {
-        const table = plan.tables.get(step.relid)!;
         if (step.kind === 'truncate') {
-          await truncateTable(target, table);
+          await truncateTable(target, step.table);
         } else {
-          await deleteKeys(target, table, step.deleteKeys);
-          await insertRows(target, table, step.insertRows);
+          await deleteKeys(target, step.table, step.deleteKeys);
+          await insertRows(target, step.table, step.insertRows, step.insertJson);
         }
       }
       await saveAppliedPosition(target, this.deps.config.schema, this.deps.origin, this.name, next);

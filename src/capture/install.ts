@@ -39,12 +39,14 @@ export async function installSource(
   await client.query('begin');
   try {
     for (const [display, table] of tables) {
+      const json = table.columns.filter((c) => c.type === 'json' || c.type === 'jsonb').map((c) => c.name);
       const changed = await ensureCaptureTriggers(
         client,
         config.schema,
         config.applicationName,
         table.relid,
         table.name,
+        json,
       );
       await client.query(
         `insert into ${s}.captured_table (relid, schema_name, table_name, key_columns) values ($1, $2, $3, $4)

@@ -39,6 +39,7 @@ export function loadMigrations(track: MigrationTrack, schema: string): Migration
       name: file.slice(4, -4),
       sql: readFileSync(new URL(file, dir), 'utf8')
         .replaceAll('{{schema}}', ident(schema))
+        .replaceAll('{{schema_literal}}', literal(schema))
         .replaceAll('{{channel}}', literal(doorbellChannel(schema))),
     }));
 }

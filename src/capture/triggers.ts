@@ -37,12 +37,15 @@ export async function ensureCaptureTriggers(
   applicationName: string,
   relid: number,
   table: QualifiedName,
+  jsonColumns: readonly string[],
 ): Promise<boolean> {
   const names = events.map((e) => triggerName(schema, e));
+  const args = [applicationName, ...jsonColumns];
+  // pg_trigger.tgargs holds the arguments, each followed by a NUL byte.
+  const expected = Buffer.concat(args.map((a) => Buffer.from(`${a}\0`, 'utf8')));
   const existing = await client.query<{ tgname: string; current: boolean }>(
-    `select tgname, tgargs = convert_to($3, 'UTF8') || '\\x00'::bytea as current
-       from pg_trigger where tgrelid = $1::oid and tgname = any($2::text[])`,
-    [relid, names, applicationName],
+    `select tgname, tgargs = $3::bytea as current from pg_trigger where tgrelid = $1::oid and tgname = any($2::text[])`,
+    [relid, names, expected],
   );
   const current = new Set(existing.rows.filter((r) => r.current).map((r) => r.tgname));
   let changed = false;
@@ -52,7 +55,7 @@ export async function ensureCaptureTriggers(
     await client.query(`drop trigger if exists ${ident(name)} on ${qualifiedIdent(table)}`);
     await client.query(
       `create trigger ${ident(name)} after ${event} on ${qualifiedIdent(table)} ${referencing[event]}
-         for each statement execute function ${ident(schema)}.capture(${literal(applicationName)})`,
+         for each statement execute function ${ident(schema)}.capture(${args.map(literal).join(', ')})`,
     );
     changed = true;
   }

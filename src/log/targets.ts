@@ -3,7 +3,15 @@ import type pg from 'pg';
 
 import { ident } from '../config/identifiers.js';
 import type { TargetState } from '../lib/events.js';
-import { fromStored, positionAt, takeTick, toStored, type Position, type StoredPosition } from './window.js';
+import {
+  fromStored,
+  positionAt,
+  positionColumns,
+  positionValues,
+  takeTick,
+  type Position,
+  type StoredPosition,
+} from './window.js';
 
 /**
  * Register the configured targets that are new (they follow from now) and mark the ones no longer
@@ -27,10 +35,12 @@ export async function registerTargets(
         name,
       ]);
     } else if (!existing.has(name)) {
-      const p = toStored(positionAt(await takeTick(client, schema)));
+      const values = positionValues(positionAt(await takeTick(client, schema)));
       await client.query(
-        `insert into ${s}.target (name, from_snapshot, from_id_bound) values ($1, $2, $3) on conflict (name) do nothing`,
-        [name, p.from_snapshot, p.from_id_bound],
+        `insert into ${s}.target (name, ${positionColumns.join(', ')})
+         values ($1, ${positionColumns.map((_, i) => `$${i + 2}`).join(', ')})
+         on conflict (name) do nothing`,
+        [name, ...values],
       );
       added.push(name);
     }
@@ -51,7 +61,7 @@ export async function loadRegisteredPosition(
   name: string,
 ): Promise<{ position: Position; state: TargetState } | undefined> {
   const result = await client.query<StoredPosition & { state: TargetState }>(
-    `select state, from_snapshot::text, from_id_bound, to_snapshot::text, to_id_bound, to_id_ceiling, applied_id
+    `select state, ${positionColumns.map((c) => `${c}::text as ${c}`).join(', ')}
        from ${ident(schema)}.target where name = $1`,
     [name],
   );
@@ -68,27 +78,16 @@ export async function saveRegisteredPosition(
   state: TargetState,
   appliedChanges: number,
 ): Promise<void> {
-  const p = toStored(position);
+  // Parameters: $1 name, $2 state, $3 changes applied, then the position's columns in order.
+  const assignments = positionColumns.map((c, i) => `${c} = $${i + 4}`).join(', ');
   await client.query(
-    `update ${ident(schema)}.target set
-       from_snapshot = $2::pg_snapshot, from_id_bound = $3, to_snapshot = $4::pg_snapshot, to_id_bound = $5,
-       to_id_ceiling = $6, applied_id = $7, state = $8,
-       applied_changes = applied_changes + $9,
-       last_applied_at = case when $9 > 0 then now() else last_applied_at end,
-       last_error = case when $8 in ('live', 'catching_up') then null else last_error end,
+    `update ${ident(schema)}.target set ${assignments},
+       state = $2, applied_changes = applied_changes + $3,
+       last_applied_at = case when $3 > 0 then now() else last_applied_at end,
+       last_error = case when $2 in ('live', 'catching_up') then null else last_error end,
        parked_since = null, updated_at = now()
      where name = $1`,
-    [
-      name,
-      p.from_snapshot,
-      p.from_id_bound,
-      p.to_snapshot,
-      p.to_id_bound,
-      p.to_id_ceiling,
-      p.applied_id,
-      state,
-      appliedChanges,
-    ],
+    [name, state, appliedChanges, ...positionValues(position)],
   );
 }
 

@@ -2,17 +2,21 @@
  * Reading the change log by transaction visibility (the PgQ technique), never by id or time alone:
  * a transaction that commits late would otherwise be skipped.
  *
- * A tick is a snapshot of the source plus two id bounds read around it: `idBound` before the snapshot
- * (every change written after the snapshot has a larger id; the sequence has no cache) and `idCeiling`
- * after it (every change visible in the snapshot has an id at most this).
+ * A tick is a snapshot of the source with three values read around it, in this order:
+ *   idBound  the last change id, read first: every change written later has a larger id (no sequence cache);
+ *   nextXid  a fresh transaction id: every transaction that wrote a change with id <= idBound is older;
+ *   snapshot pg_current_snapshot();
+ *   idCeiling the last change id again: every change visible in the snapshot has an id at most this.
  *
  * A target's position is a window between two ticks. Everything visible in `from` is applied. The window
- * holds the changes visible in `to` and not in `from`; they are applied in id order, in chunks, and
- * `appliedId` is the last one applied. Within a window, id order is each row's commit order, because a
- * writer takes the row lock before its capture trigger draws an id. The window's changes are:
- *   A. those of the transactions in progress at `from` (its xip list) written at or before from.idBound:
- *      point lookups by txid, however old a long transaction is;
- *   B. those with from.idBound < id <= to.idCeiling, visible in `to` and not in `from`: a short range scan.
+ * holds the changes visible in `to` and not in `from`, applied in id order, in chunks; `appliedId` is the
+ * last one applied. Within a window, id order is each row's commit order, because a writer takes the row
+ * lock before its capture trigger draws an id. Not visible in `from` means: in its xip list, or at or above
+ * its xmax (which is the last completed xid + 1, so running transactions may sit above it). The window is:
+ *   A. ids <= from.idBound: written by transactions older than from.nextXid that `from` does not see, so
+ *      their txids are `from`'s xip list plus [from.xmax, from.nextXid): a few point lookups by txid,
+ *      however old a long transaction is;
+ *   B. from.idBound < id <= to.idCeiling, visible in `to` and not in `from`: a short range of ids.
  * A's ids are all below B's, so "A then B, each by id" is id order.
  */
 import type pg from 'pg';
@@ -23,34 +27,45 @@ export interface Tick {
   /** pg_snapshot in text form, `xmin:xmax:xip,...`. */
   snapshot: string;
   idBound: number;
+  /** xid8 in text form. */
+  nextXid: string;
   idCeiling: number;
 }
 
 export interface Position {
-  from: { snapshot: string; idBound: number };
+  from: Omit<Tick, 'idCeiling'>;
   /** The open window's end; undefined between windows. */
   to: Tick | undefined;
   /** Within the open window, the last change applied (0: none yet). */
   appliedId: number;
 }
 
-/** Take a tick: the id bound, then the snapshot, then the id ceiling, as three statements in that order. */
+/**
+ * Take a tick: four statements in this order, each in its own transaction. Drawing a transaction id
+ * costs one xid per tick; ticks come at most a few times a second per target.
+ */
 export async function takeTick(client: pg.ClientBase, schema: string): Promise<Tick> {
   const lastId = `select case when is_called then last_value else last_value - 1 end as id
                     from ${ident(schema)}.change_log_id_seq`;
   const bound = await client.query<{ id: number }>(lastId);
+  const xid = await client.query<{ xid: string }>('select pg_current_xact_id()::text as xid');
   const snapshot = await client.query<{ snapshot: string }>('select pg_current_snapshot()::text as snapshot');
   const ceiling = await client.query<{ id: number }>(lastId);
   return {
     snapshot: snapshot.rows[0]!.snapshot,
     idBound: bound.rows[0]!.id,
+    nextXid: xid.rows[0]!.xid,
     idCeiling: ceiling.rows[0]!.id,
   };
 }
 
 /** The position of a target that starts following now. */
 export function positionAt(tick: Tick): Position {
-  return { from: { snapshot: tick.snapshot, idBound: tick.idBound }, to: undefined, appliedId: 0 };
+  return { from: startOf(tick), to: undefined, appliedId: 0 };
+}
+
+function startOf(tick: Tick): Position['from'] {
+  return { snapshot: tick.snapshot, idBound: tick.idBound, nextXid: tick.nextXid };
 }
 
 /** Open a window up to `tick`; a position whose window is open keeps it. */
@@ -61,29 +76,47 @@ export function openWindow(position: Position, tick: Tick): Position {
 /** The window is done: its end becomes the new start. */
 export function closeWindow(position: Position): Position {
   if (position.to === undefined) return position;
-  return {
-    from: { snapshot: position.to.snapshot, idBound: position.to.idBound },
-    to: undefined,
-    appliedId: 0,
-  };
+  return { from: startOf(position.to), to: undefined, appliedId: 0 };
 }
 
 /** Positions as stored in the `target` (source) and `applied_position` (target) tables. */
 export interface StoredPosition {
   from_snapshot: string;
   from_id_bound: number;
+  from_next_xid: string;
   to_snapshot: string | null;
   to_id_bound: number | null;
+  to_next_xid: string | null;
   to_id_ceiling: number | null;
   applied_id: number;
+}
+
+/** The stored columns in a fixed order, for statements that write them all. */
+export const positionColumns = [
+  'from_snapshot',
+  'from_id_bound',
+  'from_next_xid',
+  'to_snapshot',
+  'to_id_bound',
+  'to_next_xid',
+  'to_id_ceiling',
+  'applied_id',
+] as const satisfies readonly (keyof StoredPosition)[];
+
+/** A position's values in the order of `positionColumns`. */
+export function positionValues(p: Position): unknown[] {
+  const stored = toStored(p);
+  return positionColumns.map((column) => stored[column]);
 }
 
 export function toStored(p: Position): StoredPosition {
   return {
     from_snapshot: p.from.snapshot,
     from_id_bound: p.from.idBound,
+    from_next_xid: p.from.nextXid,
     to_snapshot: p.to?.snapshot ?? null,
     to_id_bound: p.to?.idBound ?? null,
+    to_next_xid: p.to?.nextXid ?? null,
     to_id_ceiling: p.to?.idCeiling ?? null,
     applied_id: p.appliedId,
   };
@@ -91,11 +124,16 @@ export function toStored(p: Position): StoredPosition {
 
 export function fromStored(s: StoredPosition): Position {
   const to =
-    s.to_snapshot === null || s.to_id_bound === null || s.to_id_ceiling === null
+    s.to_snapshot === null || s.to_id_bound === null || s.to_next_xid === null || s.to_id_ceiling === null
       ? undefined
-      : { snapshot: s.to_snapshot, idBound: Number(s.to_id_bound), idCeiling: Number(s.to_id_ceiling) };
+      : {
+          snapshot: s.to_snapshot,
+          idBound: Number(s.to_id_bound),
+          nextXid: s.to_next_xid,
+          idCeiling: Number(s.to_id_ceiling),
+        };
   return {
-    from: { snapshot: s.from_snapshot, idBound: Number(s.from_id_bound) },
+    from: { snapshot: s.from_snapshot, idBound: Number(s.from_id_bound), nextXid: s.from_next_xid },
     to,
     appliedId: to === undefined ? 0 : Number(s.applied_id),
   };
@@ -109,8 +147,8 @@ export interface LogChange {
   capturedAt: Date;
   /** The row image as JSON text, exactly as captured; null for T. */
   row: string | null;
-  /** The key columns as a JSON object text (the collapse key); null for T. */
-  key: string | null;
+  /** The json and jsonb columns that are SQL NULL in the image (to_json writes JSON null for both). */
+  nulls: string[] | null;
   /** For I and U: whether the new row passes the target's row filter. */
   keep: boolean;
 }
@@ -118,20 +156,17 @@ export interface LogChange {
 /** Per-table expressions of a target's read query, over `c.row`. */
 export interface ReadTable {
   relid: number;
-  /** SQL giving the key object as json text, e.g. json_build_object('id', c.row->'id')::text. */
-  keyExpression: string;
   /** SQL boolean over the new row, or undefined when the target takes every row. */
   filterExpression: string | undefined;
 }
 
 /**
- * The read query of one target: parameters $1 from snapshot, $2 from id bound, $3 to snapshot,
- * $4 to id ceiling, $5 applied id, $6 limit.
+ * The read query of one target: parameters $1 from snapshot, $2 from id bound, $3 from next xid,
+ * $4 to snapshot, $5 to id ceiling, $6 applied id, $7 limit.
  */
 export function windowQuery(schema: string, tables: ReadTable[]): string {
   const log = `${ident(schema)}.change_log`;
   const relids = tables.map((t) => String(t.relid)).join(', ') || 'null';
-  const keyCases = tables.map((t) => `when ${t.relid} then ${t.keyExpression}`).join(' ');
   const filterCases = tables
     .filter((t) => t.filterExpression !== undefined)
     .map((t) => `when ${t.relid} then coalesce((${t.filterExpression}), false)`)
@@ -140,27 +175,32 @@ export function windowQuery(schema: string, tables: ReadTable[]): string {
     filterCases === ''
       ? 'true'
       : `case when c.op in ('I', 'U') then case c.relid ${filterCases} else true end else true end`;
+  // The txids of part A: `from`'s xip list and every xid from its xmax up to its next xid.
+  const txidsOfA = `array(select pg_snapshot_xip($1::pg_snapshot)
+                          union all
+                          select x::text::xid8
+                            from generate_series(pg_snapshot_xmax($1::pg_snapshot)::text::int8,
+                                                 $3::xid8::text::int8 - 1) as x)`;
   return `
-    select c.id, c.relid::int8 as relid, c.op, c.captured_at, c.row::text as row,
-           case when c.op = 'T' then null else case c.relid ${keyCases || 'when 0 then null'} end end as key,
+    select c.id, c.relid::int8 as relid, c.op, c.captured_at, c.row::text as row, c.nulls,
            ${keep} as keep
       from (
         (select * from ${log} c
-          where c.txid = any (array(select pg_snapshot_xip($1::pg_snapshot)))
-            and c.id <= $2 and c.id > $5
-            and pg_visible_in_snapshot(c.txid, $3::pg_snapshot)
+          where c.txid = any (${txidsOfA})
+            and c.id > $6 and c.id <= $2
+            and pg_visible_in_snapshot(c.txid, $4::pg_snapshot)
             and c.relid in (${relids})
-          order by c.id limit $6)
+          order by c.id limit $7)
         union all
         (select * from ${log} c
-          where c.id > greatest($2, $5) and c.id <= $4
-            and pg_visible_in_snapshot(c.txid, $3::pg_snapshot)
+          where c.id > greatest($2, $6) and c.id <= $5
+            and pg_visible_in_snapshot(c.txid, $4::pg_snapshot)
             and not pg_visible_in_snapshot(c.txid, $1::pg_snapshot)
             and c.relid in (${relids})
-          order by c.id limit $6)
+          order by c.id limit $7)
       ) c
      order by c.id
-     limit $6`;
+     limit $7`;
 }
 
 /** Read the next chunk of the open window, in id order. */
@@ -178,13 +218,14 @@ export async function readWindow(
     op: LogChange['op'];
     captured_at: Date;
     row: string | null;
-    key: string | null;
+    nulls: string[] | null;
     keep: boolean;
   }>({
     text: query,
     values: [
       position.from.snapshot,
       position.from.idBound,
+      position.from.nextXid,
       to.snapshot,
       to.idCeiling,
       position.appliedId,
@@ -197,7 +238,7 @@ export async function readWindow(
     op: r.op,
     capturedAt: r.captured_at,
     row: r.row,
-    key: r.key,
+    nulls: r.nulls,
     keep: r.keep,
   }));
 }

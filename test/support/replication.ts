@@ -26,7 +26,7 @@ export function makeConfig(raw: Record<string, unknown>): Config {
 
 /** The daemon in this process, stopped by the test (leak-checked). */
 export async function startDaemon(config: Config): Promise<Daemon> {
-  const daemon = new Daemon(config, createLogger(process.env.TRIGSYNC_TEST_LOG === '1' ? 'debug' : 'silent'));
+  const daemon = new Daemon(config, createLogger(process.env.TRIGSYNC_TEST_LOG === '1' ? 'trace' : 'silent'));
   let stopped = false;
   trackResource({
     what: 'an in-process trigsync daemon',
@@ -164,10 +164,12 @@ export async function expectSameRows(
   const missing = [...left.keys()].filter((k) => !right.has(k));
   const extra = [...right.keys()].filter((k) => !left.has(k));
   const different = [...left.keys()].filter((k) => right.has(k) && right.get(k) !== left.get(k));
+  const cut = (row: string | undefined): string =>
+    row === undefined ? '' : row.length > 300 ? `${row.slice(0, 300)}…` : row;
   const show = (keys: string[]): string =>
     keys
       .slice(0, 10)
-      .map((k) => `${k}: ${left.get(k) ?? ''} | ${right.get(k) ?? ''}`)
+      .map((k) => `${k}: ${cut(left.get(k))} | ${cut(right.get(k))}`)
       .join('\n    ');
   expect.fail(
     `tables differ: source ${a.count} rows, target ${b.count} rows\n` +

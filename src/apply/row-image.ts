@@ -1,0 +1,74 @@
+/**
+ * Row images are JSON objects (to_json of the row), handled as text. PostgreSQL cannot take one apart
+ * when a json column holds `\u0000` (valid json, but `->`, json_each and json_populate_record de-escape
+ * strings, and text cannot hold NUL), so the apply side splits images here, leaving every value's text
+ * exactly as captured.
+ */
+
+function skipSpace(text: string, i: number): number {
+  while (i < text.length && (text[i] === ' ' || text[i] === '\n' || text[i] === '\t' || text[i] === '\r'))
+    i++;
+  return i;
+}
+
+/** The index just past the string that starts at `i` (at its opening quote). */
+function skipString(text: string, i: number): number {
+  for (i++; i < text.length; i++) {
+    const c = text[i];
+    if (c === '\\') i++;
+    else if (c === '"') return i + 1;
+  }
+  throw new Error('row image: unterminated string');
+}
+
+/** The index just past the JSON value that starts at `i`. */
+function skipValue(text: string, i: number): number {
+  const first = text[i];
+  if (first === '"') return skipString(text, i);
+  if (first !== '{' && first !== '[') {
+    while (i < text.length && !',}] \n\t\r'.includes(text[i]!)) i++;
+    return i;
+  }
+  let depth = 0;
+  for (; i < text.length; i++) {
+    const c = text[i];
+    if (c === '"') i = skipString(text, i) - 1;
+    else if (c === '{' || c === '[') depth++;
+    else if (c === '}' || c === ']') {
+      depth--;
+      if (depth === 0) return i + 1;
+    }
+  }
+  throw new Error('row image: unterminated value');
+}
+
+/**
+ * The top-level fields of a row image: column name → the value's JSON text, unaltered. With `wanted`,
+ * stops as soon as those are found.
+ */
+export function rowFields(image: string, wanted?: ReadonlySet<string>): Map<string, string> {
+  const fields = new Map<string, string>();
+  let i = skipSpace(image, 0);
+  if (image[i] !== '{') throw new Error(`row image: not an object: ${image.slice(0, 40)}`);
+  i = skipSpace(image, i + 1);
+  if (image[i] === '}') return fields;
+  for (;;) {
+    const keyEnd = skipString(image, i);
+    const name = JSON.parse(image.slice(i, keyEnd)) as string;
+    i = skipSpace(image, keyEnd);
+    if (image[i] !== ':') throw new Error('row image: expected a colon');
+    const start = skipSpace(image, i + 1);
+    const end = skipValue(image, start);
+    if (wanted === undefined || wanted.has(name)) fields.set(name, image.slice(start, end));
+    if (wanted !== undefined && fields.size === wanted.size) return fields;
+    i = skipSpace(image, end);
+    if (image[i] === '}') return fields;
+    if (image[i] !== ',') throw new Error('row image: expected a comma');
+    i = skipSpace(image, i + 1);
+  }
+}
+
+/** A JSON object text of the given fields, in the given order. */
+export function objectText(names: readonly string[], fields: ReadonlyMap<string, string>): string {
+  return `{${names.map((n) => `${JSON.stringify(n)}:${fields.get(n) ?? 'null'}`).join(',')}}`;
+}

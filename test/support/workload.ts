@@ -1,0 +1,120 @@
+// A write load for replication tests: concurrent writers doing random operations on overlapping keys,
+// transactions that commit seconds late, and rollbacks. Conflicts between writers (deadlocks, unique
+// violations) roll their transaction back, as they would in an application.
+import pg from 'pg';
+
+import { delay } from './wait.js';
+
+export const workloadTables = `
+  create table items (id int primary key, v int not null, payload text, touched_by text);
+  create table events (id bigint primary key, item int not null, note text);`;
+
+export interface WorkloadOptions {
+  url: string;
+  writers: number;
+  lateCommitters: number;
+  durationMs: number;
+  /** Keys are drawn from 1..keys: small enough that writers collide. */
+  keys: number;
+}
+
+export interface WorkloadResult {
+  committed: number;
+  rolledBack: number;
+  failed: number;
+  lateCommitted: number;
+}
+
+const random = (n: number): number => 1 + Math.floor(Math.random() * n);
+
+/** One random operation on overlapping keys. */
+async function operation(
+  db: pg.Client,
+  keys: number,
+  writer: string,
+  nextEvent: () => number,
+): Promise<void> {
+  const k = random(keys);
+  switch (random(7)) {
+    case 1:
+      await db.query(
+        `insert into items values ($1, 0, md5(random()::text), $2)
+         on conflict (id) do update set v = items.v + 1, touched_by = excluded.touched_by`,
+        [k, writer],
+      );
+      break;
+    case 2:
+      await db.query(
+        `update items set v = v + 1, payload = md5(random()::text), touched_by = $2 where id = $1`,
+        [k, writer],
+      );
+      break;
+    case 3:
+      await db.query(`delete from items where id = $1`, [k]);
+      break;
+    case 4:
+      // The key itself changes: a delete of the old key and an insert of the new one on the targets.
+      await db.query(`update items set id = $2 where id = $1`, [k, random(keys)]);
+      break;
+    case 5:
+      await db.query(`update items set v = v + 10, touched_by = $3 where id between $1 and $2`, [
+        k,
+        k + 5,
+        writer,
+      ]);
+      break;
+    case 6:
+      await db.query(`insert into events values ($1, $2, $3)`, [nextEvent(), k, writer]);
+      break;
+    default:
+      await db.query(
+        `insert into items select g, 1, 'bulk', $3 from generate_series($1::int, $2::int) g on conflict do nothing`,
+        [k, k + 3, writer],
+      );
+  }
+}
+
+export async function runWorkload(options: WorkloadOptions): Promise<WorkloadResult> {
+  const result: WorkloadResult = { committed: 0, rolledBack: 0, failed: 0, lateCommitted: 0 };
+  const deadline = Date.now() + options.durationMs;
+  let eventId = Date.now() * 100; // unique across runs of the same test database
+  const nextEvent = (): number => ++eventId;
+
+  const writer = async (name: string, late: boolean): Promise<void> => {
+    const db = new pg.Client({ connectionString: options.url, application_name: `workload-${name}` });
+    db.on('error', () => undefined);
+    await db.connect();
+    try {
+      while (Date.now() < deadline) {
+        try {
+          await db.query('begin');
+          const ops = late ? 3 : random(4);
+          for (let i = 0; i < ops; i++) await operation(db, options.keys, name, nextEvent);
+          if (late) {
+            // Written first, committed seconds later: its changes carry ids older than many commits after them.
+            await delay(1_000 + Math.random() * 2_000);
+            await db.query('commit');
+            result.lateCommitted++;
+          } else if (Math.random() < 0.1) {
+            await db.query('rollback');
+            result.rolledBack++;
+          } else {
+            await db.query('commit');
+            result.committed++;
+          }
+        } catch {
+          await db.query('rollback').catch(() => undefined);
+          result.failed++;
+        }
+      }
+    } finally {
+      await db.end();
+    }
+  };
+
+  await Promise.all([
+    ...Array.from({ length: options.writers }, (_, i) => writer(`w${i}`, false)),
+    ...Array.from({ length: options.lateCommitters }, (_, i) => writer(`late${i}`, true)),
+  ]);
+  return result;
+}
