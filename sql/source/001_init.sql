@@ -1,12 +1,13 @@
 -- trigsync on a source database: the change log, the capture functions, each target's position.
--- {{schema}} is replaced by the quoted schema name, {{channel}} by the NOTIFY channel as a literal.
+-- {{schema}} is replaced by the quoted schema name, {{schema_in_literal}} by the same for use inside a
+-- string literal, {{schema_literal}} by the name as a literal, {{channel}} by the NOTIFY channel as a literal.
 
 -- Every captured row change. Ids come from a sequence without cache, so that an id read before a
 -- snapshot bounds every change written after it (see src/log/window.ts).
 create sequence {{schema}}.change_log_id_seq as bigint cache 1;
 
 create table {{schema}}.change_log (
-  id bigint not null default nextval('{{schema}}.change_log_id_seq') primary key,
+  id bigint not null default nextval('{{schema_in_literal}}.change_log_id_seq') primary key,
   -- The writing transaction: consumers read by visibility in snapshots, never by id alone.
   txid xid8 not null default pg_current_xact_id(),
   captured_at timestamptz not null default statement_timestamp(),
@@ -81,11 +82,12 @@ create table {{schema}}.error_queue (
 
 -- The doorbell: the first captured statement after the daemon went idle notifies it, the rest do not.
 -- A NOTIFY in every writing transaction would serialize the source's commits on the notify queue lock.
-create table {{schema}}.doorbell (
-  id int primary key check (id = 1),
-  armed boolean not null
-);
-insert into {{schema}}.doorbell values (1, true);
+-- Sequences, not a row: they are not transactional, so no writer ever waits on another's lock. A writer
+-- rings when `rings` still equals `armed` (the daemon arms by setting `armed` to `rings`); the one whose
+-- nextval comes right after `armed` notifies.
+create sequence {{schema}}.doorbell_rings as bigint;
+create sequence {{schema}}.doorbell_armed as bigint;
+select nextval('{{schema_in_literal}}.doorbell_rings'), setval('{{schema_in_literal}}.doorbell_armed', 1);
 
 -- The capture function, for the four statement-level triggers of every captured table. It runs as its
 -- owner (security definer), so that writers of a captured table need no privilege on the log.
@@ -137,9 +139,10 @@ begin
   if tg_op = 'TRUNCATE' then
     insert into {{schema}}.change_log (relid, op, row) values (tg_relid, 'T', null);
   end if;
-  if (select armed from {{schema}}.doorbell) then
-    update {{schema}}.doorbell set armed = false where armed;
-    if found then perform pg_notify({{channel}}, ''); end if;
+  if (select r.last_value = a.last_value from {{schema}}.doorbell_rings r, {{schema}}.doorbell_armed a) then
+    if nextval('{{schema_in_literal}}.doorbell_rings') = (select last_value + 1 from {{schema}}.doorbell_armed) then
+      perform pg_notify({{channel}}, '');
+    end if;
   end if;
   return null;
 end $$;

@@ -149,8 +149,9 @@ async function dropSourceObjects(client: pg.ClientBase, schema: string): Promise
   }
   await client.query(`drop function if exists ${s}.capture() cascade`);
   await client.query(
-    `drop table if exists ${s}.error_queue, ${s}.target, ${s}.change_log, ${s}.captured_table, ${s}.doorbell, ${s}.node`,
+    `drop table if exists ${s}.error_queue, ${s}.target, ${s}.change_log, ${s}.captured_table, ${s}.node`,
   );
+  await client.query(`drop sequence if exists ${s}.doorbell_rings, ${s}.doorbell_armed`);
   await client.query(`delete from ${s}.schema_version where track = 'source'`);
 }
 

@@ -38,6 +38,7 @@ export function loadMigrations(track: MigrationTrack, schema: string): Migration
       version: Number(file.slice(0, 3)),
       name: file.slice(4, -4),
       sql: readFileSync(new URL(file, dir), 'utf8')
+        .replaceAll('{{schema_in_literal}}', ident(schema).replaceAll("'", "''"))
         .replaceAll('{{schema}}', ident(schema))
         .replaceAll('{{schema_literal}}', literal(schema))
         .replaceAll('{{channel}}', literal(doorbellChannel(schema))),

@@ -81,7 +81,10 @@ export class LogListener extends Runnable {
   private async armOnce(): Promise<void> {
     const client = this.client;
     if (client === undefined) return; // not listening: the poll interval covers it
-    await client.query(`update ${ident(this.config.schema)}.doorbell set armed = true where not armed`);
+    const s = ident(this.config.schema);
+    await client.query(`select setval($1::regclass, last_value) from ${s}.doorbell_rings`, [
+      `${s}.doorbell_armed`,
+    ]);
     this.armed = true;
   }
 

@@ -2,23 +2,12 @@
 // they wrote, and rollbacks, for 30 s. No change is lost or reordered: every target equals the source.
 import { describe, expect, it } from 'vitest';
 
-import { freshDatabase, sharedClusters } from '../support/fixtures.js';
-import { expectSameRows, makeConfig, startDaemon, waitCaughtUp } from '../support/replication.js';
-import { runWorkload, workloadTables } from '../support/workload.js';
+import { makeConfig, startDaemon, waitCaughtUp } from '../support/replication.js';
+import { expectWorkloadConverged, runWorkload, workloadDatabases } from '../support/workload.js';
 
 describe('concurrent writers', () => {
   it('lose and reorder nothing: 8 writers, late committers and rollbacks for 30 s', async () => {
-    const { source, target1, target2 } = sharedClusters();
-    const src = await freshDatabase(source);
-    const a = await freshDatabase(target1);
-    const b = await freshDatabase(target2);
-    for (const [cluster, db] of [
-      [source, src],
-      [target1, a],
-      [target2, b],
-    ] as const) {
-      await cluster.query(workloadTables, [], db.name);
-    }
+    const { src, a, b } = await workloadDatabases();
     const config = makeConfig({
       source: { url: src.url },
       tables: ['items', 'events'],
@@ -46,18 +35,7 @@ describe('concurrent writers', () => {
     expect(result.rolledBack).toBeGreaterThan(20);
 
     await waitCaughtUp(config);
-    for (const target of [a, b]) {
-      await expectSameRows(
-        { url: src.url, query: 'select * from items' },
-        { url: target.url, query: 'select * from items' },
-        'id',
-      );
-      await expectSameRows(
-        { url: src.url, query: 'select * from events' },
-        { url: target.url, query: 'select * from events' },
-        'id',
-      );
-    }
+    await expectWorkloadConverged(src, [a, b]);
     await daemon.stop();
   });
 });

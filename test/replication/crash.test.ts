@@ -2,24 +2,13 @@
 // random moments under load and started again; targets converge with nothing lost or applied twice.
 import { describe, expect, it } from 'vitest';
 
-import { freshDatabase, sharedClusters } from '../support/fixtures.js';
-import { ChildDaemon, expectSameRows, makeConfig, waitCaughtUp } from '../support/replication.js';
+import { ChildDaemon, makeConfig, waitCaughtUp } from '../support/replication.js';
 import { delay } from '../support/wait.js';
-import { runWorkload, workloadTables } from '../support/workload.js';
+import { expectWorkloadConverged, runWorkload, workloadDatabases } from '../support/workload.js';
 
 describe('daemon crashes', () => {
   it('converge after three SIGKILLs at random moments under load, nothing lost or doubled', async () => {
-    const { source, target1, target2 } = sharedClusters();
-    const src = await freshDatabase(source);
-    const a = await freshDatabase(target1);
-    const b = await freshDatabase(target2);
-    for (const [cluster, db] of [
-      [source, src],
-      [target1, a],
-      [target2, b],
-    ] as const) {
-      await cluster.query(workloadTables, [], db.name);
-    }
+    const { src, a, b } = await workloadDatabases();
     const raw = {
       source: { url: src.url },
       tables: ['items', 'events'],
@@ -51,19 +40,7 @@ describe('daemon crashes', () => {
     expect(result.committed).toBeGreaterThan(300);
 
     await waitCaughtUp(config);
-    for (const target of [a, b]) {
-      // events is insert-only: a change applied twice would have stopped the target on its primary key.
-      await expectSameRows(
-        { url: src.url, query: 'select * from events' },
-        { url: target.url, query: 'select * from events' },
-        'id',
-      );
-      await expectSameRows(
-        { url: src.url, query: 'select * from items' },
-        { url: target.url, query: 'select * from items' },
-        'id',
-      );
-    }
+    await expectWorkloadConverged(src, [a, b]);
     expect(await daemon.stop()).toBe(0);
   });
 });

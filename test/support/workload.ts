@@ -3,6 +3,8 @@
 // violations) roll their transaction back, as they would in an application.
 import pg from 'pg';
 
+import { freshDatabase, sharedClusters, type FreshDatabase } from './fixtures.js';
+import { expectSameRows } from './replication.js';
 import { delay } from './wait.js';
 
 export const workloadTables = `
@@ -117,4 +119,30 @@ export async function runWorkload(options: WorkloadOptions): Promise<WorkloadRes
     ...Array.from({ length: options.lateCommitters }, (_, i) => writer(`late${i}`, true)),
   ]);
   return result;
+}
+
+/** A source and two targets (on the three shared clusters), each with the workload's tables. */
+export async function workloadDatabases(): Promise<{
+  src: FreshDatabase;
+  a: FreshDatabase;
+  b: FreshDatabase;
+}> {
+  const { source, target1, target2 } = sharedClusters();
+  const [src, a, b] = await Promise.all([
+    freshDatabase(source),
+    freshDatabase(target1),
+    freshDatabase(target2),
+  ]);
+  for (const db of [src, a, b]) await db.cluster.query(workloadTables, [], db.name);
+  return { src, a, b };
+}
+
+/** Every workload table of every target equals the source's (count + hash, keyed diff otherwise). */
+export async function expectWorkloadConverged(src: FreshDatabase, targets: FreshDatabase[]): Promise<void> {
+  for (const target of targets) {
+    for (const table of ['items', 'events']) {
+      const query = `select * from ${table}`;
+      await expectSameRows({ url: src.url, query }, { url: target.url, query }, 'id');
+    }
+  }
 }
