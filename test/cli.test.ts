@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { commands } from '../src/cli/commands.js';
 import { main } from '../src/cli/main.js';
 import { collectingOutput } from '../src/cli/output.js';
-import { freshDatabase, sharedClusters } from './support/fixtures.js';
+import { freshDatabase, sharedClusters, waitFor } from './support/fixtures.js';
 
 const run = promisify(execFile);
 
@@ -78,6 +78,8 @@ describe('trigsync command', () => {
     const { source, target1 } = sharedClusters();
     const src = await freshDatabase(source);
     const dst = await freshDatabase(target1);
+    await source.query('create table orders (id int primary key, total numeric, note text)', [], src.name);
+    await target1.query('create table orders (id int primary key, total numeric)', [], dst.name);
     const dir = await mkdtemp(join(tmpdir(), 'trigsync-cli-'));
     const file = join(dir, 'config.yaml');
     const config = (targetUrl: string): string =>
@@ -85,7 +87,7 @@ describe('trigsync command', () => {
         `source: { url: '${src.url}' }`,
         'tables: [public.orders]',
         'targets:',
-        `  - { name: reporting, url: '${targetUrl}', initialSync: none }`,
+        `  - { name: reporting, url: '${targetUrl}', initialSync: none, tables: [{ source: orders, columns: [id, total] }] }`,
       ].join('\n');
 
     await writeFile(file, config(dst.url));
@@ -101,6 +103,14 @@ describe('trigsync command', () => {
     expect(report.databases[0]!.serverVersion).toMatch(/^\d+/);
     expect(report.databases[0]!.url).not.toContain(source.password);
 
+    // A column the target lacks: named, with the table and the target.
+    await target1.query('alter table orders drop column total', [], dst.name);
+    const missing = await trigsync('check', '--config', file);
+    expect(missing.code).toBe(1);
+    expect(missing.stdout).toMatch(
+      /PROBLEM targets\.reporting: public\.orders -> public\.orders: target table lacks column\(s\) total/,
+    );
+
     // A port where nothing listens: reported, named, and the password never shown.
     const down = new URL(dst.url);
     down.port = '1';
@@ -111,3 +121,69 @@ describe('trigsync command', () => {
     expect(failed.stdout).not.toContain(target1.password);
   });
 });
+
+describe('trigsync install, start, status', () => {
+  it('install, then status --json reports every target with the fields of SPEC §4; SIGTERM ends start with 0', async () => {
+    const { source, target1 } = sharedClusters();
+    const src = await freshDatabase(source);
+    const dst = await freshDatabase(target1);
+    await source.query('create table orders (id int primary key, note text)', [], src.name);
+    await target1.query('create table orders (id int primary key, note text)', [], dst.name);
+    const dir = await mkdtemp(join(tmpdir(), 'trigsync-cli-'));
+    const file = join(dir, 'config.json');
+    await writeFile(
+      file,
+      JSON.stringify({
+        source: { url: src.url },
+        tables: ['orders'],
+        targets: [{ name: 'reporting', url: dst.url, initialSync: 'none' }],
+        apply: { pollIntervalMs: 100 },
+        metrics: { enabled: false },
+      }),
+    );
+    const install = await trigsync('install', '--config', file);
+    expect(install.code).toBe(0);
+    expect(install.stdout).toMatch(/capturing public\.orders/);
+    await source.query(`insert into orders select g, 'n' from generate_series(1, 10) g`, [], src.name);
+
+    const before = JSON.parse((await trigsync('status', '--json', '--config', file)).stdout) as Status;
+    expect(before.targets).toEqual([
+      expect.objectContaining({
+        name: 'reporting',
+        state: 'new',
+        backlog: 10,
+        errorQueue: 0,
+        lastError: null,
+      }),
+    ]);
+    expect(before.targets[0]!.lagSeconds).toBeGreaterThanOrEqual(0);
+    expect(before.log.rows).toBe(10);
+
+    const daemon = spawn(process.execPath, ['bin/trigsync.js', 'start', '--config', file], {
+      stdio: 'ignore',
+    });
+    const exited = new Promise<number | null>((resolve) => daemon.once('exit', (code) => resolve(code)));
+    await waitFor(
+      async () => {
+        const now = JSON.parse((await trigsync('status', '--json', '--config', file)).stdout) as Status;
+        return now.targets[0]?.backlog === 0 && now.targets[0].state === 'live';
+      },
+      { what: 'the target to catch up', timeoutMs: 20_000 },
+    );
+    daemon.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    expect(await target1.query('select count(*)::int as n from orders', [], dst.name)).toEqual([{ n: 10 }]);
+  });
+});
+
+interface Status {
+  targets: {
+    name: string;
+    state: string;
+    backlog: number;
+    lagSeconds: number;
+    errorQueue: number;
+    lastError: string | null;
+  }[];
+  log: { rows: number };
+}

@@ -45,6 +45,11 @@ const SERVER_SETTINGS = [
   'max_connections=200',
 ];
 
+export interface LocalClusterOptions extends ClusterOptions {
+  /** `name=value` settings after SERVER_SETTINGS, which they override (the last -c wins): fsync=on, say. */
+  settings?: readonly string[];
+}
+
 interface PgBinaries {
   postgres: string;
   initdb: string;
@@ -138,10 +143,11 @@ export class LocalCluster extends BaseCluster {
   readonly host = HOST;
   readonly dataDir: string;
   readonly logFile: string;
+  readonly #settings: readonly string[];
   #port = 0;
   #serverVersion = '';
 
-  constructor(options: ClusterOptions) {
+  constructor(options: LocalClusterOptions) {
     super({
       name: options.name,
       user: options.user ?? 'postgres',
@@ -149,6 +155,7 @@ export class LocalCluster extends BaseCluster {
     });
     this.dataDir = options.dataDir;
     this.logFile = join(options.dataDir, 'server.log');
+    this.#settings = [...SERVER_SETTINGS, ...(options.settings ?? [])];
   }
 
   get port(): number {
@@ -224,7 +231,7 @@ export class LocalCluster extends BaseCluster {
     const { postgres } = await pgBinaries();
     const logStart = statSync(this.logFile, { throwIfNoEntry: false })?.size ?? 0;
     const log = openSync(this.logFile, 'a');
-    const settings = SERVER_SETTINGS.flatMap((setting) => ['-c', setting]);
+    const settings = this.#settings.flatMap((setting) => ['-c', setting]);
     // Detached: its own process group, so neither Ctrl-C nor a killed vitest takes it down half-way;
     // the teardown or the watchdog stops it. Output goes straight to the log file.
     const child = spawn(postgres, ['-D', this.dataDir, '-p', String(port), ...settings], {

@@ -1,10 +1,19 @@
-/** `trigsync check`: validate the config, then reach every database and report its server version. */
+/**
+ * `trigsync check`: validate the config, then reach every database, report its server version, and
+ * check that the captured tables and each target's mapped tables and columns are there.
+ */
+import type pg from 'pg';
+
+import { buildTargetPlan, describeSourceTables } from '../../apply/plan.js';
+import type { TableInfo } from '../../capture/catalog.js';
 import { loadConfig } from '../../config/load.js';
 import { configSecrets, redactSecrets, redactUrl } from '../../config/redact.js';
+import type { QualifiedName } from '../../config/types.js';
 import { withClient } from '../../db/connect.js';
-import { coerceError } from '../../failure/errors.js';
+import { ConfigError, coerceError } from '../../failure/errors.js';
 import { ExitCode } from '../exit-codes.js';
 import type { CommandContext } from '../handlers.js';
+import { configOptions } from './common.js';
 
 interface DatabaseReport {
   name: string;
@@ -13,7 +22,11 @@ interface DatabaseReport {
   reachable: boolean;
   serverVersion?: string;
   error?: string;
+  /** Missing tables, columns or keys, each naming what and where. */
+  problems: string[];
 }
+
+type SourceTables = Map<string, TableInfo & { name: QualifiedName }>;
 
 async function probe(
   name: string,
@@ -21,27 +34,53 @@ async function probe(
   url: string,
   applicationName: string,
   secrets: string[],
+  inspect: (client: pg.Client) => Promise<string[]>,
 ): Promise<DatabaseReport> {
-  const report: DatabaseReport = { name, role, url: redactUrl(url), reachable: false };
+  const report: DatabaseReport = { name, role, url: redactUrl(url), reachable: false, problems: [] };
   try {
-    const version = await withClient(url, { applicationName, connectTimeoutMs: 5_000 }, async (client) => {
-      const result = await client.query<{ server_version: string }>('show server_version');
-      return result.rows[0]?.server_version ?? 'unknown';
+    return await withClient(url, { applicationName, connectTimeoutMs: 5_000 }, async (client) => {
+      const version = await client.query<{ server_version: string }>('show server_version');
+      const serverVersion = version.rows[0]?.server_version ?? 'unknown';
+      return { ...report, reachable: true, serverVersion, problems: await inspect(client) };
     });
-    return { ...report, reachable: true, serverVersion: version };
   } catch (thrown) {
     return { ...report, error: redactSecrets(coerceError(thrown).message, secrets) };
   }
 }
 
-export async function checkCommand({ configFile, env, options, out }: CommandContext): Promise<ExitCode> {
-  const config = loadConfig({ ...(configFile === undefined ? {} : { file: configFile }), env });
+export async function checkCommand(context: CommandContext): Promise<ExitCode> {
+  const config = loadConfig(configOptions(context));
+  const { out, options } = context;
   const secrets = configSecrets(config);
-  const reports = await Promise.all([
-    probe('source', 'source', config.source.url, config.applicationName, secrets),
-    ...config.targets.map((t) => probe(t.name, 'target', t.url, config.applicationName, secrets)),
-  ]);
-  const allReachable = reports.every((r) => r.reachable);
+  let sourceTables: SourceTables | undefined;
+  const source = await probe(
+    'source',
+    'source',
+    config.source.url,
+    config.applicationName,
+    secrets,
+    async (c) => {
+      const described = await describeSourceTables(c, config);
+      sourceTables = described.tables;
+      return described.problems;
+    },
+  );
+  const targets = await Promise.all(
+    config.targets.map((t) =>
+      probe(t.name, 'target', t.url, config.applicationName, secrets, async (client) => {
+        if (sourceTables === undefined) return [];
+        try {
+          await buildTargetPlan(config, t, sourceTables, client);
+          return [];
+        } catch (thrown) {
+          if (thrown instanceof ConfigError) return [...thrown.problems];
+          throw thrown;
+        }
+      }),
+    ),
+  );
+  const reports = [source, ...targets];
+  const healthy = reports.every((r) => r.reachable && r.problems.length === 0);
 
   if (options.json === true) {
     out.print(JSON.stringify({ config: { file: config.file ?? null, valid: true }, databases: reports }));
@@ -53,7 +92,8 @@ export async function checkCommand({ configFile, env, options, out }: CommandCon
     for (const r of reports) {
       const state = r.reachable ? `ok      PostgreSQL ${r.serverVersion}` : `FAILED  ${r.error}`;
       out.print(`${r.name.padEnd(width)}  ${state}  (${r.url})`);
+      for (const problem of r.problems) out.print(`${' '.repeat(width)}  PROBLEM ${problem}`);
     }
   }
-  return allReachable ? ExitCode.ok : ExitCode.problemFound;
+  return healthy ? ExitCode.ok : ExitCode.problemFound;
 }

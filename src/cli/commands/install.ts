@@ -49,6 +49,13 @@ export async function installCommand(context: CommandContext): Promise<ExitCode>
     context.out.print(
       `source: schema ${config.schema} at version ${result.schema.to}; capturing ${result.tables.map((t) => t.table).join(', ')}`,
     );
+    for (const name of result.targetsAdded) {
+      if (config.targets.find((t) => t.name === name)?.initialSync === 'copy') {
+        context.out.print(
+          `target ${name}: initialSync copy is not built yet (issue #6); it follows from now without the existing rows`,
+        );
+      }
+    }
     if (result.uncaptured.length > 0)
       context.out.print(`source: no longer capturing ${result.uncaptured.join(', ')}`);
     if (result.targetsRemoved.length > 0) {
