@@ -153,6 +153,20 @@ describe('the daemon', () => {
     await daemon.stop();
   });
 
+  it('refuses to run against a schema that a newer trigsync installed', async () => {
+    const { src } = await pair();
+    const config = makeConfig({ source: { url: src.url }, tables: ['items'], targets: [] });
+    await withClient(src.url, async (client) => {
+      await installSource(client, config);
+      await client.query(
+        `insert into trigsync.schema_version (track, version, name) values ('source', 999, 'future')`,
+      );
+      await expect(installSource(client, config)).rejects.toThrow(
+        /source version 999 is newer than this trigsync knows/,
+      );
+    });
+  });
+
   it('install refuses a table without a primary key, and uninstall removes exactly what install made', async () => {
     const { src } = await pair();
     await src.cluster.query('create table loose (a int, b text)', [], src.name);

@@ -11,7 +11,8 @@ const tables = `
     id bigint primary key, customer text not null, total numeric(12, 2), status text not null, note text);
   create table public."Order Lines" (
     order_id bigint, line int, sku text not null, qty int not null, primary key (order_id, line));
-  create table public.accounts (id int primary key, email text not null unique deferrable initially deferred);`;
+  create table public.accounts (id int primary key, email text not null unique deferrable initially deferred);
+  create table public.tags (name text collate "C" primary key, id uuid not null, weight numeric);`;
 
 // The target's unique key is not deferrable: a swap arrives cleanly only if deletes go before inserts.
 const targetTables = tables.replace('unique deferrable initially deferred', 'unique');
@@ -32,7 +33,7 @@ describe('one source to two targets', () => {
     );
     const config = makeConfig({
       source: { url: src.url },
-      tables: ['public.orders', 'public."Order Lines"', 'public.accounts'],
+      tables: ['public.orders', 'public."Order Lines"', 'public.accounts', 'public.tags'],
       targets: [
         { name: 'full', url: full.url, initialSync: 'none' },
         {
@@ -85,6 +86,15 @@ describe('one source to two targets', () => {
       await db.query(`truncate "Order Lines"`);
       await db.query(`insert into "Order Lines" values (1, 1, 'after-truncate', 3), (1, 2, 'after', 4)`);
       await db.query(`update orders set note = 'multi' || id, total = null where id > 400`);
+      // A text key, renamed, and keys that differ only in case or trailing space.
+      await db.query(
+        `insert into tags select 'tag ' || g, gen_random_uuid(), g / 3.0 from generate_series(1, 30) g`,
+      );
+      await db.query(
+        `insert into tags values ('Tag 1', gen_random_uuid(), 1), ('tag 1 ', gen_random_uuid(), 2)`,
+      );
+      await db.query(`update tags set name = upper(name) where name like 'tag 2%'`);
+      await db.query(`delete from tags where name = 'tag 3'`);
     });
 
     await waitCaughtUp(config);
@@ -97,6 +107,11 @@ describe('one source to two targets', () => {
       { url: src.url, query: 'select * from "Order Lines"' },
       { url: full.url, query: 'select * from "Order Lines"' },
       '(order_id, line)',
+    );
+    await expectSameRows(
+      { url: src.url, query: 'select * from tags' },
+      { url: full.url, query: 'select * from tags' },
+      'name',
     );
     await expectSameRows(
       { url: src.url, query: 'select * from accounts' },
