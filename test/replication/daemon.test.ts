@@ -18,17 +18,32 @@ async function pair(): Promise<{ src: FreshDatabase; dst: FreshDatabase }> {
   return { src, dst };
 }
 
+/** A config capturing items, with one target per database given. */
+function itemsConfig(
+  src: FreshDatabase,
+  targets: Record<string, FreshDatabase>,
+): ReturnType<typeof makeConfig> {
+  return makeConfig({
+    source: { url: src.url },
+    tables: ['items'],
+    targets: Object.entries(targets).map(([name, db]) => ({ name, url: db.url, initialSync: 'none' })),
+  });
+}
+
+/** A second target database on the other shared target cluster, with the items table. */
+async function otherTarget(): Promise<FreshDatabase> {
+  const db = await freshDatabase(sharedClusters().target2);
+  await db.cluster.query(table, [], db.name);
+  return db;
+}
+
 const count = async (db: FreshDatabase, sql: string): Promise<number> =>
   Number((await db.cluster.query<{ n: string }>(sql, [], db.name))[0]!.n);
 
 describe('the daemon', () => {
   it('does not capture writes made under its application_name (no echo)', async () => {
     const { src, dst } = await pair();
-    const config = makeConfig({
-      source: { url: src.url },
-      tables: ['items'],
-      targets: [{ name: 'dst', url: dst.url, initialSync: 'none' }],
-    });
+    const config = itemsConfig(src, { dst });
     const daemon = await startDaemon(config);
     const own = await clientAs(src.url, 'trigsync');
     await own.query(`insert into items values (1, 'written as trigsync')`);
@@ -42,11 +57,7 @@ describe('the daemon', () => {
 
   it('applies other transactions while a long one stays open, and the long one when it commits', async () => {
     const { src, dst } = await pair();
-    const config = makeConfig({
-      source: { url: src.url },
-      tables: ['items'],
-      targets: [{ name: 'dst', url: dst.url, initialSync: 'none' }],
-    });
+    const config = itemsConfig(src, { dst });
     const daemon = await startDaemon(config);
     const long = await clientAs(src.url, 'long-transaction');
     await long.query(`begin; insert into items values (1, 'long')`);
@@ -69,13 +80,8 @@ describe('the daemon', () => {
 
   it('resumes from its stored position after a stop, and a target added to the config follows from then', async () => {
     const { src, dst } = await pair();
-    const second = await freshDatabase(sharedClusters().target2);
-    await second.cluster.query(table, [], second.name);
-    const one = makeConfig({
-      source: { url: src.url },
-      tables: ['items'],
-      targets: [{ name: 'dst', url: dst.url, initialSync: 'none' }],
-    });
+    const second = await otherTarget();
+    const one = itemsConfig(src, { dst });
     let daemon = await startDaemon(one);
     await src.cluster.query(
       `insert into items select g, 'first' from generate_series(1, 100) g`,
@@ -91,14 +97,7 @@ describe('the daemon', () => {
       [],
       src.name,
     );
-    const two = makeConfig({
-      source: { url: src.url },
-      tables: ['items'],
-      targets: [
-        { name: 'dst', url: dst.url, initialSync: 'none' },
-        { name: 'second', url: second.url, initialSync: 'none' },
-      ],
-    });
+    const two = itemsConfig(src, { dst, second });
     daemon = await startDaemon(two);
     await src.cluster.query(`insert into items values (1000, 'after restart')`, [], src.name);
     await waitCaughtUp(two);
@@ -120,16 +119,8 @@ describe('the daemon', () => {
 
   it('prunes what every target applied, and shows a target removed from the config holding the log', async () => {
     const { src, dst } = await pair();
-    const gone = await freshDatabase(sharedClusters().target2);
-    await gone.cluster.query(table, [], gone.name);
-    const both = makeConfig({
-      source: { url: src.url },
-      tables: ['items'],
-      targets: [
-        { name: 'dst', url: dst.url, initialSync: 'none' },
-        { name: 'gone', url: gone.url, initialSync: 'none' },
-      ],
-    });
+    const gone = await otherTarget();
+    const both = itemsConfig(src, { dst, gone });
     let daemon = await startDaemon(both);
     await src.cluster.query(`insert into items select g, 'x' from generate_series(1, 200) g`, [], src.name);
     await waitCaughtUp(both);
@@ -139,11 +130,7 @@ describe('the daemon', () => {
     });
     await daemon.stop();
 
-    const one = makeConfig({
-      source: { url: src.url },
-      tables: ['items'],
-      targets: [{ name: 'dst', url: dst.url, initialSync: 'none' }],
-    });
+    const one = itemsConfig(src, { dst });
     daemon = await startDaemon(one);
     await src.cluster.query(`update items set v = 'y'`, [], src.name);
     const status = await waitCaughtUp(one);

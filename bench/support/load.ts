@@ -1,0 +1,178 @@
+// Load generators: pgbench when the machine has one, else a Node loop of prepared statements.
+// Both run one script per transaction in autocommit, `clients` connections, for a time or a count.
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, readdirSync } from 'node:fs';
+import { rm, writeFile } from 'node:fs/promises';
+import { availableParallelism, tmpdir } from 'node:os';
+import { delimiter, join } from 'node:path';
+
+import pg from 'pg';
+
+/** One transaction of a workload, written for both generators. */
+export interface Workload {
+  name: string;
+  /** A pgbench custom script. */
+  script: string;
+  /** The same statement for the Node generator, with its parameters drawn per transaction. */
+  statement: string;
+  values: () => unknown[];
+}
+
+export interface LoadRun {
+  url: string;
+  clients: number;
+  /** Run for this long, or run `transactions` per client. */
+  seconds?: number;
+  transactions?: number;
+}
+
+export interface LoadResult {
+  transactions: number;
+  tps: number;
+  latencyMs: number;
+  /** Transactions completed in each second of the run. */
+  perSecond: number[];
+}
+
+export interface LoadGenerator {
+  /** For the report: which generator and version. */
+  readonly description: string;
+  run(workload: Workload, run: LoadRun): Promise<LoadResult>;
+}
+
+/** Integer in [1, max]; max below 2^53. */
+export function randomId(max: number): number {
+  return 1 + Math.floor(Math.random() * max);
+}
+
+/** The newest pgbench in PATH or /usr/lib/postgresql/<version>/bin, unless the Node generator is wanted. */
+export async function loadGenerator(forceNode: boolean): Promise<LoadGenerator> {
+  if (!forceNode) {
+    const path = findPgbench();
+    if (path !== undefined) return new Pgbench(path, await output(path, ['--version']));
+  }
+  return new NodeLoad();
+}
+
+function findPgbench(): string | undefined {
+  const versioned = (() => {
+    try {
+      return readdirSync('/usr/lib/postgresql')
+        .filter((v) => /^\d+$/.test(v))
+        .sort((a, b) => Number(b) - Number(a))
+        .map((v) => `/usr/lib/postgresql/${v}/bin`);
+    } catch {
+      return [];
+    }
+  })();
+  const dirs = [...versioned, ...(process.env.PATH ?? '').split(delimiter).filter(Boolean)];
+  return dirs.map((dir) => join(dir, 'pgbench')).find((path) => existsSync(path));
+}
+
+function output(command: string, args: string[], env?: NodeJS.ProcessEnv): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env: env ?? process.env });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.once('error', reject);
+    child.once('close', (code, signal) => {
+      if (code === 0) resolve(`${stdout}${stderr}`.trim());
+      else reject(new Error(`${command} failed (${signal ?? `exit code ${code}`}):\n${stdout}\n${stderr}`));
+    });
+  });
+}
+
+class Pgbench implements LoadGenerator {
+  readonly description: string;
+
+  constructor(
+    private readonly path: string,
+    version: string,
+  ) {
+    this.description = `${version} (${path}), -M prepared`;
+  }
+
+  async run(workload: Workload, run: LoadRun): Promise<LoadResult> {
+    const url = new URL(run.url);
+    const script = join(tmpdir(), `trigsync-bench-${randomBytes(6).toString('hex')}.sql`);
+    await writeFile(script, workload.script);
+    const limit = run.seconds !== undefined ? ['-T', String(run.seconds)] : ['-t', String(run.transactions)];
+    const args = [
+      ...['-n', '-M', 'prepared', '-f', script, '-P', '1'],
+      ...['-c', String(run.clients), '-j', String(Math.min(run.clients, availableParallelism()))],
+      ...limit,
+      ...['-h', url.hostname, '-p', url.port, '-U', decodeURIComponent(url.username)],
+      decodeURIComponent(url.pathname.slice(1)),
+    ];
+    const env = { ...process.env, PGPASSWORD: decodeURIComponent(url.password), LC_ALL: 'C' };
+    try {
+      return parsePgbench(await output(this.path, args, env));
+    } finally {
+      await rm(script, { force: true });
+    }
+  }
+}
+
+function parsePgbench(text: string): LoadResult {
+  const number = (pattern: RegExp): number => {
+    const match = pattern.exec(text);
+    if (match?.[1] === undefined) throw new Error(`pgbench output lacks ${String(pattern)}:\n${text}`);
+    return Number(match[1]);
+  };
+  // "progress: 3.0 s, 2345.6 tps, lat ..." every second on stderr.
+  const perSecond = [...text.matchAll(/^progress: [\d.]+ s, ([\d.]+) tps/gm)].map((m) => Number(m[1]));
+  return {
+    transactions: number(/number of transactions actually processed: (\d+)/),
+    tps: number(/^tps = ([\d.]+)/m),
+    latencyMs: number(/latency average = ([\d.]+) ms/),
+    perSecond,
+  };
+}
+
+/** Without pgbench: each client a connection running the statement as a named prepared statement. */
+class NodeLoad implements LoadGenerator {
+  readonly description = 'Node load generator (node-postgres), named prepared statements';
+
+  async run(workload: Workload, run: LoadRun): Promise<LoadResult> {
+    const clients = await Promise.all(
+      Array.from({ length: run.clients }, async () => {
+        const client = new pg.Client({ connectionString: run.url, application_name: 'trigsync-bench' });
+        await client.connect();
+        return client;
+      }),
+    );
+    const perSecond: number[] = [];
+    let latencyTotal = 0;
+    let transactions = 0;
+    const started = performance.now();
+    const deadline = run.seconds === undefined ? Infinity : started + run.seconds * 1000;
+    const loop = async (client: pg.Client): Promise<void> => {
+      for (let i = 0; i < (run.transactions ?? Infinity); i++) {
+        const begun = performance.now();
+        if (begun >= deadline) return;
+        await client.query({ name: workload.name, text: workload.statement, values: workload.values() });
+        const now = performance.now();
+        const second = Math.floor((now - started) / 1000);
+        perSecond[second] = (perSecond[second] ?? 0) + 1;
+        latencyTotal += now - begun;
+        transactions++;
+      }
+    };
+    try {
+      await Promise.all(clients.map(loop));
+    } finally {
+      await Promise.all(clients.map((c) => c.end()));
+    }
+    const seconds = (performance.now() - started) / 1000;
+    return {
+      transactions,
+      tps: transactions / seconds,
+      latencyMs: latencyTotal / transactions,
+      // The last second is partial: leave it out, as pgbench does.
+      perSecond: Array.from(perSecond.slice(0, Math.floor(seconds)), (n) => n ?? 0),
+    };
+  }
+}

@@ -1,0 +1,59 @@
+// The PostgreSQL servers of one benchmark: durable clusters in a temporary run root that is removed at
+// the end, on Ctrl-C (a synchronous reaper in the signal handler) and, should this process be killed,
+// by the tests' detached watchdog.
+import { chmod, mkdir, mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { LocalCluster } from '../../test/support/local-cluster.js';
+import { startWatchdog } from '../../test/support/run-root.js';
+import { reapRunRoot, sweepStaleRuns } from '../../test/support/watchdog.js';
+
+/** What users run: every commit flushed to disk. The test servers turn fsync and full_page_writes off. */
+export const durableSettings = ['fsync=on', 'full_page_writes=on', 'synchronous_commit=on'];
+
+export interface Servers {
+  runRoot: string;
+  clusters: LocalCluster[];
+}
+
+/** Starts one durable cluster per name, runs `work`, then stops and removes everything. */
+export async function withServers<T>(
+  names: readonly string[],
+  work: (servers: Servers) => Promise<T>,
+): Promise<T> {
+  const base = join(tmpdir(), 'trigsync-bench');
+  // Run roots of benchmarks that were killed before their watchdog could act.
+  sweepStaleRuns(base);
+  await mkdir(base, { recursive: true });
+  const runRoot = await mkdtemp(join(base, `run-${process.pid}-`));
+  // The servers run as the "postgres" OS user when we are root: it must reach its data dirs.
+  await chmod(base, 0o755);
+  await chmod(runRoot, 0o755);
+  startWatchdog(runRoot);
+  const onSignal = (signal: NodeJS.Signals): void => {
+    reapRunRoot(runRoot);
+    process.kill(process.pid, signal);
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+
+  const clusters = names.map(
+    (name) => new LocalCluster({ name, dataDir: join(runRoot, name), settings: durableSettings }),
+  );
+  try {
+    await Promise.all(clusters.map((cluster) => cluster.start()));
+    return await work({ runRoot, clusters });
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await Promise.allSettled(clusters.map((cluster) => cluster.destroy()));
+    reapRunRoot(runRoot);
+  }
+}
+
+/** A database of its own on a cluster; its superuser URL. */
+export async function createDatabase(cluster: LocalCluster, name: string): Promise<string> {
+  await cluster.query(`create database ${name}`);
+  return cluster.url(name);
+}
