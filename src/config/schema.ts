@@ -99,7 +99,7 @@ for (const [name, format] of Object.entries(formats)) {
   });
 }
 
-const ms = (defaultValue: number, min: number, max: number, doc: string): Leaf => ({
+const integer = (defaultValue: number, min: number, max: number, doc: string): Leaf => ({
   doc,
   format: 'trigsync-int',
   default: defaultValue,
@@ -137,15 +137,15 @@ export const configSchema = {
   tables: { doc: 'Captured tables', format: 'trigsync-list', default: [], sensitive: true },
   targets: { doc: 'Targets', format: 'trigsync-list', default: [], sensitive: true },
   apply: {
-    batchSize: ms(5000, 1, 100_000, 'Most changes applied in one transaction'),
-    pollIntervalMs: ms(1000, 10, 3_600_000, 'Read the log this often even without a notification'),
+    batchSize: integer(5000, 1, 100_000, 'Most changes applied in one transaction'),
+    pollIntervalMs: integer(1000, 10, 3_600_000, 'Read the log this often even without a notification'),
   },
   retry: {
-    initialDelayMs: ms(500, 1, 3_600_000, 'First delay before retrying a connection'),
-    maxDelayMs: ms(30_000, 1, 86_400_000, 'Longest delay between connection retries'),
-    dataErrorDelayMs: ms(30_000, 1, 86_400_000, 'Delay before retrying a parked target'),
+    initialDelayMs: integer(500, 1, 3_600_000, 'First delay before retrying a connection'),
+    maxDelayMs: integer(30_000, 1, 86_400_000, 'Longest delay between connection retries'),
+    dataErrorDelayMs: integer(30_000, 1, 86_400_000, 'Delay before retrying a parked target'),
   },
-  shutdownTimeoutMs: ms(30_000, 1, 3_600_000, 'How long a stop waits for batches in flight'),
+  shutdownTimeoutMs: integer(30_000, 1, 3_600_000, 'How long a stop waits for batches in flight'),
   metrics: {
     enabled: {
       doc: 'Serve /metrics, /healthz, /readyz',

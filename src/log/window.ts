@@ -42,7 +42,9 @@ export interface Position {
 
 /**
  * Take a tick: four statements in this order, each in its own transaction. Drawing a transaction id
- * costs one xid per tick; ticks come at most a few times a second per target.
+ * costs one xid per tick; ticks come at most a few times a second per target. Its commit must be
+ * durable (keep synchronous_commit on for this session): after a crash, an xid whose commit never
+ * reached the WAL can be handed out again, and a stored snapshot would take the newcomer as seen.
  */
 export async function takeTick(client: pg.ClientBase, schema: string): Promise<Tick> {
   const lastId = `select case when is_called then last_value else last_value - 1 end as id
