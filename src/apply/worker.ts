@@ -1,20 +1,26 @@
 /**
- * One target's worker: reads the log in windows (src/log/window.ts), applies each chunk to the target in
- * one transaction together with the position it reaches, then updates the source's copy of the position.
- * One ordered stream per target; targets run in parallel and never wait for each other.
+ * One target's worker: reads the log in windows (src/log/window.ts) and applies each chunk to the target
+ * in one transaction together with the position it reaches, then updates the source's copy. One ordered
+ * stream per target; targets run in parallel and never wait for each other (G4).
+ *
+ * A failure parks the target (G5): its position does not move, so nothing later reaches it. A change the
+ * target refuses goes to the error queue, exactly that one (src/apply/chunk.ts), and is retried at the
+ * slower data-error cadence or at once on `trigsync retry`; `trigsync skip` drops it for this target.
+ * Connection failures are retried with backoff until they heal.
  */
 import type pg from 'pg';
 
 import type { TableInfo } from '../capture/catalog.js';
 import { migrate } from '../capture/migrations.js';
-import type { Config, QualifiedName, TargetConfig } from '../config/types.js';
 import { configSecrets, redactSecrets } from '../config/redact.js';
+import type { Config, QualifiedName, TargetConfig } from '../config/types.js';
 import { connect } from '../db/connect.js';
-import { classifyError, coerceError, sqlState } from '../failure/errors.js';
+import { clearFailures, loadSkipped, parkTarget, recordFailure } from '../failure/error-queue.js';
+import { classifyError, coerceError, sqlState, type ErrorKind } from '../failure/errors.js';
 import type { TargetState, TrigsyncEvents } from '../lib/events.js';
 import type { Logger } from '../lib/logger.js';
-import { Backoff, Doorbell, Runnable, sleep } from '../lib/runnable.js';
-import { loadRegisteredPosition, saveRegisteredPosition, saveTargetError } from '../log/targets.js';
+import { Backoff, Doorbell, Runnable } from '../lib/runnable.js';
+import { loadRegisteredPosition, saveRegisteredPosition } from '../log/targets.js';
 import {
   closeWindow,
   openWindow,
@@ -23,15 +29,10 @@ import {
   type LogChange,
   type Position,
 } from '../log/window.js';
-import { buildSteps } from './batch.js';
+import { applyChunk, applyFindingCulprit, ChangeRefused, type PositionKey } from './chunk.js';
 import { buildTargetPlan, type TargetPlan } from './plan.js';
-import {
-  deleteKeys,
-  insertRows,
-  loadAppliedPosition,
-  saveAppliedPosition,
-  truncateTable,
-} from './statements.js';
+import { objectText, rowFields } from './row-image.js';
+import { loadAppliedPosition } from './statements.js';
 
 export interface WorkerDeps {
   config: Config;
@@ -48,14 +49,34 @@ export interface WorkerDeps {
 /** Idle workers refresh the source's copy of their position at most this often. */
 const idleMirrorIntervalMs = 2_000;
 
+/** A failure on the target's side (its connection, its schema), as opposed to the source's. */
+class TargetFailure extends Error {
+  constructor(override readonly cause: unknown) {
+    super(coerceError(cause).message, { cause });
+  }
+}
+
+async function onTarget<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (thrown) {
+    throw thrown instanceof ChangeRefused ? thrown : new TargetFailure(thrown);
+  }
+}
+
 export class TargetWorker extends Runnable {
   readonly name: string;
+  /** Rung by the doorbell's notifications: new changes may be there. */
   readonly wake = new Doorbell();
+  /** Rung by `trigsync retry` and `skip`: a parked target tries again now. */
+  private readonly retryNow = new Doorbell();
   private readonly log: Logger;
   private source: pg.Client | undefined;
   private target: pg.Client | undefined;
   private plan: TargetPlan | undefined;
   private position: Position | undefined;
+  private skipped = new Set<number>();
+  private skippedStale = true;
   private state: TargetState = 'new';
   private mirroredAt = 0;
 
@@ -63,6 +84,13 @@ export class TargetWorker extends Runnable {
     super();
     this.name = deps.target.name;
     this.log = deps.logger.child({ target: deps.target.name });
+  }
+
+  /** An operator asked to retry (or skipped a change): act now, not at the next backoff. */
+  retry(reloadSkipped: boolean): void {
+    if (reloadSkipped) this.skippedStale = true;
+    this.retryNow.ring();
+    this.wake.ring();
   }
 
   protected async loop(signal: AbortSignal): Promise<void> {
@@ -79,43 +107,52 @@ export class TargetWorker extends Runnable {
         if (applied > 0) continue;
         await this.wake.wait(this.deps.config.apply.pollIntervalMs, signal);
       } catch (thrown) {
-        await this.failed(thrown);
-        await this.disconnect();
-        await sleep(backoff.next(), signal);
+        const kind = await this.failed(thrown);
+        if (kind === 'connection') await this.disconnect();
+        const delay = kind === 'connection' ? backoff.next() : this.deps.config.retry.dataErrorDelayMs;
+        await this.retryNow.wait(delay, signal);
       }
     }
     await this.disconnect();
+  }
+
+  private get key(): PositionKey {
+    return { schema: this.deps.config.schema, origin: this.deps.origin, target: this.name };
   }
 
   private async connect(): Promise<void> {
     const { config, target } = this.deps;
     const options = { applicationName: config.applicationName };
     this.source ??= await connect(config.source.url, options);
-    if (this.target === undefined) {
-      const client = await connect(target.url, options);
-      try {
+    if (this.skippedStale) {
+      this.skipped = await loadSkipped(this.source, config.schema, this.name);
+      this.skippedStale = false;
+    }
+    if (this.target !== undefined) return;
+    const client = await onTarget(() => connect(target.url, options));
+    try {
+      await onTarget(async () => {
         // Text forms that every server reads back the same way.
         await client.query(`set datestyle = 'ISO, YMD'; set intervalstyle = 'postgres'`);
         await migrate(client, config.schema, 'target');
         this.plan = await buildTargetPlan(config, target, this.deps.sourceTables, client);
         // The truth is the target's own record; the source's copy only trails it.
-        this.position =
-          (await loadAppliedPosition(client, config.schema, this.deps.origin, target.name)) ??
-          (await this.registeredPosition());
-      } catch (thrown) {
-        await client.end().catch(() => undefined);
-        throw thrown;
-      }
-      this.target = client;
-      this.log.info({ tables: this.plan.tables.size }, 'connected to target');
+        this.position = await loadAppliedPosition(client, config.schema, this.deps.origin, this.name);
+      });
+      this.position ??= await this.registeredPosition();
+    } catch (thrown) {
+      await client.end().catch(() => undefined);
+      throw thrown;
     }
+    this.target = client;
+    this.log.info({ tables: this.plan!.tables.size }, 'connected to target');
   }
 
   private async registeredPosition(): Promise<Position> {
     const registered = await loadRegisteredPosition(this.source!, this.deps.config.schema, this.name);
     if (registered === undefined)
       throw new Error(`target ${this.name} is not registered on the source; run install`);
-    this.state = registered.state;
+    this.state = registered.state === 'parked' ? 'catching_up' : registered.state;
     return registered.position;
   }
 
@@ -123,57 +160,51 @@ export class TargetWorker extends Runnable {
   private async step(): Promise<number> {
     const { config } = this.deps;
     const source = this.source!;
-    const plan = this.plan!;
     let position = this.position!;
     if (position.to === undefined) position = openWindow(position, await takeTick(source, config.schema));
-    const changes = await readWindow(source, plan.readQuery, position, config.apply.batchSize);
-    this.log.trace(
-      {
-        from: position.from,
-        to: position.to,
-        after: position.appliedId,
-        read: changes.length,
-        first: changes[0]?.id,
-        last: changes.at(-1)?.id,
-      },
-      'window chunk',
-    );
+    const changes = await readWindow(source, this.plan!.readQuery, position, config.apply.batchSize);
     if (changes.length === 0) {
       this.position = closeWindow(position);
       await this.mirror('live', 0, false);
       return 0;
     }
-    const last = changes.at(-1)!;
-    const next =
-      changes.length < config.apply.batchSize ? closeWindow(position) : { ...position, appliedId: last.id };
     const started = performance.now();
-    await this.applyChunk(changes, next);
-    this.position = next;
-    await this.mirror(next.to === undefined ? 'live' : 'catching_up', changes.length, true);
-    this.emitApplied(changes, performance.now() - started);
+    const target = this.target!;
+    const scope = { tables: this.plan!.tables, skipped: this.skipped };
+    if (changes.length < config.apply.batchSize) {
+      // The window's last chunk: close it in the same transaction, unless a change is refused.
+      const next = closeWindow(position);
+      const closed = await onTarget(() => applyChunk(target, scope, changes, this.key, next)).then(
+        () => true,
+        (thrown: unknown) => {
+          if (thrown instanceof TargetFailure && classifyError(thrown.cause) === 'data') return false;
+          throw thrown;
+        },
+      );
+      if (closed) {
+        await this.applied(next, changes, started);
+        return changes.length;
+      }
+    }
+    this.position = position;
+    await onTarget(() =>
+      applyFindingCulprit(target, scope, changes, this.key, position, (next, part) =>
+        this.applied(next, part, started),
+      ),
+    );
     return changes.length;
   }
 
-  private async applyChunk(changes: LogChange[], next: Position): Promise<void> {
-    const target = this.target!;
-    const plan = this.plan!;
-    const steps = buildSteps(changes, plan.tables);
-    await target.query('begin');
-    try {
-      for (const step of steps) {
-        if (step.kind === 'truncate') {
-          await truncateTable(target, step.table);
-        } else {
-          await deleteKeys(target, step.table, step.deleteKeys);
-          await insertRows(target, step.table, step.insertRows, step.insertJson);
-        }
-      }
-      await saveAppliedPosition(target, this.deps.config.schema, this.deps.origin, this.name, next);
-      await target.query('commit');
-    } catch (thrown) {
-      await target.query('rollback').catch(() => undefined);
-      throw thrown;
+  /** After a commit on the target: the new position, the source's copy, the error queue, events. */
+  private async applied(next: Position, part: readonly LogChange[], started: number): Promise<void> {
+    const wasParked = this.state === 'parked';
+    this.position = next;
+    await this.mirror(next.to === undefined ? 'live' : 'catching_up', part.length, true);
+    if (wasParked) {
+      await clearFailures(this.source!, this.deps.config.schema, this.name, part.at(-1)!.id);
+      this.log.info('target accepts changes again');
     }
+    this.emitApplied(part, performance.now() - started);
   }
 
   /** Copy the position to the source; when nothing was applied, only now and then. */
@@ -189,13 +220,16 @@ export class TargetWorker extends Runnable {
       applied,
     );
     this.mirroredAt = now;
-    if (state !== this.state) {
-      this.state = state;
-      this.deps.events.emit('target:state', { target: this.name, state });
-    }
+    this.setState(state);
   }
 
-  private emitApplied(changes: LogChange[], durationMs: number): void {
+  private setState(state: TargetState): void {
+    if (state === this.state) return;
+    this.state = state;
+    this.deps.events.emit('target:state', { target: this.name, state });
+  }
+
+  private emitApplied(changes: readonly LogChange[], durationMs: number): void {
     const plan = this.plan!;
     const byTable = new Map<
       number,
@@ -226,14 +260,50 @@ export class TargetWorker extends Runnable {
     });
   }
 
-  private async failed(thrown: unknown): Promise<void> {
-    const kind = classifyError(thrown);
-    const message = redactSecrets(coerceError(thrown).message, configSecrets(this.deps.config));
-    this.log.warn({ kind, sqlstate: sqlState(thrown), err: message }, 'apply failed; retrying');
-    this.deps.events.emit('target:error', { target: this.name, kind, message, sqlstate: sqlState(thrown) });
-    if (this.source !== undefined && kind !== 'connection') {
-      await saveTargetError(this.source, this.deps.config.schema, this.name, message).catch(() => undefined);
+  /** Log and record a failure; returns its kind, which decides how long to wait. */
+  private async failed(thrown: unknown): Promise<ErrorKind> {
+    const cause = thrown instanceof ChangeRefused || thrown instanceof TargetFailure ? thrown.cause : thrown;
+    const kind = classifyError(cause);
+    const sqlstate = sqlState(cause);
+    const message = redactSecrets(coerceError(cause).message, configSecrets(this.deps.config));
+    this.deps.events.emit('target:error', { target: this.name, kind, message, sqlstate });
+    if (!(thrown instanceof ChangeRefused || thrown instanceof TargetFailure)) {
+      this.log.warn({ kind, sqlstate, err: message }, 'source unavailable; retrying');
+      return 'connection';
     }
+    const source = this.source;
+    const schema = this.deps.config.schema;
+    if (thrown instanceof ChangeRefused) {
+      const change = thrown.change;
+      const table = this.plan?.tables.get(change.relid);
+      const key =
+        table === undefined || change.row === null
+          ? null
+          : objectText(table.key, rowFields(change.row, new Set(table.key)));
+      this.log.error(
+        { kind, sqlstate, err: message, change: change.id, table: table?.sourceName, key },
+        'change refused; target parked',
+      );
+      if (source !== undefined) {
+        await recordFailure(source, schema, this.name, {
+          changeId: change.id,
+          table: table?.sourceName ?? String(change.relid),
+          op: change.op,
+          key,
+          sqlstate,
+          message,
+        }).catch((e: unknown) =>
+          this.log.warn({ err: coerceError(e).message }, 'could not record the failure'),
+        );
+      }
+    } else {
+      this.log.warn({ kind, sqlstate, err: message }, 'target failed; parked, retrying');
+      if (source !== undefined) {
+        await parkTarget(source, schema, this.name, message).catch(() => undefined);
+      }
+    }
+    this.setState('parked');
+    return kind === 'connection' ? 'connection' : 'data';
   }
 
   private async disconnect(): Promise<void> {
@@ -242,6 +312,7 @@ export class TargetWorker extends Runnable {
     this.target = undefined;
     this.plan = undefined;
     this.position = undefined;
+    this.skippedStale = true;
     await Promise.all(clients.map((c) => c.end().catch(() => undefined)));
   }
 }

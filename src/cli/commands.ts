@@ -38,20 +38,17 @@ export const commands: readonly CommandSpec[] = [
     usage: 'errors [TARGET] [--json] [--config PATH]',
     summary: 'the error queue: change id, table, operation, SQLSTATE, message, attempts',
     options: { json: { type: 'boolean' } },
-    pendingIssue: 4,
   },
   {
     name: 'retry',
     usage: 'retry TARGET [--config PATH]',
     summary: 'retry a parked target now',
-    pendingIssue: 4,
   },
   {
     name: 'skip',
     usage: 'skip TARGET CHANGE_ID --yes [--config PATH]',
     summary: 'drop one failed change for that target, recorded with who and when',
     options: { yes: { type: 'boolean' } },
-    pendingIssue: 4,
   },
   {
     name: 'sync',

@@ -2,6 +2,7 @@
 import type { ExitCode } from './exit-codes.js';
 import type { Output } from './output.js';
 import { checkCommand } from './commands/check.js';
+import { errorsCommand, retryCommand, skipCommand } from './commands/errors.js';
 import { installCommand, uninstallCommand } from './commands/install.js';
 import { startCommand } from './commands/start.js';
 import { statusCommand } from './commands/status.js';
@@ -23,4 +24,7 @@ export const handlers: Partial<Record<string, CommandHandler>> = {
   uninstall: uninstallCommand,
   start: startCommand,
   status: statusCommand,
+  errors: errorsCommand,
+  retry: retryCommand,
+  skip: skipCommand,
 };

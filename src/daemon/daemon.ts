@@ -65,9 +65,18 @@ export class Daemon {
           armDoorbell: () => this.listener?.arm() ?? Promise.resolve(),
         }),
     );
-    this.listener = new LogListener(config, logger.child({ part: 'listener' }), () => {
-      for (const worker of this.workers) worker.wake.ring();
-    });
+    this.listener = new LogListener(
+      config,
+      logger.child({ part: 'listener' }),
+      () => {
+        for (const worker of this.workers) worker.wake.ring();
+      },
+      ({ command, target }) => {
+        const worker = this.workers.find((w) => w.name === target);
+        logger.info({ command, target, known: worker !== undefined }, 'operator command');
+        worker?.retry(command === 'skip');
+      },
+    );
     this.pruner = new LogPruner(config, logger.child({ part: 'pruner' }));
     for (const part of [this.listener, this.pruner, ...this.workers]) {
       part

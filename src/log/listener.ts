@@ -1,6 +1,6 @@
 /**
  * The doorbell's other end: a dedicated LISTEN connection that wakes the workers when the source
- * rings, and arms the doorbell again when a worker goes idle. NOTIFY is a hint, never the truth:
+ * rings, and arms the doorbell again when a worker goes idle. It also hears operator commands. NOTIFY is a hint, never the truth:
  * after every (re)connect the workers are woken to read from their positions, and they poll anyway.
  */
 import type pg from 'pg';
@@ -12,6 +12,7 @@ import { coerceError } from '../failure/errors.js';
 import type { Logger } from '../lib/logger.js';
 import { Backoff, Runnable, sleep } from '../lib/runnable.js';
 import { doorbellChannel } from '../capture/migrations.js';
+import { controlChannel, parseControl, type ControlCommand } from '../failure/control.js';
 
 /** How often the idle LISTEN connection proves it is alive. */
 const heartbeatMs = 10_000;
@@ -26,8 +27,10 @@ export class LogListener extends Runnable {
   constructor(
     private readonly config: Config,
     private readonly logger: Logger,
-    /** Called on every notification and after every (re)connect. */
+    /** Called on every doorbell notification and after every (re)connect. */
     private readonly onWake: () => void,
+    /** Called with each operator command (trigsync retry, skip). */
+    private readonly onControl: (command: ControlCommand) => void,
   ) {
     super();
   }
@@ -43,11 +46,17 @@ export class LogListener extends Runnable {
           client.once('end', resolve);
           client.once('error', () => resolve());
         });
-        client.on('notification', () => {
+        const control = controlChannel(this.config.schema);
+        client.on('notification', (message) => {
+          if (message.channel === control) {
+            const command = parseControl(message.payload);
+            if (command !== undefined) this.onControl(command);
+            return;
+          }
           this.armed = false;
           this.onWake();
         });
-        await client.query(`listen ${ident(doorbellChannel(this.config.schema))}`);
+        await client.query(`listen ${ident(doorbellChannel(this.config.schema))}; listen ${ident(control)}`);
         this.client = client;
         this.armed = false;
         backoff.reset();

@@ -14,6 +14,8 @@ export interface TargetStatus {
   lagSeconds: number;
   errorQueue: number;
   lastError: string | null;
+  /** When the target was parked, while it is. */
+  parkedSince: string | null;
   lastAppliedAt: string | null;
   configured: boolean;
 }
@@ -40,9 +42,10 @@ export async function readStatus(client: pg.ClientBase, config: Config): Promise
     state: TargetState;
     last_error: string | null;
     last_applied_at: Date | null;
+    parked_since: Date | null;
     error_queue: number;
   }>(
-    `select t.name, t.state, t.last_error, t.last_applied_at,
+    `select t.name, t.state, t.last_error, t.last_applied_at, t.parked_since,
             (select count(*) from ${s}.error_queue e where e.target = t.name) as error_queue
        from ${s}.target t order by t.name`,
   );
@@ -69,6 +72,7 @@ export async function readStatus(client: pg.ClientBase, config: Config): Promise
       lagSeconds: row?.backlog === 0 ? 0 : Math.max(0, row?.lag ?? 0),
       errorQueue: t.error_queue,
       lastError: t.last_error,
+      parkedSince: t.parked_since?.toISOString() ?? null,
       lastAppliedAt: t.last_applied_at?.toISOString() ?? null,
       configured: relids !== undefined,
     });

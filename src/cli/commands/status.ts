@@ -19,7 +19,7 @@ export async function statusCommand(context: CommandContext): Promise<ExitCode> 
       ['TARGET', 'STATE', 'BACKLOG', 'LAG', 'ERRORS', 'LAST ERROR'],
       ...status.targets.map((t) => [
         t.name,
-        t.state,
+        t.parkedSince === null ? t.state : `${t.state} since ${t.parkedSince}`,
         String(t.backlog),
         `${t.lagSeconds.toFixed(1)}s`,
         String(t.errorQueue),

@@ -1,0 +1,82 @@
+/** The error queue and what operators do about it: `errors`, `retry TARGET`, `skip TARGET CHANGE_ID --yes`. */
+import { loadConfig } from '../../config/load.js';
+import type { Config } from '../../config/types.js';
+import { withClient } from '../../db/connect.js';
+import { sendControl } from '../../failure/control.js';
+import { listErrors, skipChange } from '../../failure/error-queue.js';
+import { UsageError } from '../../failure/errors.js';
+import { ExitCode } from '../exit-codes.js';
+import type { CommandContext } from '../handlers.js';
+import { configOptions } from './common.js';
+
+function targetArgument(context: CommandContext, config: Config, required: boolean): string | undefined {
+  const name = context.args[0];
+  if (name === undefined) {
+    if (required) throw new UsageError('name the target');
+    return undefined;
+  }
+  if (!config.targets.some((t) => t.name === name)) {
+    throw new UsageError(
+      `no target named ${name} in the config (targets: ${config.targets.map((t) => t.name).join(', ')})`,
+    );
+  }
+  return name;
+}
+
+export async function errorsCommand(context: CommandContext): Promise<ExitCode> {
+  const config = loadConfig(configOptions(context));
+  const target = targetArgument(context, config, false);
+  const entries = await withClient(config.source.url, { applicationName: config.applicationName }, (client) =>
+    listErrors(client, config.schema, target),
+  );
+  if (context.options.json === true) {
+    context.out.print(JSON.stringify({ errors: entries }));
+  } else if (entries.length === 0) {
+    context.out.print(target === undefined ? 'no errors' : `no errors for ${target}`);
+  } else {
+    for (const e of entries) {
+      context.out.print(
+        `${e.target}  change ${e.changeId}  ${e.table}  ${e.op}  key ${e.key ?? '-'}  ${e.sqlstate ?? '-'}  ` +
+          `attempts ${e.attempts} since ${e.firstFailedAt}\n    ${e.message}`,
+      );
+    }
+  }
+  return ExitCode.ok;
+}
+
+export async function retryCommand(context: CommandContext): Promise<ExitCode> {
+  const config = loadConfig(configOptions(context));
+  const target = targetArgument(context, config, true)!;
+  await withClient(config.source.url, { applicationName: config.applicationName }, (client) =>
+    sendControl(client, config.schema, { command: 'retry', target }),
+  );
+  context.out.print(`retry of ${target} requested; a running daemon tries it now`);
+  return ExitCode.ok;
+}
+
+export async function skipCommand(context: CommandContext): Promise<ExitCode> {
+  const config = loadConfig(configOptions(context));
+  const target = targetArgument(context, config, true)!;
+  const changeId = Number(context.args[1]);
+  if (!Number.isSafeInteger(changeId) || changeId <= 0) {
+    throw new UsageError(
+      'name the change: trigsync skip TARGET CHANGE_ID --yes (see trigsync errors TARGET)',
+    );
+  }
+  if (context.options.yes !== true) {
+    throw new UsageError(`skipping drops change ${changeId} for ${target} for good; confirm with --yes`);
+  }
+  const skipped = await withClient(
+    config.source.url,
+    { applicationName: config.applicationName },
+    async (client) => {
+      const result = await skipChange(client, config.schema, target, changeId);
+      await sendControl(client, config.schema, { command: 'skip', target });
+      return result;
+    },
+  );
+  context.out.print(
+    `skipped change ${changeId} (${skipped.op} on ${skipped.table}) for ${target}; recorded as done by ${skipped.skippedBy}`,
+  );
+  return ExitCode.ok;
+}

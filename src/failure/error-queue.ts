@@ -1,0 +1,164 @@
+/**
+ * A target's error queue on the source (G5): the change that failed on it, how and how often. While a
+ * target has an entry it is parked: nothing later is applied to it until the change applies or an
+ * operator skips it (recorded in `skipped_change`).
+ */
+import type pg from 'pg';
+
+import { ident } from '../config/identifiers.js';
+import { ConfigError } from './errors.js';
+
+export interface ErrorQueueEntry {
+  target: string;
+  changeId: number;
+  table: string;
+  op: string;
+  key: string | null;
+  sqlstate: string | null;
+  message: string;
+  attempts: number;
+  firstFailedAt: string;
+  lastFailedAt: string;
+}
+
+export interface FailedChange {
+  changeId: number;
+  table: string;
+  op: string;
+  /** The key object as JSON text. */
+  key: string | null;
+  sqlstate: string | undefined;
+  message: string;
+}
+
+/** Record (or count again) the change that failed, and park the target. */
+export async function recordFailure(
+  client: pg.ClientBase,
+  schema: string,
+  target: string,
+  failed: FailedChange,
+): Promise<void> {
+  const s = ident(schema);
+  await client.query(
+    `insert into ${s}.error_queue (target, change_id, table_name, op, key, sqlstate, message)
+     values ($1, $2, $3, $4, $5::json, $6, $7)
+     on conflict (target, change_id) do update set attempts = error_queue.attempts + 1,
+       sqlstate = excluded.sqlstate, message = excluded.message, last_failed_at = now()`,
+    [target, failed.changeId, failed.table, failed.op, failed.key, failed.sqlstate ?? null, failed.message],
+  );
+  await parkTarget(client, schema, target, failed.message);
+}
+
+/** Mark the target parked with its last error (also for failures that name no change). */
+export async function parkTarget(
+  client: pg.ClientBase,
+  schema: string,
+  target: string,
+  message: string,
+): Promise<void> {
+  await client.query(
+    `update ${ident(schema)}.target set state = 'parked', last_error = $2,
+       parked_since = coalesce(parked_since, now()), updated_at = now() where name = $1`,
+    [target, message],
+  );
+}
+
+/** The target applied past its failed changes: they leave the queue. */
+export async function clearFailures(
+  client: pg.ClientBase,
+  schema: string,
+  target: string,
+  appliedId: number,
+): Promise<void> {
+  await client.query(`delete from ${ident(schema)}.error_queue where target = $1 and change_id <= $2`, [
+    target,
+    appliedId,
+  ]);
+}
+
+export async function listErrors(
+  client: pg.ClientBase,
+  schema: string,
+  target?: string,
+): Promise<ErrorQueueEntry[]> {
+  const result = await client.query<{
+    target: string;
+    change_id: number;
+    table_name: string;
+    op: string;
+    key: string | null;
+    sqlstate: string | null;
+    message: string;
+    attempts: number;
+    first_failed_at: Date;
+    last_failed_at: Date;
+  }>(
+    `select target, change_id, table_name, op, key::text as key, sqlstate, message, attempts, first_failed_at,
+            last_failed_at
+       from ${ident(schema)}.error_queue where $1::text is null or target = $1 order by target, change_id`,
+    [target ?? null],
+  );
+  return result.rows.map((r) => ({
+    target: r.target,
+    changeId: r.change_id,
+    table: r.table_name,
+    op: r.op,
+    key: r.key,
+    sqlstate: r.sqlstate,
+    message: r.message,
+    attempts: r.attempts,
+    firstFailedAt: r.first_failed_at.toISOString(),
+    lastFailedAt: r.last_failed_at.toISOString(),
+  }));
+}
+
+/**
+ * Drop one failed change for one target: it must be in that target's error queue. Records the skip
+ * with the change's content, who and when; returns the recorded row.
+ */
+export async function skipChange(
+  client: pg.ClientBase,
+  schema: string,
+  target: string,
+  changeId: number,
+): Promise<{ table: string; op: string; skippedBy: string }> {
+  const s = ident(schema);
+  await client.query('begin');
+  try {
+    const queued = await client.query<{ table_name: string; op: string; message: string }>(
+      `delete from ${s}.error_queue where target = $1 and change_id = $2 returning table_name, op, message`,
+      [target, changeId],
+    );
+    const entry = queued.rows[0];
+    if (entry === undefined) {
+      throw new ConfigError(
+        `change ${changeId} is not in the error queue of target ${target} (see trigsync errors ${target})`,
+      );
+    }
+    const skipped = await client.query<{ skipped_by: string }>(
+      `insert into ${s}.skipped_change (target, change_id, table_name, op, row, error)
+       select $1, $2, $3, $4, (select row from ${s}.change_log where id = $2), $5
+       returning skipped_by`,
+      [target, changeId, entry.table_name, entry.op, entry.message],
+    );
+    await client.query('commit');
+    return { table: entry.table_name, op: entry.op, skippedBy: skipped.rows[0]!.skipped_by };
+  } catch (thrown) {
+    await client.query('rollback').catch(() => undefined);
+    throw thrown;
+  }
+}
+
+/** The changes skipped for a target that may still be ahead of it. */
+export async function loadSkipped(
+  client: pg.ClientBase,
+  schema: string,
+  target: string,
+): Promise<Set<number>> {
+  const result = await client.query<{ change_id: number }>(
+    `select change_id from ${ident(schema)}.skipped_change k
+      where target = $1 and exists (select from ${ident(schema)}.change_log c where c.id = k.change_id)`,
+    [target],
+  );
+  return new Set(result.rows.map((r) => r.change_id));
+}
