@@ -146,3 +146,46 @@ export async function expectWorkloadConverged(src: FreshDatabase, targets: Fresh
     }
   }
 }
+
+export interface SteadyWriter {
+  /** Stop writing; resolves with the number of transactions committed. */
+  stop(): Promise<number>;
+}
+
+/**
+ * A client committing a small transaction every `intervalMs` (an insert into `events` and an update of
+ * `items`) until stopped: the continuous writes of outage tests.
+ */
+export function steadyWriter(url: string, intervalMs: number): SteadyWriter {
+  let running = true;
+  let committed = 0;
+  const done = (async () => {
+    const db = new pg.Client({ connectionString: url, application_name: 'steady-writer' });
+    db.on('error', () => undefined);
+    await db.connect();
+    let id = Date.now() * 1000;
+    try {
+      while (running) {
+        const k = random(100);
+        await db.query('begin');
+        await db.query(`insert into events values ($1, $2, 'steady')`, [++id, k]);
+        await db.query(
+          `insert into items values ($1, 0, 'steady', 'steady') on conflict (id) do update set v = items.v + 1`,
+          [k],
+        );
+        await db.query('commit');
+        committed++;
+        await delay(intervalMs);
+      }
+    } finally {
+      await db.end();
+    }
+  })();
+  return {
+    stop: async () => {
+      running = false;
+      await done;
+      return committed;
+    },
+  };
+}
