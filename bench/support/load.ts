@@ -1,5 +1,6 @@
 // Load generators: pgbench when the machine has one, else a Node loop of prepared statements.
-// Both run one script per transaction in autocommit, `clients` connections, for a time or a count.
+// Both run one script per transaction in autocommit, `clients` connections, for a time or a count, as
+// fast as they can or at a fixed rate.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
@@ -25,15 +26,26 @@ export interface LoadRun {
   /** Run for this long, or run `transactions` per client. */
   seconds?: number;
   transactions?: number;
+  /** Transactions per second of all clients together; as fast as possible when absent. */
+  rate?: number;
+}
+
+export interface Interval {
+  tps: number;
+  /** At a fixed rate, counted from each transaction's scheduled start, so that falling behind shows. */
+  latencyMs: number;
 }
 
 export interface LoadResult {
   transactions: number;
   tps: number;
   latencyMs: number;
-  /** Transactions completed in each second of the run. */
-  perSecond: number[];
+  /** Each second of the run. */
+  perSecond: Interval[];
 }
+
+/** The load's sessions carry this name, so that they can be told from the others in pg_stat_activity. */
+export const loadApplicationName = 'trigsync-bench-load';
 
 export interface LoadGenerator {
   /** For the report: which generator and version. */
@@ -104,10 +116,16 @@ class Pgbench implements LoadGenerator {
       ...['-n', '-M', 'prepared', '-f', script, '-P', '1'],
       ...['-c', String(run.clients), '-j', String(Math.min(run.clients, availableParallelism()))],
       ...limit,
+      ...(run.rate === undefined ? [] : ['-R', String(run.rate)]),
       ...['-h', url.hostname, '-p', url.port, '-U', decodeURIComponent(url.username)],
       decodeURIComponent(url.pathname.slice(1)),
     ];
-    const env = { ...process.env, PGPASSWORD: decodeURIComponent(url.password), LC_ALL: 'C' };
+    const env = {
+      ...process.env,
+      PGPASSWORD: decodeURIComponent(url.password),
+      PGAPPNAME: loadApplicationName,
+      LC_ALL: 'C',
+    };
     try {
       return parsePgbench(await output(this.path, args, env));
     } finally {
@@ -122,8 +140,11 @@ function parsePgbench(text: string): LoadResult {
     if (match?.[1] === undefined) throw new Error(`pgbench output lacks ${String(pattern)}:\n${text}`);
     return Number(match[1]);
   };
-  // "progress: 3.0 s, 2345.6 tps, lat ..." every second on stderr.
-  const perSecond = [...text.matchAll(/^progress: [\d.]+ s, ([\d.]+) tps/gm)].map((m) => Number(m[1]));
+  // "progress: 3.0 s, 2345.6 tps, lat 0.426 ms stddev ..." every second on stderr.
+  const perSecond = [...text.matchAll(/^progress: [\d.]+ s, ([\d.]+) tps, lat ([\d.]+) ms/gm)].map((m) => ({
+    tps: Number(m[1]),
+    latencyMs: Number(m[2]),
+  }));
   return {
     transactions: number(/number of transactions actually processed: (\d+)/),
     tps: number(/^tps = ([\d.]+)/m),
@@ -139,40 +160,44 @@ class NodeLoad implements LoadGenerator {
   async run(workload: Workload, run: LoadRun): Promise<LoadResult> {
     const clients = await Promise.all(
       Array.from({ length: run.clients }, async () => {
-        const client = new pg.Client({ connectionString: run.url, application_name: 'trigsync-bench' });
+        const client = new pg.Client({ connectionString: run.url, application_name: loadApplicationName });
         await client.connect();
         return client;
       }),
     );
-    const perSecond: number[] = [];
-    let latencyTotal = 0;
+    const counts: number[] = [];
+    const latencies: number[] = [];
     let transactions = 0;
     const started = performance.now();
     const deadline = run.seconds === undefined ? Infinity : started + run.seconds * 1000;
-    const loop = async (client: pg.Client): Promise<void> => {
+    // At a fixed rate each client has a schedule, as pgbench -R: its i-th transaction starts at i × gap.
+    const gapMs = run.rate === undefined ? 0 : (1000 * run.clients) / run.rate;
+    const loop = async (client: pg.Client, offset: number): Promise<void> => {
       for (let i = 0; i < (run.transactions ?? Infinity); i++) {
-        const begun = performance.now();
-        if (begun >= deadline) return;
+        const scheduled = run.rate === undefined ? performance.now() : started + offset + i * gapMs;
+        if (scheduled >= deadline) return;
+        const wait = scheduled - performance.now();
+        if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
         await client.query({ name: workload.name, text: workload.statement, values: workload.values() });
         const now = performance.now();
         const second = Math.floor((now - started) / 1000);
-        perSecond[second] = (perSecond[second] ?? 0) + 1;
-        latencyTotal += now - begun;
+        counts[second] = (counts[second] ?? 0) + 1;
+        latencies[second] = (latencies[second] ?? 0) + (now - scheduled);
         transactions++;
       }
     };
     try {
-      await Promise.all(clients.map(loop));
+      await Promise.all(clients.map((client, i) => loop(client, (i * gapMs) / run.clients)));
     } finally {
       await Promise.all(clients.map((c) => c.end()));
     }
     const seconds = (performance.now() - started) / 1000;
-    return {
-      transactions,
-      tps: transactions / seconds,
-      latencyMs: latencyTotal / transactions,
-      // The last second is partial: leave it out, as pgbench does.
-      perSecond: Array.from(perSecond.slice(0, Math.floor(seconds)), (n) => n ?? 0),
-    };
+    const latencyTotal = latencies.reduce((a, b) => a + b, 0);
+    // The last second is partial: leave it out, as pgbench does.
+    const perSecond = Array.from({ length: Math.floor(seconds) }, (_, i) => ({
+      tps: counts[i] ?? 0,
+      latencyMs: (latencies[i] ?? 0) / (counts[i] || 1),
+    }));
+    return { transactions, tps: transactions / seconds, latencyMs: latencyTotal / transactions, perSecond };
   }
 }

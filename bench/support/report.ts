@@ -26,7 +26,8 @@ function isNumberLike(cell: Cell | undefined): boolean {
 /** Three significant digits at most below 100, whole numbers above, with thousands separators. */
 export function fmt(value: number, digits?: number): string {
   if (!Number.isFinite(value)) return '-';
-  const places = digits ?? (Math.abs(value) >= 100 ? 0 : Math.abs(value) >= 10 ? 1 : 2);
+  const places =
+    digits ?? (Number.isInteger(value) || Math.abs(value) >= 100 ? 0 : Math.abs(value) >= 10 ? 1 : 2);
   return value.toLocaleString('en-US', { minimumFractionDigits: places, maximumFractionDigits: places });
 }
 

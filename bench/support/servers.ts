@@ -9,8 +9,16 @@ import { LocalCluster } from '../../test/support/local-cluster.js';
 import { startWatchdog } from '../../test/support/run-root.js';
 import { reapRunRoot, sweepStaleRuns } from '../../test/support/watchdog.js';
 
-/** What users run: every commit flushed to disk. The test servers turn fsync and full_page_writes off. */
-export const durableSettings = ['fsync=on', 'full_page_writes=on', 'synchronous_commit=on'];
+/**
+ * What users run: every commit flushed to disk (the test servers turn fsync and full_page_writes off).
+ * min_wal_size keeps the segments that warmWal() leaves for recycling through the checkpoints we take.
+ */
+export const durableSettings = [
+  'fsync=on',
+  'full_page_writes=on',
+  'synchronous_commit=on',
+  'min_wal_size=1GB',
+];
 
 export interface Servers {
   runRoot: string;
@@ -43,6 +51,7 @@ export async function withServers<T>(
   );
   try {
     await Promise.all(clusters.map((cluster) => cluster.start()));
+    for (const cluster of clusters) await warmWal(cluster);
     return await work({ runRoot, clusters });
   } finally {
     process.off('SIGINT', onSignal);
@@ -56,4 +65,17 @@ export async function withServers<T>(
 export async function createDatabase(cluster: LocalCluster, name: string): Promise<string> {
   await cluster.query(`create database ${name}`);
   return cluster.url(name);
+}
+
+/**
+ * A new cluster creates each WAL segment as it needs it, zero-filling and syncing 16 MB in some
+ * writer's commit; a server that has run for a while renames old segments instead. Write ~600 MB of WAL
+ * and checkpoint, so that every measurement sees the server that users have.
+ */
+async function warmWal(cluster: LocalCluster): Promise<void> {
+  await cluster.query(
+    `create table wal_warmup as select g, repeat('x', 900) as pad from generate_series(1, 600000) g`,
+  );
+  await cluster.query('drop table wal_warmup');
+  await cluster.query('checkpoint');
 }

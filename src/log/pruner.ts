@@ -52,7 +52,13 @@ export class LogPruner extends Runnable {
       try {
         client ??= await connect(this.config.source.url, { applicationName: this.config.applicationName });
         const removed = await pruneLog(client, this.config.schema);
-        if (removed > 0) this.logger.debug({ removed }, 'pruned change log');
+        if (removed > 0) {
+          // Autovacuum looks at a table at most once a minute (autovacuum_naptime) and then by scale
+          // factor; a log churning thousands of rows a second bloats in between (bench/prune measured
+          // 450 MB after 60 s at 30k rows/s). Vacuuming right after each prune keeps it compact.
+          await client.query(`vacuum ${ident(this.config.schema)}.change_log`);
+          this.logger.debug({ removed }, 'pruned change log');
+        }
         backoff.reset();
         await sleep(pruneIntervalMs, signal);
       } catch (thrown) {

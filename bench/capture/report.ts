@@ -1,0 +1,164 @@
+// The capture benchmark's tables: figures beside the issue's targets, and what they say about
+// row-level versus statement-level capture.
+import { fmt, formatTable, median, verdict, type Cell } from '../support/report.js';
+import { formatWaits } from '../support/waits.js';
+import {
+  bulkRepetitions,
+  bulkRows,
+  bulkTarget,
+  none,
+  ratioTarget,
+  row,
+  singleRowModes,
+  statement,
+  statementIdle,
+  type BulkResult,
+  type CostResult,
+  type Mode,
+  type SingleRowResult,
+} from './setup.js';
+
+export const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`;
+
+export function singleRowTable(results: SingleRowResult[], seconds: number): string {
+  const tps = (workload: string, clients: number, mode: Mode): number =>
+    results.find((r) => r.workload === workload && r.clients === clients && r.mode === mode.key)?.tps ?? NaN;
+  const keys = [...new Set(results.map((r) => `${r.workload} ${r.clients}`))];
+  const rows = keys.map((key): Cell[] => {
+    const [workload = '', count = ''] = key.split(' ');
+    const clients = Number(count);
+    const base = tps(workload, clients, none);
+    const ratio = (mode: Mode): string => fmt(tps(workload, clients, mode) / base, 2);
+    const target = ratioTarget(workload, clients);
+    const left = results.find(
+      (r) => r.workload === workload && r.clients === clients && r.mode === 'statement',
+    );
+    return [
+      workload,
+      clients,
+      base,
+      tps(workload, clients, statement),
+      ratio(statement),
+      target === undefined ? '-' : `≥ ${fmt(target, 2)}`,
+      target === undefined ? '' : verdict(tps(workload, clients, statement) / base >= target),
+      tps(workload, clients, row),
+      ratio(row),
+      tps(workload, clients, statementIdle),
+      ratio(statementIdle),
+      left?.backlogAtEnd ?? '-',
+    ];
+  });
+  return [
+    `Single-row transactions, TPS over ${seconds} s each (ratio = with capture ÷ without)`,
+    formatTable(
+      [
+        'workload',
+        'clients',
+        'no capture',
+        'statement',
+        'ratio',
+        'target',
+        '',
+        'row-level',
+        'ratio',
+        'stmt, daemon off',
+        'ratio',
+        'backlog at end',
+      ],
+      rows,
+    ),
+    '"statement" is trigsync\'s capture; "row-level" the variant in bench/sql/capture-row.sql; both with the',
+    'daemon applying to the target and pruning. "backlog at end": changes of the statement run not yet applied.',
+  ].join('\n');
+}
+
+/** Where the writers spend their time, at the highest client count. */
+export function waitTable(results: SingleRowResult[]): string {
+  const most = Math.max(...results.map((r) => r.clients));
+  const rows = results
+    .filter((r) => r.clients === most)
+    .map((r): Cell[] => [
+      r.workload,
+      singleRowModes.find((m) => m.key === r.mode)?.label ?? r.mode,
+      r.tps,
+      formatWaits(r.waits),
+    ]);
+  return [
+    `Writer sessions by wait event at ${plural(most, 'client')} (average sessions; "running": on CPU or runnable)`,
+    formatTable(['workload', 'mode', 'tps', 'top wait events'], rows),
+  ].join('\n');
+}
+
+export function costTable(results: CostResult[], statements: number): string {
+  const find = (kind: string, mode: Mode): CostResult | undefined =>
+    results.find((r) => r.statement === kind && r.mode === mode.key);
+  const rows = ['INSERT', 'UPDATE'].map((kind): Cell[] => [
+    kind,
+    find(kind, none)?.executionUs ?? NaN,
+    find(kind, statement)?.executionUs ?? NaN,
+    find(kind, statement)?.triggerUs ?? NaN,
+    find(kind, row)?.executionUs ?? NaN,
+    find(kind, row)?.triggerUs ?? NaN,
+  ]);
+  return [
+    `Server time of one single-row statement, µs (EXPLAIN ANALYZE, median of ${fmt(statements, 0)} in one`,
+    'session, daemon stopped; without the commit)',
+    formatTable(['statement', 'no capture', 'statement', 'trigger', 'row-level', 'trigger'], rows),
+  ].join('\n');
+}
+
+export function bulkTable(results: BulkResult[]): string {
+  const ms = (statementKind: string, mode: Mode): number =>
+    median(results.find((r) => r.statement === statementKind && r.mode === mode.key)?.ms ?? []);
+  const rows = ['INSERT', 'UPDATE'].map((kind): Cell[] => {
+    const base = ms(kind, none);
+    const factor = ms(kind, statement) / base;
+    return [
+      `${kind} of ${fmt(bulkRows, 0)} rows`,
+      base,
+      ms(kind, statement),
+      `${fmt(factor, 2)}×`,
+      `≤ ${fmt(bulkTarget, 1)}×`,
+      verdict(factor <= bulkTarget),
+      ms(kind, row),
+      `${fmt(ms(kind, row) / base, 2)}×`,
+    ];
+  });
+  return [
+    `One statement, ms (median of ${bulkRepetitions}; factor = with capture ÷ without)`,
+    formatTable(
+      ['statement', 'no capture', 'statement', 'factor', 'target', '', 'row-level', 'factor'],
+      rows,
+    ),
+  ].join('\n');
+}
+
+export function rowVersusStatement(
+  singleRow: SingleRowResult[],
+  cost: CostResult[],
+  bulk: BulkResult[],
+): string {
+  const lines = ['Row-level versus statement-level capture (positive: row-level faster):'];
+  for (const r of singleRow.filter((s) => s.mode === 'row')) {
+    const s = singleRow.find(
+      (x) => x.workload === r.workload && x.clients === r.clients && x.mode === 'statement',
+    );
+    if (s === undefined) continue;
+    lines.push(`  ${r.workload}, ${plural(r.clients, 'client')}: ${fmt((r.tps / s.tps - 1) * 100, 1)}% TPS`);
+  }
+  for (const kind of ['INSERT', 'UPDATE']) {
+    const us = (mode: string): number =>
+      cost.find((c) => c.statement === kind && c.mode === mode)?.executionUs ?? NaN;
+    lines.push(
+      `  single-row ${kind}, server time: ${fmt((us('statement') / us('row') - 1) * 100, 1)}% speed`,
+    );
+  }
+  for (const kind of ['INSERT', 'UPDATE']) {
+    const time = (mode: string): number =>
+      median(bulk.find((b) => b.statement === kind && b.mode === mode)?.ms ?? []);
+    lines.push(
+      `  ${kind} of ${fmt(bulkRows, 0)} rows: ${fmt((time('statement') / time('row') - 1) * 100, 1)}% speed`,
+    );
+  }
+  return lines.join('\n');
+}

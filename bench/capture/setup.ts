@@ -1,0 +1,133 @@
+// What the capture benchmark measures with: its tables, workloads, capture modes and the issue's
+// targets, and how a mode's triggers are put in place.
+import { readFile } from 'node:fs/promises';
+
+import type pg from 'pg';
+
+import { installSource } from '../../src/capture/install.js';
+import { doorbellChannel } from '../../src/capture/migrations.js';
+import { dropCaptureTriggers } from '../../src/capture/triggers.js';
+import { ident } from '../../src/config/identifiers.js';
+import type { Config } from '../../src/config/types.js';
+import { randomId, type Workload } from '../support/load.js';
+import { schema } from '../support/trigsync.js';
+import type { WaitProfile } from '../support/waits.js';
+
+export type Triggers = 'none' | 'statement' | 'row';
+
+export interface Mode {
+  key: string;
+  label: string;
+  triggers: Triggers;
+  /** Whether the daemon runs (applying and pruning) during the measurement. */
+  daemon: boolean;
+}
+
+export const none: Mode = { key: 'none', label: 'no capture', triggers: 'none', daemon: false };
+export const statement: Mode = { key: 'statement', label: 'statement', triggers: 'statement', daemon: true };
+export const row: Mode = { key: 'row', label: 'row-level', triggers: 'row', daemon: true };
+export const statementIdle: Mode = {
+  key: 'statementIdle',
+  label: 'statement, daemon off',
+  triggers: 'statement',
+  daemon: false,
+};
+export const singleRowModes = [none, statement, row, statementIdle];
+// A statement's time does not depend on the daemon, which only reads once it has committed.
+export const statementModes = [none, statement, row];
+
+export const tables = ['public.bench_rows', 'public.bench_upd', 'public.bench_bulk'];
+const payload = 'trigsync capture benchmark: a short text column';
+const updateRows = 100_000;
+export const bulkRows = 100_000;
+export const bulkRepetitions = 5;
+
+export const ddl = `
+  create table bench_rows (id bigint primary key, a int, b text, c timestamptz);
+  create table bench_upd (id bigint primary key, a int, b text, c timestamptz);
+  create table bench_bulk (id bigint primary key, a int, b text, c timestamptz);
+  insert into bench_upd select g, g, '${payload}', now() from generate_series(1, ${updateRows}) g;`;
+
+// Keys from a large random range, as with application-generated ids.
+export const insertWorkload: Workload = {
+  name: 'insert',
+  script: `\\set id random(1, 1000000000000000)
+\\set a random(1, 1000000)
+insert into bench_rows (id, a, b, c) values (:id, :a, '${payload}', now());
+`,
+  statement: `insert into bench_rows (id, a, b, c) values ($1, $2, '${payload}', now())`,
+  values: () => [randomId(1e15), randomId(1e6)],
+};
+
+export const updateWorkload: Workload = {
+  name: 'update',
+  script: `\\set id random(1, ${updateRows})
+\\set a random(1, 1000000)
+update bench_upd set a = :a, c = now() where id = :id;
+`,
+  statement: `update bench_upd set a = $2, c = now() where id = $1`,
+  values: () => [randomId(updateRows), randomId(1e6)],
+};
+
+export const bulkInsert = `insert into bench_bulk (id, a, b, c)
+  select g, g % 1000, '${payload}', now() from generate_series(1, ${bulkRows}) g`;
+export const bulkUpdate = `update bench_bulk set a = a + 1, c = now()`;
+
+/** The issue's target for a single-row ratio (with ÷ without), if it sets one. */
+export function ratioTarget(workload: string, clients: number): number | undefined {
+  if (workload === 'UPDATE') return 0.6;
+  return clients === 1 ? 0.8 : clients === 8 ? 0.7 : undefined;
+}
+export const bulkTarget = 1.5;
+
+export interface SingleRowResult {
+  workload: string;
+  clients: number;
+  mode: string;
+  tps: number;
+  latencyMs: number;
+  /** Changes not yet applied when the load stopped (daemon running only). */
+  backlogAtEnd: number | null;
+  waits: WaitProfile;
+}
+
+export interface BulkResult {
+  statement: string;
+  mode: string;
+  ms: number[];
+}
+
+/** Server time of one single-row statement, without its commit: medians. */
+export interface CostResult {
+  statement: string;
+  mode: string;
+  executionUs: number;
+  triggerUs: number;
+}
+
+/** Puts the triggers of `triggers` on every benchmark table. */
+export async function setTriggers(client: pg.Client, config: Config, triggers: Triggers): Promise<void> {
+  for (const table of tables) {
+    await client.query(`drop trigger if exists bench_capture_row on ${table}`);
+    await client.query(`drop trigger if exists bench_capture_truncate on ${table}`);
+    const found = await client.query<{ relid: number }>('select $1::regclass::oid::int8 as relid', [table]);
+    await dropCaptureTriggers(client, schema, found.rows[0]!.relid);
+    if (triggers === 'row') {
+      const arg = `'${config.applicationName.replaceAll("'", "''")}'`;
+      await client.query(`create trigger bench_capture_row after insert or update or delete on ${table}
+                            for each row execute function ${schema}.capture_row(${arg})`);
+      await client.query(`create trigger bench_capture_truncate after truncate on ${table}
+                            for each statement execute function ${schema}.capture(${arg})`);
+    }
+  }
+  if (triggers === 'statement') await installSource(client, config);
+}
+
+/** The row-level variant's function, next to trigsync's capture() in the installed schema. */
+export async function installRowLevelCapture(client: pg.Client): Promise<void> {
+  const sql = (await readFile(new URL('../sql/capture-row.sql', import.meta.url), 'utf8'))
+    .replaceAll('{{schema_in_literal}}', ident(schema).replaceAll("'", "''"))
+    .replaceAll('{{schema}}', ident(schema))
+    .replaceAll('{{channel}}', `'${doorbellChannel(schema)}'`);
+  await client.query(sql);
+}

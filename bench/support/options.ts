@@ -1,0 +1,88 @@
+// Benchmark options: flags, else environment variables, else the full-length defaults of the issues.
+import { parseArgs } from 'node:util';
+
+import { configSchema } from '../../src/config/schema.js';
+import type { LoadGenerator } from './load.js';
+
+export interface BenchOptions {
+  /** capture: seconds per single-row TPS run. */
+  seconds: number;
+  /** capture: client counts of the single-row runs. */
+  clients: number[];
+  /** apply: changes per case. */
+  rows: number;
+  /** apply: apply.batchSize values; the first is trigsync's default. */
+  batchSizes: number[];
+  /** prune: seconds each design runs. */
+  pruneSeconds: number;
+  /** prune: log rows per second the writers aim at; 0: as fast as they can. */
+  pruneRate: number;
+  /** Use the Node load generator even where pgbench exists. */
+  nodeLoad: boolean;
+}
+
+export interface BenchContext {
+  options: BenchOptions;
+  load: LoadGenerator;
+}
+
+export const benchNames = ['capture', 'apply', 'prune'] as const;
+export type BenchName = (typeof benchNames)[number];
+
+export const usage = `usage: npm run bench -- [capture] [apply] [prune] [options]    (all three when none is named)
+
+  --quick               short runs for a first look: 5-s TPS runs, 15-s prune runs, default batch size only
+  --seconds N           capture: seconds per single-row TPS run             (BENCH_SECONDS, default 20)
+  --clients LIST        capture: client counts                              (BENCH_CLIENTS, default 1,4,8)
+  --rows N              apply: changes per case                             (BENCH_ROWS, default 100000)
+  --batch-sizes LIST    apply: apply.batchSize values besides the default   (BENCH_BATCH_SIZES, default 1000,10000)
+  --prune-seconds N     prune: seconds per design                           (BENCH_PRUNE_SECONDS, default 60)
+  --prune-rate N        prune: log rows/s the writers aim at; 0: flat out   (BENCH_PRUNE_RATE, default 30000)
+  --node-load           use the Node load generator instead of pgbench      (BENCH_NODE_LOAD=1)`;
+
+export function parseOptions(argv: string[]): { names: BenchName[]; options: BenchOptions } | 'help' {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      quick: { type: 'boolean' },
+      seconds: { type: 'string' },
+      clients: { type: 'string' },
+      rows: { type: 'string' },
+      'batch-sizes': { type: 'string' },
+      'prune-seconds': { type: 'string' },
+      'prune-rate': { type: 'string' },
+      'node-load': { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help === true) return 'help';
+  const unknown = positionals.filter((p) => !(benchNames as readonly string[]).includes(p));
+  if (unknown.length > 0) throw new Error(`unknown benchmark ${unknown.join(', ')}\n${usage}`);
+  const env = process.env;
+  const quick = values.quick === true;
+  const defaultBatchSize = Number(configSchema.apply.batchSize.default);
+  const extraSizes = list(values['batch-sizes'] ?? env.BENCH_BATCH_SIZES ?? (quick ? '' : '1000,10000'));
+  return {
+    names: positionals.length === 0 ? [...benchNames] : (positionals as BenchName[]),
+    options: {
+      seconds: int(values.seconds ?? env.BENCH_SECONDS ?? (quick ? '5' : '20'), 'seconds'),
+      clients: list(values.clients ?? env.BENCH_CLIENTS ?? '1,4,8'),
+      rows: int(values.rows ?? env.BENCH_ROWS ?? '100000', 'rows'),
+      batchSizes: [...new Set([defaultBatchSize, ...extraSizes])],
+      pruneSeconds: int(values['prune-seconds'] ?? env.BENCH_PRUNE_SECONDS ?? (quick ? '15' : '60'), 'prune'),
+      pruneRate: int(values['prune-rate'] ?? env.BENCH_PRUNE_RATE ?? '30000', 'prune-rate', 0),
+      nodeLoad: values['node-load'] === true || env.BENCH_NODE_LOAD === '1',
+    },
+  };
+}
+
+function int(text: string, what: string, min = 1): number {
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < min) throw new Error(`${what}: an integer ≥ ${min}, not ${text}`);
+  return value;
+}
+
+function list(text: string): number[] {
+  return text.trim() === '' ? [] : text.split(',').map((item) => int(item.trim(), 'list item'));
+}

@@ -1,0 +1,106 @@
+// trigsync as the benchmarks drive it: a config for one target, the daemon in this process, and waiting
+// until the target has applied everything and the pruner has emptied the log.
+import pino from 'pino';
+import type pg from 'pg';
+
+import { configFromObject } from '../../src/config/load.js';
+import type { Config } from '../../src/config/types.js';
+import { Daemon } from '../../src/daemon/daemon.js';
+import { connect } from '../../src/db/connect.js';
+import type { TrigsyncEvents } from '../../src/lib/events.js';
+import { createLogger } from '../../src/lib/logger.js';
+import { readStatus } from '../../src/log/status.js';
+import { waitFor } from '../../test/support/wait.js';
+
+export const schema = 'trigsync';
+const targetName = 'bench';
+
+/** Defaults everywhere (apply.batchSize among them) unless given; no metrics port to collide on. */
+export function benchConfig(options: {
+  sourceUrl: string;
+  targetUrl: string;
+  tables: string[];
+  batchSize?: number;
+}): Config {
+  return configFromObject(
+    {
+      source: { url: options.sourceUrl },
+      schema,
+      tables: options.tables,
+      targets: [{ name: targetName, url: options.targetUrl, initialSync: 'none' }],
+      ...(options.batchSize === undefined ? {} : { apply: { batchSize: options.batchSize } }),
+      metrics: { enabled: false },
+    },
+    { env: {} },
+  );
+}
+
+/** A client whose writes are captured (any application_name but trigsync's). */
+export function benchClient(url: string): Promise<pg.Client> {
+  return connect(url, { applicationName: 'trigsync-bench' });
+}
+
+/** A client under trigsync's application_name: its writes are not captured. */
+export function uncapturedClient(config: Config, url: string): Promise<pg.Client> {
+  return connect(url, { applicationName: config.applicationName });
+}
+
+/** The daemon in this process, started and stopped as a benchmark needs it. */
+export class DaemonHandle {
+  private daemon: Daemon | undefined;
+  /** Warnings and errors only, on stderr, so that they do not mix with the tables on stdout. */
+  private readonly logger = createLogger('warn', pino.destination(2));
+
+  constructor(private config: Config) {}
+
+  /**
+   * Starts the daemon unless it runs with this config; `install` happens at every start, as with
+   * `trigsync start`. `subscribe` sees the daemon's events from its very first batch.
+   */
+  async start(config: Config = this.config, subscribe?: (events: TrigsyncEvents) => void): Promise<void> {
+    if (this.daemon !== undefined && config === this.config) return;
+    await this.stop();
+    this.config = config;
+    const daemon = new Daemon(config, this.logger);
+    subscribe?.(daemon.events);
+    this.daemon = daemon;
+    await daemon.start();
+  }
+
+  async stop(): Promise<void> {
+    const daemon = this.daemon;
+    this.daemon = undefined;
+    await daemon?.stop();
+  }
+}
+
+/** The target's backlog; 0 exactly when it has applied every change captured so far. */
+export async function backlog(client: pg.Client, config: Config): Promise<number> {
+  const status = await readStatus(client, config);
+  return status.targets.find((t) => t.name === targetName)?.backlog ?? NaN;
+}
+
+export async function waitCaughtUp(client: pg.Client, config: Config, timeoutMs = 300_000): Promise<void> {
+  await waitFor(async () => (await backlog(client, config)) === 0, {
+    what: 'the target to catch up',
+    timeoutMs,
+    intervalMs: 200,
+  });
+}
+
+/**
+ * Wait until the running daemon has applied everything and its pruner has emptied the log, then vacuum
+ * the log: each measurement starts from an empty log. The daemon's own pruner does it (every few
+ * seconds): a second session pruning the same rows could deadlock with it.
+ */
+export async function drainLog(client: pg.Client, config: Config): Promise<void> {
+  await waitCaughtUp(client, config);
+  await waitFor(
+    async () => {
+      const rows = await client.query<{ n: number }>(`select count(*) as n from ${schema}.change_log`);
+      return rows.rows[0]?.n === 0;
+    },
+    { what: 'the change log to be pruned', timeoutMs: 60_000, intervalMs: 250 },
+  );
+  await client.query(`vacuum ${schema}.change_log`);
+}
