@@ -55,6 +55,27 @@ describe('the daemon', () => {
     await daemon.stop();
   });
 
+  it('is woken by the doorbell, not by polling, again and again', async () => {
+    const { src, dst } = await pair();
+    const config = makeConfig({
+      source: { url: src.url },
+      tables: ['items'],
+      targets: [{ name: 'dst', url: dst.url, initialSync: 'none' }],
+      apply: { pollIntervalMs: 600_000 },
+    });
+    const daemon = await startDaemon(config);
+    await waitCaughtUp(config);
+    for (let i = 1; i <= 3; i++) {
+      await src.cluster.query(`insert into items values ($1, 'ring')`, [i], src.name);
+      // Far sooner than the 10-minute poll: only the notification can have woken the worker.
+      await waitFor(async () => (await count(dst, 'select count(*) as n from items')) === i, {
+        what: `write ${i} to arrive`,
+        timeoutMs: 10_000,
+      });
+    }
+    await daemon.stop();
+  });
+
   it('applies other transactions while a long one stays open, and the long one when it commits', async () => {
     const { src, dst } = await pair();
     const config = itemsConfig(src, { dst });
