@@ -5,7 +5,7 @@ import type pg from 'pg';
 
 import type { Config } from '../src/config/types.js';
 import { waitFor } from '../test/support/wait.js';
-import { randomId, type Workload } from './support/load.js';
+import { insertWorkload } from './support/load.js';
 import { describeMachine, machineHeader } from './support/machine.js';
 import type { BenchContext } from './support/options.js';
 import { fmt, formatTable, verdict, writeResults, type Cell } from './support/report.js';
@@ -27,15 +27,7 @@ const targetRowsPerSecond = 30_000;
 /** Writers of the single-row transactions: enough to produce them quickly. */
 const writers = 8;
 
-const insertWorkload: Workload = {
-  name: 'insert',
-  script: `\\set id random(1, 1000000000000000)
-\\set a random(1, 1000000)
-insert into apply_rows (id, a, b, c) values (:id, :a, '${payload}', now());
-`,
-  statement: `insert into apply_rows (id, a, b, c) values ($1, $2, '${payload}', now())`,
-  values: () => [randomId(1e15), randomId(1e6)],
-};
+const insertRows = insertWorkload('apply_rows', payload);
 
 interface ApplyResult {
   case: string;
@@ -75,7 +67,7 @@ export async function applyBench({ options, load }: BenchContext): Promise<void>
           label: `${fmt(options.rows, 0)} single-row transactions`,
           produce: async () => {
             const perWriter = Math.ceil(options.rows / writers);
-            await load.run(insertWorkload, { url: sourceUrl, clients: writers, transactions: perWriter });
+            await load.run(insertRows, { url: sourceUrl, clients: writers, transactions: perWriter });
           },
         },
         {

@@ -22,7 +22,7 @@ import {
   bulkRows,
   bulkUpdate,
   ddl,
-  insertWorkload,
+  insertRows,
   none,
   installRowLevelCapture,
   setTriggers,
@@ -115,7 +115,7 @@ async function prepare(rig: Rig, mode: Mode, truncate?: string): Promise<void> {
 async function measureSingleRow(rig: Rig, options: BenchOptions): Promise<SingleRowResult[]> {
   const results: SingleRowResult[] = [];
   const workloads = [
-    ['INSERT', insertWorkload, 'bench_rows'],
+    ['INSERT', insertRows, 'bench_rows'],
     ['UPDATE', updateWorkload, undefined],
   ] as const;
   for (const [label, workload, truncate] of workloads) {
@@ -151,7 +151,7 @@ async function measureCost(rig: Rig): Promise<CostResult[]> {
     for (const mode of statementModes) {
       await setTriggers(rig.admin, rig.config, mode.triggers);
       for (const [label, workload] of [
-        ['INSERT', insertWorkload],
+        ['INSERT', insertRows],
         ['UPDATE', updateWorkload],
       ] as const) {
         const key = `${label} ${mode.key}`;

@@ -9,7 +9,7 @@ import { doorbellChannel } from '../../src/capture/migrations.js';
 import { dropCaptureTriggers } from '../../src/capture/triggers.js';
 import { ident } from '../../src/config/identifiers.js';
 import type { Config } from '../../src/config/types.js';
-import { randomId, type Workload } from '../support/load.js';
+import { insertWorkload, randomId, type Workload } from '../support/load.js';
 import { schema } from '../support/trigsync.js';
 import type { WaitProfile } from '../support/waits.js';
 
@@ -48,16 +48,7 @@ export const ddl = `
   create table bench_bulk (id bigint primary key, a int, b text, c timestamptz);
   insert into bench_upd select g, g, '${payload}', now() from generate_series(1, ${updateRows}) g;`;
 
-// Keys from a large random range, as with application-generated ids.
-export const insertWorkload: Workload = {
-  name: 'insert',
-  script: `\\set id random(1, 1000000000000000)
-\\set a random(1, 1000000)
-insert into bench_rows (id, a, b, c) values (:id, :a, '${payload}', now());
-`,
-  statement: `insert into bench_rows (id, a, b, c) values ($1, $2, '${payload}', now())`,
-  values: () => [randomId(1e15), randomId(1e6)],
-};
+export const insertRows = insertWorkload('bench_rows', payload);
 
 export const updateWorkload: Workload = {
   name: 'update',

@@ -201,3 +201,16 @@ class NodeLoad implements LoadGenerator {
     return { transactions, tps: transactions / seconds, latencyMs: latencyTotal / transactions, perSecond };
   }
 }
+
+/** Single-row INSERTs into `table (id, a, b, c)` with keys from a large random range, as application ids. */
+export function insertWorkload(table: string, payload: string): Workload {
+  return {
+    name: 'insert',
+    script: `\\set id random(1, 1000000000000000)
+\\set a random(1, 1000000)
+insert into ${table} (id, a, b, c) values (:id, :a, '${payload}', now());
+`,
+    statement: `insert into ${table} (id, a, b, c) values ($1, $2, '${payload}', now())`,
+    values: () => [randomId(1e15), randomId(1e6)],
+  };
+}

@@ -63,8 +63,9 @@ export async function applyChunk(
 }
 
 /**
- * Apply `changes` (in id order, all within the window of `position`), halving on data errors. Each
- * part that applies is committed with its position, reported through `applied`. Throws ChangeRefused
+ * Apply `changes` (in id order, all within the window of `position`) and record `next` (the window
+ * closed, for its last chunk), halving on data errors. Each part that applies is committed with its
+ * position, reported through `applied`. Throws ChangeRefused
  * for the first change that fails alone, or the error itself when it is not a data error.
  */
 export async function applyFindingCulprit(
@@ -74,8 +75,8 @@ export async function applyFindingCulprit(
   key: PositionKey,
   position: Position,
   applied: (next: Position, part: readonly LogChange[]) => Promise<void>,
+  next: Position = { ...position, appliedId: changes.at(-1)!.id },
 ): Promise<void> {
-  const next = { ...position, appliedId: changes.at(-1)!.id };
   try {
     await applyChunk(client, scope, changes, key, next);
   } catch (thrown) {

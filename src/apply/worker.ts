@@ -29,7 +29,7 @@ import {
   type LogChange,
   type Position,
 } from '../log/window.js';
-import { applyChunk, applyFindingCulprit, ChangeRefused, type PositionKey } from './chunk.js';
+import { applyFindingCulprit, ChangeRefused, type PositionKey } from './chunk.js';
 import { buildTargetPlan, type TargetPlan } from './plan.js';
 import { objectText, rowFields } from './row-image.js';
 import { loadAppliedPosition } from './statements.js';
@@ -171,25 +171,18 @@ export class TargetWorker extends Runnable {
     const started = performance.now();
     const target = this.target!;
     const scope = { tables: this.plan!.tables, skipped: this.skipped };
-    if (changes.length < config.apply.batchSize) {
-      // The window's last chunk: close it in the same transaction, unless a change is refused.
-      const next = closeWindow(position);
-      const closed = await onTarget(() => applyChunk(target, scope, changes, this.key, next)).then(
-        () => true,
-        (thrown: unknown) => {
-          if (thrown instanceof TargetFailure && classifyError(thrown.cause) === 'data') return false;
-          throw thrown;
-        },
-      );
-      if (closed) {
-        await this.applied(next, changes, started);
-        return changes.length;
-      }
-    }
+    // The window's last chunk closes it in the same transaction.
+    const whole = changes.length < config.apply.batchSize ? closeWindow(position) : undefined;
     this.position = position;
     await onTarget(() =>
-      applyFindingCulprit(target, scope, changes, this.key, position, (next, part) =>
-        this.applied(next, part, started),
+      applyFindingCulprit(
+        target,
+        scope,
+        changes,
+        this.key,
+        position,
+        (next, part) => this.applied(next, part, started),
+        whole,
       ),
     );
     return changes.length;
