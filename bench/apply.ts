@@ -81,13 +81,30 @@ export async function applyBench({ options, load }: BenchContext): Promise<void>
             );
           },
         },
+        {
+          key: 'update',
+          label: `one ${fmt(options.rows, 0)}-row UPDATE`,
+          // Both sides hold the rows already: every old row is compared with the target's (conflicts).
+          prepare: async () => {
+            const fill = `insert into apply_rows (id, a, b, c)
+                            select g, g % 1000, '${payload}', '2026-01-01' from generate_series(1, $1::int) g`;
+            await Promise.all([
+              quietSource.query(fill, [options.rows]),
+              quietTarget.query(fill, [options.rows]),
+            ]);
+          },
+          produce: async () => {
+            await admin.query(`update apply_rows set a = a + 1`);
+          },
+        },
       ];
       const results: ApplyResult[] = [];
       for (const batchSize of options.batchSizes) {
         const config = benchConfig({ sourceUrl, targetUrl, tables: [table], batchSize });
-        for (const { key, label, produce } of cases) {
+        for (const { key, label, prepare, produce } of cases) {
           await quietSource.query('truncate apply_rows');
           await quietTarget.query('truncate apply_rows');
+          await prepare?.();
           await Promise.all([
             admin.query('vacuum analyze apply_rows'),
             quietTarget.query('vacuum analyze apply_rows'),

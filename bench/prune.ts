@@ -203,7 +203,8 @@ async function deleteOlder(client: pg.Client, xmin: string): Promise<number> {
   let removed = 0;
   for (;;) {
     const result = await client.query(
-      `delete from log where id in (select id from log where txid < $1::xid8 limit ${deleteChunk})`,
+      `delete from log where txid < $1::xid8 and id <= (
+         select max(id) from (select id from log where txid < $1::xid8 order by id limit ${deleteChunk}) chunk)`,
       [xmin],
     );
     removed += result.rowCount ?? 0;

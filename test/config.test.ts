@@ -392,6 +392,32 @@ describe('validation', () => {
     expect(target).toMatchObject({ readOnly: true, initialSync: 'none', conflict: 'skip' });
   });
 
+  it('reads guardRole as a role name, only on a read-only target', () => {
+    const guarded = (guardRole: unknown, readOnly: unknown = true) => withTarget({ readOnly, guardRole });
+    const targetOf = (raw: unknown) => configFromObject(raw, { env: {} }).targets[0];
+    expect(targetOf(guarded('TrigSync_Apply'))).toMatchObject({
+      readOnly: true,
+      guardRole: 'trigsync_apply',
+    });
+    expect(targetOf(guarded('"Apply Role"'))?.guardRole).toBe('Apply Role');
+    expect(targetOf(withTarget({ readOnly: true }))).not.toHaveProperty('guardRole');
+    expect(rejects(guarded('trigsync_apply', false))).toEqual([
+      'targets[0].guardRole: applies only to a read-only target: set readOnly: true, or leave guardRole out',
+    ]);
+    expect(rejects(withTarget({ guardRole: 'trigsync_apply' }))).toEqual([
+      'targets[0].guardRole: applies only to a read-only target: set readOnly: true, or leave guardRole out',
+    ]);
+    // A bad readOnly is reported once, on its own key.
+    expect(rejects(guarded('trigsync_apply', 'yes'))).toEqual([
+      'targets[0].readOnly: must be true or false, got "yes"',
+    ]);
+    expect(rejects(guarded(42))).toEqual(['targets[0].guardRole: must be a role name, got 42']);
+    expect(rejects(guarded('a b'))[0]).toMatch(/^targets\[0\]\.guardRole: "a b": invalid character ' '/);
+    expect(rejects(guarded('pg_monitor'))).toEqual([
+      'targets[0].guardRole: "pg_monitor": names starting with pg_ are reserved by PostgreSQL',
+    ]);
+  });
+
   it('shows the reason a table name is malformed', () => {
     const problems = rejects({
       ...minimal,
@@ -583,6 +609,7 @@ describe('documentation', () => {
       'name',
       'url',
       'readOnly',
+      'guardRole',
       'initialSync',
       'conflict',
       'source',

@@ -5,11 +5,13 @@
  */
 import type pg from 'pg';
 
-import { classifyError } from '../failure/errors.js';
+import type { ConflictMode } from '../config/types.js';
+import { classifyError, ConflictError } from '../failure/errors.js';
 import type { LogChange, Position } from '../log/window.js';
 import { buildSteps } from './batch.js';
+import { deleteFindingConflicts, describeConflict, type Conflict } from './conflicts.js';
 import type { TablePlan } from './plan.js';
-import { deleteKeys, insertRows, saveAppliedPosition, truncateTable } from './statements.js';
+import { insertRows, saveAppliedPosition, truncateTable } from './statements.js';
 
 /** Where a target's position is recorded: trigsync's schema, this source's origin, the target's name. */
 export interface PositionKey {
@@ -18,44 +20,62 @@ export interface PositionKey {
   target: string;
 }
 
-/** The one change that a target refuses. */
+/** The one change that a target refuses: an error it raised, or a conflict under the `park` policy. */
 export class ChangeRefused extends Error {
   constructor(
     readonly change: LogChange,
     override readonly cause: unknown,
+    readonly conflict?: Conflict,
   ) {
     super(`change ${change.id} refused by the target`, { cause });
   }
 }
 
-/** What a target takes: its tables, and the changes operators skipped for it. */
+/** What a target takes: its tables, the changes operators skipped for it, and its conflict policy. */
 export interface TargetScope {
   tables: ReadonlyMap<number, TablePlan>;
   skipped: ReadonlySet<number>;
+  conflict: ConflictMode;
 }
 
-/** Apply `changes` (less the skipped ones) and record `next` in one target transaction. */
-export async function applyChunk(
+/** Conflicts found under the `park` policy; the transaction was rolled back. */
+class ConflictsFound extends Error {
+  constructor(readonly conflicts: Conflict[]) {
+    super(`${conflicts.length} conflict(s)`);
+  }
+}
+
+/**
+ * One attempt at a chunk in one transaction. Under `skip` and `park`, the first run with conflicts
+ * rolls the transaction back and returns them (committed: false); under `apply` they are only reported.
+ */
+async function attemptChunk(
   client: pg.ClientBase,
   scope: TargetScope,
   changes: readonly LogChange[],
   key: PositionKey,
   next: Position,
-): Promise<void> {
-  const taken = scope.skipped.size === 0 ? changes : changes.filter((c) => !scope.skipped.has(c.id));
-  const steps = buildSteps(taken, scope.tables);
+): Promise<{ committed: boolean; conflicts: Conflict[] }> {
+  const steps = buildSteps(changes, scope.tables);
+  const conflicts: Conflict[] = [];
   await client.query('begin');
   try {
     for (const step of steps) {
       if (step.kind === 'truncate') {
         await truncateTable(client, step.table);
-      } else {
-        await deleteKeys(client, step.table, step.deleteKeys);
-        await insertRows(client, step.table, step.insertRows, step.insertJson);
+        continue;
       }
+      const found = await deleteFindingConflicts(client, step);
+      if (found.length > 0 && scope.conflict !== 'apply') {
+        await client.query('rollback');
+        return { committed: false, conflicts: found };
+      }
+      conflicts.push(...found);
+      await insertRows(client, step.table, step.insert);
     }
     await saveAppliedPosition(client, key.schema, key.origin, key.target, next);
     await client.query('commit');
+    return { committed: true, conflicts };
   } catch (thrown) {
     await client.query('rollback').catch(() => undefined);
     throw thrown;
@@ -63,10 +83,42 @@ export async function applyChunk(
 }
 
 /**
+ * Apply `changes` (less the skipped ones) and record `next` in one target transaction; returns the
+ * conflicts it met and resolved. Under `skip`, each conflicting key's changes of its run are left out
+ * and the chunk is tried again; under `park`, throws ConflictsFound.
+ */
+export async function applyChunk(
+  client: pg.ClientBase,
+  scope: TargetScope,
+  changes: readonly LogChange[],
+  key: PositionKey,
+  next: Position,
+): Promise<Conflict[]> {
+  const taken = scope.skipped.size === 0 ? changes : changes.filter((c) => !scope.skipped.has(c.id));
+  const leftOut = new Set<number>();
+  const skipped: Conflict[] = [];
+  for (;;) {
+    const attempt = await attemptChunk(
+      client,
+      scope,
+      leftOut.size === 0 ? taken : taken.filter((c) => !leftOut.has(c.id)),
+      key,
+      next,
+    );
+    if (attempt.committed) return [...skipped, ...attempt.conflicts];
+    if (scope.conflict === 'park') throw new ConflictsFound(attempt.conflicts);
+    // Every attempt leaves out more changes, so this ends.
+    for (const conflict of attempt.conflicts) for (const id of conflict.ids) leftOut.add(id);
+    skipped.push(...attempt.conflicts);
+  }
+}
+
+/**
  * Apply `changes` (in id order, all within the window of `position`) and record `next` (the window
  * closed, for its last chunk), halving on data errors. Each part that applies is committed with its
- * position, reported through `applied`. Throws ChangeRefused
- * for the first change that fails alone, or the error itself when it is not a data error.
+ * position, reported through `applied` with the conflicts it resolved. Throws ChangeRefused for the
+ * first change that fails alone or conflicts under `park` (everything before it applied), or the error
+ * itself when it is not a data error.
  */
 export async function applyFindingCulprit(
   client: pg.ClientBase,
@@ -74,12 +126,20 @@ export async function applyFindingCulprit(
   changes: readonly LogChange[],
   key: PositionKey,
   position: Position,
-  applied: (next: Position, part: readonly LogChange[]) => Promise<void>,
+  applied: (next: Position, part: readonly LogChange[], conflicts: Conflict[]) => Promise<void>,
   next: Position = { ...position, appliedId: changes.at(-1)!.id },
 ): Promise<void> {
+  let conflicts: Conflict[];
   try {
-    await applyChunk(client, scope, changes, key, next);
+    conflicts = await applyChunk(client, scope, changes, key, next);
   } catch (thrown) {
+    if (thrown instanceof ConflictsFound) {
+      // The runs before the conflicting change are the same without it: they apply.
+      const conflict = thrown.conflicts[0]!;
+      const before = changes.filter((c) => c.id < conflict.first.id);
+      if (before.length > 0) await applyFindingCulprit(client, scope, before, key, position, applied);
+      throw new ChangeRefused(conflict.first, new ConflictError(describeConflict(conflict)), conflict);
+    }
     if (classifyError(thrown) !== 'data') throw thrown;
     if (changes.length === 1) throw new ChangeRefused(changes[0]!, thrown);
     const half = Math.ceil(changes.length / 2);
@@ -88,5 +148,5 @@ export async function applyFindingCulprit(
     await applyFindingCulprit(client, scope, changes.slice(half), key, after, applied);
     return;
   }
-  await applied(next, changes);
+  await applied(next, changes, conflicts);
 }

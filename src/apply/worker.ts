@@ -11,6 +11,7 @@
 import type pg from 'pg';
 
 import type { TableInfo } from '../capture/catalog.js';
+import { reconcileGuards } from '../capture/guard.js';
 import { migrate } from '../capture/migrations.js';
 import { configSecrets, redactSecrets } from '../config/redact.js';
 import type { Config, QualifiedName, TargetConfig } from '../config/types.js';
@@ -30,6 +31,7 @@ import {
   type Position,
 } from '../log/window.js';
 import { applyFindingCulprit, ChangeRefused, type PositionKey } from './chunk.js';
+import { conflictOperation, describeConflict, type Conflict } from './conflicts.js';
 import { buildTargetPlan, type TargetPlan } from './plan.js';
 import { objectText, rowFields } from './row-image.js';
 import { loadAppliedPosition } from './statements.js';
@@ -45,6 +47,9 @@ export interface WorkerDeps {
   /** Ask the source to notify us at its next captured write. */
   armDoorbell: () => Promise<void>;
 }
+
+/** Conflicts logged one by one per batch; the rest are counted in one line (and in the metrics). */
+const conflictsLoggedPerBatch = 20;
 
 /** Idle workers refresh the source's copy of their position at most this often. */
 const idleMirrorIntervalMs = 2_000;
@@ -79,6 +84,8 @@ export class TargetWorker extends Runnable {
   private skippedStale = true;
   private state: TargetState = 'new';
   private mirroredAt = 0;
+  /** The change whose conflict parked this target, reported already. */
+  private parkedConflictId: number | undefined;
 
   constructor(private readonly deps: WorkerDeps) {
     super();
@@ -136,6 +143,7 @@ export class TargetWorker extends Runnable {
         await client.query(`set datestyle = 'ISO, YMD'; set intervalstyle = 'postgres'`);
         await migrate(client, config.schema, 'target');
         this.plan = await buildTargetPlan(config, target, this.deps.sourceTables, client);
+        await reconcileGuards(client, config, target, this.plan);
         // The truth is the target's own record; the source's copy only trails it.
         this.position = await loadAppliedPosition(client, config.schema, this.deps.origin, this.name);
       });
@@ -170,7 +178,7 @@ export class TargetWorker extends Runnable {
     }
     const started = performance.now();
     const target = this.target!;
-    const scope = { tables: this.plan!.tables, skipped: this.skipped };
+    const scope = { tables: this.plan!.tables, skipped: this.skipped, conflict: this.deps.target.conflict };
     // The window's last chunk closes it in the same transaction.
     const whole = changes.length < config.apply.batchSize ? closeWindow(position) : undefined;
     this.position = position;
@@ -181,7 +189,7 @@ export class TargetWorker extends Runnable {
         changes,
         this.key,
         position,
-        (next, part) => this.applied(next, part, started),
+        (next, part, conflicts) => this.applied(next, part, conflicts, started),
         whole,
       ),
     );
@@ -189,8 +197,14 @@ export class TargetWorker extends Runnable {
   }
 
   /** After a commit on the target: the new position, the source's copy, the error queue, events. */
-  private async applied(next: Position, part: readonly LogChange[], started: number): Promise<void> {
+  private async applied(
+    next: Position,
+    part: readonly LogChange[],
+    conflicts: readonly Conflict[],
+    started: number,
+  ): Promise<void> {
     const wasParked = this.state === 'parked';
+    this.reportConflicts(conflicts, this.deps.target.conflict === 'skip' ? 'skipped' : 'applied');
     this.position = next;
     await this.mirror(next.to === undefined ? 'live' : 'catching_up', part.length, true);
     if (wasParked) {
@@ -253,6 +267,32 @@ export class TargetWorker extends Runnable {
     });
   }
 
+  /** Log each conflict (the first few of a batch; a count of the rest) and tell the metrics. */
+  private reportConflicts(
+    conflicts: readonly Conflict[],
+    resolution: 'applied' | 'skipped' | 'parked',
+  ): void {
+    conflicts.forEach((conflict, i) => {
+      const event = {
+        target: this.name,
+        table: conflict.table.sourceName,
+        key: conflict.key,
+        kind: conflict.kind,
+        operation: conflictOperation(conflict),
+        changeId: conflict.first.id,
+        resolution,
+      };
+      this.deps.events.emit('apply:conflict', event);
+      if (i < conflictsLoggedPerBatch) this.log.warn(event, describeConflict(conflict));
+    });
+    if (conflicts.length > conflictsLoggedPerBatch) {
+      this.log.warn(
+        { conflicts: conflicts.length, resolution },
+        `${conflicts.length - conflictsLoggedPerBatch} more conflicts in this batch`,
+      );
+    }
+  }
+
   /** Log and record a failure; returns its kind, which decides how long to wait. */
   private async failed(thrown: unknown): Promise<ErrorKind> {
     const cause = thrown instanceof ChangeRefused || thrown instanceof TargetFailure ? thrown.cause : thrown;
@@ -268,6 +308,11 @@ export class TargetWorker extends Runnable {
     const schema = this.deps.config.schema;
     if (thrown instanceof ChangeRefused) {
       const change = thrown.change;
+      // A parked conflict is retried until resolved: count it once.
+      if (thrown.conflict !== undefined && this.parkedConflictId !== change.id) {
+        this.parkedConflictId = change.id;
+        this.reportConflicts([thrown.conflict], 'parked');
+      }
       const table = this.plan?.tables.get(change.relid);
       const key =
         table === undefined || change.row === null
@@ -285,6 +330,7 @@ export class TargetWorker extends Runnable {
           key,
           sqlstate,
           message,
+          alsoSkips: thrown.conflict?.ids.filter((id) => id !== change.id),
         }).catch((e: unknown) =>
           this.log.warn({ err: coerceError(e).message }, 'could not record the failure'),
         );

@@ -6,9 +6,10 @@ import type pg from 'pg';
 
 import { describeSourceTables } from '../apply/plan.js';
 import { formatQualifiedName, ident } from '../config/identifiers.js';
-import type { Config } from '../config/types.js';
+import type { Config, TargetConfig } from '../config/types.js';
 import { ConfigError } from '../failure/errors.js';
 import { registerTargets } from '../log/targets.js';
+import { dropGuards } from './guard.js';
 import { migrate, type MigrateResult } from './migrations.js';
 import { dropCaptureTriggers, ensureCaptureTriggers } from './triggers.js';
 
@@ -156,14 +157,15 @@ async function dropSourceObjects(client: pg.ClientBase, schema: string): Promise
 }
 
 /**
- * Remove this source's traces from a target: its position rows, then the target objects if no other
- * source uses them, and the schema if nothing else of trigsync's lives there (a multi-master node
- * keeps its own capture objects).
+ * Remove this source's traces from a target: its position rows and the guards of the target's tables,
+ * then the target objects if no other source uses them, and the schema if nothing else of trigsync's
+ * lives there (a multi-master node keeps its own capture objects).
  */
 export async function uninstallTarget(
   client: pg.ClientBase,
   schema: string,
   origin: string | undefined,
+  target: Pick<TargetConfig, 'name' | 'tables'>,
 ): Promise<void> {
   const s = ident(schema);
   const found = await client.query<{ found: boolean }>(`select to_regclass($1) is not null as found`, [
@@ -178,7 +180,13 @@ export async function uninstallTarget(
     const sourceTrack = await client.query<{ n: number }>(
       `select count(*) as n from ${s}.schema_version where track = 'source'`,
     );
-    if (others.rows[0]?.n === 0) {
+    if (others.rows[0]?.n !== 0) {
+      // The guard function stays for the other sources: drop our guards one by one (needs ownership).
+      await dropGuards(client, schema, target);
+    } else {
+      // Every guard goes with the guard function, also on tables trigsync does not own (DROP TRIGGER
+      // would need ownership; a dependent object dropped by CASCADE does not).
+      await client.query(`drop function if exists ${s}.guard() cascade`);
       if (sourceTrack.rows[0]?.n === 0) {
         await client.query(`drop schema ${s} cascade`);
       } else {

@@ -82,7 +82,10 @@ export async function migrate(
     await client.query('begin');
     try {
       await client.query(lockKey(schema));
-      await client.query(`create schema if not exists ${ident(schema)}`);
+      // Not `create schema if not exists` alone: that needs CREATE on the database even when the schema
+      // exists, and a role that owns a schema an admin created for it may lack that privilege.
+      const found = await client.query('select 1 from pg_namespace where nspname = $1', [schema]);
+      if (found.rowCount === 0) await client.query(`create schema if not exists ${ident(schema)}`);
       await client.query(
         `create table if not exists ${ident(schema)}.schema_version (
            track text not null,

@@ -16,7 +16,11 @@ const referencing: Record<CaptureEvent, string> = {
 
 /** Trigger names carry the schema so that two trigsync installs in one database do not collide. */
 export function triggerName(schema: string, event: CaptureEvent): string {
-  const name = `${schema}_capture_${event}`;
+  return objectName(`${schema}_capture_${event}`);
+}
+
+/** A name cut to the 63 bytes PostgreSQL keeps, without a broken character at the end. */
+export function objectName(name: string): string {
   return Buffer.from(name)
     .subarray(0, 63)
     .toString('utf8')

@@ -7,6 +7,7 @@ import {
   boolProblem,
   describe,
   enumProblem,
+  identifierProblem,
   isPlainObject,
   nonEmptyStringProblem,
   pgUrlProblem,
@@ -15,6 +16,7 @@ import {
 import {
   formatQualifiedName,
   parseColumnName,
+  parseIdentifier,
   parseQualifiedName,
   sameName,
   type QualifiedName,
@@ -22,7 +24,15 @@ import {
 import { formatKeyPath, type KeyPath, type Problems } from './problems.js';
 import { conflictModes, initialSyncModes, type TableMapping, type TargetConfig } from './types.js';
 
-export const targetKeys = ['name', 'url', 'readOnly', 'initialSync', 'conflict', 'tables'] as const;
+export const targetKeys = [
+  'name',
+  'url',
+  'readOnly',
+  'guardRole',
+  'initialSync',
+  'conflict',
+  'tables',
+] as const;
 export const mappingKeys = ['source', 'target', 'columns', 'where'] as const;
 
 /** `^[a-z][a-z0-9_]{0,62}$`: the name becomes part of an environment variable and of stored keys. */
@@ -132,6 +142,7 @@ function checkTarget(
   }
 
   const readOnly = optional(entry, 'readOnly', false, path, problems, boolProblem);
+  const guardRole = checkGuardRole(entry.guardRole, readOnly, [...path, 'guardRole'], problems);
   const initialSync = optional(entry, 'initialSync', 'copy', path, problems, (v) =>
     enumProblem(v, initialSyncModes),
   );
@@ -143,10 +154,32 @@ function checkTarget(
     name: validName,
     url,
     readOnly: readOnly as boolean,
+    ...(guardRole === undefined ? {} : { guardRole }),
     initialSync: initialSync as TargetConfig['initialSync'],
     conflict: conflict as TargetConfig['conflict'],
     tables,
   };
+}
+
+/** `guardRole`: a role name, by the rules of any identifier; only meaningful with `readOnly: true`. */
+function checkGuardRole(
+  value: unknown,
+  readOnly: unknown,
+  path: KeyPath,
+  problems: Problems,
+): string | undefined {
+  if (value === undefined) return undefined;
+  const problem = identifierProblem(value);
+  if (problem !== undefined) {
+    problems.add(path, problem.replace(/^must be a name/, 'must be a role name'));
+    return undefined;
+  }
+  // An invalid readOnly is reported on its own key.
+  if (readOnly !== true && boolProblem(readOnly) === undefined) {
+    problems.add(path, 'applies only to a read-only target: set readOnly: true, or leave guardRole out');
+    return undefined;
+  }
+  return parseIdentifier(value as string);
 }
 
 /** A target's `tables`; absent means every captured table under its own name. */

@@ -34,6 +34,11 @@ export interface TargetConfig {
   url: string;
   /** Guard the target tables against writes by anyone but trigsync. */
   readOnly: boolean;
+  /**
+   * With readOnly: the guard lets only sessions of this role write (exact name, as in the catalog),
+   * instead of those under trigsync's application_name.
+   */
+  guardRole?: string;
   /** What a target gets the first time it appears: a copy of the current data, or only later changes. */
   initialSync: InitialSync;
   /** What apply does when a change conflicts with the target's row. */

@@ -13,9 +13,11 @@ import { TrigsyncEvents } from '../lib/events.js';
 import type { Logger } from '../lib/logger.js';
 import { LogListener } from '../log/listener.js';
 import { LogPruner } from '../log/pruner.js';
+import { Metrics } from '../metrics/metrics.js';
 
 export class Daemon {
   readonly events = new TrigsyncEvents();
+  readonly metrics = new Metrics(this.events);
   private workers: TargetWorker[] = [];
   private listener: LogListener | undefined;
   private pruner: LogPruner | undefined;

@@ -29,6 +29,8 @@ export interface FailedChange {
   key: string | null;
   sqlstate: string | undefined;
   message: string;
+  /** Later changes that a skip of this one drops too (a conflict's key in the same batch). */
+  alsoSkips?: number[] | undefined;
 }
 
 /** Record (or count again) the change that failed, and park the target. */
@@ -40,11 +42,21 @@ export async function recordFailure(
 ): Promise<void> {
   const s = ident(schema);
   await client.query(
-    `insert into ${s}.error_queue (target, change_id, table_name, op, key, sqlstate, message)
-     values ($1, $2, $3, $4, $5::json, $6, $7)
+    `insert into ${s}.error_queue (target, change_id, table_name, op, key, sqlstate, message, also_skips)
+     values ($1, $2, $3, $4, $5::json, $6, $7, $8)
      on conflict (target, change_id) do update set attempts = error_queue.attempts + 1,
-       sqlstate = excluded.sqlstate, message = excluded.message, last_failed_at = now()`,
-    [target, failed.changeId, failed.table, failed.op, failed.key, failed.sqlstate ?? null, failed.message],
+       sqlstate = excluded.sqlstate, message = excluded.message, also_skips = excluded.also_skips,
+       last_failed_at = now()`,
+    [
+      target,
+      failed.changeId,
+      failed.table,
+      failed.op,
+      failed.key,
+      failed.sqlstate ?? null,
+      failed.message,
+      failed.alsoSkips ?? [],
+    ],
   );
   await parkTarget(client, schema, target, failed.message);
 }
@@ -113,8 +125,9 @@ export async function listErrors(
 }
 
 /**
- * Drop one failed change for one target: it must be in that target's error queue. Records the skip
- * with the change's content, who and when; returns the recorded row.
+ * Drop one failed change for one target (and the changes its entry says go with it): it must be in
+ * that target's error queue. Records each skip with the change's content, who and when; returns the
+ * recorded row of the named change.
  */
 export async function skipChange(
   client: pg.ClientBase,
@@ -125,8 +138,14 @@ export async function skipChange(
   const s = ident(schema);
   await client.query('begin');
   try {
-    const queued = await client.query<{ table_name: string; op: string; message: string }>(
-      `delete from ${s}.error_queue where target = $1 and change_id = $2 returning table_name, op, message`,
+    const queued = await client.query<{
+      table_name: string;
+      op: string;
+      message: string;
+      also_skips: number[];
+    }>(
+      `delete from ${s}.error_queue where target = $1 and change_id = $2
+       returning table_name, op, message, also_skips::int8[]`,
       [target, changeId],
     );
     const entry = queued.rows[0];
@@ -137,9 +156,13 @@ export async function skipChange(
     }
     const skipped = await client.query<{ skipped_by: string }>(
       `insert into ${s}.skipped_change (target, change_id, table_name, op, row, error)
-       select $1, $2, $3, $4, (select row from ${s}.change_log where id = $2), $5
+       select $1, c.id, $3, coalesce(l.op, $4), l.row,
+              case when c.id = $2 then $5::text else format('skipped with change %s: %s', $2, $5::text) end
+         from unnest($2::int8 || $6::int8[]) as c(id)
+         left join ${s}.change_log l on l.id = c.id
+       on conflict (target, change_id) do nothing
        returning skipped_by`,
-      [target, changeId, entry.table_name, entry.op, entry.message],
+      [target, changeId, entry.table_name, entry.op, entry.message, entry.also_skips],
     );
     await client.query('commit');
     return { table: entry.table_name, op: entry.op, skippedBy: skipped.rows[0]!.skipped_by };

@@ -103,3 +103,13 @@ export function sqlState(thrown: unknown): string | undefined {
   const code = (thrown as { code?: unknown } | null)?.code;
   return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code : undefined;
 }
+
+/**
+ * A change found the target's row not as it expects (src/apply/conflicts.ts), under the `park` policy:
+ * a data error whose culprit is known without halving.
+ */
+export class ConflictError extends TrigsyncError {
+  constructor(message: string) {
+    super(message, 'data');
+  }
+}

@@ -17,6 +17,19 @@ export interface TrigsyncEventMap {
       latenciesSeconds: number[];
     },
   ];
+  /** A change met a target row not as the source had it (src/apply/conflicts.ts). */
+  'apply:conflict': [
+    {
+      target: string;
+      /** The source table, as in batch:applied. */
+      table: string;
+      key: string;
+      kind: 'exists' | 'missing' | 'differs';
+      operation: string;
+      changeId: number;
+      resolution: 'applied' | 'skipped' | 'parked';
+    },
+  ];
   'target:state': [{ target: string; state: TargetState }];
   'target:error': [{ target: string; kind: ErrorKind; message: string; sqlstate: string | undefined }];
 }

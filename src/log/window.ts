@@ -151,14 +151,14 @@ export interface LogChange {
   row: string | null;
   /** The json and jsonb columns that are SQL NULL in the image (to_json writes JSON null for both). */
   nulls: string[] | null;
-  /** For I and U: whether the new row passes the target's row filter. */
+  /** Whether the row image passes the target's row filter: the new row of I and U, the old of V and D. */
   keep: boolean;
 }
 
 /** Per-table expressions of a target's read query, over `c.row`. */
 export interface ReadTable {
   relid: number;
-  /** SQL boolean over the new row, or undefined when the target takes every row. */
+  /** SQL boolean over a row image, or undefined when the target takes every row. */
   filterExpression: string | undefined;
 }
 
@@ -176,7 +176,7 @@ export function windowQuery(schema: string, tables: ReadTable[]): string {
   const keep =
     filterCases === ''
       ? 'true'
-      : `case when c.op in ('I', 'U') then case c.relid ${filterCases} else true end else true end`;
+      : `case when c.op <> 'T' then case c.relid ${filterCases} else true end else true end`;
   // The txids of part A: `from`'s xip list and every xid from its xmax up to its next xid.
   const txidsOfA = `array(select pg_snapshot_xip($1::pg_snapshot)
                           union all

@@ -103,6 +103,14 @@ export class ChildDaemon {
   }
 }
 
+/** trigsync_conflicts_total of an in-process daemon, summed over targets and tables. */
+export async function conflictsCounted(daemon: Daemon, target?: string): Promise<number> {
+  const { values } = await daemon.metrics.conflicts.get();
+  return values
+    .filter((v) => target === undefined || v.labels.target === target)
+    .reduce((n, v) => n + v.value, 0);
+}
+
 /** Wait until every configured target has applied everything captured so far. */
 export async function waitCaughtUp(config: Config, timeoutMs = 60_000): Promise<Status> {
   let last: Status | undefined;

@@ -1,5 +1,6 @@
 /** `trigsync install` and `uninstall --yes`: create or remove trigsync's objects on the source and targets. */
 import { describeSourceTables, buildTargetPlan } from '../../apply/plan.js';
+import { reconcileGuards } from '../../capture/guard.js';
 import { installSource, sourceOrigin, uninstallSource, uninstallTarget } from '../../capture/install.js';
 import { migrate } from '../../capture/migrations.js';
 import { loadConfig } from '../../config/load.js';
@@ -68,7 +69,8 @@ export async function installCommand(context: CommandContext): Promise<ExitCode>
   const outcomes = await eachTarget(config, (target) =>
     withClient(target.url, options, async (client) => {
       await migrate(client, config.schema, 'target');
-      await buildTargetPlan(config, target, sourceTables, client);
+      const plan = await buildTargetPlan(config, target, sourceTables, client);
+      await reconcileGuards(client, config, target, plan);
     }),
   );
   return report(context, outcomes);
@@ -86,7 +88,7 @@ export async function uninstallCommand(context: CommandContext): Promise<ExitCod
   });
   context.out.print(`source: removed schema ${config.schema} and the triggers on ${tables.join(', ')}`);
   const outcomes = await eachTarget(config, (target) =>
-    withClient(target.url, options, (client) => uninstallTarget(client, config.schema, origin)),
+    withClient(target.url, options, (client) => uninstallTarget(client, config.schema, origin, target)),
   );
   return report(context, outcomes);
 }
