@@ -70,8 +70,8 @@ describe('trigsync command', () => {
 
   it('a command whose issue has not landed says so and exits 2', async () => {
     const out = collectingOutput();
-    expect(await main(['sync', 'reporting'], out)).toBe(2);
-    expect(out.stderr.join('\n')).toMatch(/not built yet \(issue #6\)/);
+    expect(await main(['demo'], out)).toBe(2);
+    expect(out.stderr.join('\n')).toMatch(/not built yet \(issue #7\)/);
   });
 
   it('check reaches every database and reports its server version; an unreachable one fails with 1', async () => {

@@ -7,6 +7,7 @@ import type pg from 'pg';
 
 import type { ConflictMode } from '../config/types.js';
 import { classifyError, ConflictError } from '../failure/errors.js';
+import { visibleIn, type Snapshot } from '../log/snapshot.js';
 import type { LogChange, Position } from '../log/window.js';
 import { buildSteps } from './batch.js';
 import { deleteFindingConflicts, describeConflict, type Conflict } from './conflicts.js';
@@ -36,6 +37,18 @@ export interface TargetScope {
   tables: ReadonlyMap<number, TablePlan>;
   skipped: ReadonlySet<number>;
   conflict: ConflictMode;
+  /** Per table copied by a sync, the copy's snapshot: the changes it sees are in the copy already. */
+  floors: ReadonlyMap<number, Snapshot>;
+}
+
+/** The changes of the chunk that the target still needs. */
+function needed(scope: TargetScope, changes: readonly LogChange[]): readonly LogChange[] {
+  if (scope.skipped.size === 0 && scope.floors.size === 0) return changes;
+  return changes.filter((c) => {
+    if (scope.skipped.has(c.id)) return false;
+    const floor = scope.floors.get(c.relid);
+    return floor === undefined || !visibleIn(c.txid, floor);
+  });
 }
 
 /** Conflicts found under the `park` policy; the transaction was rolled back. */
@@ -94,7 +107,7 @@ export async function applyChunk(
   key: PositionKey,
   next: Position,
 ): Promise<Conflict[]> {
-  const taken = scope.skipped.size === 0 ? changes : changes.filter((c) => !scope.skipped.has(c.id));
+  const taken = needed(scope, changes);
   const leftOut = new Set<number>();
   const skipped: Conflict[] = [];
   for (;;) {

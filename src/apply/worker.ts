@@ -21,7 +21,15 @@ import { classifyError, coerceError, sqlState, type ErrorKind } from '../failure
 import type { TargetState, TrigsyncEvents } from '../lib/events.js';
 import type { Logger } from '../lib/logger.js';
 import { Backoff, Doorbell, Runnable } from '../lib/runnable.js';
-import { loadRegisteredPosition, saveRegisteredPosition } from '../log/targets.js';
+import { parseSnapshot, seesAllOf, type Snapshot } from '../log/snapshot.js';
+import {
+  finishSyncRequest,
+  loadRegisteredPosition,
+  loadSyncRequest,
+  saveRegisteredPosition,
+  saveSyncProgress,
+  type SyncRequest,
+} from '../log/targets.js';
 import {
   closeWindow,
   openWindow,
@@ -35,6 +43,8 @@ import { conflictOperation, describeConflict, type Conflict } from './conflicts.
 import { buildTargetPlan, type TargetPlan } from './plan.js';
 import { objectText, rowFields } from './row-image.js';
 import { loadAppliedPosition } from './statements.js';
+import { copyTables, dropFloors, loadFloors } from './sync.js';
+import { SyncReporter } from './sync-progress.js';
 
 export interface WorkerDeps {
   config: Config;
@@ -81,7 +91,11 @@ export class TargetWorker extends Runnable {
   private plan: TargetPlan | undefined;
   private position: Position | undefined;
   private skipped = new Set<number>();
-  private skippedStale = true;
+  /** A sync asked of this target, copied before anything else is applied. */
+  private syncRequest: SyncRequest | undefined;
+  /** Skips and the sync request are reloaded from the source when an operator acts. */
+  private operatorStale = true;
+  private floors = new Map<number, Snapshot>();
   private state: TargetState = 'new';
   private mirroredAt = 0;
   /** The change whose conflict parked this target, reported already. */
@@ -93,9 +107,9 @@ export class TargetWorker extends Runnable {
     this.log = deps.logger.child({ target: deps.target.name });
   }
 
-  /** An operator asked to retry (or skipped a change): act now, not at the next backoff. */
-  retry(reloadSkipped: boolean): void {
-    if (reloadSkipped) this.skippedStale = true;
+  /** An operator asked to retry (or skipped a change, or asked for a sync): act now. */
+  retry(reload: boolean): void {
+    if (reload) this.operatorStale = true;
     this.retryNow.ring();
     this.wake.ring();
   }
@@ -105,6 +119,10 @@ export class TargetWorker extends Runnable {
     while (this.shouldRun()) {
       try {
         await this.connect();
+        if (this.syncRequest !== undefined) {
+          await this.sync(this.syncRequest);
+          continue;
+        }
         let applied = await this.step();
         backoff.reset();
         if (applied > 0) continue;
@@ -131,9 +149,10 @@ export class TargetWorker extends Runnable {
     const { config, target } = this.deps;
     const options = { applicationName: config.applicationName };
     this.source ??= await connect(config.source.url, options);
-    if (this.skippedStale) {
+    if (this.operatorStale) {
       this.skipped = await loadSkipped(this.source, config.schema, this.name);
-      this.skippedStale = false;
+      this.syncRequest = await loadSyncRequest(this.source, config.schema, this.name);
+      this.operatorStale = false;
     }
     if (this.target !== undefined) return;
     const client = await onTarget(() => connect(target.url, options));
@@ -146,6 +165,7 @@ export class TargetWorker extends Runnable {
         await reconcileGuards(client, config, target, this.plan);
         // The truth is the target's own record; the source's copy only trails it.
         this.position = await loadAppliedPosition(client, config.schema, this.deps.origin, this.name);
+        this.floors = await loadFloors(client, config.schema, this.deps.origin, this.name);
       });
       this.position ??= await this.registeredPosition();
     } catch (thrown) {
@@ -178,7 +198,12 @@ export class TargetWorker extends Runnable {
     }
     const started = performance.now();
     const target = this.target!;
-    const scope = { tables: this.plan!.tables, skipped: this.skipped, conflict: this.deps.target.conflict };
+    const scope = {
+      tables: this.plan!.tables,
+      skipped: this.skipped,
+      conflict: this.deps.target.conflict,
+      floors: this.floors,
+    };
     // The window's last chunk closes it in the same transaction.
     const whole = changes.length < config.apply.batchSize ? closeWindow(position) : undefined;
     this.position = position;
@@ -204,6 +229,7 @@ export class TargetWorker extends Runnable {
     started: number,
   ): Promise<void> {
     const wasParked = this.state === 'parked';
+    if (next.to === undefined) await this.dropPassedFloors(next);
     this.reportConflicts(conflicts, this.deps.target.conflict === 'skip' ? 'skipped' : 'applied');
     this.position = next;
     await this.mirror(next.to === undefined ? 'live' : 'catching_up', part.length, true);
@@ -212,6 +238,44 @@ export class TargetWorker extends Runnable {
       this.log.info('target accepts changes again');
     }
     this.emitApplied(part, performance.now() - started);
+  }
+
+  /** Copy the requested tables (src/apply/sync.ts); then the stream goes on from its position. */
+  private async sync(request: SyncRequest): Promise<void> {
+    const { config, target, origin } = this.deps;
+    const all = [...this.plan!.tables.values()];
+    const tables =
+      request.tables.length === 0 ? all : all.filter((t) => request.tables.includes(t.sourceName));
+    await this.mirror('syncing', 0, true);
+    this.log.info({ tables: tables.map((t) => t.sourceName) }, 'sync: copying');
+    const report = new SyncReporter(this.name, this.log, this.deps.events, (progress) =>
+      saveSyncProgress(this.source!, config.schema, this.name, progress),
+    );
+    const result = await onTarget(() =>
+      copyTables({
+        config,
+        targetConfig: target,
+        origin,
+        tables,
+        target: this.target!,
+        progress: (p) => report.progress(p),
+      }),
+    );
+    for (const table of tables) this.floors.set(table.relid, parseSnapshot(result.snapshot));
+    await finishSyncRequest(this.source!, config.schema, this.name, request);
+    this.syncRequest = undefined;
+    report.done(result.rows);
+    await this.mirror('catching_up', 0, true);
+  }
+
+  /** Floors that the stored position has passed hide nothing any more. */
+  private async dropPassedFloors(position: Position): Promise<void> {
+    if (this.floors.size === 0) return;
+    const from = parseSnapshot(position.from.snapshot);
+    const passed = [...this.floors].filter(([, floor]) => seesAllOf(from, floor)).map(([relid]) => relid);
+    if (passed.length === 0) return;
+    await dropFloors(this.target!, this.deps.config.schema, this.deps.origin, this.name, passed);
+    for (const relid of passed) this.floors.delete(relid);
   }
 
   /** Copy the position to the source; when nothing was applied, only now and then. */
@@ -351,7 +415,7 @@ export class TargetWorker extends Runnable {
     this.target = undefined;
     this.plan = undefined;
     this.position = undefined;
-    this.skippedStale = true;
+    this.operatorStale = true;
     await Promise.all(clients.map((c) => c.end().catch(() => undefined)));
   }
 }

@@ -73,11 +73,7 @@ export async function installSource(
       await client.query(`delete from ${s}.captured_table where relid = $1`, [row.relid]);
       report.uncaptured.push(row.name);
     }
-    const targets = await registerTargets(
-      client,
-      config.schema,
-      config.targets.map((t) => t.name),
-    );
+    const targets = await registerTargets(client, config.schema, config.targets);
     report.targetsAdded = targets.added;
     report.targetsRemoved = targets.removed;
     await client.query('commit');

@@ -55,14 +55,12 @@ export const commands: readonly CommandSpec[] = [
     usage: 'sync TARGET [--table T] [--config PATH]',
     summary: 'copy current data to a target online, then continue from there',
     options: { table: { type: 'string' } },
-    pendingIssue: 6,
   },
   {
     name: 'verify',
-    usage: 'verify [TARGET] [--table T] [--json] [--config PATH]',
+    usage: 'verify [TARGET] [--table T] [--json] [--wait SECONDS] [--config PATH]',
     summary: 'compare source and target tables; list differing keys',
-    options: { table: { type: 'string' }, json: { type: 'boolean' } },
-    pendingIssue: 6,
+    options: { table: { type: 'string' }, json: { type: 'boolean' }, wait: { type: 'string' } },
   },
   {
     name: 'check',

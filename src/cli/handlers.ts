@@ -6,6 +6,8 @@ import { errorsCommand, retryCommand, skipCommand } from './commands/errors.js';
 import { installCommand, uninstallCommand } from './commands/install.js';
 import { startCommand } from './commands/start.js';
 import { statusCommand } from './commands/status.js';
+import { syncCommand } from './commands/sync.js';
+import { verifyCommand } from './commands/verify.js';
 
 export interface CommandContext {
   /** Positional arguments after the command word. */
@@ -27,4 +29,6 @@ export const handlers: Partial<Record<string, CommandHandler>> = {
   errors: errorsCommand,
   retry: retryCommand,
   skip: skipCommand,
+  sync: syncCommand,
+  verify: verifyCommand,
 };

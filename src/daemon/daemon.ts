@@ -49,7 +49,6 @@ export class Daemon {
         },
         'source installed',
       );
-      warnCopyPending(config, report.targetsAdded, logger);
       const described = await describeSourceTables(client, config);
       if (described.problems.length > 0) throw new ConfigError(described.problems);
       return { origin: await sourceOrigin(client, config.schema), sourceTables: described.tables };
@@ -76,7 +75,7 @@ export class Daemon {
       ({ command, target }) => {
         const worker = this.workers.find((w) => w.name === target);
         logger.info({ command, target, known: worker !== undefined }, 'operator command');
-        worker?.retry(command === 'skip');
+        worker?.retry(command !== 'retry');
       },
     );
     this.pruner = new LogPruner(config, logger.child({ part: 'pruner' }));
@@ -101,17 +100,5 @@ export class Daemon {
     await Promise.all(this.workers.map((w) => w.stop()));
     await Promise.all([this.listener?.stop(), this.pruner?.stop()]);
     this.logger.info('daemon stopped');
-  }
-}
-
-/** The initial copy arrives with `trigsync sync` (issue #6); until then a new target follows from now. */
-function warnCopyPending(config: Config, added: readonly string[], logger: Logger): void {
-  for (const target of config.targets) {
-    if (added.includes(target.name) && target.initialSync === 'copy') {
-      logger.warn(
-        { target: target.name },
-        'initialSync: copy is not built yet; the target follows from now and lacks the rows that existed before',
-      );
-    }
   }
 }

@@ -5,7 +5,7 @@
  */
 import type pg from 'pg';
 
-export type ControlCommand = { command: 'retry' | 'skip'; target: string };
+export type ControlCommand = { command: 'retry' | 'skip' | 'sync'; target: string };
 
 export function controlChannel(schema: string): string {
   return `${schema}_control`;
@@ -23,7 +23,10 @@ export async function sendControl(
 export function parseControl(payload: string | undefined): ControlCommand | undefined {
   try {
     const parsed = JSON.parse(payload ?? '') as Partial<ControlCommand>;
-    if ((parsed.command === 'retry' || parsed.command === 'skip') && typeof parsed.target === 'string') {
+    if (
+      (parsed.command === 'retry' || parsed.command === 'skip' || parsed.command === 'sync') &&
+      typeof parsed.target === 'string'
+    ) {
       return { command: parsed.command, target: parsed.target };
     }
   } catch {

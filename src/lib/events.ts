@@ -30,6 +30,9 @@ export interface TrigsyncEventMap {
       resolution: 'applied' | 'skipped' | 'parked';
     },
   ];
+  /** A sync's copy, as it goes (src/apply/sync.ts). */
+  'sync:progress': [{ target: string; table: string; rows: number; estimate: number | undefined }];
+  'sync:done': [{ target: string; rows: number; seconds: number }];
   'target:state': [{ target: string; state: TargetState }];
   'target:error': [{ target: string; kind: ErrorKind; message: string; sqlstate: string | undefined }];
 }

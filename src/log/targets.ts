@@ -2,6 +2,7 @@
 import type pg from 'pg';
 
 import { ident } from '../config/identifiers.js';
+import type { TargetConfig } from '../config/types.js';
 import type { TargetState } from '../lib/events.js';
 import {
   fromStored,
@@ -14,22 +15,24 @@ import {
 } from './window.js';
 
 /**
- * Register the configured targets that are new (they follow from now) and mark the ones no longer
+ * Register the configured targets that are new (they follow from now, after a copy of every table
+ * when their initialSync is `copy`) and mark the ones no longer
  * configured as removed: a removed target keeps holding the log until it is dropped, so that adding
  * it back resumes where it was.
  */
 export async function registerTargets(
   client: pg.ClientBase,
   schema: string,
-  names: readonly string[],
+  targets: readonly Pick<TargetConfig, 'name' | 'initialSync'>[],
 ): Promise<{ added: string[]; removed: string[] }> {
+  const names = targets.map((t) => t.name);
   const s = ident(schema);
   const known = await client.query<{ name: string; state: TargetState }>(
     `select name, state from ${s}.target`,
   );
   const existing = new Map(known.rows.map((r) => [r.name, r.state]));
   const added: string[] = [];
-  for (const name of names) {
+  for (const { name, initialSync } of targets) {
     if (existing.get(name) === 'removed') {
       await client.query(`update ${s}.target set state = 'catching_up', updated_at = now() where name = $1`, [
         name,
@@ -37,10 +40,11 @@ export async function registerTargets(
     } else if (!existing.has(name)) {
       const values = positionValues(positionAt(await takeTick(client, schema)));
       await client.query(
-        `insert into ${s}.target (name, ${positionColumns.join(', ')})
-         values ($1, ${positionColumns.map((_, i) => `$${i + 2}`).join(', ')})
+        `insert into ${s}.target (name, sync_tables, sync_requested_at, ${positionColumns.join(', ')})
+         values ($1, $2, case when $2::text[] is not null then now() end,
+                 ${positionColumns.map((_, i) => `$${i + 3}`).join(', ')})
          on conflict (name) do nothing`,
-        [name, ...values],
+        [name, initialSync === 'copy' ? [] : null, ...values],
       );
       added.push(name);
     }
@@ -100,5 +104,70 @@ export async function saveTargetError(
   await client.query(
     `update ${ident(schema)}.target set last_error = $2, updated_at = now() where name = $1`,
     [name, message],
+  );
+}
+
+/** A sync asked of a target: these source tables (empty: all of its tables), asked at that time. */
+export interface SyncRequest {
+  tables: string[];
+  /** Text, exact to the microsecond: it tells this request from a newer one. */
+  requestedAt: string;
+}
+
+export async function loadSyncRequest(
+  client: pg.ClientBase,
+  schema: string,
+  name: string,
+): Promise<SyncRequest | undefined> {
+  const result = await client.query<{ tables: string[] | null; requested_at: string | null }>(
+    `select sync_tables as tables, sync_requested_at::text as requested_at from ${ident(schema)}.target where name = $1`,
+    [name],
+  );
+  const row = result.rows[0];
+  if (row?.tables === null || row?.tables === undefined) return undefined;
+  return { tables: row.tables, requestedAt: row.requested_at ?? '' };
+}
+
+/** Ask for a sync (it outlives restarts); returns false when the target is not registered. */
+export async function requestSync(
+  client: pg.ClientBase,
+  schema: string,
+  name: string,
+  tables: readonly string[],
+): Promise<boolean> {
+  const result = await client.query(
+    `update ${ident(schema)}.target set sync_tables = $2, sync_requested_at = clock_timestamp(),
+       sync_table = null, sync_rows = null, sync_rows_estimate = null, sync_started_at = null
+     where name = $1`,
+    [name, tables],
+  );
+  return result.rowCount === 1;
+}
+
+/** How far the copy is, for `sync` and `status` to show. */
+export async function saveSyncProgress(
+  client: pg.ClientBase,
+  schema: string,
+  name: string,
+  progress: { table: string; rows: number; estimate: number | undefined; startedAt: Date },
+): Promise<void> {
+  await client.query(
+    `update ${ident(schema)}.target set sync_table = $2, sync_rows = $3, sync_rows_estimate = $4,
+       sync_started_at = $5 where name = $1`,
+    [name, progress.table, progress.rows, progress.estimate ?? null, progress.startedAt],
+  );
+}
+
+/** The copy committed on the target: the request is done, unless a newer one came meanwhile. */
+export async function finishSyncRequest(
+  client: pg.ClientBase,
+  schema: string,
+  name: string,
+  request: SyncRequest,
+): Promise<void> {
+  await client.query(
+    `update ${ident(schema)}.target set sync_tables = null, sync_requested_at = null
+      where name = $1 and sync_requested_at::text is not distinct from nullif($2, '')`,
+    [name, request.requestedAt],
   );
 }

@@ -146,6 +146,8 @@ export interface LogChange {
   id: number;
   relid: number;
   op: 'I' | 'D' | 'V' | 'U' | 'T';
+  /** The writing transaction (xid8 in text). */
+  txid: string;
   capturedAt: Date;
   /** The row image as JSON text, exactly as captured; null for T. */
   row: string | null;
@@ -184,7 +186,7 @@ export function windowQuery(schema: string, tables: ReadTable[]): string {
                             from generate_series(pg_snapshot_xmax($1::pg_snapshot)::text::int8,
                                                  $3::xid8::text::int8 - 1) as x)`;
   return `
-    select c.id, c.relid::int8 as relid, c.op, c.captured_at, c.row::text as row, c.nulls,
+    select c.id, c.relid::int8 as relid, c.op, c.txid::text as txid, c.captured_at, c.row::text as row, c.nulls,
            ${keep} as keep
       from (
         (select * from ${log} c
@@ -218,6 +220,7 @@ export async function readWindow(
     id: number;
     relid: number;
     op: LogChange['op'];
+    txid: string;
     captured_at: Date;
     row: string | null;
     nulls: string[] | null;
@@ -238,6 +241,7 @@ export async function readWindow(
     id: r.id,
     relid: r.relid,
     op: r.op,
+    txid: r.txid,
     capturedAt: r.captured_at,
     row: r.row,
     nulls: r.nulls,

@@ -9,7 +9,11 @@ import { ExitCode } from '../exit-codes.js';
 import type { CommandContext } from '../handlers.js';
 import { configOptions } from './common.js';
 
-function targetArgument(context: CommandContext, config: Config, required: boolean): string | undefined {
+export function targetArgument(
+  context: CommandContext,
+  config: Config,
+  required: boolean,
+): string | undefined {
   const name = context.args[0];
   if (name === undefined) {
     if (required) throw new UsageError('name the target');

@@ -53,7 +53,7 @@ export async function installCommand(context: CommandContext): Promise<ExitCode>
     for (const name of result.targetsAdded) {
       if (config.targets.find((t) => t.name === name)?.initialSync === 'copy') {
         context.out.print(
-          `target ${name}: initialSync copy is not built yet (issue #6); it follows from now without the existing rows`,
+          `target ${name}: registered; the daemon copies its tables first (initialSync: copy), then follows`,
         );
       }
     }

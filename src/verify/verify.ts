@@ -1,0 +1,358 @@
+/**
+ * `verify`: compare each selected table of the source with each target, by hashing key ranges on both
+ * servers (ranges.ts), in a source snapshot the target has caught up with (catch-up.ts), re-checking
+ * the differing keys once the target has caught up again, so that changes in flight are not reported.
+ */
+import type pg from 'pg';
+
+import { buildTargetPlan, describeSourceTables, type TablePlan } from '../apply/plan.js';
+import { describeTable, type ColumnInfo } from '../capture/catalog.js';
+import { formatQualifiedName } from '../config/identifiers.js';
+import type { Config } from '../config/types.js';
+import { connect } from '../db/connect.js';
+import { ConfigError } from '../failure/errors.js';
+import {
+  beginSnapshot,
+  endTransaction,
+  installedOrigin,
+  measureCatchUp,
+  waitForTarget,
+  keysInFlight,
+  type CatchUp,
+  type Follower,
+  type SourceSnapshot,
+} from './catch-up.js';
+import {
+  compareTable,
+  defaultNarrowing,
+  recheckKeys,
+  type Difference,
+  type DifferenceKind,
+  type NarrowingOptions,
+} from './ranges.js';
+import { selectTables } from './selection.js';
+import { keyId, tableSides, verifySessionSettings, type Key, type TableSide } from './table-side.js';
+
+export interface VerifyOptions {
+  /** One target by name; all configured targets when absent. */
+  target?: string | undefined;
+  /** One source table, as written in the config; all of each target's tables when absent. */
+  table?: string | undefined;
+  /** How long to wait for a target to catch up with the source snapshot. */
+  waitMs?: number;
+  /** Differing keys listed per table; all are counted. */
+  limit?: number;
+  /** Rounds of re-checking differing keys, at most. */
+  rechecks?: number;
+  narrowing?: Partial<NarrowingOptions>;
+}
+
+export interface TableReport {
+  /** The source table. */
+  table: string;
+  targetTable: string;
+  equal: boolean;
+  /** Rows on the source under the mapping's row filter, and on the target, in the first pass. */
+  sourceRows: number;
+  targetRows: number;
+  differences: { key: Record<string, string | number>; kind: DifferenceKind }[];
+  differencesTotal: number;
+  /** Rows each side hashed in the database, and rows (keys with a row hash) it sent to the client. */
+  rowsHashed: { source: number; target: number };
+  rowsFetched: { source: number; target: number };
+  /** Duration of the first pass (re-checks come after every table's first pass). */
+  seconds: number;
+}
+
+export interface TargetReport {
+  name: string;
+  equal: boolean;
+  /** The source snapshot compared against, and when it was taken (source clock). */
+  comparedAt: { snapshot: string; at: string };
+  /** False when trigsync does not replicate to this target from this source: compared as it is. */
+  replicating: boolean;
+  /** Whether the target had applied everything of the snapshot when compared (else see lagSeconds). */
+  caughtUp: boolean;
+  lagSeconds: number;
+  /** Rounds of re-checking differing keys. */
+  rechecks: number;
+  tables: TableReport[];
+}
+
+export interface VerifyReport {
+  equal: boolean;
+  targets: TargetReport[];
+}
+
+/** A key as JSON: integers as numbers where exact, everything else as its text. */
+function keyObject(table: TablePlan, types: readonly string[], key: Key): Record<string, string | number> {
+  const integer = /^(smallint|integer|bigint)$/;
+  return Object.fromEntries(
+    table.key.map((column, i) => {
+      const text = key[i]!;
+      const value = Number(text);
+      return [column, integer.test(types[i]!) && Number.isSafeInteger(value) ? value : text];
+    }),
+  );
+}
+
+interface Compared {
+  table: TablePlan;
+  sides: { source: TableSide; target: TableSide };
+  keyTypes: string[];
+  sourceRows: number;
+  targetRows: number;
+  /** Differences still standing, re-checked in every round. */
+  differences: Difference[];
+  /** Differences beyond those kept for re-checking: counted as found. */
+  unchecked: number;
+  seconds: number;
+}
+
+/** Keys changed between the two sides' snapshots that are compared by key, at most. */
+const maxKeysInFlight = 100_000;
+
+export async function verify(config: Config, options: VerifyOptions = {}): Promise<VerifyReport> {
+  const selection = selectTables(config, options);
+  const connectOptions = { applicationName: config.applicationName };
+  const source = await connect(config.source.url, connectOptions);
+  let log: pg.Client | undefined;
+  try {
+    await verifySessionSettings(source);
+    const described = await describeSourceTables(source, config);
+    if (described.problems.length > 0) throw new ConfigError(described.problems);
+    const origin = await installedOrigin(source, config.schema);
+    // Where trigsync replicates, a second session reads the change log in snapshots of its own.
+    if (origin !== undefined) {
+      log = await connect(config.source.url, connectOptions);
+      await verifySessionSettings(log);
+    }
+    const targets: TargetReport[] = [];
+    for (const { target, mappings } of selection) {
+      const client = await connect(target.url, connectOptions);
+      try {
+        await verifySessionSettings(client);
+        const plan = await buildTargetPlan(config, { ...target, tables: mappings }, described.tables, client);
+        const follower =
+          origin === undefined || log === undefined
+            ? undefined
+            : {
+                schema: config.schema,
+                origin,
+                target: target.name,
+                relids: [...plan.tables.keys()],
+                log,
+              };
+        targets.push(
+          await verifyTarget(source, client, {
+            name: target.name,
+            tables: [...plan.tables.values()],
+            columnsOf: (t) => described.tables.get(t.sourceName)!.columns,
+            whereOf: (t) => mappings.find((m) => formatQualifiedName(m.source) === t.sourceName)?.where,
+            follower,
+            options,
+          }),
+        );
+      } finally {
+        await client.end().catch(() => undefined);
+      }
+    }
+    return { equal: targets.every((t) => t.equal), targets };
+  } finally {
+    await log?.end().catch(() => undefined);
+    await source.end().catch(() => undefined);
+  }
+}
+
+interface TargetWork {
+  name: string;
+  tables: TablePlan[];
+  columnsOf: (table: TablePlan) => ColumnInfo[];
+  whereOf: (table: TablePlan) => string | undefined;
+  /** How the target follows this source, and a source session on the present; undefined: it does not. */
+  follower: (Follower & { log: pg.ClientBase }) | undefined;
+  options: VerifyOptions;
+}
+
+function keyTypesOf(work: TargetWork, table: TablePlan): string[] {
+  const columns = work.columnsOf(table);
+  return table.key.map((k) => columns.find((c) => c.name === k)!.type);
+}
+
+/**
+ * Open the target's comparing transaction, once the target has caught up with the source snapshot
+ * (or the wait ran out), and find each table's keys changed between the two: those are compared by
+ * key. The change log is read in a snapshot taken just before the target's: a change applied at the
+ * target's position was committed before the daemon read it, so before that snapshot unless the daemon
+ * read and applied it in the instant between the two; and reading in a snapshot keeps the pruner from
+ * removing those changes under the query. The caller ends the target's transaction.
+ */
+async function openComparison(
+  snapshot: SourceSnapshot,
+  target: pg.ClientBase,
+  work: TargetWork,
+  waitMs: number,
+  tables: readonly TablePlan[],
+): Promise<{ catchUp: CatchUp; inFlight: Map<TablePlan, Key[] | undefined> }> {
+  const follower = work.follower;
+  await waitForTarget(snapshot, target, follower, waitMs);
+  const inFlight = new Map<TablePlan, Key[] | undefined>();
+  if (follower !== undefined) await beginSnapshot(follower.log);
+  try {
+    // The target's own snapshot: every range of it is read at one position, the one measured here.
+    await target.query('begin isolation level repeatable read read only');
+    const catchUp = await measureCatchUp(snapshot, target, follower);
+    for (const table of tables) {
+      if (follower === undefined || catchUp.position === undefined) {
+        inFlight.set(table, []);
+        continue;
+      }
+      const keys = await keysInFlight(
+        follower.log,
+        snapshot.snapshot,
+        follower,
+        catchUp.position,
+        { relid: table.relid, relation: table.source, key: table.key },
+        maxKeysInFlight,
+      );
+      inFlight.set(table, keys);
+    }
+    return { catchUp, inFlight };
+  } finally {
+    if (follower !== undefined) await endTransaction(follower.log);
+  }
+}
+
+async function verifyTarget(
+  source: pg.ClientBase,
+  target: pg.ClientBase,
+  work: TargetWork,
+): Promise<TargetReport> {
+  const { options } = work;
+  const waitMs = options.waitMs ?? 30_000;
+  const narrowing = { ...defaultNarrowing, ...options.narrowing };
+  const snapshot = await beginSnapshot(source);
+  let catchUp: CatchUp | undefined;
+  const compared: Compared[] = [];
+  try {
+    try {
+      const opened = await openComparison(snapshot, target, work, waitMs, work.tables);
+      catchUp = opened.catchUp;
+      for (const table of work.tables) {
+        const started = performance.now();
+        const targetInfo = await describeTable(target, table.target);
+        const sides = await tableSides({
+          source: {
+            client: source,
+            relation: table.source,
+            columns: work.columnsOf(table),
+            filter: work.whereOf(table),
+          },
+          target: { client: target, relation: table.target, columns: targetInfo?.columns ?? [] },
+          columns: table.columns,
+          key: table.key,
+        });
+        // Keys changed in between are compared by key; when unknown (a TRUNCATE, too many), the
+        // ranges find them and the re-check settles them.
+        const byKey = opened.inFlight.get(table) ?? [];
+        const result = await compareTable(sides.source, sides.target, narrowing, byKey);
+        compared.push({
+          table,
+          sides,
+          keyTypes: keyTypesOf(work, table),
+          sourceRows: result.sourceRows,
+          targetRows: result.targetRows,
+          differences: result.differences,
+          unchecked: result.differencesTotal - result.differences.length,
+          seconds: (performance.now() - started) / 1000,
+        });
+      }
+    } finally {
+      await endTransaction(target);
+    }
+  } finally {
+    await endTransaction(source);
+  }
+
+  const rechecks =
+    catchUp.replicating && options.rechecks !== 0
+      ? await recheck(source, target, work, compared, catchUp.caughtUp ? waitMs : 0)
+      : 0;
+  const tables = compared.map((c): TableReport => {
+    const total = c.differences.length + c.unchecked;
+    return {
+      table: c.table.sourceName,
+      targetTable: c.table.targetName,
+      equal: total === 0,
+      sourceRows: c.sourceRows,
+      targetRows: c.targetRows,
+      differences: c.differences
+        .slice(0, options.limit ?? 100)
+        .map((d) => ({ key: keyObject(c.table, c.keyTypes, d.key), kind: d.kind })),
+      differencesTotal: total,
+      rowsHashed: { source: c.sides.source.counters.hashed, target: c.sides.target.counters.hashed },
+      rowsFetched: { source: c.sides.source.counters.fetched, target: c.sides.target.counters.fetched },
+      seconds: Math.round(c.seconds * 1000) / 1000,
+    };
+  });
+  return {
+    name: work.name,
+    equal: tables.every((t) => t.equal),
+    comparedAt: { snapshot: snapshot.snapshot, at: snapshot.at.toISOString() },
+    replicating: catchUp.replicating,
+    caughtUp: catchUp.caughtUp,
+    lagSeconds: Math.round(catchUp.lagSeconds * 1000) / 1000,
+    rechecks,
+    tables,
+  };
+}
+
+/**
+ * Re-check the differing keys in a new source snapshot, once the target has caught up with it again:
+ * a key the first pass found different may have been changed on the source after its snapshot, or
+ * applied to the target after it. A key that still differs and that no change touched between the two
+ * sides' snapshots of this round does differ; while some differing key was touched again, another
+ * round follows, up to `options.rechecks` (3).
+ */
+async function recheck(
+  source: pg.ClientBase,
+  target: pg.ClientBase,
+  work: TargetWork,
+  compared: Compared[],
+  waitMs: number,
+): Promise<number> {
+  const maxRounds = work.options.rechecks ?? 3;
+  let rounds = 0;
+  let unsettled = compared.some((c) => c.differences.length > 0);
+  while (unsettled && rounds < maxRounds) {
+    rounds++;
+    unsettled = false;
+    const differing = compared.filter((c) => c.differences.length > 0);
+    const snapshot = await beginSnapshot(source);
+    try {
+      try {
+        const { inFlight } = await openComparison(
+          snapshot,
+          target,
+          work,
+          waitMs,
+          differing.map((c) => c.table),
+        );
+        for (const c of differing) {
+          const keys = c.differences.map((d) => d.key);
+          c.differences = await recheckKeys(c.sides.source, c.sides.target, keys);
+          const touched = inFlight.get(c.table);
+          const touchedIds = new Set(touched?.map(keyId));
+          if (c.differences.some((d) => touched === undefined || touchedIds.has(keyId(d.key)))) {
+            unsettled = true;
+          }
+        }
+      } finally {
+        await endTransaction(target);
+      }
+    } finally {
+      await endTransaction(source);
+    }
+  }
+  return rounds;
+}
