@@ -13,7 +13,7 @@ import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 
-import { ident, qualifiedIdent } from '../config/identifiers.js';
+import { ident, qualifiedIdent, sameName } from '../config/identifiers.js';
 import type { Config, TargetConfig } from '../config/types.js';
 import { connect } from '../db/connect.js';
 import { parseSnapshot, type Snapshot } from '../log/snapshot.js';
@@ -86,7 +86,7 @@ export async function copyTables(options: {
       let copied = 0;
       for (const table of tables) {
         const estimate = await estimatedRows(snapshotClient, table.relid);
-        const where = targetConfig.tables.find((m) => sameTable(m.source, table.source))?.where;
+        const where = targetConfig.tables.find((m) => sameName(m.source, table.source))?.where;
         const columns = table.columns.map(ident).join(', ');
         const select = `select ${columns} from ${qualifiedIdent(table.source)}${where === undefined ? '' : ` where (${where})`}`;
         await target.query(`truncate only ${qualifiedIdent(table.target)}`);
@@ -117,10 +117,6 @@ export async function copyTables(options: {
     await snapshotClient.query('rollback').catch(() => undefined);
     await snapshotClient.end().catch(() => undefined);
   }
-}
-
-function sameTable(a: TablePlan['source'], b: TablePlan['source']): boolean {
-  return a.schema === b.schema && a.name === b.name;
 }
 
 /** The floors this target holds for this source: relid → the snapshot of the copy. */

@@ -11,7 +11,13 @@
 import type pg from 'pg';
 
 import type { TargetPlan } from '../apply/plan.js';
-import { formatIdentifier, formatQualifiedName, ident, qualifiedIdent } from '../config/identifiers.js';
+import {
+  formatIdentifier,
+  formatQualifiedName,
+  ident,
+  qualifiedIdent,
+  sqlLiteral,
+} from '../config/identifiers.js';
 import type { Config, QualifiedName, TargetConfig } from '../config/types.js';
 import { ConfigError, sqlState } from '../failure/errors.js';
 import { objectName } from './triggers.js';
@@ -77,7 +83,7 @@ export async function reconcileGuards(
         if (s.present) await client.query(`drop trigger ${name} on ${qualifiedIdent(s.table)}`);
         await client.query(
           `create trigger ${name} before insert or update or delete or truncate on ${qualifiedIdent(s.table)}
-             for each statement execute function ${ident(config.schema)}.guard(${args.map(literal).join(', ')})`,
+             for each statement execute function ${ident(config.schema)}.guard(${args.map(sqlLiteral).join(', ')})`,
         );
       });
     }
@@ -218,8 +224,4 @@ async function inTransaction(
     await client.query('rollback').catch(() => undefined);
     throw thrown;
   }
-}
-
-function literal(text: string): string {
-  return `'${text.replaceAll("'", "''")}'`;
 }

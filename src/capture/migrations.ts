@@ -6,7 +6,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 
 import type pg from 'pg';
 
-import { ident } from '../config/identifiers.js';
+import { ident, sqlLiteral } from '../config/identifiers.js';
 import { ConfigError } from '../failure/errors.js';
 
 export type MigrationTrack = 'source' | 'target';
@@ -24,10 +24,6 @@ export function doorbellChannel(schema: string): string {
   return `${schema}_doorbell`;
 }
 
-function literal(text: string): string {
-  return `'${text.replaceAll("'", "''")}'`;
-}
-
 /** The migrations of a track, in order, with the schema placeholders filled in. */
 export function loadMigrations(track: MigrationTrack, schema: string): Migration[] {
   const dir = new URL(`${track}/`, sqlRoot);
@@ -40,14 +36,14 @@ export function loadMigrations(track: MigrationTrack, schema: string): Migration
       sql: readFileSync(new URL(file, dir), 'utf8')
         .replaceAll('{{schema_in_literal}}', ident(schema).replaceAll("'", "''"))
         .replaceAll('{{schema}}', ident(schema))
-        .replaceAll('{{schema_literal}}', literal(schema))
-        .replaceAll('{{channel}}', literal(doorbellChannel(schema))),
+        .replaceAll('{{schema_literal}}', sqlLiteral(schema))
+        .replaceAll('{{channel}}', sqlLiteral(doorbellChannel(schema))),
     }));
 }
 
 /** One advisory lock key per schema, shared by every trigsync process that installs into it. */
 function lockKey(schema: string): string {
-  return `select pg_advisory_xact_lock(hashtextextended(${literal(`trigsync migrate ${schema}`)}, 0))`;
+  return `select pg_advisory_xact_lock(hashtextextended(${sqlLiteral(`trigsync migrate ${schema}`)}, 0))`;
 }
 
 async function installedVersion(client: pg.Client, schema: string, track: MigrationTrack): Promise<number> {

@@ -1,7 +1,7 @@
 /** The capture triggers on one table: statement-level, with transition tables, one per event. */
 import type pg from 'pg';
 
-import { ident, qualifiedIdent } from '../config/identifiers.js';
+import { ident, qualifiedIdent, sqlLiteral } from '../config/identifiers.js';
 import type { QualifiedName } from '../config/types.js';
 
 const events = ['insert', 'update', 'delete', 'truncate'] as const;
@@ -25,10 +25,6 @@ export function objectName(name: string): string {
     .subarray(0, 63)
     .toString('utf8')
     .replace(/\uFFFD+$/, '');
-}
-
-function literal(text: string): string {
-  return `'${text.replaceAll("'", "''")}'`;
 }
 
 /**
@@ -59,7 +55,7 @@ export async function ensureCaptureTriggers(
     await client.query(`drop trigger if exists ${ident(name)} on ${qualifiedIdent(table)}`);
     await client.query(
       `create trigger ${ident(name)} after ${event} on ${qualifiedIdent(table)} ${referencing[event]}
-         for each statement execute function ${ident(schema)}.capture(${args.map(literal).join(', ')})`,
+         for each statement execute function ${ident(schema)}.capture(${args.map(sqlLiteral).join(', ')})`,
     );
     changed = true;
   }

@@ -82,6 +82,11 @@ export function qualifiedIdent(q: QualifiedName): string {
   return `${ident(q.schema)}.${ident(q.name)}`;
 }
 
+/** A string literal for SQL text, where a bind parameter cannot go (DDL, trigger arguments). */
+export function sqlLiteral(text: string): string {
+  return `'${text.replaceAll("'", "''")}'`;
+}
+
 /** Two qualified names denote the same table. */
 export function sameName(a: QualifiedName, b: QualifiedName): boolean {
   return a.schema === b.schema && a.name === b.name;

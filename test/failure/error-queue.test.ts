@@ -1,15 +1,16 @@
 // G5 with a refused change: exactly that change lands in the error queue with everything before it
 // applied; the other target is unaffected; `trigsync retry` or `trigsync skip` lets the target drain.
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-
 import { describe, expect, it } from 'vitest';
 
-import { main } from '../../src/cli/main.js';
-import { collectingOutput } from '../../src/cli/output.js';
 import { freshDatabase, sharedClusters, waitFor, type FreshDatabase } from '../support/fixtures.js';
-import { expectSameRows, makeConfig, startDaemon, waitCaughtUp } from '../support/replication.js';
+import {
+  configFile,
+  expectSameRows,
+  makeConfig,
+  runCli,
+  startDaemon,
+  waitCaughtUp,
+} from '../support/replication.js';
 
 const table = 'create table items (id int primary key, v text not null)';
 
@@ -35,8 +36,7 @@ async function refusingTopology() {
     retry: { initialDelayMs: 100, maxDelayMs: 1_000, dataErrorDelayMs: 600_000 },
     metrics: { enabled: false },
   };
-  const file = join(await mkdtemp(join(tmpdir(), 'trigsync-errors-')), 'config.json');
-  await writeFile(file, JSON.stringify(raw));
+  const file = await configFile(raw);
   return { src, b, c, config: makeConfig(raw), file };
 }
 
@@ -51,12 +51,6 @@ async function writeWithPoison(src: FreshDatabase): Promise<void> {
   }
   await src.cluster.query(`insert into items select g, 'bulk' from generate_series(41, 60) g`, [], src.name);
   await src.cluster.query(`update items set v = v || '!' where id between 30 and 50`, [], src.name);
-}
-
-async function cli(file: string, ...args: string[]): Promise<{ code: number; out: string }> {
-  const out = collectingOutput();
-  const code = await main([...args, '--config', file], out);
-  return { code, out: [...out.stdout, ...out.stderr].join('\n') };
 }
 
 interface ErrorsJson {
@@ -75,7 +69,7 @@ async function parkedOnPoison(file: string): Promise<ErrorsJson['errors'][number
   let errors: ErrorsJson['errors'] = [];
   await waitFor(
     async () => {
-      errors = (JSON.parse((await cli(file, 'errors', 'b', '--json')).out) as ErrorsJson).errors;
+      errors = (JSON.parse((await runCli(file, 'errors', 'b', '--json')).out) as ErrorsJson).errors;
       return errors.length > 0;
     },
     { what: 'b to park on the poison row', timeoutMs: 20_000 },
@@ -106,12 +100,12 @@ describe('a change a target refuses', () => {
         b.name,
       ),
     ).toEqual([{ lo: 1, hi: 19, n: 19 }]);
-    const status = JSON.parse((await cli(file, 'status', '--json')).out) as {
+    const status = JSON.parse((await runCli(file, 'status', '--json')).out) as {
       targets: { name: string; state: string; backlog: number }[];
     };
     expect(status.targets.find((t) => t.name === 'b')).toMatchObject({ state: 'parked' });
     expect(status.targets.find((t) => t.name === 'c')).toMatchObject({ state: 'live', backlog: 0 });
-    expect((await cli(file, 'status', '--check')).code).toBe(1);
+    expect((await runCli(file, 'status', '--check')).code).toBe(1);
     await expectSameRows(
       { url: src.url, query: 'select * from items' },
       { url: c.url, query: 'select * from items' },
@@ -120,14 +114,14 @@ describe('a change a target refuses', () => {
 
     // The operator fixes the target and retries: B drains by itself.
     await b.cluster.query('alter table items drop constraint no_poison', [], b.name);
-    expect((await cli(file, 'retry', 'b')).code).toBe(0);
+    expect((await runCli(file, 'retry', 'b')).code).toBe(0);
     await waitCaughtUp(config, 20_000);
     await expectSameRows(
       { url: src.url, query: 'select * from items' },
       { url: b.url, query: 'select * from items' },
       'id',
     );
-    expect((JSON.parse((await cli(file, 'errors', '--json')).out) as ErrorsJson).errors).toEqual([]);
+    expect((JSON.parse((await runCli(file, 'errors', '--json')).out) as ErrorsJson).errors).toEqual([]);
     await daemon.stop();
   });
 
@@ -137,8 +131,8 @@ describe('a change a target refuses', () => {
     await writeWithPoison(src);
     const entry = await parkedOnPoison(file);
 
-    expect((await cli(file, 'skip', 'b', String(entry.changeId))).code).toBe(2); // no --yes
-    const skipped = await cli(file, 'skip', 'b', String(entry.changeId), '--yes');
+    expect((await runCli(file, 'skip', 'b', String(entry.changeId))).code).toBe(2); // no --yes
+    const skipped = await runCli(file, 'skip', 'b', String(entry.changeId), '--yes');
     expect(skipped.code).toBe(0);
     await waitCaughtUp(config, 20_000);
     // B has everything but the poison row; C has everything.

@@ -1,14 +1,8 @@
 // Conflicts in a multi-master pair: the same keys changed on A and on B before either replicates. Each
 // side counts what it meets (trigsync_conflicts_total) and resolves it as its `conflict` policy says.
 // Non-superuser roles only.
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-
 import { describe, expect, it } from 'vitest';
 
-import { main } from '../../src/cli/main.js';
-import { collectingOutput } from '../../src/cli/output.js';
 import type { ConflictMode } from '../../src/config/types.js';
 import { withClient } from '../support/cluster.js';
 import {
@@ -19,7 +13,14 @@ import {
   waitFor,
   type PgCluster,
 } from '../support/fixtures.js';
-import { conflictsCounted, makeConfig, startDaemon, waitCaughtUp } from '../support/replication.js';
+import {
+  configFile,
+  conflictsCounted,
+  makeConfig,
+  runCli,
+  startDaemon,
+  waitCaughtUp,
+} from '../support/replication.js';
 
 interface Node {
   name: string;
@@ -89,15 +90,8 @@ async function divergedPair(conflict: ConflictMode) {
     });
   }
   daemons = [await startDaemon(configA), await startDaemon(configB)];
-  const fileA = join(await mkdtemp(join(tmpdir(), 'trigsync-conflict-')), 'a.json');
-  await writeFile(fileA, JSON.stringify(rawA));
+  const fileA = await configFile(rawA);
   return { a, b, configA, configB, daemons, fileA };
-}
-
-async function cli(file: string, ...args: string[]): Promise<{ code: number; out: string }> {
-  const out = collectingOutput();
-  const code = await main([...args, '--config', file], out);
-  return { code, out: [...out.stdout, ...out.stderr].join('\n') };
 }
 
 interface QueuedError {
@@ -109,7 +103,7 @@ interface QueuedError {
 }
 
 async function queuedErrors(file: string): Promise<QueuedError[]> {
-  return (JSON.parse((await cli(file, 'errors', 'b', '--json')).out) as { errors: QueuedError[] }).errors;
+  return (JSON.parse((await runCli(file, 'errors', 'b', '--json')).out) as { errors: QueuedError[] }).errors;
 }
 
 describe('conflicts between two writable nodes', () => {
@@ -154,7 +148,9 @@ describe('conflicts between two writable nodes', () => {
     );
     expect(await conflictsCounted(daemons[0]!, 'b')).toBe(1);
     expect(await rows(b.url)).toEqual({ 1: 'from b', 3: 'from b', 4: 'same' });
-    const status = JSON.parse((await cli(fileA, 'status', '--json')).out) as { targets: { state: string }[] };
+    const status = JSON.parse((await runCli(fileA, 'status', '--json')).out) as {
+      targets: { state: string }[];
+    };
     expect(status.targets[0]!.state).toBe('parked');
 
     // The operator keeps B's rows: one skip for each conflict (an update's new row goes with its old).
@@ -173,7 +169,7 @@ describe('conflicts between two writable nodes', () => {
       );
       expect(errors[0]).toMatchObject(conflict);
       expect(await conflictsCounted(daemons[0]!, 'b')).toBe(i + 1);
-      const skipped = await cli(fileA, 'skip', 'b', String(errors[0]!.changeId), '--yes');
+      const skipped = await runCli(fileA, 'skip', 'b', String(errors[0]!.changeId), '--yes');
       expect(skipped.code, skipped.out).toBe(0);
     }
     await waitCaughtUp(configA, 20_000);

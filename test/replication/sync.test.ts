@@ -1,22 +1,18 @@
 // Online initial sync (issue #6): a target is filled from one snapshot of the source while writers keep
 // going, without blocking them, and continues from exactly that snapshot (nothing lost, nothing twice).
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 
-import { main } from '../../src/cli/main.js';
-import { collectingOutput } from '../../src/cli/output.js';
 import { readStatus } from '../../src/log/status.js';
 import { withClient } from '../support/cluster.js';
 import { freshDatabase, sharedClusters, waitFor, type FreshDatabase } from '../support/fixtures.js';
 import {
   ChildDaemon,
+  configFile,
   conflictsCounted,
   expectSameRows,
   makeConfig,
+  runCli,
   startDaemon,
   waitCaughtUp,
 } from '../support/replication.js';
@@ -122,11 +118,10 @@ describe('initial sync', () => {
     const { statements, maxLatencyMs } = await load.stop();
     await waitCaughtUp(config, 60_000);
     await expectTablesEqual(src, b);
-    const file = join(await mkdtemp(join(tmpdir(), 'trigsync-sync-')), 'config.json');
-    await writeFile(file, JSON.stringify(raw(src, [{ name: 'b', url: b.url }])));
-    const verify = collectingOutput();
-    expect(await main(['verify', 'b', '--json', '--config', file], verify)).toBe(0);
-    expect(JSON.parse(verify.stdout.join('\n'))).toMatchObject({ equal: true });
+    const file = await configFile(raw(src, [{ name: 'b', url: b.url }]));
+    const verify = await runCli(file, 'verify', 'b', '--json');
+    expect(verify.code).toBe(0);
+    expect(JSON.parse(verify.out)).toMatchObject({ equal: true });
     console.log(
       `sync of ${rows} rows: ${copySeconds.toFixed(1)} s until live; writers committed ${statements} ` +
         `statements meanwhile, the slowest took ${maxLatencyMs.toFixed(0)} ms`,
@@ -221,13 +216,12 @@ describe('initial sync', () => {
     const rawConfig = raw(src, [{ name: 'b', url: b.url, initialSync: 'none' }]);
     const config = makeConfig(rawConfig);
     // b starts empty and follows from now: it lacks the rows that existed before until a sync.
-    const file = join(await mkdtemp(join(tmpdir(), 'trigsync-sync-')), 'config.json');
-    await writeFile(file, JSON.stringify(rawConfig));
+    const file = await configFile(rawConfig);
     const daemon = await startDaemon(config);
     const load = writers(src.url, 2, 50_000);
-    const out = collectingOutput();
-    expect(await main(['sync', 'b', '--table', 'big', '--config', file], out)).toBe(0);
-    expect(out.stdout.join('\n')).toMatch(/sync of public\.big to b done/);
+    const synced = await runCli(file, 'sync', 'b', '--table', 'big');
+    expect(synced.code).toBe(0);
+    expect(synced.out).toMatch(/sync of public\.big to b done/);
     await load.stop();
     await waitCaughtUp(config, 60_000);
     // big was copied whole; small was never copied, and equals the source from its changes alone
@@ -239,8 +233,7 @@ describe('initial sync', () => {
     );
     const touched = await b.cluster.query<{ n: number }>('select count(*)::int as n from small', [], b.name);
     expect(touched[0]!.n).toBeLessThan(100);
-    const bad = await main(['sync', 'b', '--table', 'nosuch', '--config', file], collectingOutput());
-    expect(bad).toBe(2);
+    expect((await runCli(file, 'sync', 'b', '--table', 'nosuch')).code).toBe(2);
     await daemon.stop();
   }, 120_000);
 });

@@ -8,6 +8,8 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { expect } from 'vitest';
 
+import { main } from '../../src/cli/main.js';
+import { collectingOutput } from '../../src/cli/output.js';
 import { configFromObject } from '../../src/config/load.js';
 import type { Config } from '../../src/config/types.js';
 import { Daemon } from '../../src/daemon/daemon.js';
@@ -101,6 +103,20 @@ export class ChildDaemon {
   log(): Promise<string> {
     return readFile(this.logFile, 'utf8').catch(() => '');
   }
+}
+
+/** A config written to a file of its own, as `--config` takes it. */
+export async function configFile(raw: Record<string, unknown>): Promise<string> {
+  const file = join(await mkdtemp(join(tmpdir(), 'trigsync-config-')), 'config.json');
+  await writeFile(file, JSON.stringify(raw));
+  return file;
+}
+
+/** A trigsync command run in this process as users type it: its exit code, stdout and stderr together. */
+export async function runCli(file: string, ...args: string[]): Promise<{ code: number; out: string }> {
+  const out = collectingOutput();
+  const code = await main([...args, '--config', file], out);
+  return { code, out: [...out.stdout, ...out.stderr].join('\n') };
 }
 
 /** trigsync_conflicts_total of an in-process daemon, summed over targets and tables. */

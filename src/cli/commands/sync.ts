@@ -7,13 +7,12 @@ import { SingleBar } from 'cli-progress';
 import type pg from 'pg';
 
 import { describeSyncProgress } from '../../apply/sync-progress.js';
-import { formatQualifiedName, parseQualifiedName } from '../../config/identifiers.js';
+import { formatQualifiedName, ident, parseQualifiedName } from '../../config/identifiers.js';
 import { loadConfig } from '../../config/load.js';
 import type { Config } from '../../config/types.js';
 import { withClient } from '../../db/connect.js';
 import { sendControl } from '../../failure/control.js';
 import { ConfigError, UsageError } from '../../failure/errors.js';
-import { ident } from '../../config/identifiers.js';
 import { loadSyncRequest, requestSync } from '../../log/targets.js';
 import { sleep } from '../../lib/runnable.js';
 import { ExitCode } from '../exit-codes.js';
