@@ -7,8 +7,6 @@ import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 
 import { commands } from '../src/cli/commands.js';
-import { main } from '../src/cli/main.js';
-import { collectingOutput } from '../src/cli/output.js';
 import { freshDatabase, sharedClusters, waitFor } from './support/fixtures.js';
 
 const run = promisify(execFile);
@@ -66,12 +64,6 @@ describe('trigsync command', () => {
     const noConfig = await trigsync('check');
     expect(noConfig.code).toBe(2);
     expect(noConfig.stderr).toMatch(/--config|TRIGSYNC_CONFIG/);
-  });
-
-  it('a command whose issue has not landed says so and exits 2', async () => {
-    const out = collectingOutput();
-    expect(await main(['demo'], out)).toBe(2);
-    expect(out.stderr.join('\n')).toMatch(/not built yet \(issue #7\)/);
   });
 
   it('check reaches every database and reports its server version; an unreachable one fails with 1', async () => {

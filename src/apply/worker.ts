@@ -41,6 +41,7 @@ import {
 import { applyFindingCulprit, ChangeRefused, type PositionKey } from './chunk.js';
 import { conflictOperation, describeConflict, type Conflict } from './conflicts.js';
 import { buildTargetPlan, type TargetPlan } from './plan.js';
+import { TargetLockHeld, takeTargetLock } from './target-lock.js';
 import { objectText, rowFields } from './row-image.js';
 import { loadAppliedPosition } from './statements.js';
 import { copyTables, dropFloors, loadFloors } from './sync.js';
@@ -132,6 +133,13 @@ export class TargetWorker extends Runnable {
         if (applied > 0) continue;
         await this.wake.wait(this.deps.config.apply.pollIntervalMs, signal);
       } catch (thrown) {
+        if (thrown instanceof TargetFailure && thrown.cause instanceof TargetLockHeld) {
+          // Not a failure of this target: a former leader is finishing its batch. Do not park it.
+          this.log.info(thrown.message);
+          await this.disconnect();
+          await this.retryNow.wait(backoff.next(), signal);
+          continue;
+        }
         const kind = await this.failed(thrown);
         if (kind === 'connection') await this.disconnect();
         const delay = kind === 'connection' ? backoff.next() : this.deps.config.retry.dataErrorDelayMs;
@@ -160,6 +168,7 @@ export class TargetWorker extends Runnable {
       await onTarget(async () => {
         // Text forms that every server reads back the same way.
         await client.query(`set datestyle = 'ISO, YMD'; set intervalstyle = 'postgres'`);
+        await takeTargetLock(client, this.deps.origin, this.name);
         await migrate(client, config.schema, 'target');
         this.plan = await buildTargetPlan(config, target, this.deps.sourceTables, client);
         await reconcileGuards(client, config, target, this.plan);

@@ -1,6 +1,7 @@
 /**
  * `install` on the source: migrations, the capture triggers of every configured table, the target
- * registry. Idempotent: run at every `start`. Tables dropped from the config stop being captured.
+ * registry. Idempotent: run by `trigsync install` and at the start of every term of the leading daemon
+ * (src/daemon/daemon.ts). Tables dropped from the config stop being captured.
  */
 import type pg from 'pg';
 

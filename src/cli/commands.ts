@@ -29,9 +29,9 @@ export const commands: readonly CommandSpec[] = [
   },
   {
     name: 'status',
-    usage: 'status [--json] [--check] [--config PATH]',
-    summary: 'one line or object per target: state, backlog, lag, error queue, last error',
-    options: { json: { type: 'boolean' }, check: { type: 'boolean' } },
+    usage: 'status [--json] [--check [--max-lag SECONDS]] [--config PATH]',
+    summary: 'per target: state, backlog, lag, errors; the leader. --check: exit 1 if parked or lagging',
+    options: { json: { type: 'boolean' }, check: { type: 'boolean' }, 'max-lag': { type: 'string' } },
   },
   {
     name: 'errors',
@@ -73,7 +73,6 @@ export const commands: readonly CommandSpec[] = [
     usage: 'demo [--duration SECONDS]',
     summary: 'the embedded demo (also npm run demo)',
     options: { duration: { type: 'string' } },
-    pendingIssue: 7,
   },
 ];
 

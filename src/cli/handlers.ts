@@ -2,6 +2,7 @@
 import type { ExitCode } from './exit-codes.js';
 import type { Output } from './output.js';
 import { checkCommand } from './commands/check.js';
+import { demoCommand } from './commands/demo.js';
 import { errorsCommand, retryCommand, skipCommand } from './commands/errors.js';
 import { installCommand, uninstallCommand } from './commands/install.js';
 import { startCommand } from './commands/start.js';
@@ -31,4 +32,5 @@ export const handlers: Partial<Record<string, CommandHandler>> = {
   skip: skipCommand,
   sync: syncCommand,
   verify: verifyCommand,
+  demo: demoCommand,
 };

@@ -1,35 +1,83 @@
 /**
- * The daemon: installs what is missing, then runs the listener, the pruner and one worker per target.
+ * The daemon: serves /metrics, checks the config against the source, then stands for leader
+ * (src/daemon/leadership.ts). Each term as leader installs what is missing (only the leader's config
+ * shapes the source: a standby with a stale config must not drop triggers) and runs the listener, the
+ * pruner and one worker per target. Leader or not, it samples the source's status for the metrics and
+ * /readyz.
+ *
  * Starts in dependency order and stops in reverse; stop lets each worker finish (commit or roll back)
- * the batch in flight.
+ * the batch in flight before the leader's lock is released.
  */
 import { describeSourceTables } from '../apply/plan.js';
 import { TargetWorker } from '../apply/worker.js';
+import type { TableInfo } from '../capture/catalog.js';
 import { installSource, sourceOrigin } from '../capture/install.js';
-import type { Config } from '../config/types.js';
+import { assertSchemaKnown } from '../capture/migrations.js';
+import type { Config, QualifiedName } from '../config/types.js';
 import { withClient } from '../db/connect.js';
-import { ConfigError } from '../failure/errors.js';
+import { classifyError, coerceError, ConfigError } from '../failure/errors.js';
 import { TrigsyncEvents } from '../lib/events.js';
 import type { Logger } from '../lib/logger.js';
+import { Backoff, sleep, type Runnable } from '../lib/runnable.js';
 import { LogListener } from '../log/listener.js';
 import { LogPruner } from '../log/pruner.js';
 import { Metrics } from '../metrics/metrics.js';
+import { MetricsServer } from '../metrics/server.js';
+import { Leadership } from './leadership.js';
+import { StatusSampler } from './status-sampler.js';
+
+/** What the source told us at start, which every term's workers need. */
+interface SourceFacts {
+  origin: string;
+  sourceTables: Map<string, TableInfo & { name: QualifiedName }>;
+}
 
 export class Daemon {
   readonly events = new TrigsyncEvents();
-  readonly metrics = new Metrics(this.events);
+  readonly metrics: Metrics;
+  /** Base URL of /metrics, /healthz and /readyz once started; undefined when metrics are disabled. */
+  metricsUrl: string | undefined;
+  private readonly server: MetricsServer | undefined;
+  private readonly sampler: StatusSampler;
+  private leadership: Leadership | undefined;
   private workers: TargetWorker[] = [];
-  private listener: LogListener | undefined;
-  private pruner: LogPruner | undefined;
+  private termParts: Runnable[] = [];
+  private readonly stopRequested = new AbortController();
+  private failWith!: (failure: Error) => void;
+  /** Resolves with the error that ended the daemon on its own (a configuration problem found later). */
+  readonly failed = new Promise<Error>((resolve) => {
+    this.failWith = resolve;
+  });
   private started: Promise<void> | undefined;
   private stopping: Promise<void> | undefined;
 
   constructor(
     private readonly config: Config,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    this.metrics = new Metrics(this.events, config);
+    this.sampler = new StatusSampler(config, this.events);
+    if (config.metrics.enabled) {
+      this.server = new MetricsServer({
+        host: config.metrics.host,
+        port: config.metrics.port,
+        registry: this.metrics.registry,
+        readiness: () =>
+          this.sampler.sourceReachable ? { ready: true } : { ready: false, reason: 'source unreachable' },
+      });
+    }
+  }
 
-  /** Install and start every part; idempotent. */
+  /** This daemon holds the leader's lock and applies. */
+  get isLeader(): boolean {
+    return this.leadership?.isLeader ?? false;
+  }
+
+  /**
+   * Serve metrics, check the config against the source (waiting while it is unreachable), and stand for
+   * leader; resolves once this daemon leads (and has installed) or stands by. Idempotent. Rejects on a
+   * configuration problem; resolves early if stopped meanwhile.
+   */
   start(): Promise<void> {
     this.started ??= this.startOnce();
     return this.started;
@@ -37,8 +85,58 @@ export class Daemon {
 
   private async startOnce(): Promise<void> {
     const { config, logger } = this;
+    if (this.server !== undefined) {
+      const url = await this.server.start();
+      this.metricsUrl = `${url}/metrics`;
+      logger.info({ metrics: this.metricsUrl }, 'metrics listening');
+    }
+    this.sampler.run().catch((thrown: unknown) => this.partFailed(this.sampler, thrown));
+    if (!(await this.whenReachable(() => this.check()))) return;
+    if (this.stopRequested.signal.aborted) return;
+    const leadership = new Leadership(config, logger.child({ part: 'leadership' }), this.events, {
+      begin: () => this.beginTerm(),
+      end: () => this.endTerm(),
+    });
+    this.leadership = leadership;
+    leadership.run().catch((thrown: unknown) => {
+      logger.error({ err: coerceError(thrown).message }, 'stopping: cannot lead');
+      this.failWith(coerceError(thrown));
+    });
+    await leadership.decided;
+    logger.info({ targets: config.targets.map((t) => t.name) }, 'daemon started');
+  }
+
+  /** Run `work`, retrying while the source is unreachable (containers start together); undefined if stopped. */
+  private async whenReachable<T>(work: () => Promise<T>): Promise<T | undefined> {
+    const backoff = new Backoff(this.config.retry);
+    const signal = this.stopRequested.signal;
+    while (!signal.aborted) {
+      try {
+        return await work();
+      } catch (thrown) {
+        if (classifyError(thrown) !== 'connection') throw thrown;
+        this.logger.warn({ err: coerceError(thrown).message }, 'source unreachable; retrying');
+        await sleep(backoff.next(), signal);
+      }
+    }
+    return undefined;
+  }
+
+  /** What can be known without changing the source: a schema too new, tables missing or keyless. */
+  private async check(): Promise<boolean> {
+    const { config } = this;
+    return withClient(config.source.url, { applicationName: config.applicationName }, async (client) => {
+      await assertSchemaKnown(client, config.schema, 'source');
+      const described = await describeSourceTables(client, config);
+      if (described.problems.length > 0) throw new ConfigError(described.problems);
+      return true;
+    });
+  }
+
+  private async install(): Promise<SourceFacts> {
+    const { config, logger } = this;
     const options = { applicationName: config.applicationName };
-    const { origin, sourceTables } = await withClient(config.source.url, options, async (client) => {
+    return withClient(config.source.url, options, async (client) => {
       const report = await installSource(client, config);
       logger.info(
         {
@@ -53,8 +151,13 @@ export class Daemon {
       if (described.problems.length > 0) throw new ConfigError(described.problems);
       return { origin: await sourceOrigin(client, config.schema), sourceTables: described.tables };
     });
+  }
 
-    this.workers = config.targets.map(
+  /** Elected: install, then the workers, the listener that wakes them, and the pruner. */
+  private async beginTerm(): Promise<void> {
+    const { config, logger } = this;
+    const { origin, sourceTables } = await this.install();
+    const workers = config.targets.map(
       (target) =>
         new TargetWorker({
           config,
@@ -63,42 +166,55 @@ export class Daemon {
           sourceTables,
           logger,
           events: this.events,
-          armDoorbell: () => this.listener?.arm() ?? Promise.resolve(),
+          armDoorbell: () => listener.arm(),
         }),
     );
-    this.listener = new LogListener(
+    const listener = new LogListener(
       config,
       logger.child({ part: 'listener' }),
       () => {
-        for (const worker of this.workers) worker.wake.ring();
+        for (const worker of workers) worker.wake.ring();
       },
       ({ command, target }) => {
-        const worker = this.workers.find((w) => w.name === target);
+        const worker = workers.find((w) => w.name === target);
         logger.info({ command, target, known: worker !== undefined }, 'operator command');
         worker?.retry(command !== 'retry');
       },
     );
-    this.pruner = new LogPruner(config, logger.child({ part: 'pruner' }));
-    for (const part of [this.listener, this.pruner, ...this.workers]) {
-      part
-        .run()
-        .catch((thrown: unknown) =>
-          logger.error({ err: thrown, part: part.name }, 'part stopped unexpectedly'),
-        );
-    }
-    logger.info({ targets: this.workers.map((w) => w.name) }, 'daemon started');
+    const pruner = new LogPruner(config, logger.child({ part: 'pruner' }));
+    this.workers = workers;
+    this.termParts = [listener, pruner, ...workers];
+    for (const part of this.termParts) part.run().catch((thrown: unknown) => this.partFailed(part, thrown));
   }
 
-  /** Stop workers first (each finishes its batch), then the listener and the pruner; idempotent. */
+  /** Deposed or stopping: workers first (each finishes its batch), then the listener and the pruner. */
+  private async endTerm(): Promise<void> {
+    const workers = this.workers;
+    const others = this.termParts.filter((p) => !workers.includes(p as TargetWorker));
+    this.workers = [];
+    this.termParts = [];
+    await Promise.all(workers.map((w) => w.stop()));
+    await Promise.all(others.map((p) => p.stop()));
+  }
+
+  private partFailed(part: { name: string }, thrown: unknown): void {
+    this.logger.error({ err: thrown, part: part.name }, 'part stopped unexpectedly');
+  }
+
+  /** Stop everything; idempotent. Resolves once the leader's lock is released and the server closed. */
   stop(): Promise<void> {
     this.stopping ??= this.stopOnce();
     return this.stopping;
   }
 
   private async stopOnce(): Promise<void> {
+    this.stopRequested.abort();
+    // start() may be waiting for the first election: ending the leadership ends that wait.
+    await this.leadership?.stop();
     await this.started?.catch(() => undefined);
-    await Promise.all(this.workers.map((w) => w.stop()));
-    await Promise.all([this.listener?.stop(), this.pruner?.stop()]);
+    await this.leadership?.stop();
+    await this.sampler.stop();
+    await this.server?.stop();
     this.logger.info('daemon stopped');
   }
 }

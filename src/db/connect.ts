@@ -16,7 +16,9 @@ export function clientConfig(url: string, options: ConnectOptions): pg.ClientCon
     connectionString: url,
     application_name: options.applicationName,
     connectionTimeoutMillis: options.connectTimeoutMs ?? 10_000,
+    // A peer that vanishes without a FIN (a dead host, a dropped route) is noticed in minutes, not hours.
     keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
   };
 }
 

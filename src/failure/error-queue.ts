@@ -165,7 +165,9 @@ export async function skipChange(
       [target, changeId, entry.table_name, entry.op, entry.message, entry.also_skips],
     );
     await client.query('commit');
-    return { table: entry.table_name, op: entry.op, skippedBy: skipped.rows[0]!.skipped_by };
+    // No row returned: this change was skipped before (and queued again since); that skip stands.
+    const skippedBy = skipped.rows[0]?.skipped_by ?? 'an earlier skip';
+    return { table: entry.table_name, op: entry.op, skippedBy };
   } catch (thrown) {
     await client.query('rollback').catch(() => undefined);
     throw thrown;

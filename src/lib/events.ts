@@ -2,6 +2,7 @@
 import { EventEmitter } from 'node:events';
 
 import type { ErrorKind } from '../failure/errors.js';
+import type { Status } from '../log/status.js';
 
 export type TargetState = 'new' | 'syncing' | 'catching_up' | 'live' | 'parked' | 'removed';
 
@@ -35,6 +36,12 @@ export interface TrigsyncEventMap {
   'sync:done': [{ target: string; rows: number; seconds: number }];
   'target:state': [{ target: string; state: TargetState }];
   'target:error': [{ target: string; kind: ErrorKind; message: string; sqlstate: string | undefined }];
+  /** This daemon took or lost the leader's lock (src/daemon/leadership.ts). */
+  'leader:changed': [{ leader: boolean; daemon: string }];
+  /** The source's view of every target, read now and then (src/daemon/status-sampler.ts). */
+  'status:sampled': [{ status: Status; at: number }];
+  /** The sampler could not reach the source. */
+  'status:failed': [{ message: string; at: number }];
 }
 
 export class TrigsyncEvents extends EventEmitter<TrigsyncEventMap> {}

@@ -23,6 +23,8 @@ export interface TargetStatus {
 export interface Status {
   targets: TargetStatus[];
   log: { rows: number };
+  /** The daemon that holds the leader's lock now (src/daemon/leadership.ts); null when none runs. */
+  leader: { daemon: string; since: string } | null;
 }
 
 export async function readStatus(client: pg.ClientBase, config: Config): Promise<Status> {
@@ -78,5 +80,22 @@ export async function readStatus(client: pg.ClientBase, config: Config): Promise
     });
   }
   const rows = await client.query<{ rows: number }>(`select count(*) as rows from ${s}.change_log`);
-  return { targets: statuses, log: { rows: rows.rows[0]?.rows ?? 0 } };
+  // The row is the leader only while its session still holds the lock: a killed leader leaves history.
+  // pg_locks shows the two int4 keys of pg_try_advisory_lock(int4, int4) as unsigned oids.
+  const leader = await client.query<{ daemon: string; since: Date }>(
+    `select l.daemon, l.since from ${s}.leader l
+      where exists (
+        select 1 from pg_locks k
+         where k.locktype = 'advisory' and k.pid = l.backend_pid and k.granted and k.objsubid = 2
+           and k.database = (select oid from pg_database where datname = current_database())
+           and k.classid = oid(hashtext('trigsync leader')::int8 & 4294967295)
+           and k.objid = oid(hashtext($1)::int8 & 4294967295))`,
+    [config.schema],
+  );
+  const holder = leader.rows[0];
+  return {
+    targets: statuses,
+    log: { rows: rows.rows[0]?.rows ?? 0 },
+    leader: holder === undefined ? null : { daemon: holder.daemon, since: holder.since.toISOString() },
+  };
 }

@@ -3,21 +3,20 @@
 import { describe, expect, it } from 'vitest';
 
 import { makeConfig, startDaemon, waitCaughtUp } from '../support/replication.js';
-import { expectWorkloadConverged, runWorkload, workloadDatabases } from '../support/workload.js';
+import {
+  expectWorkloadConverged,
+  runWorkload,
+  workloadDatabases,
+  workloadConfig,
+} from '../support/workload.js';
 
 describe('concurrent writers', () => {
   it('lose and reorder nothing: 8 writers, late committers and rollbacks for 30 s', async () => {
     const { src, a, b } = await workloadDatabases();
-    const config = makeConfig({
-      source: { url: src.url },
-      tables: ['items', 'events'],
-      targets: [
-        { name: 'a', url: a.url, initialSync: 'none' },
-        // Small batches: many windows and chunk boundaries under load.
-        { name: 'b', url: b.url, initialSync: 'none' },
-      ],
-      apply: { batchSize: 97, pollIntervalMs: 200 },
-    });
+    // Small batches: many windows and chunk boundaries under load.
+    const config = makeConfig(
+      workloadConfig(src, { a, b }, { apply: { batchSize: 97, pollIntervalMs: 200 } }),
+    );
     const daemon = await startDaemon(config);
 
     const result = await runWorkload({

@@ -4,23 +4,25 @@ import { describe, expect, it } from 'vitest';
 
 import { ChildDaemon, makeConfig, waitCaughtUp } from '../support/replication.js';
 import { delay } from '../support/wait.js';
-import { expectWorkloadConverged, runWorkload, workloadDatabases } from '../support/workload.js';
+import {
+  expectWorkloadConverged,
+  runWorkload,
+  workloadDatabases,
+  workloadConfig,
+} from '../support/workload.js';
 
 describe('daemon crashes', () => {
   it('converge after three SIGKILLs at random moments under load, nothing lost or doubled', async () => {
     const { src, a, b } = await workloadDatabases();
-    const raw = {
-      source: { url: src.url },
-      tables: ['items', 'events'],
-      targets: [
-        { name: 'a', url: a.url, initialSync: 'none' },
-        { name: 'b', url: b.url, initialSync: 'none' },
-      ],
-      apply: { batchSize: 50, pollIntervalMs: 100 },
-      retry: { initialDelayMs: 100, maxDelayMs: 1000 },
-      metrics: { enabled: false },
-      log: { level: 'debug' },
-    };
+    const raw = workloadConfig(
+      src,
+      { a, b },
+      {
+        apply: { batchSize: 50, pollIntervalMs: 100 },
+        metrics: { enabled: false },
+        log: { level: 'debug' },
+      },
+    );
     const config = makeConfig(raw);
     const daemon = await ChildDaemon.create(raw);
     await daemon.start();

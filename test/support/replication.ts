@@ -21,7 +21,13 @@ import { withClient } from './cluster.js';
 /** A validated config; the raw object is what a YAML file would hold. */
 export function makeConfig(raw: Record<string, unknown>): Config {
   return configFromObject(
-    { apply: { pollIntervalMs: 200 }, retry: { initialDelayMs: 100, maxDelayMs: 1000 }, ...raw },
+    {
+      apply: { pollIntervalMs: 200 },
+      retry: { initialDelayMs: 100, maxDelayMs: 1000 },
+      // Any free port: tests run side by side.
+      metrics: { host: '127.0.0.1', port: 0 },
+      ...raw,
+    },
     { env: {} },
   );
 }
@@ -56,7 +62,7 @@ export class ChildDaemon {
   static async create(raw: Record<string, unknown>): Promise<ChildDaemon> {
     const dir = await mkdtemp(join(tmpdir(), 'trigsync-daemon-'));
     const configFile = join(dir, 'config.json');
-    await writeFile(configFile, JSON.stringify(raw));
+    await writeFile(configFile, JSON.stringify({ metrics: { host: '127.0.0.1', port: 0 }, ...raw }));
     const daemon = new ChildDaemon(configFile, join(dir, 'daemon.log'));
     trackResource({
       what: 'a trigsync child daemon',
@@ -93,6 +99,17 @@ export class ChildDaemon {
     return (await this.exited!).code;
   }
 
+  /** Send a signal without waiting. */
+  signal(signal: NodeJS.Signals): void {
+    if (this.running) this.child!.kill(signal);
+  }
+
+  /** Resolves when the process has exited. */
+  async exit(): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+    if (this.exited === undefined) throw new Error('never started');
+    return this.exited;
+  }
+
   /** SIGKILL: no chance to finish anything. */
   async kill(): Promise<void> {
     if (!this.running) return;
@@ -102,6 +119,19 @@ export class ChildDaemon {
 
   log(): Promise<string> {
     return readFile(this.logFile, 'utf8').catch(() => '');
+  }
+
+  /** The /metrics URL this run logged (its port is chosen at start). */
+  async metricsUrl(): Promise<string> {
+    const urls = [...(await this.log()).matchAll(/"metrics":"([^"]+)","msg":"metrics listening"/g)];
+    const url = urls.at(-1)?.[1];
+    if (url === undefined) throw new Error('the daemon logged no metrics URL');
+    return url;
+  }
+
+  /** The process id, while it runs. */
+  get pid(): number | undefined {
+    return this.running ? this.child?.pid : undefined;
   }
 }
 

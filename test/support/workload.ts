@@ -76,6 +76,18 @@ async function operation(
   }
 }
 
+async function connectWriter(url: string, name: string): Promise<pg.Client> {
+  const db = new pg.Client({ connectionString: url, application_name: `workload-${name}` });
+  db.on('error', () => undefined);
+  try {
+    await db.connect();
+  } catch (thrown) {
+    await db.end().catch(() => undefined);
+    throw thrown;
+  }
+  return db;
+}
+
 export async function runWorkload(options: WorkloadOptions): Promise<WorkloadResult> {
   const result: WorkloadResult = { committed: 0, rolledBack: 0, failed: 0, lateCommitted: 0 };
   const deadline = Date.now() + options.durationMs;
@@ -83,35 +95,44 @@ export async function runWorkload(options: WorkloadOptions): Promise<WorkloadRes
   const nextEvent = (): number => ++eventId;
 
   const writer = async (name: string, late: boolean): Promise<void> => {
-    const db = new pg.Client({ connectionString: options.url, application_name: `workload-${name}` });
-    db.on('error', () => undefined);
-    await db.connect();
-    try {
-      while (Date.now() < deadline) {
-        try {
-          await db.query('begin');
-          const ops = late ? 3 : random(4);
-          for (let i = 0; i < ops; i++) await operation(db, options.keys, name, nextEvent);
-          if (late) {
-            // Written first, committed seconds later: its changes carry ids older than many commits after them.
-            await delay(1_000 + Math.random() * 2_000);
-            await db.query('commit');
-            result.lateCommitted++;
-          } else if (Math.random() < 0.1) {
-            await db.query('rollback');
-            result.rolledBack++;
-          } else {
-            await db.query('commit');
-            result.committed++;
-          }
-        } catch {
-          await db.query('rollback').catch(() => undefined);
-          result.failed++;
+    // A writer whose server goes away (a restart in the test) connects again, as applications do.
+    let db: pg.Client | undefined;
+    while (Date.now() < deadline) {
+      try {
+        db ??= await connectWriter(options.url, name);
+      } catch {
+        await delay(100);
+        continue;
+      }
+      try {
+        await db.query('begin');
+        const ops = late ? 3 : random(4);
+        for (let i = 0; i < ops; i++) await operation(db, options.keys, name, nextEvent);
+        if (late) {
+          // Written first, committed seconds later: its changes carry ids older than many commits after them.
+          await delay(1_000 + Math.random() * 2_000);
+          await db.query('commit');
+          result.lateCommitted++;
+        } else if (Math.random() < 0.1) {
+          await db.query('rollback');
+          result.rolledBack++;
+        } else {
+          await db.query('commit');
+          result.committed++;
+        }
+      } catch {
+        result.failed++;
+        const broken = await db.query('rollback').then(
+          () => false,
+          () => true,
+        );
+        if (broken) {
+          await db.end().catch(() => undefined);
+          db = undefined;
         }
       }
-    } finally {
-      await db.end();
     }
+    await db?.end().catch(() => undefined);
   };
 
   await Promise.all([
@@ -135,6 +156,25 @@ export async function workloadDatabases(): Promise<{
   ]);
   for (const db of [src, a, b]) await db.cluster.query(workloadTables, [], db.name);
   return { src, a, b };
+}
+
+/**
+ * The raw config (as a file would hold it) that replicates the workload's tables from `src` to each
+ * named target, without an initial copy; `extra` overrides or adds keys.
+ */
+export function workloadConfig(
+  src: FreshDatabase,
+  targets: Record<string, FreshDatabase>,
+  extra: Record<string, unknown> = {},
+): Record<string, unknown> {
+  return {
+    source: { url: src.url },
+    tables: ['items', 'events'],
+    targets: Object.entries(targets).map(([name, db]) => ({ name, url: db.url, initialSync: 'none' })),
+    apply: { pollIntervalMs: 200 },
+    retry: { initialDelayMs: 100, maxDelayMs: 1000 },
+    ...extra,
+  };
 }
 
 /** Every workload table of every target equals the source's (count + hash, keyed diff otherwise). */

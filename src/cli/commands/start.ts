@@ -1,9 +1,8 @@
 /** `trigsync start`: run the daemon in the foreground until SIGTERM or SIGINT. */
 import { loadConfig } from '../../config/load.js';
 import { Daemon } from '../../daemon/daemon.js';
-import { classifyError, coerceError } from '../../failure/errors.js';
 import { createLogger } from '../../lib/logger.js';
-import { Backoff, sleep } from '../../lib/runnable.js';
+import { sleep } from '../../lib/runnable.js';
 import { ExitCode } from '../exit-codes.js';
 import type { CommandContext } from '../handlers.js';
 import { configOptions } from './common.js';
@@ -24,38 +23,45 @@ export async function startCommand(context: CommandContext): Promise<ExitCode> {
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  const daemon = new Daemon(config, logger);
   try {
-    // The source may not be up yet (containers start together): retry until it is, or until stopped.
-    const backoff = new Backoff(config.retry);
-    let daemon: Daemon | undefined;
-    while (daemon === undefined && !stopRequested.signal.aborted) {
-      const candidate = new Daemon(config, logger);
-      try {
-        await candidate.start();
-        daemon = candidate;
-      } catch (thrown) {
-        await candidate.stop();
-        if (classifyError(thrown) !== 'connection') throw thrown;
-        logger.warn({ err: coerceError(thrown).message }, 'source unreachable; retrying');
-        await sleep(backoff.next(), stopRequested.signal);
-      }
+    // start() waits for an unreachable source (containers start together) until stopped.
+    const started = daemon.start();
+    await Promise.race([started, once(stopRequested.signal)]);
+    if (!stopRequested.signal.aborted) {
+      await started;
+      // Runs until a signal, or until it finds a problem only an operator can fix (a config error).
+      const failure = await Promise.race([once(stopRequested.signal).then(() => undefined), daemon.failed]);
+      if (failure !== undefined) throw failure;
     }
-    if (daemon === undefined) return ExitCode.ok;
-    await new Promise<void>((resolve) =>
-      stopRequested.signal.addEventListener('abort', () => resolve(), { once: true }),
-    );
     const timer = new AbortController();
     const timeout = sleep(config.shutdownTimeoutMs, timer.signal).then(() => 'timeout' as const);
     const outcome = await Promise.race([daemon.stop().then(() => 'stopped' as const), timeout]);
     timer.abort();
     if (outcome === 'timeout') {
-      logger.error({ timeoutMs: config.shutdownTimeoutMs }, 'shutdown timed out');
-      return ExitCode.failure;
+      // A batch still waits on its target: the process would stay alive for it, so exit now. The target
+      // rolls the batch back when the connection drops; its position did not move.
+      logger.error(
+        { timeoutMs: config.shutdownTimeoutMs },
+        'shutdown timed out; exiting with batches in flight',
+      );
+      logger.flush();
+      process.exit(ExitCode.failure);
     }
     return ExitCode.ok;
+  } catch (thrown) {
+    await daemon.stop();
+    throw thrown;
   } finally {
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
     logger.flush();
   }
+}
+
+function once(signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) resolve();
+    else signal.addEventListener('abort', () => resolve(), { once: true });
+  });
 }

@@ -1,41 +1,76 @@
-/** `trigsync status [--json] [--check]`: state, backlog, lag and errors of every target. */
+/** `trigsync status [--json] [--check [--max-lag SECONDS]]`: state, backlog and lag of every target. */
 import { loadConfig } from '../../config/load.js';
 import { withClient } from '../../db/connect.js';
-import { readStatus } from '../../log/status.js';
+import { UsageError } from '../../failure/errors.js';
+import { readStatus, type Status } from '../../log/status.js';
 import { ExitCode } from '../exit-codes.js';
 import type { CommandContext } from '../handlers.js';
 import { configOptions } from './common.js';
 
+/** `--check` fails when a target's lag exceeds this, unless --max-lag says otherwise. */
+export const defaultMaxLagSeconds = 60;
+
 export async function statusCommand(context: CommandContext): Promise<ExitCode> {
+  const { out, options } = context;
+  const maxLag = maxLagOption(options['max-lag']);
   const config = loadConfig(configOptions(context));
   const status = await withClient(config.source.url, { applicationName: config.applicationName }, (client) =>
     readStatus(client, config),
   );
-  const { out, options } = context;
-  if (options.json === true) {
-    out.print(JSON.stringify(status));
-  } else {
-    const rows = [
-      ['TARGET', 'STATE', 'BACKLOG', 'LAG', 'ERRORS', 'LAST ERROR'],
-      ...status.targets.map((t) => [
-        t.name,
-        t.parkedSince === null ? t.state : `${t.state} since ${t.parkedSince}`,
-        String(t.backlog),
-        `${t.lagSeconds.toFixed(1)}s`,
-        String(t.errorQueue),
-        t.lastError ?? '',
-      ]),
-    ];
-    const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
-    for (const row of rows)
-      out.print(
-        row
-          .map((cell, i) => cell.padEnd(widths[i]!))
-          .join('  ')
-          .trimEnd(),
-      );
-    out.print(`change log: ${status.log.rows} row(s)`);
+  if (options.json === true) out.print(JSON.stringify(status));
+  else for (const line of statusTable(status)) out.print(line);
+  if (options.check !== true) return ExitCode.ok;
+  const problems = checkProblems(status, maxLag);
+  for (const problem of problems) out.error(`check: ${problem}`);
+  return problems.length > 0 ? ExitCode.problemFound : ExitCode.ok;
+}
+
+function maxLagOption(value: string | boolean | undefined): number {
+  if (value === undefined) return defaultMaxLagSeconds;
+  const seconds = typeof value === 'string' && /^\d+(\.\d+)?$/.test(value) ? Number(value) : NaN;
+  if (!Number.isFinite(seconds))
+    throw new UsageError(`--max-lag: a number of seconds, not '${String(value)}'`);
+  return seconds;
+}
+
+/** What `--check` finds wrong: a parked target, a lag over the threshold, no daemon leading. */
+export function checkProblems(status: Status, maxLagSeconds: number): string[] {
+  const problems: string[] = [];
+  for (const t of status.targets) {
+    if (t.state === 'parked')
+      problems.push(`target ${t.name} is parked: ${t.lastError ?? 'see trigsync errors'}`);
+    else if (t.lagSeconds > maxLagSeconds)
+      problems.push(`target ${t.name} lags ${t.lagSeconds.toFixed(1)} s (more than ${maxLagSeconds} s)`);
   }
-  const parked = status.targets.some((t) => t.state === 'parked');
-  return options.check === true && parked ? ExitCode.problemFound : ExitCode.ok;
+  if (status.leader === null) problems.push('no trigsync daemon is running for this source (no leader)');
+  return problems;
+}
+
+/** The table a terminal shows: one row per target, then the log and the leader. */
+export function statusTable(status: Status): string[] {
+  const rows = [
+    ['TARGET', 'STATE', 'BACKLOG', 'LAG', 'ERRORS', 'LAST ERROR'],
+    ...status.targets.map((t) => [
+      t.name,
+      t.parkedSince === null ? t.state : `${t.state} since ${t.parkedSince}`,
+      String(t.backlog),
+      `${t.lagSeconds.toFixed(1)}s`,
+      String(t.errorQueue),
+      t.lastError ?? '',
+    ]),
+  ];
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  const lines = rows.map((row) =>
+    row
+      .map((cell, i) => cell.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd(),
+  );
+  lines.push(`change log: ${status.log.rows} row(s)`);
+  lines.push(
+    status.leader === null
+      ? 'leader: none (no daemon is running)'
+      : `leader: ${status.leader.daemon} since ${status.leader.since}`,
+  );
+  return lines;
 }

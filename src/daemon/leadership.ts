@@ -1,0 +1,166 @@
+/**
+ * Leader election among daemons configured for one source: the holder of a session advisory lock on the
+ * source works (workers, listener, pruner); the others stand by and try the lock again every second.
+ * When the leader dies its session ends and the server releases the lock, so a standby takes over within
+ * about a second; when the leader loses its own lock connection it stops working before it tries again.
+ *
+ * The lock alone cannot fence a leader that is cut off but still running, so each worker also holds a
+ * lock per target on the target itself (src/apply/target-lock.ts): two daemons never apply to one target.
+ */
+import { hostname } from 'node:os';
+import type pg from 'pg';
+
+import { ident } from '../config/identifiers.js';
+import type { Config } from '../config/types.js';
+import { connect } from '../db/connect.js';
+import { classifyError, coerceError } from '../failure/errors.js';
+import type { TrigsyncEvents } from '../lib/events.js';
+import type { Logger } from '../lib/logger.js';
+import { Backoff, Runnable, sleep } from '../lib/runnable.js';
+
+/** How often a standby tries the lock, and how often the leader proves its lock connection alive. */
+const leaderCheckMs = 1_000;
+/** A lock check that takes longer ends the term: a leader cut off from its source must stop applying. */
+const leaderCheckTimeoutMs = 10_000;
+
+/** This process, as status shows it: host and pid. */
+export const daemonIdentity = `${hostname()}:${process.pid}`;
+
+export interface LeaderTerm {
+  /** Start working as leader; a configuration error thrown here stops the daemon. */
+  begin: () => Promise<void>;
+  /** Stop working; resolves once every batch in flight has committed or rolled back. */
+  end: () => Promise<void>;
+}
+
+export class Leadership extends Runnable {
+  readonly name = 'leadership';
+  private leading = false;
+  private decide!: (failure?: Error) => void;
+  /**
+   * Settles at the first outcome: this daemon began a term, or it stands by, or it was stopped; rejects
+   * with the configuration error that ends it.
+   */
+  readonly decided = new Promise<void>((resolve, reject) => {
+    this.decide = (failure) => (failure === undefined ? resolve() : reject(failure));
+  });
+
+  constructor(
+    private readonly config: Config,
+    private readonly logger: Logger,
+    private readonly events: TrigsyncEvents,
+    private readonly term: LeaderTerm,
+  ) {
+    super();
+  }
+
+  get isLeader(): boolean {
+    return this.leading;
+  }
+
+  protected async loop(signal: AbortSignal): Promise<void> {
+    const backoff = new Backoff(this.config.retry);
+    let waitingLogged = false;
+    let failures = 0;
+    let fatal: Error | undefined;
+    while (this.shouldRun() && fatal === undefined) {
+      let client: pg.Client | undefined;
+      try {
+        client = await connect(this.config.source.url, { applicationName: this.config.applicationName });
+        const ended = sessionEnd(client);
+        backoff.reset();
+        failures = 0;
+        while (this.shouldRun() && !(await this.tryLock(client))) {
+          if (!waitingLogged) this.logger.info('another daemon leads; standing by');
+          waitingLogged = true;
+          this.decide();
+          if (!(await aliveAfter(leaderCheckMs, ended, signal))) throw new Error('lock connection lost');
+        }
+        if (!this.shouldRun()) break;
+        waitingLogged = false;
+        await this.lead(client, ended, signal);
+      } catch (thrown) {
+        if (classifyError(thrown) === 'config') {
+          fatal = coerceError(thrown);
+        } else {
+          // Once per outage at warn; the retries after it at debug.
+          const level = failures++ === 0 ? 'warn' : 'debug';
+          this.logger[level](
+            { err: coerceError(thrown).message },
+            'leadership: lost or could not begin a term',
+          );
+        }
+      } finally {
+        await this.resign();
+        await client?.end().catch(() => undefined);
+      }
+      if (this.shouldRun() && fatal === undefined) await sleep(backoff.next(), signal);
+    }
+    this.decide(fatal);
+    if (fatal !== undefined) throw fatal;
+  }
+
+  private async tryLock(client: pg.Client): Promise<boolean> {
+    const result = await client.query<{ locked: boolean }>(
+      `select pg_try_advisory_lock(hashtext('trigsync leader'), hashtext($1)) as locked`,
+      [this.config.schema],
+    );
+    return result.rows[0]?.locked === true;
+  }
+
+  /** Holding the lock: work (the term installs first), record who leads, and watch the lock connection. */
+  private async lead(client: pg.Client, ended: Promise<void>, signal: AbortSignal): Promise<void> {
+    this.leading = true;
+    await this.term.begin();
+    const s = ident(this.config.schema);
+    await client.query(
+      `insert into ${s}.leader (daemon, backend_pid) values ($1, pg_backend_pid())
+       on conflict (only_row) do update set daemon = excluded.daemon, backend_pid = excluded.backend_pid,
+                                            since = clock_timestamp()`,
+      [daemonIdentity],
+    );
+    this.events.emit('leader:changed', { leader: true, daemon: daemonIdentity });
+    this.logger.info({ daemon: daemonIdentity }, 'leading: this daemon applies');
+    this.decide();
+    while (this.shouldRun()) {
+      if (!(await aliveAfter(leaderCheckMs, ended, signal))) throw new Error('lock connection lost');
+      if (!this.shouldRun()) break;
+      await withTimeout(client.query('select 1'), leaderCheckTimeoutMs, 'lock connection unresponsive');
+    }
+  }
+
+  /** Stop working, if we were; the lock goes with the connection the caller closes next. */
+  private async resign(): Promise<void> {
+    if (!this.leading) return;
+    await this.term.end();
+    this.leading = false;
+    this.events.emit('leader:changed', { leader: false, daemon: daemonIdentity });
+    this.logger.info('no longer leading');
+  }
+}
+
+/** Resolves when the client's session ends or fails. */
+function sessionEnd(client: pg.Client): Promise<void> {
+  return new Promise((resolve) => {
+    client.once('end', resolve);
+    client.once('error', () => resolve());
+  });
+}
+
+/** Waits `ms` (cut short by the signal); false when the session ended meanwhile. */
+async function aliveAfter(ms: number, ended: Promise<void>, signal: AbortSignal): Promise<boolean> {
+  return Promise.race([sleep(ms, signal).then(() => true), ended.then(() => false)]);
+}
+
+/** The promise's outcome, or a rejection after `ms`. */
+async function withTimeout<T>(work: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(message)), ms);
+  });
+  try {
+    return await Promise.race([work, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
