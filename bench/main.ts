@@ -1,15 +1,17 @@
 // Entry point of `npm run bench`: runs the named benchmarks (all when none is named) one after the other,
 // each on servers of its own. See bench/README.md.
-import { applyBench } from './apply.js';
-import { captureBench } from './capture/run.js';
 import { loadGenerator } from './support/load.js';
 import { parseOptions, usage, type BenchContext, type BenchName } from './support/options.js';
-import { pruneBench } from './prune.js';
 
-const benches: Record<BenchName, (context: BenchContext) => Promise<void>> = {
-  capture: captureBench,
-  apply: applyBench,
-  prune: pruneBench,
+type Bench = (context: BenchContext) => Promise<void>;
+
+/** Loaded when named: a benchmark's modules are only read when it runs. */
+const benches: Record<BenchName, () => Promise<Bench>> = {
+  capture: async () => (await import('./capture/run.js')).captureBench,
+  throughput: async () => (await import('./throughput/run.js')).throughputBench,
+  latency: async () => (await import('./latency/run.js')).latencyBench,
+  soak: async () => (await import('./soak/run.js')).soakBench,
+  prune: async () => (await import('./prune.js')).pruneBench,
 };
 
 async function main(): Promise<void> {
@@ -24,7 +26,8 @@ async function main(): Promise<void> {
   };
   for (const [i, name] of parsed.names.entries()) {
     if (i > 0) console.log('');
-    await benches[name](context);
+    const bench = await benches[name]();
+    await bench(context);
   }
 }
 

@@ -106,10 +106,29 @@ async function prepare(rig: Rig, mode: Mode, truncate?: string): Promise<void> {
   // Starting the daemon installs trigsync's triggers again: set the mode's triggers after it.
   await daemon.start();
   await drainLog(admin, config);
+  // Runs without capture leave the source's rows changed and the target's not: make them equal again,
+  // or every captured update would be a conflict (and its log line).
+  if (truncate === undefined) await copyUpdateTable(rig);
   if (!mode.daemon) await daemon.stop();
   await setTriggers(admin, config, mode.triggers);
   await admin.query(`vacuum analyze ${tables.join(', ')}`);
   await Promise.all([admin.query('checkpoint'), rig.targetAdmin.query('checkpoint')]);
+}
+
+/** The target's bench_upd made equal to the source's, without capture on either side. */
+async function copyUpdateTable({ admin, targetAdmin }: Rig): Promise<void> {
+  const rows = await admin.query<{ id: string[]; a: number[]; b: string[]; c: string[] }>(
+    `select array_agg(id) as id, array_agg(a) as a, array_agg(b) as b, array_agg(c::text) as c from bench_upd`,
+  );
+  const { id, a, b, c } = rows.rows[0]!;
+  await targetAdmin.query('begin');
+  await targetAdmin.query('truncate bench_upd');
+  await targetAdmin.query(
+    `insert into bench_upd select * from unnest($1::bigint[], $2::int[], $3::text[], $4::timestamptz[])`,
+    [id, a, b, c],
+  );
+  await targetAdmin.query('commit');
+  await targetAdmin.query('vacuum analyze bench_upd');
 }
 
 async function measureSingleRow(rig: Rig, options: BenchOptions): Promise<SingleRowResult[]> {

@@ -9,10 +9,22 @@ export interface BenchOptions {
   seconds: number;
   /** capture: client counts of the single-row runs. */
   clients: number[];
-  /** apply: changes per case. */
+  /** throughput: changes per case. */
   rows: number;
-  /** apply: apply.batchSize values; the first is trigsync's default. */
+  /** throughput: apply.batchSize values; the first is trigsync's default. */
   batchSizes: number[];
+  /** throughput: how many targets the fan-out cases apply to. */
+  targets: number;
+  /** throughput: changes in the backlog whose drain is timed. */
+  backlog: number;
+  /** latency: seconds per steady-rate run. */
+  latencySeconds: number;
+  /** latency: transactions per second of the steady-rate runs. */
+  latencyRates: number[];
+  /** soak: seconds of steady writes. */
+  soakSeconds: number;
+  /** soak: transactions per second of the writers. */
+  soakRate: number;
   /** prune: seconds each design runs. */
   pruneSeconds: number;
   /** prune: log rows per second the writers aim at; 0: as fast as they can. */
@@ -26,16 +38,22 @@ export interface BenchContext {
   load: LoadGenerator;
 }
 
-export const benchNames = ['capture', 'apply', 'prune'] as const;
+export const benchNames = ['capture', 'throughput', 'latency', 'soak', 'prune'] as const;
 export type BenchName = (typeof benchNames)[number];
 
-export const usage = `usage: npm run bench -- [capture] [apply] [prune] [options]    (all three when none is named)
+export const usage = `usage: npm run bench -- [capture] [throughput] [latency] [soak] [prune] [options]    (all when none is named)
 
-  --quick               short runs for a first look: 5-s TPS runs, 15-s prune runs, default batch size only
+  --quick               short runs for a first look: 5-s runs, a 200k backlog, a 60-s soak, default batch size only
   --seconds N           capture: seconds per single-row TPS run             (BENCH_SECONDS, default 20)
   --clients LIST        capture: client counts                              (BENCH_CLIENTS, default 1,4,8)
-  --rows N              apply: changes per case                             (BENCH_ROWS, default 100000)
-  --batch-sizes LIST    apply: apply.batchSize values besides the default   (BENCH_BATCH_SIZES, default 1000,10000)
+  --rows N              throughput: changes per case                        (BENCH_ROWS, default 100000)
+  --batch-sizes LIST    throughput: apply.batchSize values besides default  (BENCH_BATCH_SIZES, default 1000,10000)
+  --targets N           throughput: targets of the fan-out cases            (BENCH_TARGETS, default 4)
+  --backlog N           throughput: changes in the drained backlog          (BENCH_BACKLOG, default 1000000)
+  --latency-seconds N   latency: seconds per steady-rate run                (BENCH_LATENCY_SECONDS, default 30)
+  --latency-rates LIST  latency: tx/s of the steady-rate runs               (BENCH_LATENCY_RATES, default 200,2000)
+  --soak-seconds N      soak: seconds of steady writes                      (BENCH_SOAK_SECONDS, default 600)
+  --soak-rate N         soak: tx/s of the writers                           (BENCH_SOAK_RATE, default 2000)
   --prune-seconds N     prune: seconds per design                           (BENCH_PRUNE_SECONDS, default 60)
   --prune-rate N        prune: log rows/s the writers aim at; 0: flat out   (BENCH_PRUNE_RATE, default 30000)
   --node-load           use the Node load generator instead of pgbench      (BENCH_NODE_LOAD=1)`;
@@ -50,6 +68,12 @@ export function parseOptions(argv: string[]): { names: BenchName[]; options: Ben
       clients: { type: 'string' },
       rows: { type: 'string' },
       'batch-sizes': { type: 'string' },
+      targets: { type: 'string' },
+      backlog: { type: 'string' },
+      'latency-seconds': { type: 'string' },
+      'latency-rates': { type: 'string' },
+      'soak-seconds': { type: 'string' },
+      'soak-rate': { type: 'string' },
       'prune-seconds': { type: 'string' },
       'prune-rate': { type: 'string' },
       'node-load': { type: 'boolean' },
@@ -70,6 +94,18 @@ export function parseOptions(argv: string[]): { names: BenchName[]; options: Ben
       clients: list(values.clients ?? env.BENCH_CLIENTS ?? '1,4,8'),
       rows: int(values.rows ?? env.BENCH_ROWS ?? '100000', 'rows'),
       batchSizes: [...new Set([defaultBatchSize, ...extraSizes])],
+      targets: int(values.targets ?? env.BENCH_TARGETS ?? '4', 'targets'),
+      backlog: int(values.backlog ?? env.BENCH_BACKLOG ?? (quick ? '200000' : '1000000'), 'backlog'),
+      latencySeconds: int(
+        values['latency-seconds'] ?? env.BENCH_LATENCY_SECONDS ?? (quick ? '5' : '30'),
+        'latency-seconds',
+      ),
+      latencyRates: list(values['latency-rates'] ?? env.BENCH_LATENCY_RATES ?? '200,2000'),
+      soakSeconds: int(
+        values['soak-seconds'] ?? env.BENCH_SOAK_SECONDS ?? (quick ? '60' : '600'),
+        'soak-seconds',
+      ),
+      soakRate: int(values['soak-rate'] ?? env.BENCH_SOAK_RATE ?? '2000', 'soak-rate'),
       pruneSeconds: int(values['prune-seconds'] ?? env.BENCH_PRUNE_SECONDS ?? (quick ? '15' : '60'), 'prune'),
       pruneRate: int(values['prune-rate'] ?? env.BENCH_PRUNE_RATE ?? '30000', 'prune-rate', 0),
       nodeLoad: values['node-load'] === true || env.BENCH_NODE_LOAD === '1',

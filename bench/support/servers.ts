@@ -29,6 +29,8 @@ export interface Servers {
 export async function withServers<T>(
   names: readonly string[],
   work: (servers: Servers) => Promise<T>,
+  /** Further `name=value` settings for every cluster: `wal_level=logical` for native replication, say. */
+  settings: readonly string[] = [],
 ): Promise<T> {
   const base = join(tmpdir(), 'trigsync-bench');
   // Run roots of benchmarks that were killed before their watchdog could act.
@@ -47,7 +49,8 @@ export async function withServers<T>(
   process.once('SIGTERM', onSignal);
 
   const clusters = names.map(
-    (name) => new LocalCluster({ name, dataDir: join(runRoot, name), settings: durableSettings }),
+    (name) =>
+      new LocalCluster({ name, dataDir: join(runRoot, name), settings: [...durableSettings, ...settings] }),
   );
   try {
     await Promise.all(clusters.map((cluster) => cluster.start()));

@@ -1,5 +1,5 @@
-// trigsync as the benchmarks drive it: a config for one target, the daemon in this process, and waiting
-// until the target has applied everything and the pruner has emptied the log.
+// trigsync as the benchmarks drive it: a config for one target (or several), the daemon in this process,
+// and waiting until the targets have applied everything and the pruner has emptied the log.
 import pino from 'pino';
 import type pg from 'pg';
 
@@ -15,19 +15,25 @@ import { waitFor } from '../../test/support/wait.js';
 export const schema = 'trigsync';
 const targetName = 'bench';
 
+export interface BenchTarget {
+  name: string;
+  url: string;
+}
+
+/** One target named 'bench' at `targetUrl`, or the `targets` listed. */
+type BenchTargets = { targetUrl: string } | { targets: readonly BenchTarget[] };
+
 /** Defaults everywhere (apply.batchSize among them) unless given; no metrics port to collide on. */
-export function benchConfig(options: {
-  sourceUrl: string;
-  targetUrl: string;
-  tables: string[];
-  batchSize?: number;
-}): Config {
+export function benchConfig(
+  options: { sourceUrl: string; tables: string[]; batchSize?: number } & BenchTargets,
+): Config {
+  const targets = 'targets' in options ? options.targets : [{ name: targetName, url: options.targetUrl }];
   return configFromObject(
     {
       source: { url: options.sourceUrl },
       schema,
       tables: options.tables,
-      targets: [{ name: targetName, url: options.targetUrl, initialSync: 'none' }],
+      targets: targets.map(({ name, url }) => ({ name, url, initialSync: 'none' })),
       ...(options.batchSize === undefined ? {} : { apply: { batchSize: options.batchSize } }),
       metrics: { enabled: false },
     },
@@ -74,15 +80,21 @@ export class DaemonHandle {
   }
 }
 
-/** The target's backlog; 0 exactly when it has applied every change captured so far. */
+/**
+ * The backlog of the config's targets together; 0 exactly when each has applied every change captured
+ * so far. NaN while one of them is not registered yet (the daemon has not started with it).
+ */
 export async function backlog(client: pg.Client, config: Config): Promise<number> {
   const status = await readStatus(client, config);
-  return status.targets.find((t) => t.name === targetName)?.backlog ?? NaN;
+  return config.targets.reduce(
+    (sum, target) => sum + (status.targets.find((t) => t.name === target.name)?.backlog ?? NaN),
+    0,
+  );
 }
 
 export async function waitCaughtUp(client: pg.Client, config: Config, timeoutMs = 300_000): Promise<void> {
   await waitFor(async () => (await backlog(client, config)) === 0, {
-    what: 'the target to catch up',
+    what: 'the targets to catch up',
     timeoutMs,
     intervalMs: 200,
   });

@@ -30,17 +30,12 @@ import {
   saveSyncProgress,
   type SyncRequest,
 } from '../log/targets.js';
-import {
-  closeWindow,
-  openWindow,
-  readWindow,
-  takeTick,
-  type LogChange,
-  type Position,
-} from '../log/window.js';
+import { closeWindow, type LogChange, type Position } from '../log/window.js';
 import { applyFindingCulprit, ChangeRefused, type PositionKey } from './chunk.js';
 import { conflictOperation, describeConflict, type Conflict } from './conflicts.js';
 import { buildTargetPlan, type TargetPlan } from './plan.js';
+import { appliedEvent } from './applied-event.js';
+import { LogReader } from './log-reader.js';
 import { TargetLockHeld, takeTargetLock } from './target-lock.js';
 import { objectText, rowFields } from './row-image.js';
 import { loadAppliedPosition } from './statements.js';
@@ -101,11 +96,13 @@ export class TargetWorker extends Runnable {
   private mirroredAt = 0;
   /** The change whose conflict parked this target, reported already. */
   private parkedConflictId: number | undefined;
+  private readonly reader: LogReader;
 
   constructor(private readonly deps: WorkerDeps) {
     super();
     this.name = deps.target.name;
     this.log = deps.logger.child({ target: deps.target.name });
+    this.reader = new LogReader(deps.config.schema, deps.config.apply.batchSize);
   }
 
   /** An operator asked to retry (or skipped a change, or asked for a sync): act now. */
@@ -126,13 +123,17 @@ export class TargetWorker extends Runnable {
         }
         let applied = await this.step();
         backoff.reset();
-        if (applied > 0) continue;
+        if (applied > 0) {
+          await this.reader.pace(this.position!, signal);
+          continue;
+        }
         // Idle: ring-me-next-time, then look once more, since a write may have landed before the arming.
         await this.deps.armDoorbell();
         applied = await this.step();
         if (applied > 0) continue;
         await this.wake.wait(this.deps.config.apply.pollIntervalMs, signal);
       } catch (thrown) {
+        this.reader.discard();
         if (thrown instanceof TargetFailure && thrown.cause instanceof TargetLockHeld) {
           // Not a failure of this target: a former leader is finishing its batch. Do not park it.
           this.log.info(thrown.message);
@@ -197,9 +198,8 @@ export class TargetWorker extends Runnable {
   private async step(): Promise<number> {
     const { config } = this.deps;
     const source = this.source!;
-    let position = this.position!;
-    if (position.to === undefined) position = openWindow(position, await takeTick(source, config.schema));
-    const changes = await readWindow(source, this.plan!.readQuery, position, config.apply.batchSize);
+    const position = await this.reader.open(source, this.position!);
+    const changes = await this.reader.read(source, this.plan!.readQuery, position);
     if (changes.length === 0) {
       this.position = closeWindow(position);
       await this.mirror('live', 0, false);
@@ -216,6 +216,9 @@ export class TargetWorker extends Runnable {
     // The window's last chunk closes it in the same transaction.
     const whole = changes.length < config.apply.batchSize ? closeWindow(position) : undefined;
     this.position = position;
+    if (whole === undefined) {
+      this.reader.readAhead(source, this.plan!.readQuery, { ...position, appliedId: changes.at(-1)!.id });
+    }
     await onTarget(() =>
       applyFindingCulprit(
         target,
@@ -246,7 +249,8 @@ export class TargetWorker extends Runnable {
       await clearFailures(this.source!, this.deps.config.schema, this.name, part.at(-1)!.id);
       this.log.info('target accepts changes again');
     }
-    this.emitApplied(part, performance.now() - started);
+    const durationMs = performance.now() - started;
+    this.deps.events.emit('batch:applied', appliedEvent(this.name, this.plan!, part, durationMs));
   }
 
   /** Copy the requested tables (src/apply/sync.ts); then the stream goes on from its position. */
@@ -307,37 +311,6 @@ export class TargetWorker extends Runnable {
     if (state === this.state) return;
     this.state = state;
     this.deps.events.emit('target:state', { target: this.name, state });
-  }
-
-  private emitApplied(changes: readonly LogChange[], durationMs: number): void {
-    const plan = this.plan!;
-    const byTable = new Map<
-      number,
-      { table: string; insert: number; update: number; delete: number; truncate: number }
-    >();
-    const now = Date.now();
-    const latencies: number[] = [];
-    for (const change of changes) {
-      const table = plan.tables.get(change.relid);
-      if (table === undefined) continue;
-      let counts = byTable.get(change.relid);
-      if (counts === undefined) {
-        counts = { table: table.sourceName, insert: 0, update: 0, delete: 0, truncate: 0 };
-        byTable.set(change.relid, counts);
-      }
-      if (change.op === 'I') counts.insert++;
-      else if (change.op === 'U') counts.update++;
-      else if (change.op === 'D') counts.delete++;
-      else if (change.op === 'T') counts.truncate++;
-      if (change.op !== 'V') latencies.push((now - change.capturedAt.getTime()) / 1000);
-    }
-    this.deps.events.emit('batch:applied', {
-      target: this.name,
-      changes: changes.length,
-      durationMs,
-      counts: [...byTable.values()],
-      latenciesSeconds: latencies,
-    });
   }
 
   /** Log each conflict (the first few of a batch; a count of the rest) and tell the metrics. */
@@ -424,6 +397,7 @@ export class TargetWorker extends Runnable {
     this.target = undefined;
     this.plan = undefined;
     this.position = undefined;
+    this.reader.discard();
     this.operatorStale = true;
     await Promise.all(clients.map((c) => c.end().catch(() => undefined)));
   }

@@ -22,6 +22,8 @@ export class LogListener extends Runnable {
   private client: pg.Client | undefined;
   /** What we last set the doorbell to; a notification means a writer disarmed it. */
   private armed = false;
+  /** Doorbell notifications heard so far: tells whether one arrived while we were arming. */
+  private rings = 0;
   private arming: Promise<void> | undefined;
 
   constructor(
@@ -53,6 +55,7 @@ export class LogListener extends Runnable {
             if (command !== undefined) this.onControl(command);
             return;
           }
+          this.rings++;
           this.armed = false;
           this.onWake();
         });
@@ -91,10 +94,15 @@ export class LogListener extends Runnable {
     const client = this.client;
     if (client === undefined) return; // not listening: the poll interval covers it
     const s = ident(this.config.schema);
+    const ringsBefore = this.rings;
     await client.query(`select setval($1::regclass, last_value) from ${s}.doorbell_rings`, [
       `${s}.doorbell_armed`,
     ]);
-    this.armed = true;
+    // A writer may ring right after the setval, and its notification may arrive in the same read as the
+    // reply and be handled first: then the doorbell is disarmed already, and must not be marked armed,
+    // or no worker would ever arm it again. (A writer that rings and rolls back disarms it silently;
+    // the workers' poll covers that.)
+    if (this.rings === ringsBefore) this.armed = true;
   }
 
   private async closeClient(): Promise<void> {

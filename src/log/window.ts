@@ -42,15 +42,21 @@ export interface Position {
 
 /**
  * Take a tick: four statements in this order, each in its own transaction. Drawing a transaction id
- * costs one xid per tick; ticks come at most a few times a second per target. Its commit must be
- * durable (keep synchronous_commit on for this session): after a crash, an xid whose commit never
- * reached the WAL can be handed out again, and a stored snapshot would take the newcomer as seen.
+ * costs one xid per tick. Its commit must be durable: after a crash, an xid whose commit never reached the WAL can be handed out again, and a stored
+ * snapshot would take the newcomer as seen. A transaction that wrote no WAL commits without a flush
+ * whatever synchronous_commit says, hence the setval().
  */
 export async function takeTick(client: pg.ClientBase, schema: string): Promise<Tick> {
   const lastId = `select case when is_called then last_value else last_value - 1 end as id
                     from ${ident(schema)}.change_log_id_seq`;
   const bound = await client.query<{ id: number }>(lastId);
-  const xid = await client.query<{ xid: string }>('select pg_current_xact_id()::text as xid');
+  // setval() makes this transaction write WAL, so that its commit is flushed (sql/source/006_tick.sql),
+  // and synchronously even where the server's default is synchronous_commit = off.
+  const xid = await client.query<{ xid: string }>(
+    `select set_config('synchronous_commit', 'on', true) as durable, pg_current_xact_id()::text as xid,
+            setval($1::regclass, 1) as flushed`,
+    [`${ident(schema)}.tick_flush`],
+  );
   const snapshot = await client.query<{ snapshot: string }>('select pg_current_snapshot()::text as snapshot');
   const ceiling = await client.query<{ id: number }>(lastId);
   return {

@@ -1,0 +1,104 @@
+// The changes each case produces on the source while replication is stopped, the same for trigsync's
+// table and native's: many single-row transactions, one transaction of as many rows, and a large backlog
+// of multi-row transactions. Also the shape of a result, which every case and replication shares.
+import { insertWorkload, type Workload } from '../support/load.js';
+import type { BenchOptions } from '../support/options.js';
+import { fmt } from '../support/report.js';
+import type { Rig } from './setup.js';
+
+export type CaseKey = 'transactions' | 'statement' | 'backlog';
+
+export interface ThroughputCase {
+  key: CaseKey;
+  /** For the table: what was captured while replication was stopped. */
+  label: string;
+  produce(rig: Rig, table: string): Promise<void>;
+}
+
+const payload = 'trigsync throughput benchmark: a short text column';
+/** Writers of the single-row transactions: enough to produce them quickly. */
+export const writers = 8;
+/**
+ * The backlog comes in transactions of this many rows, from `backlogWriters` clients: a million
+ * single-row transactions with every commit flushed would take longer to produce than to apply.
+ */
+export const backlogRowsPerTransaction = 100;
+export const backlogWriters = 4;
+/** On the source only: the backlog's keys. */
+export const backlogSequence = 'create sequence backlog_ids';
+
+export function throughputCases(options: BenchOptions): Record<CaseKey, ThroughputCase> {
+  return {
+    transactions: {
+      key: 'transactions',
+      label: `${fmt(options.rows, 0)} single-row transactions`,
+      produce: async (rig, table) => {
+        const perWriter = Math.ceil(options.rows / writers);
+        await rig.load.run(insertWorkload(table, payload), {
+          url: rig.sourceUrl,
+          clients: writers,
+          transactions: perWriter,
+        });
+      },
+    },
+    statement: {
+      key: 'statement',
+      label: `one ${fmt(options.rows, 0)}-row transaction`,
+      produce: async (rig, table) => {
+        await rig.admin.query(
+          `insert into ${table} (id, a, b, c)
+             select g, g % 1000, '${payload}', now() from generate_series(1, $1::int) g`,
+          [options.rows],
+        );
+      },
+    },
+    backlog: {
+      key: 'backlog',
+      label: `backlog of ${fmt(options.backlog, 0)}, ${backlogRowsPerTransaction}-row transactions`,
+      produce: async (rig, table) => {
+        const transactions = Math.ceil(options.backlog / backlogRowsPerTransaction / backlogWriters);
+        await rig.load.run(multiRowWorkload(table), {
+          url: rig.sourceUrl,
+          clients: backlogWriters,
+          transactions,
+        });
+      },
+    },
+  };
+}
+
+/** One INSERT of `backlogRowsPerTransaction` rows per transaction, keys from a sequence. */
+function multiRowWorkload(table: string): Workload {
+  const statement = `insert into ${table} (id, a, b, c)
+  select nextval('backlog_ids'), g, '${payload}', now() from generate_series(1, ${backlogRowsPerTransaction}) g`;
+  return { name: 'backlog', script: `${statement};\n`, statement, values: () => [] };
+}
+
+export type Replication = 'trigsync' | 'native';
+
+export interface TargetResult {
+  name: string;
+  /** From the start of replication to the commit of the target's last change. */
+  seconds: number;
+  rowsPerSecond: number;
+  /** trigsync only: its batches, and the share of the time spent in target transactions. */
+  batches?: number;
+  targetShare?: number;
+}
+
+export interface ThroughputResult {
+  case: CaseKey;
+  replication: Replication;
+  /** trigsync's apply.batchSize; null for native. */
+  batchSize: number | null;
+  targets: number;
+  /** Changes each target applies. */
+  changes: number;
+  /** Until the last target is done. */
+  seconds: number;
+  /** All targets together: changes × targets ÷ seconds. */
+  rowsPerSecond: number;
+  /** trigsync only: of `seconds`, until the daemon had installed and started its workers. */
+  startSeconds?: number;
+  perTarget: TargetResult[];
+}

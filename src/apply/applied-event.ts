@@ -1,0 +1,39 @@
+/** What a committed batch tells the metrics: changes per table and operation, and their latencies. */
+import type { TrigsyncEventMap } from '../lib/events.js';
+import type { LogChange } from '../log/window.js';
+import type { TargetPlan } from './plan.js';
+
+type AppliedEvent = TrigsyncEventMap['batch:applied'][0];
+
+export function appliedEvent(
+  target: string,
+  plan: TargetPlan,
+  changes: readonly LogChange[],
+  durationMs: number,
+): AppliedEvent {
+  const byTable = new Map<number, AppliedEvent['counts'][number]>();
+  const now = Date.now();
+  const latencies: number[] = [];
+  for (const change of changes) {
+    const table = plan.tables.get(change.relid);
+    if (table === undefined) continue;
+    let counts = byTable.get(change.relid);
+    if (counts === undefined) {
+      counts = { table: table.sourceName, insert: 0, update: 0, delete: 0, truncate: 0 };
+      byTable.set(change.relid, counts);
+    }
+    if (change.op === 'I') counts.insert++;
+    else if (change.op === 'U') counts.update++;
+    else if (change.op === 'D') counts.delete++;
+    else if (change.op === 'T') counts.truncate++;
+    // An update is two changes (old image V, new image U): one latency.
+    if (change.op !== 'V') latencies.push((now - change.capturedAt.getTime()) / 1000);
+  }
+  return {
+    target,
+    changes: changes.length,
+    durationMs,
+    counts: [...byTable.values()],
+    latenciesSeconds: latencies,
+  };
+}
