@@ -35,7 +35,7 @@ import { applyFindingCulprit, ChangeRefused, type PositionKey } from './chunk.js
 import { conflictOperation, describeConflict, type Conflict } from './conflicts.js';
 import { buildTargetPlan, type TargetPlan } from './plan.js';
 import { appliedEvent } from './applied-event.js';
-import { LogReader } from './log-reader.js';
+import { LogReader, prepareReaderSession } from './log-reader.js';
 import { TargetLockHeld, takeTargetLock } from './target-lock.js';
 import { objectText, rowFields } from './row-image.js';
 import { loadAppliedPosition } from './statements.js';
@@ -157,7 +157,14 @@ export class TargetWorker extends Runnable {
   private async connect(): Promise<void> {
     const { config, target } = this.deps;
     const options = { applicationName: config.applicationName };
-    this.source ??= await connect(config.source.url, options);
+    if (this.source === undefined) {
+      const source = await connect(config.source.url, options);
+      await prepareReaderSession(source).catch(async (thrown: unknown) => {
+        await source.end().catch(() => undefined);
+        throw thrown;
+      });
+      this.source = source;
+    }
     if (this.operatorStale) {
       this.skipped = await loadSkipped(this.source, config.schema, this.name);
       this.syncRequest = await loadSyncRequest(this.source, config.schema, this.name);

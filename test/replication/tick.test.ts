@@ -29,7 +29,9 @@ describe('a tick', () => {
         );
         unflushed.push(Number(lag.rows[0]!.bytes));
       }
-      expect(Math.min(...unflushed), `WAL bytes not flushed after each tick: ${unflushed.join(', ')}`).toBe(0);
+      expect(Math.min(...unflushed), `WAL bytes not flushed after each tick: ${unflushed.join(', ')}`).toBe(
+        0,
+      );
     });
   });
 });
