@@ -37,6 +37,7 @@ import {
   createTables,
   qualifiedTable,
   tableFingerprint,
+  tableName,
   updateWorkload,
   writerClients,
 } from './table.js';
@@ -149,8 +150,24 @@ async function compareSides(source: pg.Client, target: pg.Client): Promise<void>
   if (a.rows !== b.rows || a.hash !== b.hash) {
     throw new Error(
       `soak: the target differs from the source: ${fmt(a.rows, 0)} rows (hash ${a.hash}) on the source, ` +
-        `${fmt(b.rows, 0)} rows (hash ${b.hash}) on the target`,
+        `${fmt(b.rows, 0)} rows (hash ${b.hash}) on the target\n${await keyedDiff(source, target)}`,
     );
   }
   console.error(`  target equals source: ${fmt(a.rows, 0)} rows, hash ${a.hash}`);
+}
+
+/** The rows that differ, by key: what a broken run leaves to investigate. */
+async function keyedDiff(source: pg.Client, target: pg.Client): Promise<string> {
+  const rows = async (client: pg.Client): Promise<Map<string, string>> => {
+    const result = await client.query<{ id: string; row: string }>(
+      `select id::text as id, t::text as row from ${tableName} t`,
+    );
+    return new Map(result.rows.map((r) => [r.id, r.row]));
+  };
+  const [left, right] = await Promise.all([rows(source), rows(target)]);
+  const lines: string[] = [];
+  for (const [id, row] of left)
+    if (right.get(id) !== row) lines.push(`  ${id}: ${row} | ${right.get(id) ?? '-'}`);
+  for (const [id, row] of right) if (!left.has(id)) lines.push(`  ${id}: - | ${row}`);
+  return `id: source | target\n${lines.slice(0, 20).join('\n')}${lines.length > 20 ? `\n  (${lines.length} in all)` : ''}`;
 }
