@@ -4,6 +4,7 @@
 import type pg from 'pg';
 
 import type { Config } from '../../src/config/types.js';
+import { rowCount } from '../support/servers.js';
 import { waitFor } from '../../test/support/wait.js';
 import { subscribeNative, type NativeReplication } from '../support/logical.js';
 import { DaemonHandle, drainLog, waitCaughtUp } from '../support/trigsync.js';
@@ -91,10 +92,8 @@ export class NativeReplicator implements Replicator {
   }
 
   async caughtUp(): Promise<void> {
-    const count = async (client: pg.Client): Promise<number> =>
-      (await client.query<{ n: number }>(`select count(*)::int as n from ${this.table}`)).rows[0]!.n;
-    const sent = await count(this.source);
-    await waitFor(async () => (await count(this.target)) === sent, {
+    const sent = await rowCount(this.source, this.table);
+    await waitFor(async () => (await rowCount(this.target, this.table)) === sent, {
       what: `${this.table} on the target to hold the source's ${sent} rows`,
       timeoutMs: 300_000,
       intervalMs: 100,

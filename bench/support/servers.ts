@@ -5,6 +5,8 @@ import { chmod, mkdir, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
+import type pg from 'pg';
+
 import { LocalCluster } from '../../test/support/local-cluster.js';
 import { startWatchdog } from '../../test/support/run-root.js';
 import { reapRunRoot, sweepStaleRuns } from '../../test/support/watchdog.js';
@@ -81,4 +83,10 @@ async function warmWal(cluster: LocalCluster): Promise<void> {
   );
   await cluster.query('drop table wal_warmup');
   await cluster.query('checkpoint');
+}
+
+/** The rows of `table` (SQL text, quoted where it needs to be). */
+export async function rowCount(client: pg.ClientBase, table: string): Promise<number> {
+  const result = await client.query<{ n: string | number }>(`select count(*) as n from ${table}`);
+  return Number(result.rows[0]!.n);
 }

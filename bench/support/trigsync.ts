@@ -11,6 +11,7 @@ import type { TrigsyncEvents } from '../../src/lib/events.js';
 import { createLogger } from '../../src/lib/logger.js';
 import { readStatus } from '../../src/log/status.js';
 import { waitFor } from '../../test/support/wait.js';
+import { rowCount } from './servers.js';
 
 export const schema = 'trigsync';
 const targetName = 'bench';
@@ -107,12 +108,10 @@ export async function waitCaughtUp(client: pg.Client, config: Config, timeoutMs 
  */
 export async function drainLog(client: pg.Client, config: Config): Promise<void> {
   await waitCaughtUp(client, config);
-  await waitFor(
-    async () => {
-      const rows = await client.query<{ n: number }>(`select count(*) as n from ${schema}.change_log`);
-      return rows.rows[0]?.n === 0;
-    },
-    { what: 'the change log to be pruned', timeoutMs: 60_000, intervalMs: 250 },
-  );
+  await waitFor(async () => (await rowCount(client, `${schema}.change_log`)) === 0, {
+    what: 'the change log to be pruned',
+    timeoutMs: 60_000,
+    intervalMs: 250,
+  });
   await client.query(`vacuum ${schema}.change_log`);
 }

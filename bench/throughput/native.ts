@@ -3,6 +3,7 @@
 // position; disabled while the changes are produced; then timed from its enabling until the target shows
 // a marker row committed after the changes. A subscriber applies in the source's commit order, so the
 // marker is there only once everything before it is, and looking it up costs nothing, unlike count(*).
+import { rowCount } from '../support/servers.js';
 import { waitFor } from '../../test/support/wait.js';
 import { subscribeNative, type NativeReplication } from '../support/logical.js';
 import type { TargetResult, ThroughputCase, ThroughputResult } from './cases.js';
@@ -32,8 +33,7 @@ export async function timeNative(
     }
     for (const subscription of subscriptions) await subscription.disable();
     await throughputCase.produce(rig, nativeTable);
-    const counted = await rig.admin.query<{ n: number }>(`select count(*) as n from ${nativeTable}`);
-    const changes = counted.rows[0]!.n;
+    const changes = await rowCount(rig.admin, nativeTable);
     await rig.admin.query(`insert into ${nativeTable} (id, a, b, c) values ($1, 0, 'marker', now())`, [
       markerId,
     ]);

@@ -8,7 +8,7 @@ import type { LocalCluster } from '../../test/support/local-cluster.js';
 import type { LoadGenerator } from '../support/load.js';
 import { logicalSettings } from '../support/logical.js';
 import type { BenchOptions } from '../support/options.js';
-import { createDatabase } from '../support/servers.js';
+import { createDatabase, rowCount } from '../support/servers.js';
 import { DaemonHandle, benchClient, benchConfig, uncapturedClient } from '../support/trigsync.js';
 import { backlogSequence } from './cases.js';
 
@@ -131,11 +131,9 @@ export async function checkTargets(
   table: string,
   targets: readonly TargetDatabase[],
 ): Promise<void> {
-  const count = async (client: pg.Client): Promise<number> =>
-    (await client.query<{ n: number }>(`select count(*) as n from ${table}`)).rows[0]!.n;
-  const expected = await count(rig.quietSource);
+  const expected = await rowCount(rig.quietSource, table);
   for (const target of targets) {
-    const found = await count(target.client);
+    const found = await rowCount(target.client, table);
     if (found !== expected) {
       throw new Error(`${table}: ${expected} rows on the source, ${found} on ${target.name}`);
     }

@@ -1,6 +1,7 @@
 // trigsync's side of a case: the case's changes captured while the daemon is stopped, then timed from
 // the daemon's start until every target has committed the last of them (its batch:applied events).
 import type { Config } from '../../src/config/types.js';
+import { rowCount } from '../support/servers.js';
 import { waitFor } from '../../test/support/wait.js';
 import { drainLog, schema, waitCaughtUp } from '../support/trigsync.js';
 import type { TargetResult, ThroughputCase, ThroughputResult } from './cases.js';
@@ -49,8 +50,7 @@ async function timeApply(
   config: Config,
   throughputCase: ThroughputCase,
 ): Promise<ThroughputResult> {
-  const counted = await rig.admin.query<{ n: number }>(`select count(*) as n from ${schema}.change_log`);
-  const changes = counted.rows[0]!.n;
+  const changes = await rowCount(rig.admin, `${schema}.change_log`);
   const progress = new Map<string, TargetProgress>(
     config.targets.map((t) => [t.name, { applied: 0, batches: 0, targetMs: 0, doneAt: NaN }]),
   );

@@ -42,9 +42,9 @@ export interface Position {
 
 /**
  * Take a tick: four statements in this order, each in its own transaction. Drawing a transaction id
- * costs one xid per tick. Its commit must be durable: after a crash, an xid whose commit never reached the WAL can be handed out again, and a stored
- * snapshot would take the newcomer as seen. A transaction that wrote no WAL commits without a flush
- * whatever synchronous_commit says, hence the setval().
+ * costs one xid per tick. Its commit must be durable: after a crash, an xid whose commit never reached
+ * the WAL can be handed out again, and a stored snapshot would take the newcomer as seen. A transaction
+ * that wrote no WAL commits without a flush whatever synchronous_commit says, hence the setval().
  */
 export async function takeTick(client: pg.ClientBase, schema: string): Promise<Tick> {
   const lastId = `select case when is_called then last_value else last_value - 1 end as id
