@@ -22,8 +22,10 @@ begin
   elsif tg_op = 'DELETE' then
     insert into {{schema}}.change_log (relid, op, row) values (tg_relid, 'D', to_json(old));
   end if;
-  if (select r.last_value = a.last_value from {{schema}}.doorbell_rings r, {{schema}}.doorbell_armed a) then
-    if nextval('{{schema_in_literal}}.doorbell_rings') = (select last_value + 1 from {{schema}}.doorbell_armed) then
+  if pg_sequence_last_value('{{schema_in_literal}}.doorbell_rings')
+     = pg_sequence_last_value('{{schema_in_literal}}.doorbell_armed') then
+    if nextval('{{schema_in_literal}}.doorbell_rings')
+       = pg_sequence_last_value('{{schema_in_literal}}.doorbell_armed') + 1 then
       perform pg_notify({{channel}}, '');
     end if;
   end if;

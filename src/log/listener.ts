@@ -95,8 +95,12 @@ export class LogListener extends Runnable {
     if (client === undefined) return; // not listening: the poll interval covers it
     const s = ident(this.config.schema);
     const ringsBefore = this.rings;
-    await client.query(`select setval($1::regclass, last_value) from ${s}.doorbell_rings`, [
+    // pg_sequence_last_value() reads under the sequence's lock; a plain `select last_value` may catch
+    // the value 32 ahead that nextval() holds there while it logs (src/log/window.ts), and would arm
+    // the doorbell at a ring that never comes.
+    await client.query('select setval($1::regclass, pg_sequence_last_value($2::regclass))', [
       `${s}.doorbell_armed`,
+      `${s}.doorbell_rings`,
     ]);
     // A writer may ring right after the setval, and its notification may arrive in the same read as the
     // reply and be handled first: then the doorbell is disarmed already, and must not be marked armed,

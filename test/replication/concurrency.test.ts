@@ -1,13 +1,18 @@
 // G1 and G2 under concurrency: 8 writers on overlapping keys, transactions that commit seconds after
-// they wrote, and rollbacks, for 30 s. No change is lost or reordered: every target equals the source.
+// they wrote, and rollbacks, for 30 s; and 8 writers inserting flat out into a durable source, whose
+// commits wait for the disk (the test clusters run with fsync off). No change is lost or reordered:
+// every target equals the source.
 import { describe, expect, it } from 'vitest';
 
+import { withClient } from '../support/cluster.js';
+import { freshDatabase, privateCluster, sharedClusters } from '../support/fixtures.js';
 import { makeConfig, startDaemon, waitCaughtUp } from '../support/replication.js';
 import {
   expectWorkloadConverged,
   runWorkload,
   workloadDatabases,
   workloadConfig,
+  workloadTables,
 } from '../support/workload.js';
 
 describe('concurrent writers', () => {
@@ -35,6 +40,38 @@ describe('concurrent writers', () => {
 
     await waitCaughtUp(config);
     await expectWorkloadConverged(src, [a, b]);
+    await daemon.stop();
+  });
+
+  it('lose nothing from 8 writers inserting flat out into a durable source for 15 s', async () => {
+    const cluster = await privateCluster('durable-source');
+    await cluster.query('alter system set fsync = on');
+    await cluster.query('select pg_reload_conf()');
+    const [src, a] = await Promise.all([freshDatabase(cluster), freshDatabase(sharedClusters().target1)]);
+    for (const db of [src, a]) await db.cluster.query(workloadTables, [], db.name);
+    const config = makeConfig(workloadConfig(src, { a }));
+    const daemon = await startDaemon(config);
+
+    const stop = AbortSignal.timeout(15_000);
+    const inserted = await Promise.all(
+      Array.from({ length: 8 }, (_, writer) =>
+        withClient(src.url, async (client) => {
+          let n = 0;
+          while (!stop.aborted) {
+            n++;
+            await client.query('insert into events values ($1, $2, null)', [writer * 1e9 + n, writer]);
+          }
+          return n;
+        }),
+      ),
+    );
+    console.info(
+      'inserted',
+      inserted.reduce((sum, n) => sum + n, 0),
+    );
+
+    await waitCaughtUp(config);
+    await expectWorkloadConverged(src, [a]);
     await daemon.stop();
   });
 });
