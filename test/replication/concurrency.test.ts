@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 
 import { withClient } from '../support/cluster.js';
-import { freshDatabase, privateCluster, sharedClusters } from '../support/fixtures.js';
+import { durableCluster, freshDatabase, sharedClusters } from '../support/fixtures.js';
 import { makeConfig, startDaemon, waitCaughtUp } from '../support/replication.js';
 import {
   expectWorkloadConverged,
@@ -44,9 +44,7 @@ describe('concurrent writers', () => {
   });
 
   it('lose nothing from 8 writers inserting flat out into a durable source for 15 s', async () => {
-    const cluster = await privateCluster('durable-source');
-    await cluster.query('alter system set fsync = on');
-    await cluster.query('select pg_reload_conf()');
+    const cluster = await durableCluster('durable-source');
     const [src, a] = await Promise.all([freshDatabase(cluster), freshDatabase(sharedClusters().target1)]);
     for (const db of [src, a]) await db.cluster.query(workloadTables, [], db.name);
     const config = makeConfig(workloadConfig(src, { a }));

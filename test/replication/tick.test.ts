@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { migrate } from '../../src/capture/migrations.js';
 import { takeTick, type Tick } from '../../src/log/window.js';
 import { withClient } from '../support/cluster.js';
-import { freshDatabase, privateCluster } from '../support/fixtures.js';
+import { durableCluster, freshDatabase, privateCluster } from '../support/fixtures.js';
 
 describe('a tick', () => {
   it('is on disk when takeTick returns, even where synchronous_commit is off', async () => {
@@ -42,9 +42,7 @@ describe('a tick', () => {
   // lost 22 changes of 129k with 8 writers flat out on a durable server. That moment is too brief for a
   // test to hit at will; the order of the reads it checks every time.
   it('bounds ids already drawn: no change at or below its id bound is newer than its xid', async () => {
-    const cluster = await privateCluster('tick-bound');
-    await cluster.query(`alter system set fsync = on`);
-    await cluster.restart();
+    const cluster = await durableCluster('tick-bound');
     const db = await freshDatabase(cluster);
     const ticks: Tick[] = [];
     await withClient(db.url, async (client) => {

@@ -16,8 +16,6 @@ export class FaultProxy {
   readonly #links = new Set<Link>();
   #latencyMs = 0;
   #held: (() => void)[] | undefined;
-  /** Connections opened through the proxy so far. */
-  connections = 0;
 
   private constructor(
     listener: net.Server,
@@ -86,7 +84,6 @@ export class FaultProxy {
   }
 
   #accept(client: net.Socket): void {
-    this.connections++;
     const server = net.connect(this.upstream.port, this.upstream.host);
     const link: Link = { client, server };
     this.#links.add(link);

@@ -145,6 +145,17 @@ export async function privateCluster(name: string): Promise<PgCluster> {
   return cluster;
 }
 
+/**
+ * A private cluster whose commits wait for the disk (fsync on, unlike every other test server): commits
+ * are slower and many more transactions are in flight at any moment, as on a busy production server.
+ */
+export async function durableCluster(name: string): Promise<PgCluster> {
+  const cluster = await privateCluster(name);
+  await cluster.query('alter system set fsync = on');
+  await cluster.query('select pg_reload_conf()');
+  return cluster;
+}
+
 export async function createRole(
   cluster: PgCluster,
   role: string,
