@@ -7,6 +7,8 @@
  */
 import type pg from 'pg';
 
+import type { TrigsyncEvents } from '../lib/events.js';
+import type { Logger } from '../lib/logger.js';
 import type { LogChange } from '../log/window.js';
 import { emptyImages, pushImage, type KeyRun, type RowsStep } from './batch.js';
 import type { TablePlan } from './plan.js';
@@ -45,6 +47,41 @@ export function describeConflict(conflict: Conflict): string {
     differs: "found the target's row different from the source's old row",
   }[conflict.kind];
   return `conflict: ${conflictOperation(conflict)} of ${conflict.table.targetName} ${conflict.key} ${found}`;
+}
+
+/** Conflicts logged one by one per batch; the rest are counted in one line (and in the metrics). */
+const conflictsLoggedPerBatch = 20;
+
+/** Log each conflict (the first few of a batch; a count of the rest) and tell the metrics. */
+export function reportConflicts(
+  conflicts: readonly Conflict[],
+  context: {
+    target: string;
+    resolution: 'applied' | 'skipped' | 'parked';
+    events: TrigsyncEvents;
+    log: Logger;
+  },
+): void {
+  const { target, resolution, events, log } = context;
+  conflicts.forEach((conflict, i) => {
+    const event = {
+      target,
+      table: conflict.table.sourceName,
+      key: conflict.key,
+      kind: conflict.kind,
+      operation: conflictOperation(conflict),
+      changeId: conflict.first.id,
+      resolution,
+    };
+    events.emit('apply:conflict', event);
+    if (i < conflictsLoggedPerBatch) log.warn(event, describeConflict(conflict));
+  });
+  if (conflicts.length > conflictsLoggedPerBatch) {
+    log.warn(
+      { conflicts: conflicts.length, resolution },
+      `${conflicts.length - conflictsLoggedPerBatch} more conflicts in this batch`,
+    );
+  }
 }
 
 function conflictOf(run: KeyRun, table: TablePlan, kind: ConflictKind): Conflict {

@@ -32,6 +32,8 @@ export interface TargetPlan {
   target: string;
   tables: Map<number, TablePlan>;
   readQuery: string;
+  /** What the plan leaves out on purpose and an operator should hear of: nullable columns the target lacks. */
+  warnings: string[];
 }
 
 /**
@@ -79,6 +81,7 @@ export async function buildTargetPlan(
   targetClient: pg.ClientBase,
 ): Promise<TargetPlan> {
   const problems: string[] = [];
+  const warnings: string[] = [];
   const tables = new Map<number, TablePlan>();
   for (const mapping of target.tables) {
     const sourceName = formatQualifiedName(mapping.source);
@@ -104,8 +107,27 @@ export async function buildTargetPlan(
     }
     const targetColumns = new Map(info.columns.map((c) => [c.name, c]));
     const missing = selected.filter((c) => !targetColumns.has(c));
-    if (missing.length > 0) {
-      problems.push(`${where}: target table lacks column(s) ${missing.join(', ')}`);
+    // A nullable column that the config does not name, missing on the target (typically just added on
+    // the source): the target can do without its values, so it is skipped with a warning. Anything else
+    // missing would drop values the target needs: the target is refused until it has the column.
+    const skippable = missing.filter(
+      (c) =>
+        mapping.columns === undefined &&
+        !source.primaryKey.includes(c) &&
+        source.columns.some((s) => s.name === c && !s.notNull),
+    );
+    const refused = missing.filter((c) => !skippable.includes(c));
+    if (refused.length > 0) {
+      problems.push(
+        `${where}: target table lacks column(s) ${refused.join(', ')}; ` +
+          'add them to the target table, or list the columns to replicate in the config',
+      );
+    }
+    if (skippable.length > 0) {
+      warnings.push(
+        `${where}: target table lacks nullable column(s) ${skippable.join(', ')} of the source; ` +
+          'their values are not replicated until it has them (then run sync for this table)',
+      );
     }
     tables.set(source.relid, {
       relid: source.relid,
@@ -132,5 +154,5 @@ export async function buildTargetPlan(
           : filterExpression(t.source, sourceTables.get(t.sourceName)!.columns, mapping.where),
     };
   });
-  return { target: target.name, tables, readQuery: windowQuery(config.schema, readTables) };
+  return { target: target.name, tables, readQuery: windowQuery(config.schema, readTables), warnings };
 }

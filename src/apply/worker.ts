@@ -10,14 +10,12 @@
  */
 import type pg from 'pg';
 
-import type { TableInfo } from '../capture/catalog.js';
-import { reconcileGuards } from '../capture/guard.js';
 import { migrate } from '../capture/migrations.js';
 import { configSecrets, redactSecrets } from '../config/redact.js';
-import type { Config, QualifiedName, TargetConfig } from '../config/types.js';
+import type { Config, TargetConfig } from '../config/types.js';
 import { connect } from '../db/connect.js';
 import { clearFailures, loadSkipped, parkTarget, recordFailure } from '../failure/error-queue.js';
-import { classifyError, coerceError, sqlState, type ErrorKind } from '../failure/errors.js';
+import { classifyError, coerceError, ConfigError, sqlState, type ErrorKind } from '../failure/errors.js';
 import type { TargetState, TrigsyncEvents } from '../lib/events.js';
 import type { Logger } from '../lib/logger.js';
 import { Backoff, Doorbell, Runnable } from '../lib/runnable.js';
@@ -32,8 +30,9 @@ import {
 } from '../log/targets.js';
 import { closeWindow, type LogChange, type Position } from '../log/window.js';
 import { applyFindingCulprit, ChangeRefused, type PositionKey } from './chunk.js';
-import { conflictOperation, describeConflict, type Conflict } from './conflicts.js';
-import { buildTargetPlan, type TargetPlan } from './plan.js';
+import { reportConflicts, type Conflict } from './conflicts.js';
+import type { TargetPlan } from './plan.js';
+import { PlanKeeper, type SourceTables } from './plan-keeper.js';
 import { appliedEvent } from './applied-event.js';
 import { LogReader, prepareReaderSession } from './log-reader.js';
 import { TargetLockHeld, takeTargetLock } from './target-lock.js';
@@ -47,15 +46,12 @@ export interface WorkerDeps {
   target: TargetConfig;
   /** This source's identity; the target keys our position by it. */
   origin: string;
-  sourceTables: Map<string, TableInfo & { name: QualifiedName }>;
+  sourceTables: SourceTables;
   logger: Logger;
   events: TrigsyncEvents;
   /** Ask the source to notify us at its next captured write. */
   armDoorbell: () => Promise<void>;
 }
-
-/** Conflicts logged one by one per batch; the rest are counted in one line (and in the metrics). */
-const conflictsLoggedPerBatch = 20;
 
 /** Idle workers refresh the source's copy of their position at most this often. */
 const idleMirrorIntervalMs = 2_000;
@@ -84,7 +80,9 @@ export class TargetWorker extends Runnable {
   private readonly log: Logger;
   private source: pg.Client | undefined;
   private target: pg.Client | undefined;
+  /** Rebuilt after a failure and when a source table is altered (src/apply/plan-keeper.ts). */
   private plan: TargetPlan | undefined;
+  private readonly planKeeper: PlanKeeper;
   private position: Position | undefined;
   private skipped = new Set<number>();
   /** A sync asked of this target, copied before anything else is applied. */
@@ -103,6 +101,7 @@ export class TargetWorker extends Runnable {
     this.name = deps.target.name;
     this.log = deps.logger.child({ target: deps.target.name });
     this.reader = new LogReader(deps.config.schema, deps.config.apply.batchSize);
+    this.planKeeper = new PlanKeeper(deps.config, deps.target, deps.sourceTables, this.log);
   }
 
   /** An operator asked to retry (or skipped a change, or asked for a sync): act now. */
@@ -143,6 +142,8 @@ export class TargetWorker extends Runnable {
         }
         const kind = await this.failed(thrown);
         if (kind === 'connection') await this.disconnect();
+        // The target or the source may be fixed by the time of the retry: plan against them anew.
+        else this.plan = undefined;
         const delay = kind === 'connection' ? backoff.next() : this.deps.config.retry.dataErrorDelayMs;
         await this.retryNow.wait(delay, signal);
       }
@@ -155,7 +156,7 @@ export class TargetWorker extends Runnable {
   }
 
   private async connect(): Promise<void> {
-    const { config, target } = this.deps;
+    const { config } = this.deps;
     const options = { applicationName: config.applicationName };
     if (this.source === undefined) {
       const source = await connect(config.source.url, options);
@@ -169,17 +170,25 @@ export class TargetWorker extends Runnable {
       this.skipped = await loadSkipped(this.source, config.schema, this.name);
       this.syncRequest = await loadSyncRequest(this.source, config.schema, this.name);
       this.operatorStale = false;
+      // An operator who acts may have fixed a table first (added a column before a sync, say).
+      this.plan = undefined;
     }
-    if (this.target !== undefined) return;
-    const client = await onTarget(() => connect(target.url, options));
+    if (this.target === undefined) await this.connectTarget();
+    if (this.plan === undefined) {
+      const client = this.target!;
+      this.plan = await onTarget(() => this.planKeeper.build(client));
+    }
+  }
+
+  private async connectTarget(): Promise<void> {
+    const { config, target } = this.deps;
+    const client = await onTarget(() => connect(target.url, { applicationName: config.applicationName }));
     try {
       await onTarget(async () => {
         // Text forms that every server reads back the same way.
         await client.query(`set datestyle = 'ISO, YMD'; set intervalstyle = 'postgres'`);
         await takeTargetLock(client, this.deps.origin, this.name);
         await migrate(client, config.schema, 'target');
-        this.plan = await buildTargetPlan(config, target, this.deps.sourceTables, client);
-        await reconcileGuards(client, config, target, this.plan);
         // The truth is the target's own record; the source's copy only trails it.
         this.position = await loadAppliedPosition(client, config.schema, this.deps.origin, this.name);
         this.floors = await loadFloors(client, config.schema, this.deps.origin, this.name);
@@ -190,7 +199,7 @@ export class TargetWorker extends Runnable {
       throw thrown;
     }
     this.target = client;
-    this.log.info({ tables: this.plan!.tables.size }, 'connected to target');
+    this.log.info('connected to target');
   }
 
   private async registeredPosition(): Promise<Position> {
@@ -211,6 +220,11 @@ export class TargetWorker extends Runnable {
       this.position = closeWindow(position);
       await this.mirror('live', 0, false);
       return 0;
+    }
+    if (await this.planKeeper.sourceChanged(source, changes)) {
+      this.plan = undefined;
+      const client = this.target!;
+      this.plan = await onTarget(() => this.planKeeper.build(client));
     }
     const started = performance.now();
     const target = this.target!;
@@ -320,40 +334,24 @@ export class TargetWorker extends Runnable {
     this.deps.events.emit('target:state', { target: this.name, state });
   }
 
-  /** Log each conflict (the first few of a batch; a count of the rest) and tell the metrics. */
   private reportConflicts(
     conflicts: readonly Conflict[],
     resolution: 'applied' | 'skipped' | 'parked',
   ): void {
-    conflicts.forEach((conflict, i) => {
-      const event = {
-        target: this.name,
-        table: conflict.table.sourceName,
-        key: conflict.key,
-        kind: conflict.kind,
-        operation: conflictOperation(conflict),
-        changeId: conflict.first.id,
-        resolution,
-      };
-      this.deps.events.emit('apply:conflict', event);
-      if (i < conflictsLoggedPerBatch) this.log.warn(event, describeConflict(conflict));
-    });
-    if (conflicts.length > conflictsLoggedPerBatch) {
-      this.log.warn(
-        { conflicts: conflicts.length, resolution },
-        `${conflicts.length - conflictsLoggedPerBatch} more conflicts in this batch`,
-      );
-    }
+    reportConflicts(conflicts, { target: this.name, resolution, events: this.deps.events, log: this.log });
   }
 
   /** Log and record a failure; returns its kind, which decides how long to wait. */
   private async failed(thrown: unknown): Promise<ErrorKind> {
+    // A ConfigError here is a plan that no longer fits (src/apply/plan-keeper.ts): the target parks on it.
+    const parks =
+      thrown instanceof ChangeRefused || thrown instanceof TargetFailure || thrown instanceof ConfigError;
     const cause = thrown instanceof ChangeRefused || thrown instanceof TargetFailure ? thrown.cause : thrown;
     const kind = classifyError(cause);
     const sqlstate = sqlState(cause);
     const message = redactSecrets(coerceError(cause).message, configSecrets(this.deps.config));
     this.deps.events.emit('target:error', { target: this.name, kind, message, sqlstate });
-    if (!(thrown instanceof ChangeRefused || thrown instanceof TargetFailure)) {
+    if (!parks) {
       this.log.warn({ kind, sqlstate, err: message }, 'source unavailable; retrying');
       return 'connection';
     }

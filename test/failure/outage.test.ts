@@ -2,8 +2,6 @@
 // terminated mid-batch. The failing target parks and drains by itself; the other target carries on.
 import { describe, expect, it } from 'vitest';
 
-import { readStatus } from '../../src/log/status.js';
-import { withClient } from '../support/cluster.js';
 import {
   createRole,
   freshDatabase,
@@ -13,7 +11,7 @@ import {
   waitFor,
   type PgCluster,
 } from '../support/fixtures.js';
-import { makeConfig, startDaemon, waitCaughtUp } from '../support/replication.js';
+import { makeConfig, startDaemon, targetStatus, waitCaughtUp } from '../support/replication.js';
 import { delay } from '../support/wait.js';
 import { expectWorkloadConverged, steadyWriter, workloadTables } from '../support/workload.js';
 
@@ -45,11 +43,6 @@ async function topology(bRole?: { user: string; password: string }) {
   return { src, b, c, cluster, config };
 }
 
-async function statusOf(config: ReturnType<typeof makeConfig>, target: string) {
-  const status = await withClient(config.source.url, (client) => readStatus(client, config));
-  return status.targets.find((t) => t.name === target)!;
-}
-
 describe('a failing target', () => {
   it('parks while its server is down for 20 s, other targets keep their lag low, and it drains after', async () => {
     const { src, b, c, cluster, config } = await topology();
@@ -62,7 +55,7 @@ describe('a failing target', () => {
     let worstLagC = 0;
     let sawParked = false;
     while (Date.now() < downUntil) {
-      const [sb, sc] = [await statusOf(config, 'b'), await statusOf(config, 'c')];
+      const [sb, sc] = [await targetStatus(config, 'b'), await targetStatus(config, 'c')];
       worstLagC = Math.max(worstLagC, sc.lagSeconds);
       sawParked ||= sb.state === 'parked' && sb.lastError !== null;
       await delay(500);
@@ -74,7 +67,7 @@ describe('a failing target', () => {
     await cluster.start();
     await writer.stop();
     await waitCaughtUp(config, 60_000);
-    expect((await statusOf(config, 'b')).state).toBe('live');
+    expect((await targetStatus(config, 'b')).state).toBe('live');
     await expectWorkloadConverged(src, [b, c]);
     await daemon.stop();
   });
@@ -93,18 +86,18 @@ describe('a failing target', () => {
     ]);
     // First the terminated session, then every reconnect: the error the status shows becomes the refusal.
     await waitFor(
-      async () => /password authentication failed/.test((await statusOf(config, 'b')).lastError ?? ''),
+      async () => /password authentication failed/.test((await targetStatus(config, 'b')).lastError ?? ''),
       {
         what: 'b to park on the refused password',
         timeoutMs: 20_000,
       },
     );
-    const parked = await statusOf(config, 'b');
+    const parked = await targetStatus(config, 'b');
     expect(parked.state).toBe('parked');
     expect(parked.lastError).not.toContain('first-secret');
     expect(parked.lastError).not.toContain('another-secret');
     expect(parked.parkedSince).not.toBeNull();
-    expect((await statusOf(config, 'c')).state).not.toBe('parked');
+    expect((await targetStatus(config, 'c')).state).not.toBe('parked');
 
     await setPassword(cluster, role.user, role.password);
     await writer.stop();

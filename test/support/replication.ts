@@ -13,8 +13,8 @@ import { collectingOutput } from '../../src/cli/output.js';
 import { configFromObject } from '../../src/config/load.js';
 import type { Config } from '../../src/config/types.js';
 import { Daemon } from '../../src/daemon/daemon.js';
-import { createLogger } from '../../src/lib/logger.js';
-import { readStatus, type Status } from '../../src/log/status.js';
+import { createLogger, type Logger } from '../../src/lib/logger.js';
+import { readStatus, type Status, type TargetStatus } from '../../src/log/status.js';
 import { trackResource, waitFor } from './fixtures.js';
 import { withClient } from './cluster.js';
 
@@ -33,8 +33,11 @@ export function makeConfig(raw: Record<string, unknown>): Config {
 }
 
 /** The daemon in this process, stopped by the test (leak-checked). */
-export async function startDaemon(config: Config): Promise<Daemon> {
-  const daemon = new Daemon(config, createLogger(process.env.TRIGSYNC_TEST_LOG === '1' ? 'trace' : 'silent'));
+export async function startDaemon(config: Config, logger?: Logger): Promise<Daemon> {
+  const daemon = new Daemon(
+    config,
+    logger ?? createLogger(process.env.TRIGSYNC_TEST_LOG === '1' ? 'trace' : 'silent'),
+  );
   let stopped = false;
   trackResource({
     what: 'an in-process trigsync daemon',
@@ -46,7 +49,12 @@ export async function startDaemon(config: Config): Promise<Daemon> {
     await stop();
     stopped = true;
   };
-  await daemon.start();
+  try {
+    await daemon.start();
+  } catch (thrown) {
+    await daemon.stop();
+    throw thrown;
+  }
   return daemon;
 }
 
@@ -155,6 +163,20 @@ export async function conflictsCounted(daemon: Daemon, target?: string): Promise
   return values
     .filter((v) => target === undefined || v.labels.target === target)
     .reduce((n, v) => n + v.value, 0);
+}
+
+/** A logger that keeps its JSON lines, for tests that look for a warning. */
+export function collectingLogger(): { logger: Logger; lines: string[] } {
+  const lines: string[] = [];
+  return { logger: createLogger('info', { write: (line: string) => void lines.push(line) }), lines };
+}
+
+/** One target's line of `trigsync status`. */
+export async function targetStatus(config: Config, target: string): Promise<TargetStatus> {
+  const status = await withClient(config.source.url, (client) => readStatus(client, config));
+  const found = status.targets.find((t) => t.name === target);
+  if (found === undefined) throw new Error(`no target ${target} in status`);
+  return found;
 }
 
 /** Wait until every configured target has applied everything captured so far. */

@@ -24,6 +24,8 @@ interface DatabaseReport {
   error?: string;
   /** Missing tables, columns or keys, each naming what and where. */
   problems: string[];
+  /** What replicates only in part, such as nullable columns the target lacks; not a failure. */
+  warnings: string[];
 }
 
 type SourceTables = Map<string, TableInfo & { name: QualifiedName }>;
@@ -34,14 +36,21 @@ async function probe(
   url: string,
   applicationName: string,
   secrets: string[],
-  inspect: (client: pg.Client) => Promise<string[]>,
+  inspect: (client: pg.Client) => Promise<Pick<DatabaseReport, 'problems' | 'warnings'>>,
 ): Promise<DatabaseReport> {
-  const report: DatabaseReport = { name, role, url: redactUrl(url), reachable: false, problems: [] };
+  const report: DatabaseReport = {
+    name,
+    role,
+    url: redactUrl(url),
+    reachable: false,
+    problems: [],
+    warnings: [],
+  };
   try {
     return await withClient(url, { applicationName, connectTimeoutMs: 5_000 }, async (client) => {
       const version = await client.query<{ server_version: string }>('show server_version');
       const serverVersion = version.rows[0]?.server_version ?? 'unknown';
-      return { ...report, reachable: true, serverVersion, problems: await inspect(client) };
+      return { ...report, reachable: true, serverVersion, ...(await inspect(client)) };
     });
   } catch (thrown) {
     return { ...report, error: redactSecrets(coerceError(thrown).message, secrets) };
@@ -62,18 +71,18 @@ export async function checkCommand(context: CommandContext): Promise<ExitCode> {
     async (c) => {
       const described = await describeSourceTables(c, config);
       sourceTables = described.tables;
-      return described.problems;
+      return { problems: described.problems, warnings: [] };
     },
   );
   const targets = await Promise.all(
     config.targets.map((t) =>
       probe(t.name, 'target', t.url, config.applicationName, secrets, async (client) => {
-        if (sourceTables === undefined) return [];
+        if (sourceTables === undefined) return { problems: [], warnings: [] };
         try {
-          await buildTargetPlan(config, t, sourceTables, client);
-          return [];
+          const plan = await buildTargetPlan(config, t, sourceTables, client);
+          return { problems: [], warnings: plan.warnings };
         } catch (thrown) {
-          if (thrown instanceof ConfigError) return [...thrown.problems];
+          if (thrown instanceof ConfigError) return { problems: [...thrown.problems], warnings: [] };
           throw thrown;
         }
       }),
@@ -93,6 +102,7 @@ export async function checkCommand(context: CommandContext): Promise<ExitCode> {
       const state = r.reachable ? `ok      PostgreSQL ${r.serverVersion}` : `FAILED  ${r.error}`;
       out.print(`${r.name.padEnd(width)}  ${state}  (${r.url})`);
       for (const problem of r.problems) out.print(`${' '.repeat(width)}  PROBLEM ${problem}`);
+      for (const warning of r.warnings) out.print(`${' '.repeat(width)}  WARNING ${warning}`);
     }
   }
   return healthy ? ExitCode.ok : ExitCode.problemFound;

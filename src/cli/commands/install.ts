@@ -71,6 +71,7 @@ export async function installCommand(context: CommandContext): Promise<ExitCode>
       await migrate(client, config.schema, 'target');
       const plan = await buildTargetPlan(config, target, sourceTables, client);
       await reconcileGuards(client, config, target, plan);
+      for (const warning of plan.warnings) context.out.print(`${target.name}: warning: ${warning}`);
     }),
   );
   return report(context, outcomes);

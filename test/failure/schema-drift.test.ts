@@ -1,0 +1,266 @@
+// Schema drift (issue #9): tables altered under a running daemon, on the source or on a target. Each case
+// ends either handled (the changes keep flowing, nothing differs) or in a parked target whose error names
+// the table and the problem, with nothing later applied out of order and nothing lost once it is fixed.
+// docs/operations.md ("Schema changes") says what to do for each.
+import { describe, expect, it } from 'vitest';
+
+import type { Config } from '../../src/config/types.js';
+import type { Daemon } from '../../src/daemon/daemon.js';
+import { freshDatabase, sharedClusters, waitFor, type FreshDatabase } from '../support/fixtures.js';
+import {
+  collectingLogger,
+  configFile,
+  conflictsCounted,
+  expectSameRows,
+  makeConfig,
+  runCli,
+  startDaemon,
+  targetStatus,
+  waitCaughtUp,
+} from '../support/replication.js';
+
+const table = 'create table items (id int primary key, v text not null, n int)';
+
+interface Drift {
+  src: FreshDatabase;
+  b: FreshDatabase;
+  raw: Record<string, unknown>;
+  config: Config;
+  daemon: Daemon;
+  log: string[];
+  /** Insert rows [from, from + count) on the source, each in its own transaction. */
+  write(from: number, count: number, columns?: string, values?: string): Promise<void>;
+  /** Run SQL on the source or the target database. */
+  onSource(sql: string): Promise<Record<string, unknown>[]>;
+  onTarget(sql: string): Promise<Record<string, unknown>[]>;
+  /** Expect the source's and the target's rows equal over `columns`. */
+  expectSame(columns: string, where?: string): Promise<void>;
+  /** Wait for the target to park with an error matching `pattern`. */
+  parkedWith(pattern: RegExp): Promise<string>;
+}
+
+/** A source and a target on the shared clusters, 20 rows replicated, the daemon in this process. */
+async function drift(): Promise<Drift> {
+  const { source, target1 } = sharedClusters();
+  const [src, b] = await Promise.all([freshDatabase(source), freshDatabase(target1)]);
+  for (const db of [src, b]) await db.cluster.query(table, [], db.name);
+  const raw = {
+    source: { url: src.url },
+    tables: ['items'],
+    targets: [{ name: 'b', url: b.url, initialSync: 'none' }],
+    apply: { pollIntervalMs: 100 },
+    retry: { initialDelayMs: 100, maxDelayMs: 1_000, dataErrorDelayMs: 300 },
+    metrics: { enabled: false },
+  };
+  const config = makeConfig(raw);
+  const { logger, lines } = collectingLogger();
+  const daemon = await startDaemon(config, logger);
+  const onSource = (sql: string) => src.cluster.query<Record<string, unknown>>(sql, [], src.name);
+  const onTarget = (sql: string) => b.cluster.query<Record<string, unknown>>(sql, [], b.name);
+  const d: Drift = {
+    src,
+    b,
+    raw,
+    config,
+    daemon,
+    log: lines,
+    onSource,
+    onTarget,
+    async write(from, count, columns = 'id, v, n', values = `$1::int, 'row ' || $1::int, $1::int`) {
+      for (let id = from; id < from + count; id++) {
+        await src.cluster.query(`insert into items (${columns}) select ${values}`, [id], src.name);
+      }
+    },
+    expectSame: (columns, where = 'true') =>
+      expectSameRows(
+        { url: src.url, query: `select ${columns} from items where ${where}` },
+        { url: b.url, query: `select ${columns} from items where ${where}` },
+        'id',
+      ),
+    async parkedWith(pattern) {
+      let last = '';
+      await waitFor(
+        async () => {
+          const status = await targetStatus(config, 'b');
+          last = status.lastError ?? '';
+          return status.state === 'parked' && pattern.test(last);
+        },
+        { what: `target b parked with an error matching ${pattern}`, timeoutMs: 30_000 },
+      ).catch((thrown: unknown) => {
+        throw new Error(`${String(thrown)}; last error: ${last}\n${lines.slice(-20).join('')}`);
+      });
+      return last;
+    },
+  };
+  await d.write(1, 20);
+  await d.onSource(`update items set v = v || '!' where id <= 5`);
+  await waitCaughtUp(config);
+  return d;
+}
+
+/** Rows of the target, to prove that a parked target took nothing after the change it stopped at. */
+async function targetCount(d: Drift): Promise<number> {
+  const [row] = await d.onTarget('select count(*)::int as n from items');
+  return (row as { n: number }).n;
+}
+
+describe('schema drift', () => {
+  it('a nullable column added on the source that the target lacks is skipped with a warning, and follows once added and synced', async () => {
+    const d = await drift();
+    await d.onSource('alter table items add column note text');
+    await d.write(21, 10, 'id, v, n, note', `$1::int, 'row ' || $1::int, $1::int, 'note ' || $1::int`);
+    await d.onSource(`update items set note = 'later', v = v || '?' where id in (3, 25)`);
+    await waitCaughtUp(d.config);
+    await d.expectSame('id, v, n');
+    expect(d.log.join('\n')).toMatch(/target table lacks nullable column\(s\) note of the source/);
+    expect(await conflictsCounted(d.daemon)).toBe(0);
+
+    // The operator adds the column on the target and recopies the table: the values arrive.
+    await d.onTarget('alter table items add column note text');
+    const synced = await runCli(await configFile(d.raw), 'sync', 'b', '--table', 'items');
+    expect(synced.code).toBe(0);
+    await d.write(31, 5, 'id, v, n, note', `$1::int, 'row ' || $1::int, $1::int, 'new ' || $1::int`);
+    await waitCaughtUp(d.config);
+    await d.expectSame('*');
+    await d.daemon.stop();
+  });
+
+  it('a NOT NULL column added on the source parks the target naming table and column; added on the target, it drains with nothing lost', async () => {
+    const d = await drift();
+    await d.onSource('alter table items add column flag int not null default 7');
+    await d.write(21, 10, 'id, v, n, flag', `$1::int, 'row ' || $1::int, $1::int, $1::int % 3`);
+    const error = await d.parkedWith(/lacks column\(s\) flag/);
+    expect(error).toMatch(/items/);
+    expect(await targetCount(d)).toBe(20);
+
+    await d.onTarget('alter table items add column flag int not null default 7');
+    await waitCaughtUp(d.config);
+    await d.expectSame('*');
+    await d.daemon.stop();
+  });
+
+  it('a column dropped on the source: the target keeps it and replication goes on without conflicts', async () => {
+    const d = await drift();
+    await d.onSource('alter table items drop column n');
+    await d.write(21, 10, 'id, v', `$1::int, 'row ' || $1::int`);
+    // Updates of rows written before the drop: without planning again, the old row would not match.
+    await d.onSource(`update items set v = v || '+' where id in (2, 7, 22)`);
+    await d.onSource('delete from items where id in (8, 23)');
+    await waitCaughtUp(d.config);
+    await d.expectSame('id, v');
+    expect(await conflictsCounted(d.daemon)).toBe(0);
+    await d.daemon.stop();
+  });
+
+  it('a column retyped on the source: values the target type reads flow; one it refuses parks the change named; fixing the target drains', async () => {
+    const d = await drift();
+    await d.onSource('alter table items alter column n type text');
+    await d.write(21, 5, 'id, v, n', `$1::int, 'row ' || $1::int, ($1::int * 2)::text`);
+    await waitCaughtUp(d.config);
+    await d.expectSame('id, v, n::text');
+
+    await d.write(26, 1, 'id, v, n', `$1::int, 'row ' || $1::int, 'twenty-six'`);
+    await d.write(27, 3);
+    const error = await d.parkedWith(/invalid input syntax for type integer/);
+    expect(error).toMatch(/twenty-six/);
+    const queued = await d.src.cluster.query<{ table_name: string; key: string }>(
+      'select table_name, key::text as key from trigsync.error_queue',
+      [],
+      d.src.name,
+    );
+    expect(queued).toEqual([{ table_name: 'public.items', key: '{"id":26}' }]);
+    expect(await targetCount(d)).toBe(25);
+
+    await d.onTarget('alter table items alter column n type text');
+    await waitCaughtUp(d.config);
+    await d.expectSame('id, v, n::text');
+    await d.daemon.stop();
+  });
+
+  it('a column dropped on the target: a nullable one is skipped with a warning, a NOT NULL one parks the target naming it until restored', async () => {
+    const d = await drift();
+    await d.onTarget('alter table items drop column n');
+    await d.write(21, 5);
+    await waitCaughtUp(d.config);
+    await d.expectSame('id, v');
+    expect(d.log.join('\n')).toMatch(/target table lacks nullable column\(s\) n of the source/);
+
+    await d.onTarget('alter table items drop column v');
+    await d.write(26, 5);
+    const error = await d.parkedWith(/lacks column\(s\) v/);
+    expect(error).toMatch(/public\.items/);
+    expect(await targetCount(d)).toBe(25);
+
+    await d.onTarget('alter table items add column v text, add column n int');
+    await waitCaughtUp(d.config);
+    await d.expectSame('id, v, n', 'id > 25');
+    await d.expectSame('id');
+    await d.daemon.stop();
+  });
+
+  it('a target table dropped parks the target naming it; re-created and synced, the target is whole again', async () => {
+    const d = await drift();
+    await d.onTarget('drop table items');
+    await d.write(21, 10);
+    const error = await d.parkedWith(/items/);
+    expect(error).toMatch(/does not exist/);
+
+    await d.onTarget(table);
+    const synced = await runCli(await configFile(d.raw), 'sync', 'b', '--table', 'items');
+    expect(synced.code).toBe(0);
+    await d.write(31, 5);
+    await waitCaughtUp(d.config);
+    await d.expectSame('*');
+    await d.daemon.stop();
+  });
+
+  it('a captured table renamed on the source keeps replicating; the next start names the table the config lacks', async () => {
+    const d = await drift();
+    await d.onSource('alter table items rename to goods');
+    await d.onSource(`insert into goods select g, 'renamed', g from generate_series(21, 30) g`);
+    await waitCaughtUp(d.config);
+    await d.daemon.stop();
+    await expectSameRows(
+      { url: d.src.url, query: 'select * from goods' },
+      { url: d.b.url, query: 'select * from items' },
+      'id',
+    );
+    await d.onSource(`insert into goods select g, 'while down', g from generate_series(31, 40) g`);
+    await expect(startDaemon(d.config)).rejects.toThrow(/items does not exist on the source/);
+
+    // The config names the new source table and maps it to the old target table: nothing was lost.
+    const renamed = makeConfig({
+      ...d.raw,
+      tables: ['goods'],
+      targets: [
+        { name: 'b', url: d.b.url, initialSync: 'none', tables: [{ source: 'goods', target: 'items' }] },
+      ],
+    });
+    const daemon = await startDaemon(renamed);
+    await d.onSource(`update goods set v = 'after' where id in (1, 35)`);
+    await waitCaughtUp(renamed);
+    await expectSameRows(
+      { url: d.src.url, query: 'select * from goods' },
+      { url: d.b.url, query: 'select * from items' },
+      'id',
+    );
+    await daemon.stop();
+  });
+
+  it('a captured table dropped on the source: its changes up to the drop arrive; the next start names it', async () => {
+    const d = await drift();
+    await d.write(21, 30);
+    await d.onSource(`update items set v = 'last' where id > 40`);
+    const [before] = await d.onSource(
+      'select count(*)::int as count, sum(hashtext(t::text))::text as hash from items t',
+    );
+    await d.onSource('drop table items');
+    await waitCaughtUp(d.config);
+    const [after] = await d.onTarget(
+      'select count(*)::int as count, sum(hashtext(t::text))::text as hash from items t',
+    );
+    expect(after).toEqual(before);
+    await d.daemon.stop();
+    await expect(startDaemon(d.config)).rejects.toThrow(/items does not exist on the source/);
+  });
+});
