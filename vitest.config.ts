@@ -1,8 +1,10 @@
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    // The version matrix downloads other PostgreSQL majors: `npm run test:matrix` runs it.
+    exclude: [...configDefaults.exclude, 'test/matrix/**'],
     globalSetup: ['test/support/global-setup.ts'],
     // Child processes (the daemon, pg servers) and signals behave best in forked workers.
     pool: 'forks',

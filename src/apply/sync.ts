@@ -77,6 +77,12 @@ export async function copyTables(options: {
   try {
     await snapshotClient.query('begin isolation level repeatable read read only');
     await snapshotClient.query(copySettings);
+    // Locked before the snapshot is fixed (LOCK takes none), as pg_dump does: a TRUNCATE ignores older
+    // snapshots, so one committed between the snapshot and a table's copy would make the copy read an
+    // empty table while the stream leaves out everything before it (the matrix test met it as conflicts).
+    await snapshotClient.query(
+      `lock table ${tables.map((t) => qualifiedIdent(t.source)).join(', ')} in access share mode`,
+    );
     // The first query fixes the transaction's snapshot; pg_current_snapshot() is that snapshot.
     const snapshot = (await snapshotClient.query<{ s: string }>('select pg_current_snapshot()::text as s'))
       .rows[0]!.s;

@@ -77,7 +77,7 @@ export async function initDataDir(options: InitdbOptions): Promise<void> {
         '--encoding=UTF8',
         '--locale=C',
         '--no-sync',
-        '--no-instructions',
+        // Not --no-instructions, which PostgreSQL 13's initdb refuses: its output is not shown anyway.
       ],
       owner,
     );

@@ -43,6 +43,8 @@ const SERVER_SETTINGS = [
 export interface LocalClusterOptions extends ClusterOptions {
   /** `name=value` settings after SERVER_SETTINGS, which they override (the last -c wins): fsync=on, say. */
   settings?: readonly string[];
+  /** Another PostgreSQL than the installed dev dependency's, e.g. an older major (pg-versions.ts). */
+  binaries?: PgBinaries;
 }
 
 // Once per process: clusters start in parallel, and must not all try to create the OS user at once.
@@ -55,6 +57,7 @@ export class LocalCluster extends BaseCluster {
   readonly dataDir: string;
   readonly logFile: string;
   readonly #settings: readonly string[];
+  readonly #binaries: PgBinaries | undefined;
   #port = 0;
   #serverVersion = '';
 
@@ -67,6 +70,7 @@ export class LocalCluster extends BaseCluster {
     this.dataDir = options.dataDir;
     this.logFile = join(options.dataDir, 'server.log');
     this.#settings = [...SERVER_SETTINGS, ...(options.settings ?? [])];
+    this.#binaries = options.binaries;
   }
 
   get port(): number {
@@ -97,12 +101,12 @@ export class LocalCluster extends BaseCluster {
       () => false,
     );
     if (initialised) return;
-    const { initdb } = await (binaries ??= findPgBinaries());
+    const { initdb } = this.#binaries ?? (await (binaries ??= findPgBinaries()));
     await initDataDir({ initdb, dataDir: this.dataDir, user: this.user, password: this.password, owner });
   }
 
   private async launch(port: number, owner: OsUser | undefined): Promise<void> {
-    const { postgres } = await (binaries ??= findPgBinaries());
+    const { postgres } = this.#binaries ?? (await (binaries ??= findPgBinaries()));
     // Detached, so neither Ctrl-C nor a killed vitest takes it down half-way: the teardown or the
     // watchdog stops it.
     const server = spawnPostmaster({

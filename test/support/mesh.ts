@@ -8,7 +8,14 @@ import pg from 'pg';
 
 import type { Config } from '../../src/config/types.js';
 import { withClient } from './cluster.js';
-import { createRole, freshDatabase, sharedClusters, uniqueName, type FreshDatabase } from './fixtures.js';
+import {
+  createRole,
+  freshDatabase,
+  sharedClusters,
+  uniqueName,
+  type FreshDatabase,
+  type PgCluster,
+} from './fixtures.js';
 import { makeConfig } from './replication.js';
 
 /**
@@ -39,10 +46,13 @@ export interface MeshNode {
   url: string;
 }
 
-/** n nodes (n <= 3), each on its own shared cluster, with the tables created by the node's role. */
-export async function meshNodes(n: number): Promise<MeshNode[]> {
+/**
+ * n nodes (n <= 3), each on its own shared cluster (or on the clusters given, one node each), with the
+ * tables created by the node's role, which is no superuser.
+ */
+export async function meshNodes(n: number, on?: readonly PgCluster[]): Promise<MeshNode[]> {
   const { source, target1, target2 } = sharedClusters();
-  const clusters = [source, target1, target2].slice(0, n);
+  const clusters = (on ?? [source, target1, target2]).slice(0, n);
   return Promise.all(
     clusters.map(async (cluster, index) => {
       const name = `node_${'abc'[index]!}`;
