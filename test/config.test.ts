@@ -307,7 +307,7 @@ describe('validation', () => {
       applicationName: 'trigsync',
       tables: [{ schema: 'public', name: 'orders' }],
       targets: [],
-      apply: { batchSize: 5000, pollIntervalMs: 1000 },
+      apply: { batchSize: 5000, pollIntervalMs: 1000, silenceTimeoutMs: 60000 },
       retry: { initialDelayMs: 500, maxDelayMs: 30000, dataErrorDelayMs: 30000 },
       shutdownTimeoutMs: 30000,
       metrics: { enabled: true, host: '0.0.0.0', port: 9753 },

@@ -13,7 +13,7 @@ import type pg from 'pg';
 import { migrate } from '../capture/migrations.js';
 import { configSecrets, redactSecrets } from '../config/redact.js';
 import type { Config, TargetConfig } from '../config/types.js';
-import { connect } from '../db/connect.js';
+import { connect, daemonConnectOptions } from '../db/connect.js';
 import { clearFailures, loadSkipped, parkTarget, recordFailure } from '../failure/error-queue.js';
 import { classifyError, coerceError, ConfigError, sqlState, type ErrorKind } from '../failure/errors.js';
 import type { TargetState, TrigsyncEvents } from '../lib/events.js';
@@ -157,7 +157,7 @@ export class TargetWorker extends Runnable {
 
   private async connect(): Promise<void> {
     const { config } = this.deps;
-    const options = { applicationName: config.applicationName };
+    const options = daemonConnectOptions(config);
     if (this.source === undefined) {
       const source = await connect(config.source.url, options);
       await prepareReaderSession(source).catch(async (thrown: unknown) => {
@@ -182,7 +182,7 @@ export class TargetWorker extends Runnable {
 
   private async connectTarget(): Promise<void> {
     const { config, target } = this.deps;
-    const client = await onTarget(() => connect(target.url, { applicationName: config.applicationName }));
+    const client = await onTarget(() => connect(target.url, daemonConnectOptions(config)));
     try {
       await onTarget(async () => {
         // Text forms that every server reads back the same way.

@@ -96,7 +96,11 @@ function validate(raw: unknown, env: NodeJS.ProcessEnv, file?: string, locate?: 
     applicationName: values.applicationName,
     tables: captured.tables,
     targets,
-    apply: { batchSize: values.apply.batchSize, pollIntervalMs: values.apply.pollIntervalMs },
+    apply: {
+      batchSize: values.apply.batchSize,
+      pollIntervalMs: values.apply.pollIntervalMs,
+      silenceTimeoutMs: values.apply.silenceTimeoutMs,
+    },
     retry: { initialDelayMs, maxDelayMs, dataErrorDelayMs: values.retry.dataErrorDelayMs },
     shutdownTimeoutMs: values.shutdownTimeoutMs,
     metrics: { enabled: values.metrics.enabled, host: values.metrics.host, port: values.metrics.port },

@@ -27,7 +27,7 @@ export interface ConvictValues {
   applicationName: string;
   tables: unknown[];
   targets: unknown[];
-  apply: { batchSize: number; pollIntervalMs: number };
+  apply: { batchSize: number; pollIntervalMs: number; silenceTimeoutMs: number };
   retry: { initialDelayMs: number; maxDelayMs: number; dataErrorDelayMs: number };
   shutdownTimeoutMs: number;
   metrics: { enabled: boolean; host: string; port: number };
@@ -139,6 +139,12 @@ export const configSchema = {
   apply: {
     batchSize: integer(5000, 1, 100_000, 'Most changes applied in one transaction'),
     pollIntervalMs: integer(1000, 10, 3_600_000, 'Read the log this often even without a notification'),
+    silenceTimeoutMs: integer(
+      60_000,
+      100,
+      86_400_000,
+      'Give up a connection whose query hears nothing from its server for this long',
+    ),
   },
   retry: {
     initialDelayMs: integer(500, 1, 3_600_000, 'First delay before retrying a connection'),

@@ -57,7 +57,7 @@ export interface Config {
   tables: QualifiedName[];
   /** May be empty: a node that only captures (the other side of a multi-master pair, say). */
   targets: TargetConfig[];
-  apply: { batchSize: number; pollIntervalMs: number };
+  apply: { batchSize: number; pollIntervalMs: number; silenceTimeoutMs: number };
   retry: { initialDelayMs: number; maxDelayMs: number; dataErrorDelayMs: number };
   shutdownTimeoutMs: number;
   metrics: { enabled: boolean; host: string; port: number };

@@ -12,7 +12,7 @@ import type pg from 'pg';
 
 import { ident } from '../config/identifiers.js';
 import type { Config } from '../config/types.js';
-import { connect } from '../db/connect.js';
+import { connect, daemonConnectOptions } from '../db/connect.js';
 import { classifyError, coerceError } from '../failure/errors.js';
 import type { TrigsyncEvents } from '../lib/events.js';
 import type { Logger } from '../lib/logger.js';
@@ -63,13 +63,18 @@ export class Leadership extends Runnable {
     let waitingLogged = false;
     let failures = 0;
     let fatal: Error | undefined;
+    /** The server process of a lock connection given up while leading. */
+    let abandoned: number | undefined;
     while (this.shouldRun() && fatal === undefined) {
       let client: pg.Client | undefined;
       try {
-        client = await connect(this.config.source.url, { applicationName: this.config.applicationName });
+        client = await connect(this.config.source.url, daemonConnectOptions(this.config));
         const ended = sessionEnd(client);
         backoff.reset();
         failures = 0;
+        if (abandoned !== undefined)
+          await endAbandonedSession(client, abandoned, this.config.applicationName);
+        abandoned = undefined;
         while (this.shouldRun() && !(await this.tryLock(client))) {
           if (!waitingLogged) this.logger.info('another daemon leads; standing by');
           waitingLogged = true;
@@ -91,6 +96,9 @@ export class Leadership extends Runnable {
           );
         }
       } finally {
+        // A lock connection given up while leading may be half-open: the server still holds its
+        // session, and the lock with it, until its own keepalive notices (hours by default).
+        if (this.leading && client !== undefined) abandoned = backendPid(client);
         await this.resign();
         await client?.end().catch(() => undefined);
       }
@@ -137,6 +145,23 @@ export class Leadership extends Runnable {
     this.events.emit('leader:changed', { leader: false, daemon: daemonIdentity });
     this.logger.info('no longer leading');
   }
+}
+
+function backendPid(client: pg.Client): number | undefined {
+  return (client as unknown as { processID?: number | null }).processID ?? undefined;
+}
+
+/**
+ * Terminate this daemon's former lock session if the server still runs it: it is ours (we closed our
+ * end), and while it lives it holds the leader's lock that this daemon, or a standby, needs. Same role,
+ * so no privilege is needed.
+ */
+async function endAbandonedSession(client: pg.Client, pid: number, applicationName: string): Promise<void> {
+  await client.query(
+    `select pg_terminate_backend(pid) from pg_stat_activity
+      where pid = $1 and usename = current_user and application_name = $2`,
+    [pid, applicationName],
+  );
 }
 
 /** Resolves when the client's session ends or fails. */

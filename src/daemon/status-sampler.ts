@@ -6,7 +6,7 @@
 import type pg from 'pg';
 
 import type { Config } from '../config/types.js';
-import { connect } from '../db/connect.js';
+import { connect, daemonConnectOptions } from '../db/connect.js';
 import { coerceError } from '../failure/errors.js';
 import type { TrigsyncEvents } from '../lib/events.js';
 import { Runnable, sleep } from '../lib/runnable.js';
@@ -46,7 +46,7 @@ export class StatusSampler extends Runnable {
       const started = Date.now();
       try {
         client ??= await connect(this.config.source.url, {
-          applicationName: this.config.applicationName,
+          ...daemonConnectOptions(this.config),
           connectTimeoutMs: 5_000,
         });
         const readStarted = Date.now();

@@ -1,10 +1,16 @@
 /** Connections to the source and the targets, always under trigsync's application_name. */
+import type { Socket } from 'node:net';
+
 import pg from 'pg';
+
+import type { Config } from '../config/types.js';
 
 export interface ConnectOptions {
   applicationName: string;
   /** Give up connecting after this long (ms). */
   connectTimeoutMs?: number;
+  /** Give up the connection when a query in flight hears nothing from the server this long (ms). */
+  silenceTimeoutMs?: number;
 }
 
 // int8 (change ids, counts) as a JS number: exact up to 2^53, which at 100k changes a second
@@ -22,6 +28,11 @@ export function clientConfig(url: string, options: ConnectOptions): pg.ClientCon
   };
 }
 
+/** What every long-lived connection of the daemon uses: its application_name, and the silence limit. */
+export function daemonConnectOptions(config: Config): ConnectOptions {
+  return { applicationName: config.applicationName, silenceTimeoutMs: config.apply.silenceTimeoutMs };
+}
+
 /** Open one client; the caller ends it. */
 export async function connect(url: string, options: ConnectOptions): Promise<pg.Client> {
   const client = new pg.Client(clientConfig(url, options));
@@ -33,7 +44,53 @@ export async function connect(url: string, options: ConnectOptions): Promise<pg.
     await client.end().catch(() => undefined);
     throw thrown;
   }
+  if (options.silenceTimeoutMs !== undefined) watchSilence(client, options.silenceTimeoutMs);
   return client;
+}
+
+/**
+ * Destroy the client's socket when a query has been waiting `silenceMs` without a byte from the server.
+ * A half-open connection (the peer gone without a FIN or RST, packets black-holed) otherwise leaves the
+ * query waiting until TCP keepalive gives up, over ten minutes with the kernel's defaults, and Node
+ * cannot shorten its probes. Only queries that return a promise count: a COPY is a stream whose progress
+ * its own pipeline sees, and it may send for minutes while the server says nothing.
+ * pg keeps its socket at `connection.stream`, not a public API: checked at connect, so a pg that moves it
+ * fails every connection loudly rather than losing the watch.
+ */
+function watchSilence(client: pg.Client, silenceMs: number): void {
+  const socket = (client as unknown as { connection?: { stream?: Socket } }).connection?.stream;
+  if (socket === undefined || typeof socket.destroy !== 'function') {
+    throw new Error('pg.Client has no connection.stream: cannot watch for silent connections');
+  }
+  let heardAt = Date.now();
+  let waiting = 0;
+  socket.on('data', () => (heardAt = Date.now()));
+  const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+  client.query = ((...args: unknown[]) => {
+    const result = query(...args);
+    if (result instanceof Promise) {
+      // Silence counts from the first query sent after an idle spell, not from the last reply.
+      if (waiting++ === 0) heardAt = Date.now();
+      const settled = (): void => void waiting--;
+      result.then(settled, settled);
+    }
+    return result;
+  }) as typeof client.query;
+  const timer = setInterval(
+    () => {
+      if (waiting === 0 || Date.now() - heardAt < silenceMs) return;
+      clearInterval(timer);
+      // ETIMEDOUT: the taxonomy (src/failure/errors.ts) counts it a connection failure, retried.
+      const silent = Object.assign(
+        new Error(`no answer from the server for ${silenceMs} ms: connection given up`),
+        { code: 'ETIMEDOUT' },
+      );
+      socket.destroy(silent);
+    },
+    Math.min(1_000, Math.max(10, silenceMs / 4)),
+  );
+  timer.unref();
+  socket.once('close', () => clearInterval(timer));
 }
 
 /** Run `work` with a fresh client and close it afterwards, whatever happens. */

@@ -7,7 +7,7 @@ import type pg from 'pg';
 
 import { ident } from '../config/identifiers.js';
 import type { Config } from '../config/types.js';
-import { connect } from '../db/connect.js';
+import { connect, daemonConnectOptions } from '../db/connect.js';
 import { coerceError } from '../failure/errors.js';
 import type { Logger } from '../lib/logger.js';
 import { Backoff, Runnable, sleep } from '../lib/runnable.js';
@@ -41,9 +41,7 @@ export class LogListener extends Runnable {
     const backoff = new Backoff(this.config.retry);
     while (this.shouldRun()) {
       try {
-        const client = await connect(this.config.source.url, {
-          applicationName: this.config.applicationName,
-        });
+        const client = await connect(this.config.source.url, daemonConnectOptions(this.config));
         const ended = new Promise<void>((resolve) => {
           client.once('end', resolve);
           client.once('error', () => resolve());

@@ -7,7 +7,7 @@ import type pg from 'pg';
 
 import { ident } from '../config/identifiers.js';
 import type { Config } from '../config/types.js';
-import { connect } from '../db/connect.js';
+import { connect, daemonConnectOptions } from '../db/connect.js';
 import { coerceError } from '../failure/errors.js';
 import type { Logger } from '../lib/logger.js';
 import { Backoff, Runnable, sleep } from '../lib/runnable.js';
@@ -54,7 +54,7 @@ export class LogPruner extends Runnable {
     let client: pg.Client | undefined;
     while (this.shouldRun()) {
       try {
-        client ??= await connect(this.config.source.url, { applicationName: this.config.applicationName });
+        client ??= await connect(this.config.source.url, daemonConnectOptions(this.config));
         const removed = await pruneLog(client, this.config.schema);
         if (removed > 0) {
           // Autovacuum looks at a table at most once a minute (autovacuum_naptime) and then by scale

@@ -19,7 +19,7 @@ afterEach(async () => {
  * Source and target on the shared clusters; the daemon reaches each through a proxy of its own.
  * `batchSize`: small batches put more batch boundaries under the faults.
  */
-async function topology(batchSize?: number) {
+async function topology(batchSize?: number, silenceTimeoutMs?: number) {
   const { source, target1 } = sharedClusters();
   const [src, a] = await Promise.all([freshDatabase(source), freshDatabase(target1)]);
   for (const db of [src, a]) await db.cluster.query(workloadTables, [], db.name);
@@ -29,15 +29,24 @@ async function topology(batchSize?: number) {
     source: { url: toSource.url(src.url) },
     tables: ['items', 'events'],
     targets: [{ name: 'a', url: toTarget.url(a.url), initialSync: 'none' }],
-    apply: { pollIntervalMs: 200, ...(batchSize === undefined ? {} : { batchSize }) },
+    apply: {
+      pollIntervalMs: 200,
+      ...(batchSize === undefined ? {} : { batchSize }),
+      ...(silenceTimeoutMs === undefined ? {} : { silenceTimeoutMs }),
+    },
     retry: { initialDelayMs: 50, maxDelayMs: 500 },
   });
   return { src, a, toSource, toTarget, config };
 }
 
 /** The topology with the daemon running and a writer committing every `writeIntervalMs`. */
-async function running(options: { batchSize?: number; writeIntervalMs: number; latencyMs?: number }) {
-  const setup = await topology(options.batchSize);
+async function running(options: {
+  batchSize?: number;
+  writeIntervalMs: number;
+  latencyMs?: number;
+  silenceTimeoutMs?: number;
+}) {
+  const setup = await topology(options.batchSize, options.silenceTimeoutMs);
   setup.toSource.setLatency(options.latencyMs ?? 0);
   setup.toTarget.setLatency(options.latencyMs ?? 0);
   const daemon = await startDaemon(setup.config);
@@ -90,6 +99,18 @@ describe('over a faulty network', () => {
       link.heal();
     }
     await delay(1_000);
+    await expectConverged(run, 100);
+  });
+
+  it('gives up connections black-holed for good (half-open) and goes on over new ones', async () => {
+    const run = await running({ batchSize: 50, writeIntervalMs: 5, silenceTimeoutMs: 1_000 });
+    for (const link of [run.toTarget, run.toSource]) {
+      await delay(1_000);
+      // Mid-stream, the open connections go silent for good; without the silence timeout the worker
+      // would wait for TCP keepalive (minutes) and the target would not catch up in time.
+      expect(link.blackHole()).toBeGreaterThan(0);
+    }
+    await delay(2_000);
     await expectConverged(run, 100);
   });
 });

@@ -1,14 +1,16 @@
 /**
  * A TCP proxy between the daemon and one server, in the test process, that the test turns faulty: it
- * delays every packet, cuts every connection, or holds all traffic the way a network partition does
- * (each side's socket stays open and hears nothing) until it heals, when the held bytes go on in order,
- * as TCP retransmission would deliver them.
+ * delays every packet, cuts every connection, black-holes the open connections for good (half-open), or
+ * holds all traffic the way a network partition does (each side's socket stays open and hears nothing)
+ * until it heals, when the held bytes go on in order, as TCP retransmission would deliver them.
  */
 import net from 'node:net';
 
 interface Link {
   client: net.Socket;
   server: net.Socket;
+  /** Drops every byte from now on, both ways, and never tells either side. */
+  blackHoled?: boolean;
 }
 
 export class FaultProxy {
@@ -65,6 +67,16 @@ export class FaultProxy {
     return cut;
   }
 
+  /**
+   * Drop every byte of the connections open now, both ways and for good, without closing them: each
+   * side's socket stays open and hears nothing, as when the peer's host dies or a NAT entry expires.
+   * New connections work. Returns how many connections it hit.
+   */
+  blackHole(): number {
+    for (const link of this.#links) link.blackHoled = true;
+    return this.#links.size;
+  }
+
   /** Hold all traffic, of open connections and new ones, until `heal()`. */
   partition(): void {
     this.#held ??= [];
@@ -96,12 +108,12 @@ export class FaultProxy {
       socket.on('error', drop);
       socket.on('close', drop);
     }
-    this.#forward(client, server);
-    this.#forward(server, client);
+    this.#forward(link, client, server);
+    this.#forward(link, server, client);
   }
 
   /** Copy `from` to `to`, through the latency and the partition, keeping the order of the chunks. */
-  #forward(from: net.Socket, to: net.Socket): void {
+  #forward(link: Link, from: net.Socket, to: net.Socket): void {
     // Chunks wait in one queue per direction, so that a delay never reorders them.
     let queue = Promise.resolve();
     from.on('data', (chunk: Buffer) => {
@@ -109,7 +121,7 @@ export class FaultProxy {
       queue = queue.then(async () => {
         if (latency > 0) await new Promise((resolve) => setTimeout(resolve, latency));
         await this.#passed();
-        if (!to.destroyed) to.write(chunk);
+        if (!to.destroyed && link.blackHoled !== true) to.write(chunk);
       });
     });
   }
