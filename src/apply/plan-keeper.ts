@@ -16,16 +16,16 @@ import type pg from 'pg';
 
 import { describeRelids, sameShape, type TableInfo } from '../capture/catalog.js';
 import { reconcileGuards } from '../capture/guard.js';
-import type { Config, QualifiedName, TargetConfig } from '../config/types.js';
+import type { Config, TargetConfig } from '../config/types.js';
 import { ConfigError } from '../failure/errors.js';
 import type { Logger } from '../lib/logger.js';
 import type { LogChange } from '../log/window.js';
-import { buildTargetPlan, describeSourceTables, type TargetPlan } from './plan.js';
-
-export type SourceTables = Map<string, TableInfo & { name: QualifiedName }>;
+import { buildTargetPlan, describeSourceTables, type SourceTables, type TargetPlan } from './plan.js';
 
 export class PlanKeeper {
-  #sourceTables: SourceTables;
+  #sourceTables!: SourceTables;
+  /** The same tables by relid, with their display names: what each batch is checked against. */
+  #byRelid!: Map<number, TableInfo & { display: string }>;
 
   constructor(
     private readonly config: Config,
@@ -33,7 +33,12 @@ export class PlanKeeper {
     sourceTables: SourceTables,
     private readonly log: Logger,
   ) {
+    this.#describedAs(sourceTables);
+  }
+
+  #describedAs(sourceTables: SourceTables): void {
     this.#sourceTables = sourceTables;
+    this.#byRelid = new Map([...sourceTables].map(([display, t]) => [t.relid, { ...t, display }]));
   }
 
   /** The plan against the target as it is now, its guards in place; warnings are logged. */
@@ -52,19 +57,18 @@ export class PlanKeeper {
    */
   async sourceChanged(source: pg.ClientBase, changes: readonly LogChange[]): Promise<boolean> {
     const relids = [...new Set(changes.map((c) => c.relid))];
-    const known = new Map([...this.#sourceTables.values()].map((t) => [t.relid, t]));
     const now = await describeRelids(source, relids);
     const changed = relids.filter((relid) => {
-      const before = known.get(relid);
+      const before = this.#byRelid.get(relid);
       const after = now.get(relid);
       return before !== undefined && after !== undefined && !sameShape(before, after);
     });
     if (changed.length === 0) return false;
-    const names = changed.map((relid) => [...this.#sourceTables].find(([, t]) => t.relid === relid)?.[0]);
+    const names = changed.map((relid) => this.#byRelid.get(relid)!.display);
     this.log.warn({ tables: names }, 'source table(s) altered; planning again');
     const described = await describeSourceTables(source, this.config);
     if (described.problems.length > 0) throw new ConfigError(described.problems);
-    this.#sourceTables = described.tables;
+    this.#describedAs(described.tables);
     return true;
   }
 }

@@ -28,6 +28,9 @@ export interface TablePlan {
   jsonColumns: { name: string; type: string }[];
 }
 
+/** The source's captured tables as described, by display name. */
+export type SourceTables = Map<string, TableInfo & { name: QualifiedName }>;
+
 export interface TargetPlan {
   target: string;
   tables: Map<number, TablePlan>;
@@ -56,8 +59,8 @@ function jsonColumnsOf(columns: readonly ColumnInfo[]): string[] {
 export async function describeSourceTables(
   source: pg.ClientBase,
   config: Config,
-): Promise<{ tables: Map<string, TableInfo & { name: QualifiedName }>; problems: string[] }> {
-  const tables = new Map<string, TableInfo & { name: QualifiedName }>();
+): Promise<{ tables: SourceTables; problems: string[] }> {
+  const tables: SourceTables = new Map();
   const problems: string[] = [];
   for (const name of config.tables) {
     const info = await describeTable(source, name);
@@ -77,7 +80,7 @@ export async function describeSourceTables(
 export async function buildTargetPlan(
   config: Config,
   target: TargetConfig,
-  sourceTables: Map<string, TableInfo & { name: QualifiedName }>,
+  sourceTables: SourceTables,
   targetClient: pg.ClientBase,
 ): Promise<TargetPlan> {
   const problems: string[] = [];

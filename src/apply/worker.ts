@@ -31,8 +31,8 @@ import {
 import { closeWindow, type LogChange, type Position } from '../log/window.js';
 import { applyFindingCulprit, ChangeRefused, type PositionKey } from './chunk.js';
 import { reportConflicts, type Conflict } from './conflicts.js';
-import type { TargetPlan } from './plan.js';
-import { PlanKeeper, type SourceTables } from './plan-keeper.js';
+import type { SourceTables, TargetPlan } from './plan.js';
+import { PlanKeeper } from './plan-keeper.js';
 import { appliedEvent } from './applied-event.js';
 import { LogReader, prepareReaderSession } from './log-reader.js';
 import { TargetLockHeld, takeTargetLock } from './target-lock.js';
@@ -174,10 +174,14 @@ export class TargetWorker extends Runnable {
       this.plan = undefined;
     }
     if (this.target === undefined) await this.connectTarget();
-    if (this.plan === undefined) {
-      const client = this.target!;
-      this.plan = await onTarget(() => this.planKeeper.build(client));
-    }
+    if (this.plan === undefined) await this.planAgain();
+  }
+
+  /** Plan against the target as it is now; until that succeeds there is no plan to apply with. */
+  private async planAgain(): Promise<void> {
+    this.plan = undefined;
+    const client = this.target!;
+    this.plan = await onTarget(() => this.planKeeper.build(client));
   }
 
   private async connectTarget(): Promise<void> {
@@ -221,11 +225,7 @@ export class TargetWorker extends Runnable {
       await this.mirror('live', 0, false);
       return 0;
     }
-    if (await this.planKeeper.sourceChanged(source, changes)) {
-      this.plan = undefined;
-      const client = this.target!;
-      this.plan = await onTarget(() => this.planKeeper.build(client));
-    }
+    if (await this.planKeeper.sourceChanged(source, changes)) await this.planAgain();
     const started = performance.now();
     const target = this.target!;
     const scope = {

@@ -8,12 +8,11 @@
  * Starts in dependency order and stops in reverse; stop lets each worker finish (commit or roll back)
  * the batch in flight before the leader's lock is released.
  */
-import { describeSourceTables } from '../apply/plan.js';
+import { describeSourceTables, type SourceTables } from '../apply/plan.js';
 import { TargetWorker } from '../apply/worker.js';
-import type { TableInfo } from '../capture/catalog.js';
 import { installSource, sourceOrigin } from '../capture/install.js';
 import { assertSchemaKnown } from '../capture/migrations.js';
-import type { Config, QualifiedName } from '../config/types.js';
+import type { Config } from '../config/types.js';
 import { withClient } from '../db/connect.js';
 import { classifyError, coerceError, ConfigError } from '../failure/errors.js';
 import { TrigsyncEvents } from '../lib/events.js';
@@ -29,7 +28,7 @@ import { StatusSampler } from './status-sampler.js';
 /** What the source told us at start, which every term's workers need. */
 interface SourceFacts {
   origin: string;
-  sourceTables: Map<string, TableInfo & { name: QualifiedName }>;
+  sourceTables: SourceTables;
 }
 
 export class Daemon {

@@ -40,11 +40,11 @@ export async function connect(url: string, options: ConnectOptions): Promise<pg.
   client.on('error', () => undefined);
   try {
     await client.connect();
+    if (options.silenceTimeoutMs !== undefined) watchSilence(client, options.silenceTimeoutMs);
   } catch (thrown) {
     await client.end().catch(() => undefined);
     throw thrown;
   }
-  if (options.silenceTimeoutMs !== undefined) watchSilence(client, options.silenceTimeoutMs);
   return client;
 }
 

@@ -4,11 +4,9 @@
  */
 import type pg from 'pg';
 
-import { buildTargetPlan, describeSourceTables } from '../../apply/plan.js';
-import type { TableInfo } from '../../capture/catalog.js';
+import { buildTargetPlan, describeSourceTables, type SourceTables } from '../../apply/plan.js';
 import { loadConfig } from '../../config/load.js';
 import { configSecrets, redactSecrets, redactUrl } from '../../config/redact.js';
-import type { QualifiedName } from '../../config/types.js';
 import { withClient } from '../../db/connect.js';
 import { ConfigError, coerceError } from '../../failure/errors.js';
 import { ExitCode } from '../exit-codes.js';
@@ -27,8 +25,6 @@ interface DatabaseReport {
   /** What replicates only in part, such as nullable columns the target lacks; not a failure. */
   warnings: string[];
 }
-
-type SourceTables = Map<string, TableInfo & { name: QualifiedName }>;
 
 async function probe(
   name: string,
