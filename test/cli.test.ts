@@ -86,12 +86,20 @@ describe('trigsync command', () => {
     const ok = await trigsync('check', '--config', file, '--json');
     expect(ok.code).toBe(0);
     const report = JSON.parse(ok.stdout) as {
-      databases: { name: string; reachable: boolean; serverVersion: string; url: string }[];
+      databases: {
+        name: string;
+        reachable: boolean;
+        serverVersion: string;
+        url: string;
+        triggers?: string;
+      }[];
     };
     expect(report.databases.map((d) => [d.name, d.reachable])).toEqual([
       ['source', true],
       ['reporting', true],
     ]);
+    // The test servers' role is a superuser: it applies as native logical replication does.
+    expect(report.databases[1]!.triggers).toBe('replica');
     expect(report.databases[0]!.serverVersion).toMatch(/^\d+/);
     expect(report.databases[0]!.url).not.toContain(source.password);
 

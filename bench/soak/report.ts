@@ -3,6 +3,7 @@
 import { fmt, formatTable, verdict, type Cell } from '../support/report.js';
 import { churnShare, tableRows, writerClients } from './table.js';
 import { metrics, parts, tolerance, type Drift, type Figures, type Span } from './windows.js';
+import type { Sample } from './sampler.js';
 
 export interface SoakSetup {
   seconds: number;
@@ -109,8 +110,8 @@ export function driftNote(): string {
     'from one that grew early and settled (a table reaching the size at which autovacuum keeps up).',
     'Sizes include indexes and TOAST. RSS is the whole bench process, in which the daemon runs (pgbench',
     'runs apart; the Node load generator, if used, runs inside and counts too). Writer latency, log rows',
-    'and both tables are there to read the others by and are not judged (the target table grows to about',
-    "2.5x the source's in the first minutes: updates applied as delete + insert are never HOT).",
+    'and both tables are there to read the others by and are not judged here; the last sample of their sizes',
+    'is compared below (issue #17: target ≤ 1.2 × source).',
   ].join('\n');
 }
 
@@ -120,6 +121,16 @@ export function writersLine(setup: SoakSetup, transactions: number): string {
   return (
     `Writers: ${fmt(transactions, 0)} transactions, ${fmt(achieved, 0)} tx/s on average ` +
     `(${fmt((achieved / setup.rate) * 100, 0)}% of the ${fmt(setup.rate, 0)} asked for).`
+  );
+}
+
+/** The target table's size against the source's at the last sample (updates applied in place stay HOT). */
+export function tableSizeLine(last: Sample | undefined): string {
+  if (last === undefined) return 'Table sizes: no sample.';
+  const ratio = last.targetTableBytes / last.sourceTableBytes;
+  return (
+    `Table sizes at the end: source ${fmt(last.sourceTableBytes / 2 ** 20)} MB, target ` +
+    `${fmt(last.targetTableBytes / 2 ** 20)} MB: ${fmt(ratio)}× (target ≤ 1.2×: ${verdict(ratio <= 1.2)}).`
   );
 }
 

@@ -21,6 +21,7 @@ import {
 import { DaemonRecorder } from './daemon-events.js';
 import {
   catchUpLine,
+  tableSizeLine,
   describeRun,
   driftNote,
   driftTable,
@@ -93,6 +94,7 @@ export async function soakBench({ options, load }: BenchContext): Promise<void> 
       const transactions = written.reduce((n, w) => n + w.transactions, 0);
       console.log(`\n${writersLine(setup, transactions)}`);
       console.log(catchUpLine(catchUp));
+      console.log(tableSizeLine(samples.at(-1)));
       console.log(verdictLine(drift));
       const file = await writeResults('soak', new Date(machine.date), {
         machine,

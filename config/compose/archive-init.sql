@@ -6,4 +6,4 @@ create schema archive;
 create table archive.orders (id bigint primary key, total numeric(12, 2), status text);
 
 grant usage on schema archive to trigsync;
-grant select, insert, delete, truncate on archive.orders to trigsync;
+grant select, insert, update, delete, truncate on archive.orders to trigsync;

@@ -25,7 +25,7 @@ export function appliedEvent(
     if (change.op === 'I') counts.insert++;
     else if (change.op === 'U') counts.update++;
     else if (change.op === 'D') counts.delete++;
-    else if (change.op === 'T') counts.truncate++;
+    else if (change.op === 'T' || change.op === 'P') counts.truncate++;
     // An update is two changes (old image V, new image U): one latency.
     if (change.op !== 'V') latencies.push((now - change.capturedAt.getTime()) / 1000);
   }

@@ -1,15 +1,28 @@
 /**
- * Turn a chunk of changes into set-based steps. Consecutive changes of one table form a run; in a run
- * each key keeps only its last state, all touched keys are deleted first, then the rows whose last state
- * is present (and pass the row filter) are inserted. A TRUNCATE is a barrier applied in its place.
+ * Turn a chunk of changes into set-based steps, a few per table however the tables interleave.
  *
- * Each key's first change in a run also says what the target should hold before the run (the conflict
- * check, src/apply/conflicts.ts): the old row for an update or delete whose old row passes the filter,
- * no row for an insert, or for an update that brings the key in.
+ * Each change is a removal of an old row, an arrival of a new row, or both (an update). Between two
+ * TRUNCATEs, every touched key of a table keeps only what the target should hold before its first change
+ * (`before`) and after its last (`after`); a key with both is updated in place, one with only `before` is
+ * deleted, one with only `after` inserted. An update whose old and new key differ and that is the only
+ * change of both keys moves the row (an UPDATE of its key), so that the row stays one row for the
+ * target's foreign keys, unique indexes and triggers.
+ *
+ * The steps are ordered for the target's foreign keys (TablePlan.rank: parents first): inserts, moves
+ * and updates of parents before those of their children, then deletes of children before their parents.
+ * Children thus point at their new parents before old parents go, whatever order the source logged them
+ * in (a source's ON UPDATE CASCADE logs the children first). TRUNCATEs one transaction made together are
+ * one step, the partitions it truncated alone (P) with them.
  */
 import type { LogChange } from '../log/window.js';
 import type { TablePlan } from './plan.js';
-import { objectText, rowFields } from './row-image.js';
+import { canonicalKey, objectText, rowFields } from './row-image.js';
+
+/** A row image as captured: its JSON text, and its json columns that are SQL NULL. */
+export interface Image {
+  row: string;
+  nulls: string[] | null;
+}
 
 /** Row images ready for the target: JSON texts without their json columns, and those columns apart. */
 export interface RowImages {
@@ -18,58 +31,49 @@ export interface RowImages {
   json: (string | null)[][];
 }
 
-/** One touched key of a run: its changes there, in order. */
-export interface KeyRun {
-  /** The key as a JSON object text, as captured. */
+/** One touched key of a table in a step: what the target should hold before and after. */
+export interface KeyChange {
+  /** The key as a JSON object text, as captured (for messages and the error queue). */
   key: string;
+  /** The change of the key's first event: the one a conflict is reported on. */
   first: LogChange;
+  /** Every change touching the key, in order: what `skip` leaves out. */
   ids: number[];
-  /** Whether the target should hold the first change's old row before the run (else: no row). */
-  expectsRow: boolean;
+  before: Image | undefined;
+  after: Image | undefined;
 }
 
+export type RowsStepKind = 'insert' | 'update' | 'move' | 'delete';
+
 export interface RowsStep {
-  kind: 'rows';
+  kind: RowsStepKind;
   table: TablePlan;
-  /** Every touched key, in the order of `deleteKeys`. */
-  keys: KeyRun[];
-  /** Key objects as JSON texts, one per touched key. */
-  deleteKeys: string[];
-  /** The old rows the target should hold, for the keys that expect one. */
-  expected: RowImages;
-  /** For each expected row, its key's 1-based position in `deleteKeys`. */
-  expectedAt: number[];
-  /** The rows whose last state is present and passes the filter. */
-  insert: RowImages;
+  /** insert: `after` set; update and move: both set (move: `before` under the old key); delete: `after` unset. */
+  keys: KeyChange[];
 }
 
 export interface TruncateStep {
   kind: 'truncate';
-  table: TablePlan;
+  /** Truncated together. */
+  tables: TablePlan[];
+  /** Partitions truncated alone: the rows of `table` within the bounds `where` (SQL) go. */
+  partitions: { table: TablePlan; where: string }[];
 }
 
 export type ApplyStep = RowsStep | TruncateStep;
-
-interface Run {
-  table: TablePlan;
-  keySet: ReadonlySet<string>;
-  /** Key → its changes in this run, in id order. */
-  history: Map<string, LogChange[]>;
-}
 
 export function emptyImages(table: TablePlan): RowImages {
   return { rows: [], json: table.jsonColumns.map(() => []) };
 }
 
-/** Add a change's row image, typed later by the target table. */
-export function pushImage(images: RowImages, table: TablePlan, change: LogChange): void {
-  const row = change.row!;
+/** Add a row image, typed later by the target table. */
+export function pushImage(images: RowImages, table: TablePlan, image: Image): void {
   if (table.imageJsonColumns.length === 0) {
-    images.rows.push(row);
+    images.rows.push(image.row);
     return;
   }
   // Cut the json columns out (json_populate_record would choke on a \u0000 in them); pass them apart.
-  const fields = rowFields(row);
+  const fields = rowFields(image.row);
   const json = new Set(table.imageJsonColumns);
   images.rows.push(
     objectText(
@@ -78,39 +82,208 @@ export function pushImage(images: RowImages, table: TablePlan, change: LogChange
     ),
   );
   table.jsonColumns.forEach((c, i) =>
-    images.json[i]!.push(change.nulls?.includes(c.name) === true ? null : (fields.get(c.name) ?? null)),
+    images.json[i]!.push(image.nulls?.includes(c.name) === true ? null : (fields.get(c.name) ?? null)),
   );
 }
 
-function isNewRow(change: LogChange): boolean {
-  return change.op === 'I' || change.op === 'U';
+/** The images of `keys`, taken by `pick`, in order. */
+export function imagesOf(
+  table: TablePlan,
+  keys: readonly KeyChange[],
+  pick: (k: KeyChange) => Image,
+): RowImages {
+  const images = emptyImages(table);
+  for (const key of keys) pushImage(images, table, pick(key));
+  return images;
 }
 
-function flushRun(run: Run): RowsStep {
-  const { table } = run;
-  const step: RowsStep = {
-    kind: 'rows',
-    table,
-    keys: [],
-    deleteKeys: [],
-    expected: emptyImages(table),
-    expectedAt: [],
-    insert: emptyImages(table),
-  };
-  for (const [key, changes] of run.history) {
-    const first = changes[0]!;
-    const last = changes.at(-1)!;
-    // An old row outside the filter was never on the target.
-    const expectsRow = !isNewRow(first) && first.keep;
-    step.keys.push({ key, first, ids: changes.map((c) => c.id), expectsRow });
-    step.deleteKeys.push(key);
-    if (expectsRow) {
-      pushImage(step.expected, table, first);
-      step.expectedAt.push(step.deleteKeys.length);
+/** A removal (old row) or an arrival (new row) of one key. */
+interface RowEvent {
+  change: LogChange;
+  arrival: boolean;
+  image: Image;
+  keep: boolean;
+}
+
+/** The events of one change, with an update's arrival apart: a statement's arrivals wait for its removals. */
+function eventsOf(change: LogChange): { removal?: RowEvent; arrival?: RowEvent } {
+  const row = change.row!;
+  switch (change.op) {
+    case 'I':
+      return { arrival: { change, arrival: true, image: { row, nulls: change.nulls }, keep: change.keep } };
+    case 'D':
+    case 'V':
+      return { removal: { change, arrival: false, image: { row, nulls: change.nulls }, keep: change.keep } };
+    case 'U': {
+      const arrival = { change, arrival: true, image: { row, nulls: change.nulls }, keep: change.keep };
+      if (change.oldRow === null) return { arrival }; // logged before sql/source/007: its V came first
+      const old = { row: change.oldRow, nulls: change.oldNulls };
+      return { removal: { change, arrival: false, image: old, keep: change.keepOld }, arrival };
     }
-    if (isNewRow(last) && last.keep) pushImage(step.insert, table, last);
+    case 'T':
+    case 'P':
+      return {};
   }
-  return step;
+}
+
+/** A key's JSON object text as captured, and in the form that compares keys (canonicalKey). */
+interface KeyText {
+  text: string;
+  canonical: string;
+}
+
+interface KeyState extends KeyChange {
+  canonical: string;
+}
+
+/** The touched keys of one table since the last TRUNCATE. */
+class TableChanges {
+  readonly keys = new Map<string, KeyState>();
+  /** Updates whose old and new key differ, by change id: candidates for a move. */
+  readonly keyChanges = new Map<number, { from: string; to: string }>();
+  private readonly keySet: ReadonlySet<string>;
+
+  constructor(readonly table: TablePlan) {
+    this.keySet = new Set(table.key);
+  }
+
+  keyOf(image: Image): KeyText {
+    const text = objectText(this.table.key, rowFields(image.row, this.keySet));
+    return { text, canonical: canonicalKey(text) };
+  }
+
+  /** Add an event of `key` (keyOf its image). */
+  add(event: RowEvent, key: KeyText): void {
+    const { canonical } = key;
+    let state = this.keys.get(canonical);
+    if (state === undefined) {
+      const before = !event.arrival && event.keep ? event.image : undefined;
+      state = { canonical, key: key.text, first: event.change, ids: [], before, after: undefined };
+      this.keys.set(canonical, state);
+    }
+    if (state.ids.at(-1) !== event.change.id) state.ids.push(event.change.id);
+    state.after = event.arrival && event.keep ? event.image : undefined;
+  }
+
+  /** The steps of this table, by kind. */
+  steps(): Record<RowsStepKind, KeyChange[]> {
+    const steps: Record<RowsStepKind, KeyChange[]> = { insert: [], update: [], move: [], delete: [] };
+    const moved = new Set<string>();
+    for (const [id, { from, to }] of this.keyChanges) {
+      const old = this.keys.get(from)!;
+      const now = this.keys.get(to)!;
+      const alone = old.ids.length === 1 && now.ids.length === 1 && old.ids[0] === id && now.ids[0] === id;
+      if (!alone || old.before === undefined || now.after === undefined) continue;
+      steps.move.push({ key: old.key, first: old.first, ids: [id], before: old.before, after: now.after });
+      moved.add(from).add(to);
+    }
+    for (const state of this.keys.values()) {
+      if (moved.has(state.canonical)) continue;
+      const { canonical: _, ...key } = state;
+      if (key.after === undefined) steps.delete.push(key);
+      else if (key.before === undefined) steps.insert.push(key);
+      else steps.update.push(key);
+    }
+    return steps;
+  }
+}
+
+/** Changes between two TRUNCATEs, by table, and the update statements whose arrivals still wait. */
+class Segment {
+  readonly tables = new Map<number, TableChanges>();
+  /** UPDATE statements whose new rows have not arrived yet, by statement. */
+  private readonly pending = new Map<
+    number,
+    { txid: string; arrivals: { event: RowEvent; key: KeyText }[] }
+  >();
+  /** The statement a transaction is in, while its arrivals wait. */
+  private readonly openIn = new Map<string, number>();
+  /** `relid:key` of every waiting arrival -> its statement. */
+  private readonly waitingKeys = new Map<string, number>();
+
+  constructor(private readonly plans: ReadonlyMap<number, TablePlan>) {}
+
+  get empty(): boolean {
+    return this.tables.size === 0 && this.pending.size === 0;
+  }
+
+  /**
+   * A statement's new rows arrive once its last row is read: when its transaction goes on with something
+   * else, or a later transaction touches one of its new keys (it could only after this one committed).
+   */
+  add(change: LogChange, table: TablePlan): void {
+    const open = this.openIn.get(change.txid);
+    if (open !== undefined && open !== change.statement) this.settle(open);
+    const { removal, arrival } = eventsOf(change);
+    const changes = this.of(table);
+    let from: KeyText | undefined;
+    if (removal !== undefined) {
+      from = changes.keyOf(removal.image);
+      this.settleKey(table, from, change.statement);
+      changes.add(removal, from);
+    }
+    if (arrival === undefined) return;
+    const to = changes.keyOf(arrival.image);
+    this.settleKey(table, to, change.statement);
+    if (change.statement === null) {
+      changes.add(arrival, to);
+      return;
+    }
+    if (from !== undefined && from.canonical !== to.canonical) {
+      changes.keyChanges.set(change.id, { from: from.canonical, to: to.canonical });
+    }
+    let statement = this.pending.get(change.statement);
+    if (statement === undefined) {
+      statement = { txid: change.txid, arrivals: [] };
+      this.pending.set(change.statement, statement);
+      this.openIn.set(change.txid, change.statement);
+    }
+    statement.arrivals.push({ event: arrival, key: to });
+    this.waitingKeys.set(`${table.relid}:${to.canonical}`, change.statement);
+  }
+
+  private settleKey(table: TablePlan, key: KeyText, statement: number | null): void {
+    const waiting = this.waitingKeys.get(`${table.relid}:${key.canonical}`);
+    if (waiting !== undefined && waiting !== statement) this.settle(waiting);
+  }
+
+  /** The statement's rows are all read: its new rows arrive. */
+  private settle(id: number): void {
+    const statement = this.pending.get(id);
+    if (statement === undefined) return;
+    this.pending.delete(id);
+    if (this.openIn.get(statement.txid) === id) this.openIn.delete(statement.txid);
+    for (const { event, key } of statement.arrivals) {
+      const table = this.plans.get(event.change.relid)!;
+      this.waitingKeys.delete(`${table.relid}:${key.canonical}`);
+      this.of(table).add(event, key);
+    }
+  }
+
+  private of(table: TablePlan): TableChanges {
+    let changes = this.tables.get(table.relid);
+    if (changes === undefined) {
+      changes = new TableChanges(table);
+      this.tables.set(table.relid, changes);
+    }
+    return changes;
+  }
+
+  /** The segment's steps in foreign-key order. */
+  steps(): ApplyStep[] {
+    for (const id of [...this.pending.keys()]) this.settle(id);
+    const byRank = [...this.tables.values()]
+      .map((t) => ({ table: t.table, steps: t.steps() }))
+      .sort((a, b) => a.table.rank - b.table.rank);
+    const steps: RowsStep[] = [];
+    for (const { table, steps: s } of byRank) {
+      steps.push({ kind: 'insert', table, keys: s.insert });
+      steps.push({ kind: 'move', table, keys: s.move });
+      steps.push({ kind: 'update', table, keys: s.update });
+    }
+    for (const { table, steps: s } of byRank.reverse()) steps.push({ kind: 'delete', table, keys: s.delete });
+    return steps.filter((s) => s.keys.length > 0);
+  }
 }
 
 export function buildSteps(
@@ -118,27 +291,68 @@ export function buildSteps(
   tables: ReadonlyMap<number, TablePlan>,
 ): ApplyStep[] {
   const steps: ApplyStep[] = [];
-  let run: Run | undefined;
+  let segment = new Segment(tables);
+  /** The transaction of the last TRUNCATE step, while no row change followed it. */
+  let truncating: string | undefined;
   for (const change of changes) {
     const table = tables.get(change.relid);
     if (table === undefined) continue;
-    if (change.op === 'T') {
-      if (run !== undefined) steps.push(flushRun(run));
-      run = undefined;
-      steps.push({ kind: 'truncate', table });
+    if (change.op !== 'T' && change.op !== 'P') {
+      if (change.row !== null) segment.add(change, table);
+      truncating = undefined;
       continue;
     }
-    if (run !== undefined && run.table !== table) {
-      steps.push(flushRun(run));
-      run = undefined;
+    if (!segment.empty) {
+      steps.push(...segment.steps());
+      segment = new Segment(tables);
     }
-    run ??= { table, keySet: new Set(table.key), history: new Map() };
-    if (change.row === null) continue;
-    const key = objectText(table.key, rowFields(change.row, run.keySet));
-    const history = run.history.get(key);
-    if (history === undefined) run.history.set(key, [change]);
-    else history.push(change);
+    const last = steps.at(-1);
+    const step: TruncateStep =
+      truncating === change.txid && last?.kind === 'truncate'
+        ? last
+        : { kind: 'truncate', tables: [], partitions: [] };
+    if (step !== last) steps.push(step);
+    if (change.op === 'T') {
+      if (!step.tables.includes(table)) step.tables.push(table);
+      step.partitions = step.partitions.filter((p) => p.table !== table);
+    } else if (!step.tables.includes(table)) {
+      step.partitions.push({ table, where: (JSON.parse(change.row!) as { where: string }).where });
+    }
+    truncating = change.txid;
   }
-  if (run !== undefined) steps.push(flushRun(run));
+  if (!segment.empty) steps.push(...segment.steps());
   return steps;
+}
+
+/**
+ * The changes of a full chunk that can be applied on their own: the rows of an UPDATE statement are
+ * applied together, so a statement that may go on past the chunk's end (no later change of its
+ * transaction in the chunk shows it ended), and any statement that would be cut in two with it, is left
+ * for the next chunk, from its first row on. A chunk that such a statement fills from its start stays
+ * whole.
+ */
+export function wholeStatements(changes: readonly LogChange[]): readonly LogChange[] {
+  const first = new Map<number, number>();
+  const last = new Map<number, number>();
+  const lastOfTxid = new Map<string, number>();
+  changes.forEach((c, i) => {
+    lastOfTxid.set(c.txid, i);
+    if (c.statement === null) return;
+    if (!first.has(c.statement)) first.set(c.statement, i);
+    last.set(c.statement, i);
+  });
+  let cut = changes.length;
+  for (const [statement, end] of last) {
+    if (lastOfTxid.get(changes[end]!.txid) === end) cut = Math.min(cut, first.get(statement)!);
+  }
+  for (let moved = true; moved && cut > 0;) {
+    moved = false;
+    for (const [statement, start] of first) {
+      if (start < cut && last.get(statement)! >= cut) {
+        cut = start;
+        moved = true;
+      }
+    }
+  }
+  return cut > 0 ? changes.slice(0, cut) : changes;
 }

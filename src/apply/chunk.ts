@@ -10,9 +10,9 @@ import { classifyError, ConflictError } from '../failure/errors.js';
 import { visibleIn, type Snapshot } from '../log/snapshot.js';
 import type { LogChange, Position } from '../log/window.js';
 import { buildSteps } from './batch.js';
-import { deleteFindingConflicts, describeConflict, type Conflict } from './conflicts.js';
+import { applyRowsStep, describeConflict, type Conflict } from './conflicts.js';
 import type { TablePlan } from './plan.js';
-import { insertRows, saveAppliedPosition, truncateTable } from './statements.js';
+import { saveAppliedPosition, truncateTables } from './statements.js';
 
 /** Where a target's position is recorded: trigsync's schema, this source's origin, the target's name. */
 export interface PositionKey {
@@ -75,16 +75,15 @@ async function attemptChunk(
   try {
     for (const step of steps) {
       if (step.kind === 'truncate') {
-        await truncateTable(client, step.table);
+        await truncateTables(client, step.tables, step.partitions);
         continue;
       }
-      const found = await deleteFindingConflicts(client, step);
+      const found = await applyRowsStep(client, step, scope.conflict);
       if (found.length > 0 && scope.conflict !== 'apply') {
         await client.query('rollback');
         return { committed: false, conflicts: found };
       }
       conflicts.push(...found);
-      await insertRows(client, step.table, step.insert);
     }
     await saveAppliedPosition(client, key.schema, key.origin, key.target, next);
     await client.query('commit');

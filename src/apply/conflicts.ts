@@ -1,18 +1,18 @@
 /**
  * Conflicts: a change that finds the target's row not as the source had it. An insert whose key holds a
  * row of other content, an update or delete whose key is missing or whose row differs from the change's
- * old row. Found while deleting a run's keys (statements.ts deleteKeysChecking), at no extra round trip
- * unless a key that should be free holds a row; then resolved by the target's `conflict` policy in
- * chunk.ts: `apply` (the change wins), `skip` (the target's row stays), `park`.
+ * old row. Found by the statements that apply a step, in the same round trip, and resolved by the
+ * target's `conflict` policy: `apply` (the change wins), `skip` (the target's row stays), `park`.
  */
 import type pg from 'pg';
 
 import type { TrigsyncEvents } from '../lib/events.js';
 import type { Logger } from '../lib/logger.js';
 import type { LogChange } from '../log/window.js';
-import { emptyImages, pushImage, type KeyRun, type RowsStep } from './batch.js';
+import type { ConflictMode } from '../config/types.js';
+import { imagesOf, type KeyChange, type RowsStep } from './batch.js';
 import type { TablePlan } from './plan.js';
-import { deleteKeysChecking, rowTexts } from './statements.js';
+import { deleteRows, insertRows, updateRows, type KeyMismatch } from './statements.js';
 
 /** exists: a row where the change expects none; missing: no row where it expects one; differs. */
 export type ConflictKind = 'exists' | 'missing' | 'differs';
@@ -22,9 +22,9 @@ export interface Conflict {
   /** The key as a JSON object text. */
   key: string;
   kind: ConflictKind;
-  /** The key's first change in its run: the one that met the unexpected row. */
+  /** The key's first change in its step: the one that met the unexpected row. */
   first: LogChange;
-  /** Every change of the key in its run: what `skip` leaves out. */
+  /** Every change of the key in its step: what `skip` leaves out. */
   ids: number[];
 }
 
@@ -34,6 +34,7 @@ const operation: Record<LogChange['op'], string> = {
   V: 'update',
   D: 'delete',
   T: 'truncate',
+  P: 'truncate',
 };
 
 export function conflictOperation(conflict: Conflict): string {
@@ -84,36 +85,70 @@ export function reportConflicts(
   }
 }
 
-function conflictOf(run: KeyRun, table: TablePlan, kind: ConflictKind): Conflict {
-  return { table, key: run.key, kind, first: run.first, ids: run.ids };
+function conflictOf(change: KeyChange, table: TablePlan, kind: ConflictKind): Conflict {
+  return { table, key: change.key, kind, first: change.first, ids: change.ids };
 }
 
-/** Delete the run's keys; returns its conflicts, in change id order. */
-export async function deleteFindingConflicts(client: pg.ClientBase, step: RowsStep): Promise<Conflict[]> {
-  const mismatches = await deleteKeysChecking(client, step);
-  if (mismatches.length === 0) return [];
-  const { table } = step;
+/**
+ * Apply one step and return its conflicts, in change id order. The statements compare each key's row
+ * with what its change expects as they write (statements.ts), so finding conflicts costs no round trip.
+ * Under `apply` the change wins: a key that should have been free is overwritten, a row that should have
+ * been there is inserted. Under the other policies the caller rolls back a step that had conflicts.
+ */
+export async function applyRowsStep(
+  client: pg.ClientBase,
+  step: RowsStep,
+  policy: ConflictMode,
+): Promise<Conflict[]> {
+  const { table, keys } = step;
   const conflicts: Conflict[] = [];
-  // A key that should be free held a row: no conflict when it is the very row the change brings (a
-  // writer on each side inserted the same), which takes one more look, in the target's types.
-  const occupied: { run: KeyRun; found: string }[] = [];
-  for (const mismatch of mismatches) {
-    const run = step.keys[mismatch.n - 1]!;
-    if (mismatch.expected !== null) {
-      conflicts.push(conflictOf(run, table, mismatch.found === null ? 'missing' : 'differs'));
-    } else if (run.first.keep && (run.first.op === 'I' || run.first.op === 'U')) {
-      occupied.push({ run, found: mismatch.found! });
-    } else {
-      conflicts.push(conflictOf(run, table, 'exists'));
+  /** Keys whose row the change brings although the target did not hold what it expected. */
+  const overwrite: KeyChange[] = [];
+  const insert: KeyChange[] = [];
+  const at = (m: KeyMismatch): KeyChange => keys[m.n - 1]!;
+  if (step.kind === 'insert') {
+    const found = await insertRows(
+      client,
+      table,
+      imagesOf(table, keys, (k) => k.after!),
+    );
+    // A key that holds the very row the change brings (a writer on each side inserted the same) is no
+    // conflict.
+    for (const m of found.filter((m) => m.found !== m.brought)) {
+      conflicts.push(conflictOf(at(m), table, 'exists'));
+      overwrite.push(at(m));
+    }
+  } else if (step.kind === 'update' || step.kind === 'move') {
+    const before = imagesOf(table, keys, (k) => k.before!);
+    const after = imagesOf(table, keys, (k) => k.after!);
+    for (const m of await updateRows(client, table, before, after, step.kind === 'move')) {
+      if (m.found === null) {
+        conflicts.push(conflictOf(at(m), table, 'missing'));
+        insert.push(at(m));
+      } else if (step.kind === 'move' || m.found !== m.brought) {
+        // An update that finds the row it brings already there (the target's own ON UPDATE CASCADE did
+        // what the source's did, or another node) is no conflict.
+        conflicts.push(conflictOf(at(m), table, 'differs'));
+      }
+    }
+  } else {
+    const expectedAt: number[] = [];
+    keys.forEach((k, i) => k.before !== undefined && expectedAt.push(i + 1));
+    const expected = imagesOf(
+      table,
+      keys.filter((k) => k.before !== undefined),
+      (k) => k.before!,
+    );
+    const keyImages = imagesOf(table, keys, (k) => ({ row: k.key, nulls: null }));
+    for (const m of await deleteRows(client, table, keyImages, expected, expectedAt)) {
+      const kind = m.expected === null ? 'exists' : m.found === null ? 'missing' : 'differs';
+      conflicts.push(conflictOf(at(m), table, kind));
     }
   }
-  if (occupied.length > 0) {
-    const images = emptyImages(table);
-    for (const { run } of occupied) pushImage(images, table, run.first);
-    const texts = await rowTexts(client, table, images);
-    occupied.forEach(({ run, found }, i) => {
-      if (texts[i] !== found) conflicts.push(conflictOf(run, table, 'exists'));
-    });
+  if (policy === 'apply') {
+    const images = (list: KeyChange[]) => imagesOf(table, list, (k) => k.after!);
+    if (overwrite.length > 0) await updateRows(client, table, images(overwrite), images(overwrite), false);
+    if (insert.length > 0) await insertRows(client, table, images(insert));
   }
   return conflicts.sort((a, b) => a.first.id - b.first.id);
 }

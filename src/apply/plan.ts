@@ -5,9 +5,9 @@
  */
 import type pg from 'pg';
 
-import { describeTable, type ColumnInfo, type TableInfo } from '../capture/catalog.js';
+import { describeTable, foreignKeyEdges, type ColumnInfo, type TableInfo } from '../capture/catalog.js';
 import { formatQualifiedName, qualifiedIdent } from '../config/identifiers.js';
-import type { Config, QualifiedName, TargetConfig } from '../config/types.js';
+import type { CapturedTable, Config, QualifiedName, TargetConfig } from '../config/types.js';
 import { ConfigError } from '../failure/errors.js';
 import { windowQuery, type ReadTable } from '../log/window.js';
 
@@ -20,16 +20,23 @@ export interface TablePlan {
   targetName: string;
   /** Columns written on insert: the selected ones, less what the target generates itself. */
   columns: string[];
-  /** The source's primary key; deletes go by it. */
+  /** The source's replica key (its primary key, or a unique index over NOT NULL columns): rows are found by it. */
   key: string[];
   /** The source's json and jsonb columns: cut out of row images before json_populate_record sees them. */
   imageJsonColumns: string[];
   /** Those of `columns` that are json or jsonb in the image, with their target type: passed as they are. */
   jsonColumns: { name: string; type: string }[];
+  /** The target table is partitioned: TRUNCATE takes its partitions too. */
+  partitioned: boolean;
+  /**
+   * Place in the target's foreign-key order: a table referenced by another comes first (src/apply/batch.ts
+   * writes parents first and deletes children first). Tables in a cycle keep the config's order.
+   */
+  rank: number;
 }
 
-/** The source's captured tables as described, by display name. */
-export type SourceTables = Map<string, TableInfo & { name: QualifiedName }>;
+/** The source's captured tables as described, by display name, with their replica key. */
+export type SourceTables = Map<string, TableInfo & { name: QualifiedName; key: string[] }>;
 
 export interface TargetPlan {
   target: string;
@@ -44,15 +51,44 @@ export interface TargetPlan {
  * de-escape `\u0000` (a json column may hold it), so for tables with json columns the filter sees it
  * as U+2400 (␀); the image itself is never changed.
  */
-function filterExpression(source: QualifiedName, columns: ColumnInfo[], where: string): string {
-  const row =
-    jsonColumnsOf(columns).length === 0 ? 'c.row' : `replace(c.row::text, '\\u0000', '\\u2400')::json`;
-  return `(select (${where}) from json_populate_record(null::${qualifiedIdent(source)}, ${row}) as t)`;
+function filterOf(source: QualifiedName, columns: ColumnInfo[], where: string): (image: string) => string {
+  return (image) => {
+    const row =
+      jsonColumnsOf(columns).length === 0 ? image : `replace(${image}::text, '\\u0000', '\\u2400')::json`;
+    return `(select (${where}) from json_populate_record(null::${qualifiedIdent(source)}, ${row}) as t)`;
+  };
 }
 
 /** json and jsonb columns: their SQL NULL and JSON null look alike in a row image, and json's \u0000 too. */
 function jsonColumnsOf(columns: readonly ColumnInfo[]): string[] {
   return columns.filter((c) => c.type === 'json' || c.type === 'jsonb').map((c) => c.name);
+}
+
+/**
+ * The columns that identify a table's rows for trigsync (its replica key): those the config names, which
+ * a unique index over NOT NULL columns must cover exactly; else the primary key; else the narrowest
+ * such index. A problem names the table and the ways out.
+ */
+export function replicaKey(info: TableInfo, table: CapturedTable): { key: string[] } | { problem: string } {
+  const display = formatQualifiedName(table);
+  if (table.key !== undefined) {
+    const wanted = [...table.key].sort().join('\0');
+    const found = info.uniqueKeys.find((k) => [...k].sort().join('\0') === wanted);
+    if (found !== undefined) return { key: table.key };
+    return {
+      problem:
+        `tables: ${display}: key (${table.key.join(', ')}) is not the primary key or a unique index over ` +
+        'NOT NULL columns of the table; create one over exactly these columns, or name another key',
+    };
+  }
+  const key = info.uniqueKeys[0];
+  if (key !== undefined) return { key };
+  return {
+    problem:
+      `tables: ${display} has no primary key and no unique index over NOT NULL columns, which trigsync ` +
+      'needs to apply updates and deletes: add a primary key, or a unique index over NOT NULL columns ' +
+      '(then name its columns with `key` in the config if the table has several)',
+  };
 }
 
 /** Describe every source table of the config; problems name the table. */
@@ -67,11 +103,11 @@ export async function describeSourceTables(
     const display = formatQualifiedName(name);
     if (info === undefined) {
       problems.push(`tables: ${display} does not exist on the source`);
-    } else if (info.primaryKey.length === 0) {
-      problems.push(`tables: ${display} has no primary key; trigsync needs one to apply updates and deletes`);
-    } else {
-      tables.set(display, { ...info, name });
+      continue;
     }
+    const chosen = replicaKey(info, name);
+    if ('problem' in chosen) problems.push(chosen.problem);
+    else tables.set(display, { ...info, name, key: chosen.key });
   }
   return { tables, problems };
 }
@@ -86,6 +122,8 @@ export async function buildTargetPlan(
   const problems: string[] = [];
   const warnings: string[] = [];
   const tables = new Map<number, TablePlan>();
+  /** Source relid -> the target table's relid. */
+  const targetRelids = new Map<number, number>();
   for (const mapping of target.tables) {
     const sourceName = formatQualifiedName(mapping.source);
     const targetName = formatQualifiedName(mapping.target);
@@ -104,9 +142,8 @@ export async function buildTargetPlan(
         problems.push(`${where}: column ${column} does not exist on the source table`);
       }
     }
-    for (const key of source.primaryKey) {
-      if (!selected.includes(key))
-        problems.push(`${where}: columns must include the primary key column ${key}`);
+    for (const key of source.key) {
+      if (!selected.includes(key)) problems.push(`${where}: columns must include the key column ${key}`);
     }
     const targetColumns = new Map(info.columns.map((c) => [c.name, c]));
     const missing = selected.filter((c) => !targetColumns.has(c));
@@ -116,7 +153,7 @@ export async function buildTargetPlan(
     const skippable = missing.filter(
       (c) =>
         mapping.columns === undefined &&
-        !source.primaryKey.includes(c) &&
+        !source.key.includes(c) &&
         source.columns.some((s) => s.name === c && !s.notNull),
     );
     const refused = missing.filter((c) => !skippable.includes(c));
@@ -132,30 +169,70 @@ export async function buildTargetPlan(
           'their values are not replicated until it has them (then run sync for this table)',
       );
     }
+    const written = selected.filter((c) => targetColumns.get(c)?.generated === false);
+    for (const key of source.key) {
+      if (targetColumns.get(key)?.generated === true)
+        problems.push(`${where}: key column ${key} is generated on the target; trigsync must write it`);
+    }
+    targetRelids.set(source.relid, info.relid);
     tables.set(source.relid, {
       relid: source.relid,
       source: mapping.source,
       target: mapping.target,
       sourceName,
       targetName,
-      columns: selected.filter((c) => targetColumns.get(c)?.generated === false),
-      key: source.primaryKey,
+      columns: written,
+      key: source.key,
       imageJsonColumns: jsonColumnsOf(source.columns),
       jsonColumns: jsonColumnsOf(source.columns)
         .filter((c) => selected.includes(c) && targetColumns.get(c)?.generated === false)
         .map((name) => ({ name, type: targetColumns.get(name)!.type })),
+      partitioned: info.partitioned,
+      rank: 0,
     });
   }
   if (problems.length > 0) throw new ConfigError(problems);
+  await rankByForeignKeys(targetClient, tables, targetRelids);
   const readTables: ReadTable[] = [...tables.values()].map((t) => {
     const mapping = target.tables.find((m) => formatQualifiedName(m.source) === t.sourceName);
     return {
       relid: t.relid,
-      filterExpression:
+      filter:
         mapping?.where === undefined
           ? undefined
-          : filterExpression(t.source, sourceTables.get(t.sourceName)!.columns, mapping.where),
+          : filterOf(t.source, sourceTables.get(t.sourceName)!.columns, mapping.where),
     };
   });
   return { target: target.name, tables, readQuery: windowQuery(config.schema, readTables), warnings };
+}
+
+/**
+ * Rank the plan's tables parents first by the target's foreign keys (Kahn's algorithm; ties and cycles
+ * in the plan's order).
+ */
+async function rankByForeignKeys(
+  targetClient: pg.ClientBase,
+  tables: Map<number, TablePlan>,
+  targetRelids: Map<number, number>,
+): Promise<void> {
+  const bySourceRelid = new Map([...targetRelids].map(([source, target]) => [target, source]));
+  const edges = await foreignKeyEdges(targetClient, [...targetRelids.values()]);
+  const parents = new Map<number, Set<number>>([...tables.keys()].map((relid) => [relid, new Set()]));
+  for (const { child, parent } of edges) {
+    parents.get(bySourceRelid.get(child)!)!.add(bySourceRelid.get(parent)!);
+  }
+  const order: number[] = [];
+  const placed = new Set<number>();
+  while (placed.size < tables.size) {
+    const ready = [...tables.keys()].filter(
+      (relid) => !placed.has(relid) && [...parents.get(relid)!].every((p) => placed.has(p)),
+    );
+    // A cycle: take the first unplaced table as it comes.
+    const next = ready.length > 0 ? ready : [[...tables.keys()].find((relid) => !placed.has(relid))!];
+    for (const relid of next) {
+      order.push(relid);
+      placed.add(relid);
+    }
+  }
+  order.forEach((relid, rank) => (tables.get(relid)!.rank = rank));
 }

@@ -72,3 +72,37 @@ export function rowFields(image: string, wanted?: ReadonlySet<string>): Map<stri
 export function objectText(names: readonly string[], fields: ReadonlyMap<string, string>): string {
   return `{${names.map((n) => `${JSON.stringify(n)}:${fields.get(n) ?? 'null'}`).join(',')}}`;
 }
+
+/**
+ * A key's text with every JSON number in one form, so that keys the target's equality takes as one are
+ * one key here too: numeric writes its scale (1.0, 1.00), and a key that changes only in scale is the
+ * same row. Strings are left as they are.
+ */
+export function canonicalKey(text: string): string {
+  let out = '';
+  let i = 0;
+  while (i < text.length) {
+    const c = text[i]!;
+    if (c === '"') {
+      const end = skipString(text, i);
+      out += text.slice(i, end);
+      i = end;
+    } else if (c === '-' || (c >= '0' && c <= '9')) {
+      let end = i + 1;
+      while (end < text.length && /[0-9.eE+-]/.test(text[end]!)) end++;
+      out += canonicalNumber(text.slice(i, end));
+      i = end;
+    } else {
+      out += c;
+      i++;
+    }
+  }
+  return out;
+}
+
+/** A decimal number without trailing zeros of its fraction (numeric's text never has an exponent). */
+function canonicalNumber(number: string): string {
+  if (!number.includes('.') || /[eE]/.test(number)) return number;
+  const trimmed = number.replace(/0+$/, '').replace(/\.$/, '');
+  return trimmed === '-0' ? '0' : trimmed;
+}

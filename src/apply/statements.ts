@@ -12,7 +12,7 @@ import {
   type Position,
   type StoredPosition,
 } from '../log/window.js';
-import type { RowImages, RowsStep } from './batch.js';
+import type { RowImages } from './batch.js';
 import type { TablePlan } from './plan.js';
 
 /** The JSON array text of JSON value texts: no parsing, no re-encoding. */
@@ -52,83 +52,151 @@ function rowText(expressions: readonly string[]): string {
   return `row(${expressions.join(', ')})::text`;
 }
 
-/** A key the target's row did not match: its 1-based position, the row found and the row expected. */
+/**
+ * A CTE `name (n, c1, c2, ...)` of images typed as the target table, numbered from 1; its columns are
+ * named by position, so no user column name can collide. Parameters from `param` on (imageParams).
+ */
+function imagesCte(table: TablePlan, name: string, param: number): string {
+  const typed = typedImages(table, param, param + 1);
+  const columns = table.columns.map((_, i) => `c${i + 1}`);
+  return `${name} (n, ${columns.join(', ')}) as materialized (
+     select p.ordinality, ${typed.columns.join(', ')} from ${typed.from})`;
+}
+
+/** How many parameters an image set takes: the rows and one text array per json column. */
+function paramCount(table: TablePlan): number {
+  return 1 + table.jsonColumns.length;
+}
+
+/** `alias`'s columns (c1, ...) in plan order. */
+function positional(table: TablePlan, alias: string): string[] {
+  return table.columns.map((_, i) => `${alias}.c${i + 1}`);
+}
+
+/** The target's row `t` has the key of image `alias` (a CTE of imagesCte). */
+function keyMatch(table: TablePlan, alias: string): string {
+  return table.key.map((k) => `t.${ident(k)} = ${alias}.c${table.columns.indexOf(k) + 1}`).join(' and ');
+}
+
+function targetRowText(table: TablePlan): string {
+  return rowText(table.columns.map((c) => `t.${ident(c)}`));
+}
+
+/**
+ * A key whose target row was not as its change expects: its 1-based position in the step, the row
+ * found (null: none), the row the change expects before it (null: none) and the row it brings (null:
+ * none). Rows are texts in the target's own types.
+ */
 export interface KeyMismatch {
   n: number;
   found: string | null;
   expected: string | null;
+  brought: string | null;
 }
 
 /**
- * Delete every touched key of a run, and in the same statement compare what was there with what the
- * changes expect: returns the keys whose row was not as expected (a key that expects no row but had one
- * comes back with `expected` null). Rows are compared as text in the target's own types.
+ * Insert the images whose key is free; returns the keys that held a row, with the row found and the
+ * image it should have become (`expected` null: the change expects no row).
  */
-export async function deleteKeysChecking(client: pg.ClientBase, step: RowsStep): Promise<KeyMismatch[]> {
-  const { table } = step;
-  if (step.deleteKeys.length === 0) return [];
-  const target = qualifiedIdent(table.target);
-  const key = table.key.map(ident);
-  // The CTEs name their columns by position (k1, k2, ...), so no user column name can collide.
-  const k = key.map((_, i) => `k${i + 1}`);
-  const match =
-    key.length === 1
-      ? `t.${key[0]} = any (array(select k.k1 from k))`
-      : `(${key.map((c) => `t.${c}`).join(', ')}) in (select ${k.map((c) => `k.${c}`).join(', ')} from k)`;
-  const expected = typedImages(table, 3, 4);
-  const result = await client.query<KeyMismatch>(
-    `with k (n, ${k.join(', ')}) as materialized (
-       select p.ordinality, ${key.map((c) => `p.${c}`).join(', ')}
-         from json_populate_recordset(null::${target}, $1::json) with ordinality as p),
-     gone (${k.join(', ')}, image) as (
-       delete from ${target} t where ${match}
-       returning ${key.map((c) => `t.${c}`).join(', ')}, ${rowText(table.columns.map((c) => `t.${ident(c)}`))}),
-     e (n, image) as (
-       select a.n, ${rowText(expected.columns)}
-         from ${expected.from} join unnest($2::int8[]) with ordinality as a(n, i) on a.i = p.ordinality)
-     select k.n::int4 as n, g.image as found, e.image as expected
-       from k
-       left join gone g on ${k.map((c) => `g.${c} = k.${c}`).join(' and ')}
-       left join e on e.n = k.n
-      where g.image is distinct from e.image`,
-    [jsonArray(step.deleteKeys), step.expectedAt, ...imageParams(step.expected)],
-  );
-  return result.rows;
-}
-
-/** Each image's row text in the target's types, as deleteKeysChecking shows found rows. */
-export async function rowTexts(
-  client: pg.ClientBase,
-  table: TablePlan,
-  images: RowImages,
-): Promise<string[]> {
-  if (images.rows.length === 0) return [];
-  const typed = typedImages(table, 1, 2);
-  const result = await client.query<{ image: string }>(
-    `select ${rowText(typed.columns)} as image from ${typed.from} order by p.ordinality`,
-    imageParams(images),
-  );
-  return result.rows.map((r) => r.image);
-}
-
 export async function insertRows(
   client: pg.ClientBase,
   table: TablePlan,
   images: RowImages,
-): Promise<number> {
-  if (images.rows.length === 0) return 0;
+): Promise<KeyMismatch[]> {
+  if (images.rows.length === 0) return [];
   const target = qualifiedIdent(table.target);
-  const typed = typedImages(table, 1, 2);
-  const result = await client.query(
-    `insert into ${target} (${table.columns.map(ident).join(', ')}) overriding system value
-     select ${typed.columns.join(', ')} from ${typed.from}`,
+  const result = await client.query<KeyMismatch>(
+    `with ${imagesCte(table, 'a', 1)},
+     found as materialized (select a.n, ${targetRowText(table)} as image from a join ${target} t on ${keyMatch(table, 'a')}),
+     ins as (insert into ${target} (${table.columns.map(ident).join(', ')}) overriding system value
+             select ${positional(table, 'a').join(', ')} from a where a.n not in (select f.n from found f) order by a.n)
+     select f.n::int4 as n, f.image as found, null::text as expected, ${rowText(positional(table, 'a'))} as brought
+       from found f join a on a.n = f.n`,
     imageParams(images),
   );
-  return result.rowCount ?? 0;
+  return result.rows;
 }
 
-export async function truncateTable(client: pg.ClientBase, table: TablePlan): Promise<void> {
-  await client.query(`truncate only ${qualifiedIdent(table.target)}`);
+/**
+ * Update rows in place: the row under each key of `before` becomes `after` (aligned images); `moving`
+ * also writes the key (a row whose key changed), else only the other columns. Returns the keys whose
+ * row was not `before`.
+ */
+export async function updateRows(
+  client: pg.ClientBase,
+  table: TablePlan,
+  before: RowImages,
+  after: RowImages,
+  moving: boolean,
+): Promise<KeyMismatch[]> {
+  if (before.rows.length === 0) return [];
+  const target = qualifiedIdent(table.target);
+  const written = table.columns
+    .map((c, i) => ({ c, i }))
+    .filter(({ c }) => moving || !table.key.includes(c))
+    .map(({ c, i }) => `${ident(c)} = a.c${i + 1}`);
+  const update =
+    written.length === 0
+      ? ''
+      : `, upd as (update ${target} t set ${written.join(', ')} from b join a on a.n = b.n where ${keyMatch(table, 'b')})`;
+  const result = await client.query<KeyMismatch>(
+    `with ${imagesCte(table, 'b', 1)}, ${imagesCte(table, 'a', 1 + paramCount(table))},
+     found as materialized (select b.n, ${targetRowText(table)} as image from b join ${target} t on ${keyMatch(table, 'b')})
+     ${update}
+     select b.n::int4 as n, f.image as found, ${rowText(positional(table, 'b'))} as expected,
+            ${rowText(positional(table, 'a'))} as brought
+       from b join a on a.n = b.n left join found f on f.n = b.n
+      where f.image is distinct from ${rowText(positional(table, 'b'))}`,
+    [...imageParams(before), ...imageParams(after)],
+  );
+  return result.rows;
+}
+
+/**
+ * Delete the row under each key of `keys` (images holding at least the key), and compare it with the
+ * row expected there: `expected` holds the images of the keys at 1-based positions `expectedAt`; the
+ * other keys expect no row. Returns the keys whose row was not as expected.
+ */
+export async function deleteRows(
+  client: pg.ClientBase,
+  table: TablePlan,
+  keys: RowImages,
+  expected: RowImages,
+  expectedAt: number[],
+): Promise<KeyMismatch[]> {
+  if (keys.rows.length === 0) return [];
+  const target = qualifiedIdent(table.target);
+  const count = paramCount(table);
+  const result = await client.query<KeyMismatch>(
+    `with ${imagesCte(table, 'k', 1)}, ${imagesCte(table, 'e', 1 + count)},
+     at (n, i) as (select a.n, a.i from unnest($${1 + 2 * count}::int4[]) with ordinality as a(n, i)),
+     gone (n, image) as (delete from ${target} t using k where ${keyMatch(table, 'k')}
+                         returning k.n, ${targetRowText(table)}),
+     want (n, image) as (select at.n, ${rowText(positional(table, 'e'))} from e join at on at.i = e.n)
+     select k.n::int4 as n, g.image as found, w.image as expected, null::text as brought
+       from k left join gone g on g.n = k.n left join want w on w.n = k.n
+      where g.image is distinct from w.image`,
+    [...imageParams(keys), ...imageParams(expected), expectedAt],
+  );
+  return result.rows;
+}
+
+/**
+ * TRUNCATE tables together (a partitioned table with its partitions, any other alone: ONLY), then delete
+ * the rows of partitions truncated alone, by their source bounds, from their tables.
+ */
+export async function truncateTables(
+  client: pg.ClientBase,
+  tables: readonly TablePlan[],
+  partitions: readonly { table: TablePlan; where: string }[],
+): Promise<void> {
+  if (tables.length > 0) {
+    const names = tables.map((t) => `${t.partitioned ? '' : 'only '}${qualifiedIdent(t.target)}`);
+    await client.query(`truncate ${names.join(', ')}`);
+  }
+  for (const { table, where } of partitions) {
+    await client.query(`delete from ${qualifiedIdent(table.target)} where ${where}`);
+  }
 }
 
 /** Record the position in the target, in the transaction of the batch it follows. */

@@ -29,6 +29,7 @@ import {
   type SyncRequest,
 } from '../log/targets.js';
 import { closeWindow, type LogChange, type Position } from '../log/window.js';
+import { wholeStatements } from './batch.js';
 import { applyFindingCulprit, ChangeRefused, type PositionKey } from './chunk.js';
 import { reportConflicts, type Conflict } from './conflicts.js';
 import type { SourceTables, TargetPlan } from './plan.js';
@@ -40,6 +41,7 @@ import { objectText, rowFields } from './row-image.js';
 import { loadAppliedPosition } from './statements.js';
 import { copyTables, dropFloors, loadFloors } from './sync.js';
 import { SyncReporter } from './sync-progress.js';
+import { applyAsReplica, type TriggerMode } from './session-role.js';
 
 export interface WorkerDeps {
   config: Config;
@@ -95,6 +97,8 @@ export class TargetWorker extends Runnable {
   /** The change whose conflict parked this target, reported already. */
   private parkedConflictId: number | undefined;
   private readonly reader: LogReader;
+  /** How the target's triggers and foreign-key actions see trigsync's writes (session-role.ts). */
+  private triggerMode: TriggerMode = 'origin';
 
   constructor(private readonly deps: WorkerDeps) {
     super();
@@ -191,6 +195,8 @@ export class TargetWorker extends Runnable {
       await onTarget(async () => {
         // Text forms that every server reads back the same way.
         await client.query(`set datestyle = 'ISO, YMD'; set intervalstyle = 'postgres'`);
+        this.triggerMode = await applyAsReplica(client);
+        this.log.info({ triggers: this.triggerMode }, `target applies as ${this.triggerMode}`);
         await takeTargetLock(client, this.deps.origin, this.name);
         await migrate(client, config.schema, 'target');
         // The truth is the target's own record; the source's copy only trails it.
@@ -219,7 +225,10 @@ export class TargetWorker extends Runnable {
     const { config } = this.deps;
     const source = this.source!;
     const position = await this.reader.open(source, this.position!);
-    const changes = await this.reader.read(source, this.plan!.readQuery, position);
+    const read = await this.reader.read(source, this.plan!.readQuery, position);
+    // A full chunk may end inside an UPDATE statement, whose rows are applied together (batch.ts).
+    const full = read.length >= config.apply.batchSize;
+    const changes = full ? wholeStatements(read) : read;
     if (changes.length === 0) {
       this.position = closeWindow(position);
       await this.mirror('live', 0, false);
@@ -235,7 +244,7 @@ export class TargetWorker extends Runnable {
       floors: this.floors,
     };
     // The window's last chunk closes it in the same transaction.
-    const whole = changes.length < config.apply.batchSize ? closeWindow(position) : undefined;
+    const whole = full ? undefined : closeWindow(position);
     this.position = position;
     if (whole === undefined) {
       this.reader.readAhead(source, this.plan!.readQuery, { ...position, appliedId: changes.at(-1)!.id });

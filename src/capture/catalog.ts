@@ -10,6 +10,11 @@ export interface ColumnInfo {
   /** A generated column is computed by its own server and never written. */
   generated: boolean;
   notNull: boolean;
+  /**
+   * to_json() would write the column through a cast to json (hstore, PostGIS types, or an array, domain or
+   * composite of one), which the type's own input cannot read back: capture writes its text instead.
+   */
+  textForm: boolean;
 }
 
 export interface TableInfo {
@@ -17,30 +22,78 @@ export interface TableInfo {
   columns: ColumnInfo[];
   /** Primary key columns in key order; empty when the table has none. */
   primaryKey: string[];
+  /**
+   * Every set of columns that identifies a row: the primary key and each unique index over NOT NULL
+   * columns (no expression, no predicate, not deferrable), the primary key first, then the narrowest.
+   */
+  uniqueKeys: string[][];
+  /** A partitioned table: its rows live in its partitions. */
+  partitioned: boolean;
 }
 
+/**
+ * Whether column `a`'s type, or a type it is made of (a domain's base, an array's element, a composite's
+ * attributes), has a cast to json or jsonb other than json's and jsonb's own.
+ */
+const castToJson = `exists (
+     with recursive reach (typ) as (
+       select a.atttypid
+       union
+       select m.part from reach r join pg_type t on t.oid = r.typ
+        cross join lateral (
+          select t.typbasetype where t.typtype = 'd'
+          union all select e.oid from pg_type e where e.typarray = t.oid
+          union all select x.atttypid from pg_attribute x
+                     where t.typrelid <> 0 and x.attrelid = t.typrelid and x.attnum > 0 and not x.attisdropped
+        ) as m (part))
+     select from reach r join pg_cast k on k.castsource = r.typ
+      where k.casttarget in ('json'::regtype, 'jsonb'::regtype)
+        and r.typ not in ('json'::regtype, 'jsonb'::regtype))`;
+
 /** One row per table of `pg_class c`; the caller adds the FROM and WHERE that pick the tables. */
-const describeColumns = `select c.oid::int8 as relid,
+const describeColumns = `select c.oid::int8 as relid, c.relkind = 'p' as partitioned,
    (select json_agg(json_build_object('name', a.attname,
                                       'type', format_type(a.atttypid, a.atttypmod),
                                       'generated', a.attgenerated <> '',
-                                      'notNull', a.attnotnull) order by a.attnum)
+                                      'notNull', a.attnotnull,
+                                      'textForm', ${castToJson}) order by a.attnum)
       from pg_attribute a
      where a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped) as columns,
    (select json_agg(a.attname order by k.ord)
       from pg_index i
       cross join unnest(i.indkey) with ordinality k(attnum, ord)
       join pg_attribute a on a.attrelid = i.indrelid and a.attnum = k.attnum
-     where i.indrelid = c.oid and i.indisprimary) as key`;
+     where i.indrelid = c.oid and i.indisprimary and k.ord <= i.indnkeyatts) as key,
+   (select json_agg(u.columns order by u.primary desc, u.width, u.name)
+      from (select i.indisprimary as primary, i.indnkeyatts as width, x.relname as name,
+                   (select json_agg(a.attname order by k.ord)
+                      from unnest(i.indkey) with ordinality k(attnum, ord)
+                      join pg_attribute a on a.attrelid = i.indrelid and a.attnum = k.attnum
+                     where k.ord <= i.indnkeyatts) as columns
+              from pg_index i join pg_class x on x.oid = i.indexrelid
+             where i.indrelid = c.oid and i.indisunique and i.indisvalid and i.indimmediate
+               and i.indpred is null and i.indexprs is null
+               and not exists (select from unnest(i.indkey) with ordinality k(attnum, ord)
+                                 left join pg_attribute a on a.attrelid = i.indrelid and a.attnum = k.attnum
+                                where k.ord <= i.indnkeyatts and not coalesce(a.attnotnull, false))) u)
+     as unique_keys`;
 
 interface DescribedRow {
   relid: string;
+  partitioned: boolean;
   columns: ColumnInfo[] | null;
   key: string[] | null;
+  unique_keys: string[][] | null;
 }
 
 function tableInfo(row: DescribedRow): TableInfo {
-  return { relid: Number(row.relid), columns: row.columns ?? [], primaryKey: row.key ?? [] };
+  return {
+    relid: Number(row.relid),
+    columns: row.columns ?? [],
+    primaryKey: row.key ?? [],
+    uniqueKeys: row.unique_keys ?? [],
+    partitioned: row.partitioned,
+  };
 }
 
 /** Describe a table, or undefined when there is no table of that name. */
@@ -70,10 +123,29 @@ export async function describeRelids(
   return new Map(result.rows.map((row) => [Number(row.relid), tableInfo(row)]));
 }
 
-/** Whether two descriptions of a table have the same columns (names, types, nullability) and key. */
+/** Whether two descriptions of a table have the same columns (names, types, nullability) and keys. */
 export function sameShape(a: TableInfo, b: TableInfo): boolean {
   return (
-    JSON.stringify([a.columns, a.primaryKey]) === JSON.stringify([b.columns, b.primaryKey]) &&
+    JSON.stringify([a.columns, a.uniqueKeys]) === JSON.stringify([b.columns, b.uniqueKeys]) &&
     a.relid === b.relid
   );
+}
+
+/**
+ * The foreign keys among `relids` (a partition's stands for its partitioned table): each referencing
+ * table with the table it references. Self-references are left out.
+ */
+export async function foreignKeyEdges(
+  client: pg.ClientBase,
+  relids: readonly number[],
+): Promise<{ child: number; parent: number }[]> {
+  const result = await client.query<{ child: string; parent: string }>(
+    `select distinct f.child::int8 as child, f.parent::int8 as parent
+       from pg_constraint c
+       cross join lateral (select coalesce(pg_partition_root(c.conrelid), c.conrelid) as child,
+                                  coalesce(pg_partition_root(c.confrelid), c.confrelid) as parent) f
+      where c.contype = 'f' and f.child = any($1::oid[]) and f.parent = any($1::oid[]) and f.child <> f.parent`,
+    [relids],
+  );
+  return result.rows.map((r) => ({ child: Number(r.child), parent: Number(r.parent) }));
 }

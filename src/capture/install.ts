@@ -7,12 +7,13 @@ import type pg from 'pg';
 
 import { describeSourceTables } from '../apply/plan.js';
 import { formatQualifiedName, ident } from '../config/identifiers.js';
-import type { Config, TargetConfig } from '../config/types.js';
+import type { Config, QualifiedName, TargetConfig } from '../config/types.js';
 import { ConfigError } from '../failure/errors.js';
 import { registerTargets } from '../log/targets.js';
 import { dropGuards } from './guard.js';
 import { migrate, type MigrateResult } from './migrations.js';
-import { dropCaptureTriggers, ensureCaptureTriggers } from './triggers.js';
+import type { TableInfo } from './catalog.js';
+import { dropCaptureTriggers, ensureCaptureTriggers, partitionsOf, type CaptureImage } from './triggers.js';
 
 export interface SourceInstallReport {
   schema: MigrateResult;
@@ -41,25 +42,17 @@ export async function installSource(
   await client.query('begin');
   try {
     for (const [display, table] of tables) {
-      const json = table.columns.filter((c) => c.type === 'json' || c.type === 'jsonb').map((c) => c.name);
-      const changed = await ensureCaptureTriggers(
-        client,
-        config.schema,
-        config.applicationName,
-        table.relid,
-        table.name,
-        json,
-      );
+      const changed = await ensureTableCapture(client, config, table);
       await client.query(
         `insert into ${s}.captured_table (relid, schema_name, table_name, key_columns) values ($1, $2, $3, $4)
          on conflict (relid) do update set schema_name = excluded.schema_name, table_name = excluded.table_name,
            key_columns = excluded.key_columns`,
-        [table.relid, table.name.schema, table.name.name, table.primaryKey],
+        [table.relid, table.name.schema, table.name.name, table.key],
       );
       report.tables.push({
         table: display,
         relid: table.relid,
-        key: table.primaryKey,
+        key: table.key,
         triggers: changed ? 'created' : 'unchanged',
       });
     }
@@ -83,6 +76,43 @@ export async function installSource(
     throw thrown;
   }
   return report;
+}
+
+/** How a table's rows are written into the log (src/capture/triggers.ts). */
+export function captureImage(table: TableInfo): CaptureImage {
+  return {
+    loggedRelid: table.relid,
+    columns: table.columns.map((c) => c.name),
+    textColumns: table.columns.filter((c) => c.textForm).map((c) => c.name),
+    jsonColumns: table.columns.filter((c) => c.type === 'json' || c.type === 'jsonb').map((c) => c.name),
+  };
+}
+
+/**
+ * The capture triggers of a table, and of each of its partitions if it is partitioned (a statement that
+ * names a partition fires only the partition's triggers). Returns whether anything changed.
+ */
+export async function ensureTableCapture(
+  client: pg.ClientBase,
+  config: Config,
+  table: TableInfo & { name: QualifiedName },
+): Promise<boolean> {
+  const image = captureImage(table);
+  const { schema, applicationName } = config;
+  let changed = await ensureCaptureTriggers(client, schema, applicationName, table.relid, table.name, image);
+  if (!table.partitioned) return changed;
+  for (const partition of await partitionsOf(client, table.relid)) {
+    const own = await ensureCaptureTriggers(
+      client,
+      schema,
+      applicationName,
+      partition.relid,
+      partition.name,
+      image,
+    );
+    changed ||= own;
+  }
+  return changed;
 }
 
 /** This source's identity, as targets know it. */
@@ -149,7 +179,9 @@ async function dropSourceObjects(client: pg.ClientBase, schema: string): Promise
   await client.query(
     `drop table if exists ${s}.error_queue, ${s}.target, ${s}.change_log, ${s}.captured_table, ${s}.node`,
   );
-  await client.query(`drop sequence if exists ${s}.doorbell_rings, ${s}.doorbell_armed`);
+  await client.query(
+    `drop sequence if exists ${s}.doorbell_rings, ${s}.doorbell_armed, ${s}.tick_flush, ${s}.update_statement_seq`,
+  );
   await client.query(`delete from ${s}.schema_version where track = 'source'`);
 }
 

@@ -1,4 +1,8 @@
-/** The capture triggers on one table: statement-level, with transition tables, one per event. */
+/**
+ * The capture triggers on one table: statement-level, with transition tables, one per event. A
+ * partitioned table has them on itself (statements that name it) and on each partition (statements that
+ * name the partition), all logging the partitioned table's changes.
+ */
 import type pg from 'pg';
 
 import { ident, qualifiedIdent, sqlLiteral } from '../config/identifiers.js';
@@ -27,8 +31,32 @@ export function objectName(name: string): string {
     .replace(/\uFFFD+$/, '');
 }
 
+/** What a table's capture writes: under which table, and how its rows become images. */
+export interface CaptureImage {
+  /** The captured table's oid: a partition's changes are logged as its partitioned table's. */
+  loggedRelid: number;
+  /** The columns, in order, to write through their own text output (to_json would cast them to json). */
+  textColumns: readonly string[];
+  /** All columns in order: the select list names them when some are written as text. */
+  columns: readonly string[];
+  /** json and jsonb columns: their SQL NULL and JSON null look alike in an image, so they are noted. */
+  jsonColumns: readonly string[];
+}
+
+/** The trigger arguments of sql/source/007's capture(). */
+function captureArgs(applicationName: string, image: CaptureImage): string[] {
+  const text = new Set(image.textColumns);
+  const selectList =
+    text.size === 0
+      ? ''
+      : image.columns
+          .map((c) => (text.has(c) ? `image.${ident(c)}::text as ${ident(c)}` : `image.${ident(c)}`))
+          .join(', ');
+  return [applicationName, '', String(image.loggedRelid), selectList, ...image.jsonColumns];
+}
+
 /**
- * Create the four triggers where they are missing or were made for another application_name.
+ * Create the four triggers where they are missing or were made with other arguments.
  * Returns whether anything changed. Runs in the caller's transaction.
  */
 export async function ensureCaptureTriggers(
@@ -37,10 +65,10 @@ export async function ensureCaptureTriggers(
   applicationName: string,
   relid: number,
   table: QualifiedName,
-  jsonColumns: readonly string[],
+  image: CaptureImage,
 ): Promise<boolean> {
   const names = events.map((e) => triggerName(schema, e));
-  const args = [applicationName, ...jsonColumns];
+  const args = captureArgs(applicationName, image);
   // pg_trigger.tgargs holds the arguments, each followed by a NUL byte.
   const expected = Buffer.concat(args.map((a) => Buffer.from(`${a}\0`, 'utf8')));
   const existing = await client.query<{ tgname: string; current: boolean }>(
@@ -62,7 +90,22 @@ export async function ensureCaptureTriggers(
   return changed;
 }
 
-/** Drop the capture triggers of a table, if the table still exists. */
+/** The partitions of a partitioned table, at every level, as they are now. */
+export async function partitionsOf(
+  client: pg.ClientBase,
+  relid: number,
+): Promise<{ relid: number; name: QualifiedName }[]> {
+  const result = await client.query<{ relid: string; schema: string; name: string }>(
+    `select c.oid::int8 as relid, n.nspname as schema, c.relname as name
+       from pg_partition_tree($1::oid) p
+       join pg_class c on c.oid = p.relid join pg_namespace n on n.oid = c.relnamespace
+      where p.relid <> $1::oid order by p.level, c.relname`,
+    [relid],
+  );
+  return result.rows.map((r) => ({ relid: Number(r.relid), name: { schema: r.schema, name: r.name } }));
+}
+
+/** Drop the capture triggers of a table and its partitions, if the table still exists. */
 export async function dropCaptureTriggers(
   client: pg.ClientBase,
   schema: string,
@@ -77,5 +120,12 @@ export async function dropCaptureTriggers(
   if (table === undefined) return;
   for (const event of events) {
     await client.query(`drop trigger if exists ${ident(triggerName(schema, event))} on ${table}`);
+  }
+  for (const partition of await partitionsOf(client, relid)) {
+    for (const event of events) {
+      await client.query(
+        `drop trigger if exists ${ident(triggerName(schema, event))} on ${qualifiedIdent(partition.name)}`,
+      );
+    }
   }
 }

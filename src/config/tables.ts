@@ -22,7 +22,13 @@ import {
   type QualifiedName,
 } from './identifiers.js';
 import { formatKeyPath, type KeyPath, type Problems } from './problems.js';
-import { conflictModes, initialSyncModes, type TableMapping, type TargetConfig } from './types.js';
+import {
+  conflictModes,
+  initialSyncModes,
+  type CapturedTable,
+  type TableMapping,
+  type TargetConfig,
+} from './types.js';
 
 export const targetKeys = [
   'name',
@@ -34,6 +40,8 @@ export const targetKeys = [
   'tables',
 ] as const;
 export const mappingKeys = ['source', 'target', 'columns', 'where'] as const;
+/** A captured table given as an object: its name and the columns that identify its rows. */
+export const capturedTableKeys = ['table', 'key'] as const;
 
 /** `^[a-z][a-z0-9_]{0,62}$`: the name becomes part of an environment variable and of stored keys. */
 const targetNamePattern = /^[a-z][a-z0-9_]{0,62}$/;
@@ -44,7 +52,7 @@ export function targetUrlEnvVar(name: string): string {
 }
 
 export interface CapturedTables {
-  tables: QualifiedName[];
+  tables: CapturedTable[];
   /** Every entry parsed: only then does "not a captured table" mean what it says. */
   complete: boolean;
 }
@@ -53,12 +61,12 @@ export interface CapturedTables {
 export function checkCapturedTables(list: unknown[], ownSchema: string, problems: Problems): CapturedTables {
   if (list.length === 0)
     problems.add(['tables'], 'must list at least one table to capture, such as public.orders');
-  const tables: QualifiedName[] = [];
+  const tables: CapturedTable[] = [];
   const where: KeyPath[] = [];
   let complete = true;
   list.forEach((entry, i) => {
     const path = ['tables', i];
-    const table = parseTable(entry, path, problems);
+    const table = parseCapturedTable(entry, path, problems);
     if (table === undefined) {
       complete = false;
       return;
@@ -221,6 +229,21 @@ function checkMappings(
     targetPaths.push(targetPath);
   });
   return mappings.length === value.length ? mappings : undefined;
+}
+
+/** A captured table: its name, or `{table, key?}` to name the columns that identify its rows. */
+function parseCapturedTable(entry: unknown, path: KeyPath, problems: Problems): CapturedTable | undefined {
+  if (!isPlainObject(entry)) return parseTable(entry, path, problems);
+  const before = problems.count;
+  checkKeys(entry, capturedTableKeys, path, problems);
+  if (entry.table === undefined) {
+    problems.add([...path, 'table'], 'missing: the table to capture, such as public.orders');
+    return undefined;
+  }
+  const table = parseTable(entry.table, [...path, 'table'], problems);
+  const key = entry.key === undefined ? undefined : checkColumns(entry.key, [...path, 'key'], problems);
+  if (table === undefined || problems.count > before) return undefined;
+  return key === undefined ? table : { ...table, key };
 }
 
 /** One mapping: a table name (same name on the target) or `{source, target?, columns?, where?}`. */

@@ -47,6 +47,9 @@ export interface TargetConfig {
   tables: TableMapping[];
 }
 
+/** A captured table; `key` names the columns that identify its rows when it has no primary key to use. */
+export type CapturedTable = QualifiedName & { key?: string[] };
+
 export interface Config {
   source: { url: string };
   /** Schema of trigsync's own objects on each database. */
@@ -54,7 +57,7 @@ export interface Config {
   /** Sessions with this application_name are trigsync's own writes and are never captured. */
   applicationName: string;
   /** Captured tables; at least one. */
-  tables: QualifiedName[];
+  tables: CapturedTable[];
   /** May be empty: a node that only captures (the other side of a multi-master pair, say). */
   targets: TargetConfig[];
   apply: { batchSize: number; pollIntervalMs: number; silenceTimeoutMs: number };

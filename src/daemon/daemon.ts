@@ -11,6 +11,7 @@
 import { describeSourceTables, type SourceTables } from '../apply/plan.js';
 import { TargetWorker } from '../apply/worker.js';
 import { installSource, sourceOrigin } from '../capture/install.js';
+import { PartitionWatcher } from '../capture/partition-watcher.js';
 import { assertSchemaKnown } from '../capture/migrations.js';
 import type { Config } from '../config/types.js';
 import { withClient } from '../db/connect.js';
@@ -152,7 +153,7 @@ export class Daemon {
     });
   }
 
-  /** Elected: install, then the workers, the listener that wakes them, and the pruner. */
+  /** Elected: install, then the workers, the listener that wakes them, the pruner and the partition watcher. */
   private async beginTerm(): Promise<void> {
     const { config, logger } = this;
     const { origin, sourceTables } = await this.install();
@@ -181,8 +182,13 @@ export class Daemon {
       },
     );
     const pruner = new LogPruner(config, logger.child({ part: 'pruner' }));
+    const partitioned = [...sourceTables.values()].filter((t) => t.partitioned);
+    const watchers =
+      partitioned.length === 0
+        ? []
+        : [new PartitionWatcher(config, partitioned, logger.child({ part: 'partitions' }))];
     this.workers = workers;
-    this.termParts = [listener, pruner, ...workers];
+    this.termParts = [listener, pruner, ...watchers, ...workers];
     for (const part of this.termParts) part.run().catch((thrown: unknown) => this.partFailed(part, thrown));
   }
 

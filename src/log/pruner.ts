@@ -7,10 +7,8 @@ import type pg from 'pg';
 
 import { ident } from '../config/identifiers.js';
 import type { Config } from '../config/types.js';
-import { connect, daemonConnectOptions } from '../db/connect.js';
-import { coerceError } from '../failure/errors.js';
+import { PeriodicSourceJob } from '../db/periodic-job.js';
 import type { Logger } from '../lib/logger.js';
-import { Backoff, Runnable, sleep } from '../lib/runnable.js';
 
 const pruneIntervalMs = 5_000;
 /** Rows deleted per statement, so that pruning never holds long locks or long transactions. */
@@ -40,38 +38,19 @@ export async function pruneLog(client: pg.ClientBase, schema: string): Promise<n
   }
 }
 
-export class LogPruner extends Runnable {
+export class LogPruner extends PeriodicSourceJob {
   readonly name = 'pruner';
-  constructor(
-    private readonly config: Config,
-    private readonly logger: Logger,
-  ) {
-    super();
+  constructor(config: Config, logger: Logger) {
+    super(config, logger, pruneIntervalMs, 'pruning');
   }
 
-  protected async loop(signal: AbortSignal): Promise<void> {
-    const backoff = new Backoff(this.config.retry);
-    let client: pg.Client | undefined;
-    while (this.shouldRun()) {
-      try {
-        client ??= await connect(this.config.source.url, daemonConnectOptions(this.config));
-        const removed = await pruneLog(client, this.config.schema);
-        if (removed > 0) {
-          // Autovacuum looks at a table at most once a minute (autovacuum_naptime) and then by scale
-          // factor; a log churning thousands of rows a second bloats in between (bench/prune measured
-          // 450 MB after 60 s at 30k rows/s). Vacuuming right after each prune keeps it compact.
-          await client.query(`vacuum ${ident(this.config.schema)}.change_log`);
-          this.logger.debug({ removed }, 'pruned change log');
-        }
-        backoff.reset();
-        await sleep(pruneIntervalMs, signal);
-      } catch (thrown) {
-        this.logger.warn({ err: coerceError(thrown).message }, 'pruning failed; retrying');
-        await client?.end().catch(() => undefined);
-        client = undefined;
-        await sleep(backoff.next(), signal);
-      }
-    }
-    await client?.end().catch(() => undefined);
+  protected async work(client: pg.Client): Promise<void> {
+    const removed = await pruneLog(client, this.config.schema);
+    if (removed === 0) return;
+    // Autovacuum looks at a table at most once a minute (autovacuum_naptime) and then by scale factor; a
+    // log churning thousands of rows a second bloats in between (bench/prune measured 450 MB after 60 s
+    // at 30k rows/s). Vacuuming right after each prune keeps it compact.
+    await client.query(`vacuum ${ident(this.config.schema)}.change_log`);
+    this.logger.debug({ removed }, 'pruned change log');
   }
 }

@@ -154,27 +154,38 @@ export function fromStored(s: StoredPosition): Position {
   };
 }
 
-/** One change as a worker reads it. */
+/**
+ * One change as a worker reads it. I insert, D delete, U update (one row: `oldRow` and `row`), T truncate,
+ * P truncate of one partition (`row`: `{"where": its bounds as SQL}`).
+ * Logs written before sql/source/007 hold an update as V (its old image, in `row`) and then U without
+ * `oldRow`.
+ */
 export interface LogChange {
   id: number;
   relid: number;
-  op: 'I' | 'D' | 'V' | 'U' | 'T';
+  op: 'I' | 'D' | 'V' | 'U' | 'T' | 'P';
   /** The writing transaction (xid8 in text). */
   txid: string;
   capturedAt: Date;
-  /** The row image as JSON text, exactly as captured; null for T. */
+  /** The row image as JSON text, exactly as captured: the new row of I and U, the old of V and D; null for T. */
   row: string | null;
   /** The json and jsonb columns that are SQL NULL in the image (to_json writes JSON null for both). */
   nulls: string[] | null;
-  /** Whether the row image passes the target's row filter: the new row of I and U, the old of V and D. */
+  /** Whether `row` passes the target's row filter. */
   keep: boolean;
+  /** U: the old row image, and what `nulls` and `keep` are for `row`. Null for every other op. */
+  oldRow: string | null;
+  oldNulls: string[] | null;
+  keepOld: boolean;
+  /** U: the UPDATE statement that wrote it; its rows are applied together. */
+  statement: number | null;
 }
 
-/** Per-table expressions of a target's read query, over `c.row`. */
+/** Per-table expressions of a target's read query. */
 export interface ReadTable {
   relid: number;
-  /** SQL boolean over a row image, or undefined when the target takes every row. */
-  filterExpression: string | undefined;
+  /** SQL boolean over a row image (a json expression), or undefined when the target takes every row. */
+  filter: ((image: string) => string) | undefined;
 }
 
 /**
@@ -184,14 +195,16 @@ export interface ReadTable {
 export function windowQuery(schema: string, tables: ReadTable[]): string {
   const log = `${ident(schema)}.change_log`;
   const relids = tables.map((t) => String(t.relid)).join(', ') || 'null';
-  const filterCases = tables
-    .filter((t) => t.filterExpression !== undefined)
-    .map((t) => `when ${t.relid} then coalesce((${t.filterExpression}), false)`)
-    .join(' ');
-  const keep =
-    filterCases === ''
+  const keepOf = (image: string): string => {
+    const cases = tables
+      .filter((t) => t.filter !== undefined)
+      .map((t) => `when ${t.relid} then coalesce((${t.filter!(image)}), false)`)
+      .join(' ');
+    return cases === ''
       ? 'true'
-      : `case when c.op <> 'T' then case c.relid ${filterCases} else true end else true end`;
+      : `case when c.op in ('I', 'U', 'V', 'D') and ${image} is not null
+              then case c.relid ${cases} else true end else true end`;
+  };
   // The txids of part A: `from`'s xip list and every xid from its xmax up to its next xid.
   const txidsOfA = `array(select pg_snapshot_xip($1::pg_snapshot)
                           union all
@@ -200,7 +213,8 @@ export function windowQuery(schema: string, tables: ReadTable[]): string {
                                                  $3::xid8::text::int8 - 1) as x)`;
   return `
     select c.id, c.relid::int8 as relid, c.op, c.txid::text as txid, c.captured_at, c.row::text as row, c.nulls,
-           ${keep} as keep
+           ${keepOf('c.row')} as keep, c.old_row::text as old_row, c.old_nulls, ${keepOf('c.old_row')} as keep_old,
+           c.statement
       from (
         (select * from ${log} c
           where c.txid = any (${txidsOfA})
@@ -238,6 +252,10 @@ export async function readWindow(
     row: string | null;
     nulls: string[] | null;
     keep: boolean;
+    old_row: string | null;
+    old_nulls: string[] | null;
+    keep_old: boolean;
+    statement: string | null;
   }>({
     text: query,
     values: [
@@ -259,5 +277,9 @@ export async function readWindow(
     row: r.row,
     nulls: r.nulls,
     keep: r.keep,
+    oldRow: r.old_row,
+    oldNulls: r.old_nulls,
+    keepOld: r.keep_old,
+    statement: r.statement === null ? null : Number(r.statement),
   }));
 }

@@ -202,12 +202,14 @@ export async function keysInFlight(
   // The image typed as the source table, as the daemon's row filter reads it (src/apply/plan.ts): a json
   // column's \u0000, which json_populate_record cannot de-escape, is read as U+2400; keys are not json.
   const image = `json_populate_record(null::${qualifiedIdent(table.relation)},
-                                      replace(c.row::text, '\\u0000', '\\u2400')::json)`;
+                                      replace(i.image::text, '\\u0000', '\\u2400')::json)`;
   const result = await client.query<Record<string, string | boolean>>(
-    `select distinct c.op = 'T' as truncated, ${table.key.map((k, i) => `(p.${ident(k)})::text as k${i}`).join(', ')}
+    `select distinct c.op in ('T', 'P') as truncated, ${table.key.map((k, i) => `(p.${ident(k)})::text as k${i}`).join(', ')}
        from ${ident(follower.schema)}.change_log c
+       -- An update's old row and new row: both keys are in flight.
+       cross join lateral (values (c.row), (c.old_row)) as i(image)
        cross join lateral ${image} as p
-      where c.relid = $1
+      where c.relid = $1 and (i.image is not null or c.op in ('T', 'P'))
         and c.txid >= least(pg_snapshot_xmin($2::pg_snapshot), pg_snapshot_xmin($3::pg_snapshot))
         and pg_visible_in_snapshot(c.txid, $2::pg_snapshot)
             <> (pg_visible_in_snapshot(c.txid, $3::pg_snapshot)

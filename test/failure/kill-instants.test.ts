@@ -22,7 +22,7 @@ import {
   workloadTables,
 } from '../support/workload.js';
 
-/** Count, on a target, each insert of an events row. */
+/** Count, on a target, each insert of an events row (ENABLE ALWAYS: trigsync applies as replica). */
 const countInserts = `
   create table events_inserted (id bigint primary key, n int not null);
   create function count_insert() returns trigger language plpgsql as $$
@@ -30,7 +30,8 @@ const countInserts = `
     insert into events_inserted values (new.id, 1) on conflict (id) do update set n = events_inserted.n + 1;
     return null;
   end $$;
-  create trigger count_insert after insert on events for each row execute function count_insert();`;
+  create trigger count_insert after insert on events for each row execute function count_insert();
+  alter table events enable always trigger count_insert;`;
 
 async function expectEachEventInsertedOnce(src: FreshDatabase, targets: FreshDatabase[]): Promise<void> {
   const [events] = await src.cluster.query<{ n: number }>(
@@ -104,7 +105,8 @@ describe('crashes at chosen instants', () => {
   it('the daemon killed while a target commits a batch, three times: nothing lost or applied twice', async () => {
     const { src, a, b } = await workloadDatabases();
     // Target a takes 300 ms to commit each transaction of trigsync's: a deferred trigger that sleeps
-    // once per transaction, at commit. The kill lands while the COMMIT is running on the server.
+    // once per transaction, at commit (ENABLE ALWAYS: trigsync applies as replica). The kill lands while
+    // the COMMIT is running on the server.
     await a.cluster.query(
       `create function slow_commit() returns trigger language plpgsql as $$
        begin
@@ -114,7 +116,8 @@ describe('crashes at chosen instants', () => {
          return null;
        end $$;
        create constraint trigger slow_commit after insert on events deferrable initially deferred
-         for each row execute function slow_commit();`,
+         for each row execute function slow_commit();
+       alter table events enable always trigger slow_commit;`,
       [],
       a.name,
     );

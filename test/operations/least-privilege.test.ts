@@ -72,7 +72,7 @@ describe('least privilege', () => {
     const dst = await adminDatabase(
       target1,
       `grant usage on schema public to ${ident(apply)};
-       grant select, insert, delete, truncate on ${tableList} to ${ident(apply)};
+       grant select, insert, update, delete, truncate on ${tableList} to ${ident(apply)};
        create schema trigsync authorization ${ident(apply)};`,
     );
     await target1.query(`grant connect on database ${ident(dst.name)} to ${ident(apply)}`);

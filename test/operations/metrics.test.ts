@@ -174,6 +174,18 @@ describe('the metrics endpoint', () => {
     expect(waited).toBeGreaterThan(2.5);
     expect(waited).toBeLessThan(6);
 
+    // The first daemon's batch still waits for the lock on b after its process exited (a backend blocked
+    // on a lock does not notice its client is gone), holding b's apply lock: end it, as an operator would,
+    // so that the batch found waiting below is the new daemon's.
+    await b.cluster.query(
+      `select pg_terminate_backend(pid) from pg_stat_activity
+        where datname = current_database() and application_name = 'trigsync'`,
+      [],
+      b.name,
+    );
+    await waitFor(async () => (await applyWaitingOnLock(b)) === 0, {
+      what: "the first daemon's batch to end",
+    });
     const again = await ChildDaemon.create({ ...raw, shutdownTimeoutMs: 60_000 });
     await again.start();
     await waitFor(async () => (await applyWaitingOnLock(b)) > 0, {

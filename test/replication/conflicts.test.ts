@@ -142,7 +142,7 @@ describe('conflicts between two writable nodes', () => {
       { what: 'target b to park on the conflict and retry it', timeoutMs: 20_000 },
     );
     expect(errors).toHaveLength(1);
-    expect(errors[0]).toMatchObject({ op: 'V', key: '{"id":1}' });
+    expect(errors[0]).toMatchObject({ op: 'U', key: '{"id":1}' });
     expect(errors[0]!.message).toMatch(
       /^conflict: update of public\.items \{"id":1\} found the target's row different/,
     );
@@ -153,9 +153,9 @@ describe('conflicts between two writable nodes', () => {
     };
     expect(status.targets[0]!.state).toBe('parked');
 
-    // The operator keeps B's rows: one skip for each conflict (an update's new row goes with its old).
+    // The operator keeps B's rows: one skip for each conflict (an update is one change, both its rows).
     const expected = [
-      { op: 'V', key: '{"id":1}' },
+      { op: 'U', key: '{"id":1}' },
       { op: 'D', key: '{"id":2}' },
       { op: 'I', key: '{"id":3}' },
     ];
@@ -180,7 +180,7 @@ describe('conflicts between two writable nodes', () => {
         `select op, row::text from trigsync.skipped_change where target = 'b' order by change_id`,
       ),
     );
-    expect(audit.rows.map((r) => r.op)).toEqual(['V', 'U', 'D', 'I']);
+    expect(audit.rows.map((r) => r.op)).toEqual(['U', 'D', 'I']);
     await Promise.all(daemons.map((d) => d.stop()));
   });
 });

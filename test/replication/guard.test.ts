@@ -43,7 +43,7 @@ interface Setup {
 
 /**
  * A source and a target on different clusters, each used only through a role without superuser. The
- * target role gets CONNECT, USAGE on the tables' schemas, SELECT, INSERT, DELETE, TRUNCATE and TRIGGER
+ * target role gets CONNECT, USAGE on the tables' schemas, SELECT, INSERT, UPDATE, DELETE, TRUNCATE and TRIGGER
  * on the tables, and CREATE on the database, or (`schemaByAdmin`) a schema an admin made for it.
  */
 async function setup(options: { schemaByAdmin?: boolean } = {}): Promise<Setup> {
@@ -67,7 +67,7 @@ async function setup(options: { schemaByAdmin?: boolean } = {}): Promise<Setup> 
      create table archive.orders (id bigint primary key, status text, total numeric(12, 2));
      create table public."Order Lines" (order_id bigint, line int, qty int not null, primary key (order_id, line));
      grant usage on schema archive, public to ${apply}, ${app};
-     grant select, insert, delete, truncate, trigger on ${tables} to ${apply};
+     grant select, insert, update, delete, truncate, trigger on ${tables} to ${apply};
      grant select, insert, update, delete, truncate on ${tables} to ${app};
      ${options.schemaByAdmin === true ? `create schema trigsync authorization ${apply}` : `grant create on database ${db} to ${apply}`}`,
     [],

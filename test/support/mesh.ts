@@ -102,7 +102,8 @@ export async function installAudit(node: MeshNode, schema = 'trigsync'): Promise
   await node.db.cluster.query(sql, [], node.db.name);
 }
 
-export type OpCounts = Record<'I' | 'U' | 'V' | 'D', number>;
+/** Logged changes per operation: an UPDATE is one change per row (old and new image together). */
+export type OpCounts = Record<'I' | 'U' | 'D', number>;
 
 export interface AuditReport {
   logged: Record<MeshTable, OpCounts>;
@@ -111,7 +112,7 @@ export interface AuditReport {
   foreign: { table: string; op: string; row: string }[];
 }
 
-const noOps = (): OpCounts => ({ I: 0, U: 0, V: 0, D: 0 });
+const noOps = (): OpCounts => ({ I: 0, U: 0, D: 0 });
 const perTable = (): Record<MeshTable, OpCounts> => ({ items: noOps(), lines: noOps(), tags: noOps() });
 
 /** What the node's log has ever held, per table and operation, and the rows of other nodes' ranges. */
@@ -313,7 +314,6 @@ export async function runMeshWriters(
         tally.commits++;
         for (const [table, op, rows] of pending) {
           tally.changes[table][op] += rows;
-          if (op === 'U') tally.changes[table].V += rows;
         }
       }
     } finally {

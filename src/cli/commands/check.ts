@@ -5,6 +5,7 @@
 import type pg from 'pg';
 
 import { buildTargetPlan, describeSourceTables, type SourceTables } from '../../apply/plan.js';
+import { applyAsReplica, type TriggerMode } from '../../apply/session-role.js';
 import { loadConfig } from '../../config/load.js';
 import { configSecrets, redactSecrets, redactUrl } from '../../config/redact.js';
 import { withClient } from '../../db/connect.js';
@@ -24,6 +25,8 @@ interface DatabaseReport {
   problems: string[];
   /** What replicates only in part, such as nullable columns the target lacks; not a failure. */
   warnings: string[];
+  /** A target: whether trigsync applies as `replica` or `origin` there (src/apply/session-role.ts). */
+  triggers?: TriggerMode;
 }
 
 async function probe(
@@ -32,7 +35,7 @@ async function probe(
   url: string,
   applicationName: string,
   secrets: string[],
-  inspect: (client: pg.Client) => Promise<Pick<DatabaseReport, 'problems' | 'warnings'>>,
+  inspect: (client: pg.Client) => Promise<Pick<DatabaseReport, 'problems' | 'warnings' | 'triggers'>>,
 ): Promise<DatabaseReport> {
   const report: DatabaseReport = {
     name,
@@ -52,6 +55,15 @@ async function probe(
     return { ...report, error: redactSecrets(coerceError(thrown).message, secrets) };
   }
 }
+
+const triggerModes: Record<TriggerMode, string> = {
+  replica:
+    'as replica (session_replication_role): its ordinary triggers and foreign-key actions do not fire, ' +
+    'ENABLE REPLICA and ENABLE ALWAYS triggers do',
+  origin:
+    'as origin (the role may not set session_replication_role): its ordinary triggers fire once per key ' +
+    "for each batch's final change, and its foreign keys are checked",
+};
 
 export async function checkCommand(context: CommandContext): Promise<ExitCode> {
   const config = loadConfig(configOptions(context));
@@ -73,12 +85,14 @@ export async function checkCommand(context: CommandContext): Promise<ExitCode> {
   const targets = await Promise.all(
     config.targets.map((t) =>
       probe(t.name, 'target', t.url, config.applicationName, secrets, async (client) => {
-        if (sourceTables === undefined) return { problems: [], warnings: [] };
+        const triggers = await applyAsReplica(client);
+        if (sourceTables === undefined) return { problems: [], warnings: [], triggers };
         try {
           const plan = await buildTargetPlan(config, t, sourceTables, client);
-          return { problems: [], warnings: plan.warnings };
+          return { problems: [], warnings: plan.warnings, triggers };
         } catch (thrown) {
-          if (thrown instanceof ConfigError) return { problems: [...thrown.problems], warnings: [] };
+          if (thrown instanceof ConfigError)
+            return { problems: [...thrown.problems], warnings: [], triggers };
           throw thrown;
         }
       }),
@@ -97,6 +111,7 @@ export async function checkCommand(context: CommandContext): Promise<ExitCode> {
     for (const r of reports) {
       const state = r.reachable ? `ok      PostgreSQL ${r.serverVersion}` : `FAILED  ${r.error}`;
       out.print(`${r.name.padEnd(width)}  ${state}  (${r.url})`);
+      if (r.triggers !== undefined) out.print(`${' '.repeat(width)}  applies  ${triggerModes[r.triggers]}`);
       for (const problem of r.problems) out.print(`${' '.repeat(width)}  PROBLEM ${problem}`);
       for (const warning of r.warnings) out.print(`${' '.repeat(width)}  WARNING ${warning}`);
     }

@@ -1,0 +1,167 @@
+// The pure core of apply (src/apply/batch.ts): how changes become steps. No database.
+import { describe, expect, it } from 'vitest';
+
+import { buildSteps, wholeStatements, type ApplyStep } from '../../src/apply/batch.js';
+import type { TablePlan } from '../../src/apply/plan.js';
+import { canonicalKey } from '../../src/apply/row-image.js';
+import type { LogChange } from '../../src/log/window.js';
+
+function plan(relid: number, name: string, rank: number): TablePlan {
+  const q = { schema: 'public', name };
+  return {
+    relid,
+    source: q,
+    target: q,
+    sourceName: `public.${name}`,
+    targetName: `public.${name}`,
+    columns: ['id', 'v'],
+    key: ['id'],
+    imageJsonColumns: [],
+    jsonColumns: [],
+    partitioned: false,
+    rank,
+  };
+}
+
+const parent = plan(1, 'parent', 0);
+const child = plan(2, 'child', 1);
+const plans = new Map([
+  [1, parent],
+  [2, child],
+]);
+
+let nextId = 1;
+function change(partial: Partial<LogChange> & Pick<LogChange, 'op'>): LogChange {
+  return {
+    id: nextId++,
+    relid: 1,
+    txid: '100',
+    capturedAt: new Date(0),
+    row: null,
+    nulls: null,
+    keep: true,
+    oldRow: null,
+    oldNulls: null,
+    keepOld: true,
+    statement: null,
+    ...partial,
+  };
+}
+const row = (id: number, v = 'x'): string => JSON.stringify({ id, v });
+const insert = (id: number, more: Partial<LogChange> = {}) => change({ op: 'I', row: row(id), ...more });
+const remove = (id: number, more: Partial<LogChange> = {}) => change({ op: 'D', row: row(id), ...more });
+const update = (from: number, to: number, statement: number, more: Partial<LogChange> = {}) =>
+  change({ op: 'U', oldRow: row(from, 'old'), row: row(to, 'new'), statement, ...more });
+
+/** Each step as `kind table keys`, keys by id. */
+function shape(steps: ApplyStep[]): string[] {
+  return steps.map((s) =>
+    s.kind === 'truncate'
+      ? `truncate ${s.tables.map((t) => t.target.name).join(',')}`
+      : `${s.kind} ${s.table.target.name} ${s.keys.map((k) => (JSON.parse(k.key) as { id: number }).id).join(',')}`,
+  );
+}
+
+describe('buildSteps', () => {
+  it('updates a key that survives in place, and treats the two images of an update as one change', () => {
+    const u = update(1, 1, 7);
+    const steps = buildSteps([u], plans);
+    expect(shape(steps)).toEqual(['update parent 1']);
+    const key = (steps[0] as { keys: { ids: number[] }[] }).keys[0]!;
+    expect(key.ids).toEqual([u.id]);
+  });
+
+  it('takes every old key of a statement out before its new keys come in (set id = id + 1)', () => {
+    const steps = buildSteps([update(1, 2, 9), update(2, 3, 9), update(3, 4, 9)], plans);
+    expect(shape(steps)).toEqual(['insert parent 4', 'update parent 2,3', 'delete parent 1']);
+  });
+
+  it('keeps the statements of consecutive transactions in commit order', () => {
+    // Key 21 updated in place by one transaction, then moved by the next: 21 is gone, 10021 arrives.
+    const steps = buildSteps(
+      [update(21, 21, 1, { txid: '100' }), update(21, 10021, 2, { txid: '101' })],
+      plans,
+    );
+    expect(shape(steps)).toEqual(['insert parent 10021', 'delete parent 21']);
+  });
+
+  it('moves a row whose key changed and that nothing else touched', () => {
+    expect(shape(buildSteps([update(5, 50, 3)], plans))).toEqual(['move parent 5']);
+  });
+
+  it('writes parents before children and deletes children before parents, whatever the log order', () => {
+    const steps = buildSteps(
+      [
+        insert(10, { relid: 2 }),
+        insert(1),
+        remove(3),
+        remove(30, { relid: 2 }),
+        update(4, 4, 5, { relid: 2 }),
+      ],
+      plans,
+    );
+    expect(shape(steps)).toEqual([
+      'insert parent 1',
+      'insert child 10',
+      'update child 4',
+      'delete child 30',
+      'delete parent 3',
+    ]);
+  });
+
+  it("applies one transaction's TRUNCATEs as one, and a TRUNCATE as a barrier between row changes", () => {
+    const steps = buildSteps(
+      [
+        insert(1),
+        change({ op: 'T', relid: 2, txid: '200' }),
+        change({ op: 'T', relid: 1, txid: '200' }),
+        insert(1, { txid: '201' }),
+      ],
+      plans,
+    );
+    expect(shape(steps)).toEqual(['insert parent 1', 'truncate child,parent', 'insert parent 1']);
+  });
+
+  it('collapses a key that comes and goes, and one that goes and comes back', () => {
+    const steps = buildSteps([insert(1), remove(1), remove(2), insert(2, { txid: '101' })], plans);
+    expect(shape(steps)).toEqual(['update parent 2', 'delete parent 1']);
+  });
+});
+
+describe('wholeStatements', () => {
+  it('leaves an UPDATE statement that may go on past a full chunk for the next chunk', () => {
+    const chunk = [insert(1), update(2, 2, 11), insert(3, { txid: '300' }), update(4, 4, 11)];
+    expect(wholeStatements(chunk)).toEqual(chunk.slice(0, 1));
+  });
+
+  it('does not cut another statement in two where it cuts', () => {
+    // Statement 21 (transaction 400) is interleaved with statement 22 (transaction 401), which may go on.
+    const chunk = [insert(1), update(2, 2, 21, { txid: '400' }), update(3, 3, 22, { txid: '401' })];
+    chunk.push(
+      update(4, 4, 21, { txid: '400' }),
+      insert(5, { txid: '400' }),
+      update(6, 6, 22, { txid: '401' }),
+    );
+    expect(wholeStatements(chunk)).toEqual(chunk.slice(0, 1));
+    // Statement 21 ended (its transaction went on), 22 may go on: cut before 22's first row.
+    const ended = [insert(1), update(2, 2, 23, { txid: '402' }), insert(3, { txid: '402' })];
+    ended.push(update(4, 4, 24, { txid: '403' }));
+    expect(wholeStatements(ended)).toEqual(ended.slice(0, 3));
+  });
+
+  it('keeps a chunk that one statement fills, and one that does not end in a statement', () => {
+    const one = [update(1, 1, 12), update(2, 2, 12)];
+    expect(wholeStatements(one)).toEqual(one);
+    const other = [update(1, 1, 13), insert(5)];
+    expect(wholeStatements(other)).toEqual(other);
+  });
+});
+
+describe('canonicalKey', () => {
+  it('reads numbers of one value alike and leaves strings alone', () => {
+    expect(canonicalKey('{"id":1.00}')).toBe(canonicalKey('{"id":1}'));
+    expect(canonicalKey('{"id":[1.50,-0.0]}')).toBe('{"id":[1.5,0]}');
+    expect(canonicalKey('{"id":"1.50"}')).toBe('{"id":"1.50"}');
+    expect(canonicalKey('{"a":"x\\"1.0","b":10}')).toBe('{"a":"x\\"1.0","b":10}');
+  });
+});
