@@ -43,6 +43,37 @@ export interface CaptureImage {
   jsonColumns: readonly string[];
 }
 
+/** pg_trigger.tgargs: the arguments, each followed by a NUL byte. */
+function triggerArgsBytes(args: readonly string[]): Buffer {
+  return Buffer.concat(args.map((a) => Buffer.from(`${a}\0`, 'utf8')));
+}
+
+/**
+ * Whether every table of `tables` and each of its partitions has its four capture triggers, made for
+ * `image` as it is now (columns added since, a partition attached since: not).
+ */
+export async function captureIsCurrent(
+  client: pg.ClientBase,
+  schema: string,
+  applicationName: string,
+  tables: readonly { relid: number; image: CaptureImage }[],
+): Promise<boolean> {
+  const result = await client.query<{ current: number }>(
+    `select (select count(*)::int4 from pg_trigger g
+              where g.tgrelid = t.relid and g.tgname = any($2::text[]) and g.tgargs = c.args) as current
+       from unnest($1::oid[], $3::bytea[]) as c(root, args)
+       cross join lateral (select c.root as relid
+                           union all
+                           select p.relid from pg_partition_tree(c.root) p where p.relid <> c.root) t`,
+    [
+      tables.map((t) => t.relid),
+      events.map((e) => triggerName(schema, e)),
+      tables.map((t) => triggerArgsBytes(captureArgs(applicationName, t.image))),
+    ],
+  );
+  return result.rows.every((r) => r.current === events.length);
+}
+
 /** The trigger arguments of sql/source/007's capture(). */
 function captureArgs(applicationName: string, image: CaptureImage): string[] {
   const text = new Set(image.textColumns);
@@ -69,8 +100,7 @@ export async function ensureCaptureTriggers(
 ): Promise<boolean> {
   const names = events.map((e) => triggerName(schema, e));
   const args = captureArgs(applicationName, image);
-  // pg_trigger.tgargs holds the arguments, each followed by a NUL byte.
-  const expected = Buffer.concat(args.map((a) => Buffer.from(`${a}\0`, 'utf8')));
+  const expected = triggerArgsBytes(args);
   const existing = await client.query<{ tgname: string; current: boolean }>(
     `select tgname, tgargs = $3::bytea as current from pg_trigger where tgrelid = $1::oid and tgname = any($2::text[])`,
     [relid, names, expected],

@@ -11,7 +11,7 @@
 import { describeSourceTables, type SourceTables } from '../apply/plan.js';
 import { TargetWorker } from '../apply/worker.js';
 import { installSource, sourceOrigin } from '../capture/install.js';
-import { PartitionWatcher } from '../capture/partition-watcher.js';
+import { CaptureWatcher } from '../capture/capture-watcher.js';
 import { assertSchemaKnown } from '../capture/migrations.js';
 import type { Config } from '../config/types.js';
 import { withClient } from '../db/connect.js';
@@ -153,7 +153,7 @@ export class Daemon {
     });
   }
 
-  /** Elected: install, then the workers, the listener that wakes them, the pruner and the partition watcher. */
+  /** Elected: install, then the workers, the listener that wakes them, the pruner and the capture watcher. */
   private async beginTerm(): Promise<void> {
     const { config, logger } = this;
     const { origin, sourceTables } = await this.install();
@@ -182,13 +182,10 @@ export class Daemon {
       },
     );
     const pruner = new LogPruner(config, logger.child({ part: 'pruner' }));
-    const partitioned = [...sourceTables.values()].filter((t) => t.partitioned);
-    const watchers =
-      partitioned.length === 0
-        ? []
-        : [new PartitionWatcher(config, partitioned, logger.child({ part: 'partitions' }))];
+    const captured = new Map([...sourceTables.values()].map((t) => [t.relid, t.name]));
+    const watcher = new CaptureWatcher(config, captured, logger.child({ part: 'capture' }));
     this.workers = workers;
-    this.termParts = [listener, pruner, ...watchers, ...workers];
+    this.termParts = [listener, pruner, watcher, ...workers];
     for (const part of this.termParts) part.run().catch((thrown: unknown) => this.partFailed(part, thrown));
   }
 
