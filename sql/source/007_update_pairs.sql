@@ -101,9 +101,13 @@ begin
     end if;
   end if;
   -- pg_sequence_last_value() is a plain expression, far cheaper than a query (both sequences were
-  -- called at install, so neither is NULL).
-  if pg_sequence_last_value('{{schema_in_literal}}.doorbell_rings')
-     = pg_sequence_last_value('{{schema_in_literal}}.doorbell_armed') then
+  -- called at install, so neither is NULL). No ring where transactions can be prepared: PostgreSQL
+  -- refuses to PREPARE a transaction that has executed NOTIFY, and capture must never fail a writer's
+  -- transaction. There the listener finds new changes by the change log's id sequence instead
+  -- (src/log/listener.ts).
+  if current_setting('max_prepared_transactions')::int = 0
+     and pg_sequence_last_value('{{schema_in_literal}}.doorbell_rings')
+         = pg_sequence_last_value('{{schema_in_literal}}.doorbell_armed') then
     if nextval('{{schema_in_literal}}.doorbell_rings')
        = pg_sequence_last_value('{{schema_in_literal}}.doorbell_armed') + 1 then
       perform pg_notify({{channel}}, '');

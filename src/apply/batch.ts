@@ -165,7 +165,7 @@ class TableChanges {
     state.after = event.arrival && event.keep ? event.image : undefined;
   }
 
-  /** The steps of this table, by kind. */
+  /** The steps of this table, by kind (each key as its state: a KeyChange with its canonical text). */
   steps(): Record<RowsStepKind, KeyChange[]> {
     const steps: Record<RowsStepKind, KeyChange[]> = { insert: [], update: [], move: [], delete: [] };
     const moved = new Set<string>();
@@ -179,10 +179,9 @@ class TableChanges {
     }
     for (const state of this.keys.values()) {
       if (moved.has(state.canonical)) continue;
-      const { canonical: _, ...key } = state;
-      if (key.after === undefined) steps.delete.push(key);
-      else if (key.before === undefined) steps.insert.push(key);
-      else steps.update.push(key);
+      if (state.after === undefined) steps.delete.push(state);
+      else if (state.before === undefined) steps.insert.push(state);
+      else steps.update.push(state);
     }
     return steps;
   }
@@ -212,7 +211,7 @@ class Segment {
    * else, or a later transaction touches one of its new keys (it could only after this one committed).
    */
   add(change: LogChange, table: TablePlan): void {
-    const open = this.openIn.get(change.txid);
+    const open = this.openIn.size === 0 ? undefined : this.openIn.get(change.txid);
     if (open !== undefined && open !== change.statement) this.settle(open);
     const { removal, arrival } = eventsOf(change);
     const changes = this.of(table);
@@ -243,6 +242,7 @@ class Segment {
   }
 
   private settleKey(table: TablePlan, key: KeyText, statement: number | null): void {
+    if (this.waitingKeys.size === 0) return;
     const waiting = this.waitingKeys.get(`${table.relid}:${key.canonical}`);
     if (waiting !== undefined && waiting !== statement) this.settle(waiting);
   }

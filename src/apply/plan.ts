@@ -26,6 +26,8 @@ export interface TablePlan {
   imageJsonColumns: string[];
   /** Those of `columns` that are json or jsonb in the image, with their target type: passed as they are. */
   jsonColumns: { name: string; type: string }[];
+  /** A one-column key of a type that `= any(array(...))` compares (not an array): see statements.ts. */
+  keyScan: boolean;
   /** The target table is partitioned: TRUNCATE takes its partitions too. */
   partitioned: boolean;
   /**
@@ -187,6 +189,7 @@ export async function buildTargetPlan(
       jsonColumns: jsonColumnsOf(source.columns)
         .filter((c) => selected.includes(c) && targetColumns.get(c)?.generated === false)
         .map((name) => ({ name, type: targetColumns.get(name)!.type })),
+      keyScan: source.key.length === 1 && targetColumns.get(source.key[0]!)?.array === false,
       partitioned: info.partitioned,
       rank: 0,
     });

@@ -79,6 +79,8 @@ export function objectText(names: readonly string[], fields: ReadonlyMap<string,
  * same row. Strings are left as they are.
  */
 export function canonicalKey(text: string): string {
+  // Only a fraction can be written in more than one way (numeric's text never has an exponent).
+  if (!text.includes('.')) return text;
   let out = '';
   let i = 0;
   while (i < text.length) {

@@ -15,6 +15,8 @@ export interface ColumnInfo {
    * composite of one), which the type's own input cannot read back: capture writes its text instead.
    */
   textForm: boolean;
+  /** An array type (or a domain over one): `= any(array(...))` does not compare it. */
+  array: boolean;
 }
 
 export interface TableInfo {
@@ -50,13 +52,19 @@ const castToJson = `exists (
       where k.casttarget in ('json'::regtype, 'jsonb'::regtype)
         and r.typ not in ('json'::regtype, 'jsonb'::regtype))`;
 
+/** Whether column `a` is of an array type, or a domain over one. */
+const arrayType = `(select coalesce(b.typcategory, t.typcategory) = 'A'
+                      from pg_type t left join pg_type b on t.typtype = 'd' and b.oid = t.typbasetype
+                     where t.oid = a.atttypid)`;
+
 /** One row per table of `pg_class c`; the caller adds the FROM and WHERE that pick the tables. */
 const describeColumns = `select c.oid::int8 as relid, c.relkind = 'p' as partitioned,
    (select json_agg(json_build_object('name', a.attname,
                                       'type', format_type(a.atttypid, a.atttypmod),
                                       'generated', a.attgenerated <> '',
                                       'notNull', a.attnotnull,
-                                      'textForm', ${castToJson}) order by a.attnum)
+                                      'textForm', ${castToJson},
+                                      'array', ${arrayType}) order by a.attnum)
       from pg_attribute a
      where a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped) as columns,
    (select json_agg(a.attname order by k.ord)

@@ -2,6 +2,8 @@
  * The doorbell's other end: a dedicated LISTEN connection that wakes the workers when the source
  * rings, and arms the doorbell again when a worker goes idle. It also hears operator commands. NOTIFY is a hint, never the truth:
  * after every (re)connect the workers are woken to read from their positions, and they poll anyway.
+ * Every 250 ms it also looks for a ring that sent no notification, and, on a source whose writers never
+ * ring (one that can prepare transactions: sql/source/007), for new changes in the log.
  */
 import type pg from 'pg';
 
@@ -14,8 +16,8 @@ import { Backoff, Runnable, sleep } from '../lib/runnable.js';
 import { doorbellChannel } from '../capture/migrations.js';
 import { controlChannel, parseControl, type ControlCommand } from '../failure/control.js';
 
-/** How often the idle LISTEN connection proves it is alive. */
-const heartbeatMs = 10_000;
+/** How often the LISTEN connection checks the doorbell (or the log); the check proves it alive too. */
+const doorbellCheckMs = 250;
 
 export class LogListener extends Runnable {
   readonly name = 'listener';
@@ -25,6 +27,12 @@ export class LogListener extends Runnable {
   /** Doorbell notifications heard so far: tells whether one arrived while we were arming. */
   private rings = 0;
   private arming: Promise<void> | undefined;
+  /** False where the source can prepare transactions: a NOTIFY would fail the writer's PREPARE. */
+  private writersRing = true;
+  /** Where writers do not ring: the change log's last id at the previous check... */
+  private lastId: string | undefined;
+  /** ...and the transactions open when it moved, any of which may have drawn an id and not committed. */
+  private drawers = new Set<bigint>();
 
   constructor(
     private readonly config: Config,
@@ -58,17 +66,26 @@ export class LogListener extends Runnable {
           this.onWake();
         });
         await client.query(`listen ${ident(doorbellChannel(this.config.schema))}; listen ${ident(control)}`);
+        // The same test as the capture trigger's (sql/source/007); fixed until the server restarts, which
+        // ends this connection.
+        const prepares = await client.query<{ prepares: boolean }>(
+          `select current_setting('max_prepared_transactions')::int > 0 as prepares`,
+        );
+        this.writersRing = prepares.rows[0]?.prepares !== true;
+        this.lastId = undefined;
+        this.drawers.clear();
         this.client = client;
         this.armed = false;
         backoff.reset();
         this.onWake();
         while (this.shouldRun()) {
           const alive = await Promise.race([
-            sleep(heartbeatMs, signal).then(() => true),
+            sleep(doorbellCheckMs, signal).then(() => true),
             ended.then(() => false),
           ]);
           if (!alive || !this.shouldRun()) break;
-          await client.query('select 1');
+          if (this.writersRing) await this.checkRung(client);
+          else await this.checkLog(client);
         }
       } catch (thrown) {
         this.logger.warn({ err: coerceError(thrown).message }, 'listen connection lost; reconnecting');
@@ -81,7 +98,8 @@ export class LogListener extends Runnable {
 
   /** Arm the doorbell unless it is known to be armed; concurrent callers share one update. */
   arm(): Promise<void> {
-    if (this.armed) return Promise.resolve();
+    // Where writers never ring, the log is checked instead (checkLog) and the doorbell is not read.
+    if (this.armed || !this.writersRing) return Promise.resolve();
     this.arming ??= this.armOnce().finally(() => {
       this.arming = undefined;
     });
@@ -103,8 +121,75 @@ export class LogListener extends Runnable {
     // A writer may ring right after the setval, and its notification may arrive in the same read as the
     // reply and be handled first: then the doorbell is disarmed already, and must not be marked armed,
     // or no worker would ever arm it again. (A writer that rings and rolls back disarms it silently;
-    // the workers' poll covers that.)
+    // checkRung() finds that.)
     if (this.rings === ringsBefore) this.armed = true;
+  }
+
+  /**
+   * A writer that rings and then rolls back draws a ring (sequences are not transactional) but sends no
+   * notification (NOTIFY is): every later writer finds the doorbell rung, and none would ring until the
+   * workers' poll.
+   */
+  private async checkRung(client: pg.Client): Promise<void> {
+    const s = ident(this.config.schema);
+    const result = await client.query<{ rung: boolean }>(
+      'select pg_sequence_last_value($1::regclass) <> pg_sequence_last_value($2::regclass) as rung',
+      [`${s}.doorbell_rings`, `${s}.doorbell_armed`],
+    );
+    // Still armed after the reply: no notification came meanwhile, and no arming is under way (it would
+    // have queued its setval behind this query). A ring by a transaction still open wakes the workers
+    // early, for nothing: they arm again, and its notification wakes them at its commit.
+    if (result.rows[0]?.rung === true && this.armed) {
+      this.armed = false;
+      this.onWake();
+    }
+  }
+
+  /**
+   * Where writers do not ring: wake the workers when the change log's last id moved, and again whenever a
+   * transaction that may have drawn an id by then ends. An id is drawn at the insert, not at the commit,
+   * and a prepared transaction may commit long after its PREPARE: the workers woken by its id would find
+   * nothing yet, and nothing would wake them at its commit.
+   */
+  private async checkLog(client: pg.Client): Promise<void> {
+    // pg_sequence_last_value(), not `select last_value from` (src/log/window.ts).
+    const last = await client.query<{ id: string | null }>(
+      'select pg_sequence_last_value($1::regclass)::text as id',
+      [`${ident(this.config.schema)}.change_log_id_seq`],
+    );
+    const id = last.rows[0]?.id ?? '0';
+    // The first check after a (re)connect counts as a move: transactions open since before are watched.
+    const moved = id !== this.lastId;
+    // Taken after the id was read: a transaction that drew it, being older, has ended, or is in the
+    // snapshot's xip list, or is at or above its xmax (the last completed xid + 1: the newest open
+    // transactions sit there) and below an xid drawn now. Drawing one costs an xid: only when the id moved.
+    const now = await client.query<{ snapshot: string; next: string | null }>(
+      `select pg_current_snapshot()::text as snapshot,
+              case when $1 then pg_current_xact_id()::text end as next`,
+      [moved],
+    );
+    const [, xmaxText, xipText] = now.rows[0]!.snapshot.split(':');
+    const xmax = BigInt(xmaxText!);
+    const open = new Set(
+      xipText!
+        .split(',')
+        .filter((xid) => xid !== '')
+        .map(BigInt),
+    );
+    let wake = false;
+    for (const xid of this.drawers) {
+      if (xid >= xmax || open.has(xid)) continue; // still open
+      this.drawers.delete(xid);
+      wake = true;
+    }
+    if (moved) {
+      this.lastId = id;
+      const next = BigInt(now.rows[0]!.next!);
+      for (const xid of open) this.drawers.add(xid);
+      for (let xid = xmax; xid < next; xid++) this.drawers.add(xid);
+      wake = true;
+    }
+    if (wake) this.onWake();
   }
 
   private async closeClient(): Promise<void> {

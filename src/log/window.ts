@@ -43,29 +43,41 @@ export interface Position {
 
 /**
  * Take a tick: four statements in this order, each in its own transaction. Drawing a transaction id
- * costs one xid per tick. Its commit must be durable: after a crash, an xid whose commit never reached
- * the WAL can be handed out again, and a stored snapshot would take the newcomer as seen. A transaction
- * that wrote no WAL commits without a flush whatever synchronous_commit says, hence the setval().
+ * costs one xid per tick. Every xid below the snapshot's xmax must be durable when the tick is used:
+ * after a crash, an xid whose commit never reached the WAL is handed out again, and a stored snapshot
+ * would take the newcomer as seen and skip its changes. That covers the tick's own xid, and any writer
+ * that committed with synchronous_commit = off before the snapshot was taken: so the last statement,
+ * after the snapshot, commits synchronously and writes WAL (a transaction that wrote none commits without
+ * a flush whatever synchronous_commit says, hence the setval()), which flushes every commit before it.
+ * `afterXid` runs between the xid and the snapshot: tests commit a writer there.
  */
-export async function takeTick(client: pg.ClientBase, schema: string): Promise<Tick> {
+export async function takeTick(
+  client: pg.ClientBase,
+  schema: string,
+  afterXid?: () => Promise<void>,
+): Promise<Tick> {
   // pg_sequence_last_value() reads under the buffer lock; `select last_value from` the sequence does
   // not, and nextval() writes a value 32 ahead there for a moment while it logs. A bound read that way
   // could name ids not drawn yet, by transactions newer than `nextXid`: part A would skip their changes
   // (seen: 22 changes lost out of 129k, 8 writers flat out on a durable server). NULL: no id drawn yet.
-  const lastId = {
-    text: 'select coalesce(pg_sequence_last_value($1::regclass), 0) as id',
-    values: [`${ident(schema)}.change_log_id_seq`],
-  };
-  const bound = await client.query<{ id: number }>(lastId);
-  // setval() makes this transaction write WAL, so that its commit is flushed (sql/source/006_tick.sql),
-  // and synchronously even where the server's default is synchronous_commit = off.
+  const lastId = 'coalesce(pg_sequence_last_value($1::regclass), 0)';
+  const idSequence = `${ident(schema)}.change_log_id_seq`;
+  const flushSequence = `${ident(schema)}.tick_flush`;
+  const bound = await client.query<{ id: number }>(`select ${lastId} as id`, [idSequence]);
   const xid = await client.query<{ xid: string }>(
     `select set_config('synchronous_commit', 'on', true) as durable, pg_current_xact_id()::text as xid,
             setval($1::regclass, 1) as flushed`,
-    [`${ident(schema)}.tick_flush`],
+    [flushSequence],
   );
+  await afterXid?.();
   const snapshot = await client.query<{ snapshot: string }>('select pg_current_snapshot()::text as snapshot');
-  const ceiling = await client.query<{ id: number }>(lastId);
+  // setval() makes this transaction write WAL (sql/source/006_tick.sql), so that its synchronous commit
+  // flushes the WAL up to it: the commits the snapshot sees are on disk before the tick is used.
+  const ceiling = await client.query<{ id: number }>(
+    `select set_config('synchronous_commit', 'on', true) as durable, setval($2::regclass, 1) as flushed,
+            ${lastId} as id`,
+    [idSequence, flushSequence],
+  );
   return {
     snapshot: snapshot.rows[0]!.snapshot,
     idBound: bound.rows[0]!.id,

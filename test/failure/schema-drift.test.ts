@@ -127,12 +127,12 @@ describe('schema drift', () => {
 
   it('a json and an hstore column added under the daemon are captured exactly once it has made the triggers anew', async () => {
     const d = await drift();
-    for (const run of [d.onSource, d.onTarget]) {
+    for (const run of [(sql: string) => d.onSource(sql), (sql: string) => d.onTarget(sql)]) {
       await run('create extension if not exists hstore');
       await run('alter table items add column j json, add column h hstore');
     }
     // The leader remakes the triggers of an altered table within a few seconds; it logs when it has.
-    await waitFor(async () => d.log.join('').includes('capture triggers made anew'), {
+    await waitFor(() => Promise.resolve(d.log.join('').includes('capture triggers made anew')), {
       what: 'the capture triggers made anew',
       timeoutMs: 20_000,
     });

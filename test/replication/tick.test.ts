@@ -35,6 +35,52 @@ describe('a tick', () => {
     });
   });
 
+  // Issue #18: a writer with synchronous_commit = off that commits between the tick's xid and its snapshot
+  // is seen as committed by the snapshot. If the server crashed before that commit reached the disk, its
+  // xid would be handed out again and the newcomer's changes taken as seen. The tick flushes it first.
+  it('flushes the commits its snapshot sees: an asynchronous writer that commits at that instant survives a crash', async () => {
+    const cluster = await privateCluster('tick-async');
+    await cluster.query(`alter system set wal_writer_delay = '10s'`);
+    await cluster.query('alter system set fsync = on');
+    await cluster.query('select pg_reload_conf()');
+    const db = await freshDatabase(cluster);
+    await cluster.query('create table t (id int primary key, xid xid8)', [], db.name);
+    let written: { xid: string; lsn: string } | undefined;
+    const tick = await withClient(db.url, async (client) => {
+      await migrate(client, 'trigsync', 'source');
+      return withClient(db.url, async (writer) => {
+        await writer.query('set synchronous_commit = off');
+        return takeTick(client, 'trigsync', async () => {
+          const rows = await writer.query<{ xid: string }>(
+            `insert into t values (1, pg_current_xact_id()) returning xid::text`,
+          );
+          const lsn = await writer.query<{ lsn: string }>('select pg_current_wal_insert_lsn()::text as lsn');
+          written = { xid: rows.rows[0]!.xid, lsn: lsn.rows[0]!.lsn };
+        });
+      });
+    });
+    const [state] = await cluster.query<{ flushed: boolean; seen: boolean }>(
+      `select pg_current_wal_flush_lsn() >= $1::pg_lsn as flushed,
+              pg_visible_in_snapshot($2::xid8, $3::pg_snapshot) as seen`,
+      [written!.lsn, written!.xid, tick.snapshot],
+      db.name,
+    );
+    expect(state, 'the snapshot sees the writer, whose commit is on disk when takeTick returns').toEqual({
+      flushed: true,
+      seen: true,
+    });
+
+    await cluster.kill();
+    await cluster.start();
+    const rows = await cluster.query<{ xid: string; next: string }>(
+      'select xid::text, pg_current_xact_id()::text as next from t',
+      [],
+      db.name,
+    );
+    expect(rows.map((r) => r.xid)).toEqual([written!.xid]);
+    expect(BigInt(rows[0]!.next)).toBeGreaterThan(BigInt(written!.xid));
+  });
+
   // Part A of a window (src/log/window.ts) holds the changes at or below `from`'s id bound by the
   // transactions older than its xid; a change there by a newer one would be in neither part: lost. The
   // bound must be read before the xid is drawn, and exactly: `select last_value` from the sequence reads

@@ -18,6 +18,7 @@ function plan(relid: number, name: string, rank: number): TablePlan {
     key: ['id'],
     imageJsonColumns: [],
     jsonColumns: [],
+    keyScan: true,
     partitioned: false,
     rank,
   };
