@@ -59,7 +59,14 @@ async function daemonUnderLoad(
   const raw = workloadConfig(src, targets, { apply: { batchSize, pollIntervalMs: 100 } });
   const daemon = await ChildDaemon.create({ ...raw, metrics: { enabled: false } });
   await daemon.start();
-  const load = runWorkload({ url: src.url, writers: 4, lateCommitters: 1, durationMs: 10_000, keys: 200 });
+  const load = runWorkload({
+    url: src.url,
+    writers: 4,
+    lateCommitters: 1,
+    durationMs: 10_000,
+    minCommitted: 201,
+    keys: 200,
+  });
   return { daemon, load, config: makeConfig(raw) };
 }
 

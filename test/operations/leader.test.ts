@@ -38,7 +38,14 @@ describe('leader election', () => {
       what: 'the second to stand by',
     });
 
-    const load = runWorkload({ url: src.url, writers: 6, lateCommitters: 2, durationMs: 20_000, keys: 200 });
+    const load = runWorkload({
+      url: src.url,
+      writers: 6,
+      lateCommitters: 2,
+      durationMs: 20_000,
+      minCommitted: 201,
+      keys: 200,
+    });
     await delay(6_000);
     const [leading, standing] = await Promise.all([
       scrape(await first.metricsUrl()),

@@ -26,7 +26,14 @@ describe('a source restart', () => {
     const ready = (await daemon.metricsUrl()).replace(/\/metrics$/, '/readyz');
     await waitFor(async () => (await httpStatus(ready)) === 200, { what: 'ready' });
 
-    const load = runWorkload({ url: src.url, writers: 6, lateCommitters: 2, durationMs: 24_000, keys: 300 });
+    const load = runWorkload({
+      url: src.url,
+      writers: 6,
+      lateCommitters: 2,
+      durationMs: 24_000,
+      minCommitted: 201,
+      keys: 300,
+    });
     const marker = async (label: string): Promise<void> => {
       // A row written now must reach both targets without anyone touching the daemon.
       const id = Date.now();

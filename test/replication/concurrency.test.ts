@@ -29,6 +29,7 @@ describe('concurrent writers', () => {
       writers: 8,
       lateCommitters: 2,
       durationMs: 30_000,
+      minCommitted: 301,
       keys: 200,
     });
     // Writers block on each other's row locks (late committers hold theirs for seconds): the counts are

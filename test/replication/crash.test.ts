@@ -28,7 +28,14 @@ describe('daemon crashes', () => {
     await daemon.start();
 
     const durationMs = 30_000;
-    const load = runWorkload({ url: src.url, writers: 8, lateCommitters: 2, durationMs, keys: 200 });
+    const load = runWorkload({
+      url: src.url,
+      writers: 8,
+      lateCommitters: 2,
+      durationMs,
+      minCommitted: 301,
+      keys: 200,
+    });
     // Three kill moments, spread over the load, each at a random instant of its third.
     const kills = [0, 1, 2].map((third) => Math.round(((third + Math.random()) * durationMs) / 3));
     console.info('kill -9 at ms', kills);

@@ -16,6 +16,11 @@ export interface WorkloadOptions {
   writers: number;
   lateCommitters: number;
   durationMs: number;
+  /**
+   * Write on past `durationMs` (by up to a minute) until this many transactions committed: a busy machine
+   * commits fewer in the same time, and a test that needs a load of some size must not fail for that.
+   */
+  minCommitted?: number;
   /** Keys are drawn from 1..keys: small enough that writers collide. */
   keys: number;
 }
@@ -91,13 +96,16 @@ async function connectWriter(url: string, name: string): Promise<pg.Client> {
 export async function runWorkload(options: WorkloadOptions): Promise<WorkloadResult> {
   const result: WorkloadResult = { committed: 0, rolledBack: 0, failed: 0, lateCommitted: 0 };
   const deadline = Date.now() + options.durationMs;
+  const writing = (): boolean =>
+    Date.now() < deadline ||
+    (result.committed < (options.minCommitted ?? 0) && Date.now() < deadline + 60_000);
   let eventId = Date.now() * 100; // unique across runs of the same test database
   const nextEvent = (): number => ++eventId;
 
   const writer = async (name: string, late: boolean): Promise<void> => {
     // A writer whose server goes away (a restart in the test) connects again, as applications do.
     let db: pg.Client | undefined;
-    while (Date.now() < deadline) {
+    while (writing()) {
       try {
         db ??= await connectWriter(options.url, name);
       } catch {
