@@ -62,12 +62,12 @@ export interface TruncateStep {
 
 export type ApplyStep = RowsStep | TruncateStep;
 
-export function emptyImages(table: TablePlan): RowImages {
+function emptyImages(table: TablePlan): RowImages {
   return { rows: [], json: table.jsonColumns.map(() => []) };
 }
 
 /** Add a row image, typed later by the target table. */
-export function pushImage(images: RowImages, table: TablePlan, image: Image): void {
+function pushImage(images: RowImages, table: TablePlan, image: Image): void {
   if (table.imageJsonColumns.length === 0) {
     images.rows.push(image.row);
     return;

@@ -71,7 +71,7 @@ function jsonColumnsOf(columns: readonly ColumnInfo[]): string[] {
  * a unique index over NOT NULL columns must cover exactly; else the primary key; else the narrowest
  * such index. A problem names the table and the ways out.
  */
-export function replicaKey(info: TableInfo, table: CapturedTable): { key: string[] } | { problem: string } {
+function replicaKey(info: TableInfo, table: CapturedTable): { key: string[] } | { problem: string } {
   const display = formatQualifiedName(table);
   if (table.key !== undefined) {
     const wanted = [...table.key].sort().join('\0');

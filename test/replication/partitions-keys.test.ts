@@ -7,8 +7,6 @@ import { describe, expect, it } from 'vitest';
 import { triggerName } from '../../src/capture/triggers.js';
 import { ExitCode } from '../../src/cli/exit-codes.js';
 import type { Config } from '../../src/config/types.js';
-import { readStatus } from '../../src/log/status.js';
-import { withClient } from '../support/cluster.js';
 import { freshDatabase, sharedClusters, waitFor, type FreshDatabase } from '../support/fixtures.js';
 import {
   configFile,
@@ -16,7 +14,9 @@ import {
   expectSameRows,
   makeConfig,
   runCli,
+  runEach,
   startDaemon,
+  waitAppliedOrParked,
 } from '../support/replication.js';
 
 interface Setup {
@@ -52,27 +52,6 @@ async function setup(tables: unknown[], ddl: string, targets: Record<string, str
     metrics: { enabled: false },
   };
   return { src, dst, config: makeConfig(raw), file: await configFile(raw) };
-}
-
-/** Wait until every target has applied everything captured so far; fail at once, with its error, if one parks. */
-async function applied(config: Config): Promise<void> {
-  const targets = await waitFor(
-    async () => {
-      const { targets } = await withClient(config.source.url, (client) => readStatus(client, config));
-      const configured = targets.filter((t) => t.configured);
-      const done = configured.every((t) => t.backlog === 0 && t.state !== 'new');
-      return done || configured.some((t) => t.state === 'parked') ? configured : undefined;
-    },
-    { what: 'every target to apply everything or one to park', timeoutMs: 30_000, intervalMs: 100 },
-  );
-  for (const t of targets) expect(t.state, `${t.name} parked: ${t.lastError}`).not.toBe('parked');
-}
-
-/** Each statement in a transaction of its own (unless it says begin), on one connection. */
-async function run(url: string, ...statements: string[]): Promise<void> {
-  await withClient(url, async (client) => {
-    for (const sql of statements) await client.query(sql);
-  });
 }
 
 /** Every target's rows of `query` equal the source's, compared by `key`. */
@@ -119,26 +98,26 @@ describe('a partitioned table', () => {
   it('writes through the table and to its partitions by name replicate, to targets partitioned otherwise', async () => {
     const s = await setup(['public.measurement'], measurement, { bycity: byCity, plain });
     const daemon = await startDaemon(s.config);
-    await run(s.src.url, rowsThroughParent(1, 200));
+    await runEach(s.src.url, rowsThroughParent(1, 200));
     // Naming a partition fires only the partition's own statement triggers.
-    await run(
+    await runEach(
       s.src.url,
       `insert into measurement_2024_01 values ('2024-01-15', 1000, 2, 1.0), ('2024-01-16', 1001, 3, null)`,
       `insert into measurement_2024_02 values ('2024-02-15', 1002, 1, 2.5)`,
       'update measurement_2024_01 set reading = reading + 1 where id % 3 = 0',
       'delete from measurement_2024_02 where id % 5 = 0',
     );
-    await applied(s.config);
+    await waitAppliedOrParked(s.config);
     await expectSame(s, allMeasurements, measurementKey);
     // Through the table again, rows that move: to February on the source, to another city on bycity.
-    await run(
+    await runEach(
       s.src.url,
       'update measurement set reading = -reading where id % 7 = 0',
       'delete from measurement where id % 11 = 0',
       `update measurement set logdate = logdate + 31 where logdate < '2024-01-10'`,
       'update measurement set city = 4 where id between 20 and 40',
     );
-    await applied(s.config);
+    await waitAppliedOrParked(s.config);
     await expectSame(s, allMeasurements, measurementKey);
     expect(
       await count(s.src, `select count(*) as n from measurement_2024_01 where logdate < '2024-01-10'`),
@@ -149,16 +128,16 @@ describe('a partitioned table', () => {
   it('TRUNCATE of one partition takes its rows on the targets, of the table all rows', async () => {
     const s = await setup(['public.measurement'], measurement, { bycity: byCity, plain });
     const daemon = await startDaemon(s.config);
-    await run(s.src.url, rowsThroughParent(1, 200));
-    await applied(s.config);
+    await runEach(s.src.url, rowsThroughParent(1, 200));
+    await waitAppliedOrParked(s.config);
     // Rows of January written before and after the truncate in one transaction: only the later stay.
-    await run(
+    await runEach(
       s.src.url,
       `begin; insert into measurement_2024_01 values ('2024-01-20', 500, 1, 5);
        truncate measurement_2024_01;
        insert into measurement values ('2024-01-21', 501, 2, 6), ('2024-02-21', 502, 3, 7); commit`,
     );
-    await applied(s.config);
+    await waitAppliedOrParked(s.config);
     const january = `select count(*) as n from measurement where logdate < '2024-02-01'`;
     for (const db of Object.values(s.dst)) {
       expect(await count(db, january), db.name).toBe(1);
@@ -167,13 +146,13 @@ describe('a partitioned table', () => {
     }
     await expectSame(s, allMeasurements, measurementKey);
 
-    await run(s.src.url, 'truncate measurement');
-    await applied(s.config);
+    await runEach(s.src.url, 'truncate measurement');
+    await waitAppliedOrParked(s.config);
     for (const db of Object.values(s.dst)) {
       expect(await count(db, 'select count(*) as n from measurement'), db.name).toBe(0);
     }
-    await run(s.src.url, rowsThroughParent(1000, 20));
-    await applied(s.config);
+    await runEach(s.src.url, rowsThroughParent(1000, 20));
+    await waitAppliedOrParked(s.config);
     await expectSame(s, allMeasurements, measurementKey);
     await daemon.stop();
   });
@@ -196,10 +175,10 @@ describe('a partitioned table', () => {
   ])('a partition %s while the daemon runs is captured', async (_, attach) => {
     const s = await setup(['public.measurement'], measurement, { byhalfyear: byHalfYear, plain });
     const daemon = await startDaemon(s.config);
-    await run(s.src.url, rowsThroughParent(1, 50));
-    await run(s.src.url, attach);
+    await runEach(s.src.url, rowsThroughParent(1, 50));
+    await runEach(s.src.url, attach);
     // Through the table, the new partition's rows are captured at once.
-    await run(
+    await runEach(
       s.src.url,
       `insert into measurement values ('2024-03-01', 100, 1, 1), ('2024-03-02', 101, 2, 2)`,
     );
@@ -212,20 +191,20 @@ describe('a partitioned table', () => {
         )) === 1,
       { what: 'the new partition to get its capture trigger', timeoutMs: 15_000, intervalMs: 100 },
     );
-    await run(
+    await runEach(
       s.src.url,
       `insert into measurement_2024_03 select date '2024-03-01' + g % 31, g, g % 4 + 1, g from generate_series(200, 260) g`,
       'update measurement_2024_03 set reading = reading * 2 where id % 2 = 0',
       'delete from measurement_2024_03 where id % 3 = 0',
     );
-    await applied(s.config);
+    await waitAppliedOrParked(s.config);
     await expectSame(s, allMeasurements, measurementKey);
     expect(
       await count(s.dst.plain!, `select count(*) as n from measurement where logdate >= '2024-03-01'`),
     ).toBe(43);
     // And a truncate of it alone, by its bounds.
-    await run(s.src.url, 'truncate measurement_2024_03');
-    await applied(s.config);
+    await runEach(s.src.url, 'truncate measurement_2024_03');
+    await waitAppliedOrParked(s.config);
     await expectSame(s, allMeasurements, measurementKey);
     await daemon.stop();
   });
@@ -242,7 +221,7 @@ describe('hstore', () => {
   it('hstore values, arrays, composites and keys round-trip through insert, update and delete', async () => {
     const s = await setup(['docs', 'by_attrs'], hstoreSchema, { dst: hstoreSchema });
     const daemon = await startDaemon(s.config);
-    await run(
+    await runEach(
       s.src.url,
       `insert into docs values
          (1, 'a=>1, "b c"=>"d \\"e\\"", n=>NULL, "=>"=>","', array['a=>1', 'b=>NULL', '']::hstore[],
@@ -251,18 +230,18 @@ describe('hstore', () => {
          (3, null, array[null, 'z=>"NULL"']::hstore[], row('empty', ''))`,
       `insert into by_attrs values ('a=>1', 'one'), ('a=>1, b=>2', 'two'), ('', 'empty'), ('"x y"=>NULL', 'null')`,
     );
-    await applied(s.config);
+    await waitAppliedOrParked(s.config);
     // Updates of the non-key columns, then of the keys, then deletes.
-    await run(
+    await runEach(
       s.src.url,
       `update docs set h = h || 'added=>"new value"', ha = ha || 'c=>3'::hstore, t = row('changed', (t).attrs || 'q=>r')`,
       `update by_attrs set v = v || '!'`,
       'update docs set id = id + 10 where id <= 2',
       `update by_attrs set k = k || 'moved=>yes' where v like 'two%' or v like 'empty%'`,
     );
-    await applied(s.config);
-    await run(s.src.url, 'delete from docs where id = 3', `delete from by_attrs where k = 'a=>1'`);
-    await applied(s.config);
+    await waitAppliedOrParked(s.config);
+    await runEach(s.src.url, 'delete from docs where id = 3', `delete from by_attrs where k = 'a=>1'`);
+    await waitAppliedOrParked(s.config);
     // Each old image met the target's row as it was: a hstore compared wrongly would count conflicts.
     expect(await conflictsCounted(daemon)).toBe(0);
     await expectSame(s, 'select id, h::text, ha::text, t::text from docs', 'id');
@@ -278,16 +257,16 @@ describe('a table without a primary key', () => {
                  create unique index on t (code, region);`;
     const s = await setup(['t'], ddl, { dst: ddl });
     const daemon = await startDaemon(s.config);
-    await run(s.src.url, `insert into t select 'c' || g, g % 3, 'v' || g from generate_series(1, 60) g`);
-    await applied(s.config);
-    await run(
+    await runEach(s.src.url, `insert into t select 'c' || g, g % 3, 'v' || g from generate_series(1, 60) g`);
+    await waitAppliedOrParked(s.config);
+    await runEach(
       s.src.url,
       `update t set v = v || '!' where region = 0`,
       `update t set code = code || 'x' where region = 1`,
       'update t set region = region + 10 where region = 2',
       `delete from t where code like 'c1%'`,
     );
-    await applied(s.config);
+    await waitAppliedOrParked(s.config);
     await expectSame(s, 'select code, region, v from t', '(code, region)');
     await daemon.stop();
   });
@@ -304,16 +283,16 @@ describe('a table without a primary key', () => {
         s.src.name,
       ),
     ).toEqual([{ key: '{b}' }]);
-    await run(s.src.url, `insert into t2 select g, g * 10, 'v' || g from generate_series(1, 30) g`);
-    await applied(s.config);
-    await run(
+    await runEach(s.src.url, `insert into t2 select g, g * 10, 'v' || g from generate_series(1, 30) g`);
+    await waitAppliedOrParked(s.config);
+    await runEach(
       s.src.url,
       'update t2 set a = a + 100 where a <= 10',
       'update t2 set b = b + 1 where b > 200',
       `update t2 set v = 'changed' where a % 2 = 0`,
       'delete from t2 where a % 5 = 0',
     );
-    await applied(s.config);
+    await waitAppliedOrParked(s.config);
     await expectSame(s, 'select a, b, v from t2', 'b');
     await daemon.stop();
   });

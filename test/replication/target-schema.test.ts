@@ -6,7 +6,6 @@
 import { describe, expect, it } from 'vitest';
 
 import type { Config } from '../../src/config/types.js';
-import { withClient } from '../support/cluster.js';
 import {
   createRole,
   freshDatabase,
@@ -22,7 +21,8 @@ import {
   makeConfig,
   runCli,
   startDaemon,
-  targetStatus,
+  runEach,
+  waitAppliedOrParked,
   waitCaughtUp,
 } from '../support/replication.js';
 
@@ -74,25 +74,6 @@ async function pair(
   return { src, dst, config: makeConfig(raw), file: await configFile(raw) };
 }
 
-/** Wait until dst has applied everything captured so far; fail at once, with its error, if it parks. */
-async function applied(config: Config): Promise<void> {
-  const status = await waitFor(
-    async () => {
-      const s = await targetStatus(config, 'dst');
-      return s.state === 'parked' || (s.backlog === 0 && s.state !== 'new') ? s : undefined;
-    },
-    { what: 'dst to apply everything or park', timeoutMs: 30_000, intervalMs: 100 },
-  );
-  expect(status.state, `dst parked: ${status.lastError}`).not.toBe('parked');
-}
-
-/** Each statement in a transaction of its own, on one connection. */
-async function run(url: string, ...statements: string[]): Promise<void> {
-  await withClient(url, async (client) => {
-    for (const sql of statements) await client.query(sql);
-  });
-}
-
 async function expectSameTables(p: Pair, ...tables: string[]): Promise<void> {
   for (const table of tables) {
     const query = `select * from ${table}`;
@@ -113,16 +94,16 @@ describe('a target with foreign keys', () => {
     // On delete cascade: were an update a delete and an insert, the target would delete the children.
     const p = await pair(['parent', 'child'], parentChild('on delete cascade'), { role: 'apply' });
     const daemon = await startDaemon(p.config);
-    await run(p.src.url, familyRows);
-    await applied(p.config);
+    await runEach(p.src.url, familyRows);
+    await waitAppliedOrParked(p.config);
     for (let round = 1; round <= 3; round++) {
       const singles = Array.from(
         { length: 10 },
         (_, i) => `update parent set name = 'p${i + 1} r${round}' where id = ${i + 1}`,
       );
-      await run(p.src.url, ...singles, `update parent set name = name || '!'`);
+      await runEach(p.src.url, ...singles, `update parent set name = name || '!'`);
     }
-    await applied(p.config);
+    await waitAppliedOrParked(p.config);
     await expectSameTables(p, 'parent', 'child');
     await daemon.stop();
   });
@@ -133,14 +114,14 @@ describe('a target with foreign keys', () => {
       role: 'apply',
     });
     const daemon = await startDaemon(p.config);
-    await run(p.src.url, familyRows);
-    await applied(p.config);
-    await run(
+    await runEach(p.src.url, familyRows);
+    await waitAppliedOrParked(p.config);
+    await runEach(
       p.src.url,
       'update parent set id = id + 100 where id <= 3',
       `update parent set id = 50, name = 'moved' where id = 4`,
     );
-    await applied(p.config);
+    await waitAppliedOrParked(p.config);
     await expectSameTables(p, 'parent', 'child');
     await daemon.stop();
   });
@@ -152,19 +133,19 @@ describe('a target with foreign keys', () => {
       role: 'apply',
     });
     const daemon = await startDaemon(p.config);
-    await run(
+    await runEach(
       p.src.url,
       `begin; insert into child values (1, 1), (2, 1), (3, 2);
        insert into parent values (1, 'one'), (2, 'two'), (3, 'three'); commit`,
     );
-    await applied(p.config);
+    await waitAppliedOrParked(p.config);
     // The parent deleted before its children, and a child moved to a parent inserted after it.
-    await run(
+    await runEach(
       p.src.url,
       `begin; delete from parent where id = 1; delete from child where parent_id = 1;
        update child set parent_id = 4 where id = 3; insert into parent values (4, 'four'); commit`,
     );
-    await applied(p.config);
+    await waitAppliedOrParked(p.config);
     await expectSameTables(p, 'parent', 'child');
     await daemon.stop();
   });
@@ -176,11 +157,11 @@ describe('a target with foreign keys', () => {
   ])('%s', async (_, truncate) => {
     const p = await pair(['parent', 'child'], parentChild(''));
     const daemon = await startDaemon(p.config);
-    await run(p.src.url, familyRows);
-    await applied(p.config);
-    await run(p.src.url, truncate, `insert into parent values (7, 'after')`);
-    await run(p.src.url, 'insert into child values (70, 7)');
-    await applied(p.config);
+    await runEach(p.src.url, familyRows);
+    await waitAppliedOrParked(p.config);
+    await runEach(p.src.url, truncate, `insert into parent values (7, 'after')`);
+    await runEach(p.src.url, 'insert into child values (70, 7)');
+    await waitAppliedOrParked(p.config);
     await expectSameTables(p, 'parent', 'child');
     await daemon.stop();
   });
@@ -209,14 +190,14 @@ const [rowCount, updatesPerRow] = [10, 4];
 
 /** N rows, caught up; then K single-row updates of a non-key column per row, and one of every row. */
 async function insertThenUpdate(p: Pair): Promise<void> {
-  await run(p.src.url, `insert into items select g, 0 from generate_series(1, ${rowCount}) g`);
+  await runEach(p.src.url, `insert into items select g, 0 from generate_series(1, ${rowCount}) g`);
   // Caught up first, so that every row's updates come in batches after its insert.
-  await applied(p.config);
+  await waitAppliedOrParked(p.config);
   const updates: string[] = [];
   for (let k = 1; k < updatesPerRow; k++)
     for (let id = 1; id <= rowCount; id++) updates.push(`update items set qty = ${k} where id = ${id}`);
-  await run(p.src.url, ...updates, `update items set label = 'last'`);
-  await applied(p.config);
+  await runEach(p.src.url, ...updates, `update items set label = 'last'`);
+  await waitAppliedOrParked(p.config);
 }
 
 /** Events of one tag: INSERT and DELETE counts, and per key its UPDATE count. */
@@ -280,19 +261,19 @@ describe('target triggers and columns', () => {
                          note text, archived_at timestamptz default clock_timestamp());`;
     const p = await pair(['items'], items, { targetDdl });
     const daemon = await startDaemon(p.config);
-    await run(p.src.url, `insert into items select g, g, 'new' from generate_series(1, 10) g`);
-    await applied(p.config);
+    await runEach(p.src.url, `insert into items select g, g, 'new' from generate_series(1, 10) g`);
+    await waitAppliedOrParked(p.config);
     // An application of the target's own (not trigsync's application_name) notes some rows.
-    await run(p.dst.url, `update items set note = 'noted ' || id where id <= 5`);
+    await runEach(p.dst.url, `update items set note = 'noted ' || id where id <= 5`);
     const own = 'select id, note, archived_at::text from items order by id';
     const before = await p.dst.cluster.query(own, [], p.dst.name);
-    await run(
+    await runEach(
       p.src.url,
       'update items set qty = qty + 1 where id = 1',
       'update items set qty = qty + 1 where id = 6',
       `update items set qty = qty * 10, label = 'updated' where id between 1 and 8`,
     );
-    await applied(p.config);
+    await waitAppliedOrParked(p.config);
     expect(await p.dst.cluster.query(own, [], p.dst.name)).toEqual(before);
     const query = 'select id, qty, label from items';
     await expectSameRows({ url: p.src.url, query }, { url: p.dst.url, query }, 'id');
@@ -322,13 +303,13 @@ describe('the error queue', () => {
     // A long data-error delay: draining within the test proves that skip acts at once.
     const p = await pair(['items'], items, { targetDdl, retry: { dataErrorDelayMs: 600_000 } });
     const daemon = await startDaemon(p.config);
-    await run(p.src.url, `insert into items select g, g, 'old' from generate_series(1, 20) g`);
-    await applied(p.config);
+    await runEach(p.src.url, `insert into items select g, g, 'old' from generate_series(1, 20) g`);
+    await waitAppliedOrParked(p.config);
     const atTarget = (id: number) =>
       p.dst.cluster.query('select id, qty, label from items where id = $1', [id], p.dst.name);
 
     // An update that keeps its key and that the target refuses, and changes after it.
-    await run(
+    await runEach(
       p.src.url,
       `update items set qty = 500, label = 'refused' where id = 5`,
       'update items set qty = qty + 1 where id = 6',
@@ -347,7 +328,7 @@ describe('the error queue', () => {
     await expectSameRows({ url: p.src.url, query: others }, { url: p.dst.url, query: others }, 'id');
 
     // An update to a key the target refuses: skipped, neither the old key nor the new one changes.
-    await run(
+    await runEach(
       p.src.url,
       `update items set id = 5000, label = 'moved' where id = 7`,
       `insert into items values (22, 22, 'later')`,
@@ -395,14 +376,14 @@ describe('key types', () => {
     const p = await pair(tables, keyTypesDdl);
     const daemon = await startDaemon(p.config);
     for (const [table, { keys }] of Object.entries(keyTypes)) {
-      await run(
+      await runEach(
         p.src.url,
         `insert into ${table} values (${keys[0]}, 'a'), (${keys[1]}, 'b'), (${keys[2]}, 'c')`,
       );
     }
-    await applied(p.config);
+    await waitAppliedOrParked(p.config);
     for (const [table, { keys }] of Object.entries(keyTypes)) {
-      await run(
+      await runEach(
         p.src.url,
         `update ${table} set v = 'one' where id = ${keys[0]}`,
         `update ${table} set v = v || '+'`,
@@ -410,7 +391,7 @@ describe('key types', () => {
         `delete from ${table} where id = ${keys[2]}`,
       );
     }
-    await applied(p.config);
+    await waitAppliedOrParked(p.config);
     // Every key found on the target: the non-key update of 1.0 included.
     expect(
       await p.dst.cluster.query('select id::text, v from k_numeric order by id', [], p.dst.name),

@@ -179,6 +179,30 @@ export async function targetStatus(config: Config, target: string): Promise<Targ
   return found;
 }
 
+/**
+ * Wait until every configured target has applied everything captured so far; fail at once, with its
+ * error, if one parks (rather than after the whole timeout).
+ */
+export async function waitAppliedOrParked(config: Config): Promise<void> {
+  const targets = await waitFor(
+    async () => {
+      const { targets } = await withClient(config.source.url, (client) => readStatus(client, config));
+      const configured = targets.filter((t) => t.configured);
+      const done = configured.every((t) => t.backlog === 0 && t.state !== 'new');
+      return done || configured.some((t) => t.state === 'parked') ? configured : undefined;
+    },
+    { what: 'every target to apply everything or one to park', timeoutMs: 30_000, intervalMs: 100 },
+  );
+  for (const t of targets) expect(t.state, `${t.name} parked: ${t.lastError}`).not.toBe('parked');
+}
+
+/** Each statement in a transaction of its own (unless it says begin), on one connection. */
+export async function runEach(url: string, ...statements: string[]): Promise<void> {
+  await withClient(url, async (client) => {
+    for (const sql of statements) await client.query(sql);
+  });
+}
+
 /** Wait until every configured target has applied everything captured so far. */
 export async function waitCaughtUp(config: Config, timeoutMs = 60_000): Promise<Status> {
   let last: Status | undefined;
