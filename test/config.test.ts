@@ -307,9 +307,10 @@ describe('validation', () => {
       applicationName: 'trigsync',
       tables: [{ schema: 'public', name: 'orders' }],
       targets: [],
-      apply: { batchSize: 5000, pollIntervalMs: 1000, silenceTimeoutMs: 60000 },
+      apply: { batchSize: 5000, batchBytes: 16777216, pollIntervalMs: 1000, silenceTimeoutMs: 60000 },
       retry: { initialDelayMs: 500, maxDelayMs: 30000, dataErrorDelayMs: 30000 },
       shutdownTimeoutMs: 30000,
+      leaderTimeoutMs: 6000,
       metrics: { enabled: true, host: '0.0.0.0', port: 9753 },
       log: { level: 'info' },
     });
@@ -500,7 +501,7 @@ describe('validation', () => {
       ...minimal,
       schema: 'pg_sync',
       applicationName: 'trigsync-ä',
-      apply: { batchSize: 0, pollIntervalMs: 1.5 },
+      apply: { batchSize: 0, batchBytes: 512 * 1024 * 1024, pollIntervalMs: 1.5 },
       retry: { initialDelayMs: 1000, maxDelayMs: 500 },
       metrics: { port: 70000, enabled: 'no' },
       log: { level: 'verbose' },
@@ -510,6 +511,7 @@ describe('validation', () => {
         'schema: "pg_sync": names starting with pg_ are reserved by PostgreSQL',
         'applicationName: "trigsync-ä": only printable ASCII characters, as PostgreSQL replaces the others',
         'apply.batchSize: must be an integer from 1 to 100000, got 0',
+        'apply.batchBytes: must be an integer from 1 to 268435456, got 536870912',
         'apply.pollIntervalMs: must be an integer from 10 to 3600000, got 1.5',
         'retry.maxDelayMs: 500 is less than retry.initialDelayMs (1000)',
         'metrics.port: must be an integer from 0 to 65535, got 70000',
@@ -517,7 +519,7 @@ describe('validation', () => {
         'log.level: must be one of trace, debug, info, warn, error, fatal, silent, got "verbose"',
       ]),
     );
-    expect(problems).toHaveLength(8);
+    expect(problems).toHaveLength(9);
     expect(rejects({ ...minimal, applicationName: 'x'.repeat(64) })[0]).toMatch(/64 characters, at most 63/);
     expect(rejects({ ...minimal, schema: 'a.b' })[0]).toMatch(/^schema: "a.b": unexpected "."/);
     expect(configFromObject({ ...minimal, schema: '"Sync"' }, { env: {} }).schema).toBe('Sync');

@@ -114,7 +114,7 @@ export async function applyRowsStep(
     );
     // A key that holds the very row the change brings (a writer on each side inserted the same) is no
     // conflict.
-    for (const m of found.filter((m) => m.found !== m.brought)) {
+    for (const m of found.filter((m) => !m.same)) {
       conflicts.push(conflictOf(at(m), table, 'exists'));
       overwrite.push(at(m));
     }
@@ -122,10 +122,10 @@ export async function applyRowsStep(
     const before = imagesOf(table, keys, (k) => k.before!);
     const after = imagesOf(table, keys, (k) => k.after!);
     for (const m of await updateRows(client, table, before, after, step.kind === 'move')) {
-      if (m.found === null) {
+      if (!m.found) {
         conflicts.push(conflictOf(at(m), table, 'missing'));
         insert.push(at(m));
-      } else if (step.kind === 'move' || m.found !== m.brought) {
+      } else if (step.kind === 'move' || !m.same) {
         // An update that finds the row it brings already there (the target's own ON UPDATE CASCADE did
         // what the source's did, or another node) is no conflict.
         conflicts.push(conflictOf(at(m), table, 'differs'));
@@ -141,7 +141,7 @@ export async function applyRowsStep(
     );
     const keyImages = imagesOf(table, keys, (k) => ({ row: k.key, nulls: null }));
     for (const m of await deleteRows(client, table, keyImages, expected, expectedAt)) {
-      const kind = m.expected === null ? 'exists' : m.found === null ? 'missing' : 'differs';
+      const kind = !m.expected ? 'exists' : !m.found ? 'missing' : 'differs';
       conflicts.push(conflictOf(at(m), table, kind));
     }
   }

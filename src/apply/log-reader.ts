@@ -1,12 +1,21 @@
 /**
  * How a worker reads its windows of the log (src/log/window.ts): ticks that open them, paced when the
- * source is busy, and each next chunk read from the source while the current one applies to the target.
+ * source is busy, chunks bounded by changes and by bytes, and each next chunk read from the source while
+ * the current one applies to the target.
  */
 import type pg from 'pg';
 
 import { coerceError } from '../failure/errors.js';
 import { sleep } from '../lib/runnable.js';
-import { openWindow, readWindow, takeTick, type LogChange, type Position } from '../log/window.js';
+import {
+  openWindow,
+  readWindow,
+  takeTick,
+  type Chunk,
+  type ChunkLimits,
+  type LogChange,
+  type Position,
+} from '../log/window.js';
 
 /**
  * A window of this many changes means a busy source: the next window opens only `busyWindowMs` after
@@ -28,16 +37,48 @@ export async function prepareReaderSession(client: pg.ClientBase): Promise<void>
   await client.query('set enable_bitmapscan = off');
 }
 
+/**
+ * Read a chunk in one or more pieces, each asking for as many changes as the bytes left would hold at
+ * the average size of the changes read so far (the last chunk's, for the first piece), until the chunk
+ * reaches its limits or the window ends. The source measures every change a piece asks for, which
+ * decompresses the compressed images: asking for as many as will fit keeps it from decompressing, chunk
+ * after chunk, the large ones it then leaves out. The pieces make the same chunk as one read would.
+ */
+export async function readInPieces(
+  read: (appliedId: number, limits: ChunkLimits) => Promise<Chunk>,
+  appliedId: number,
+  limits: ChunkLimits,
+  lastAverage: number,
+): Promise<Chunk> {
+  const changes: LogChange[] = [];
+  let bytes = 0;
+  for (;;) {
+    const average = changes.length === 0 ? lastAverage : bytes / changes.length;
+    const left = { changes: limits.changes - changes.length, bytes: limits.bytes - bytes };
+    // An average of 0 (none yet, or truncates only) asks for every change left.
+    const ask = Math.max(1, Math.min(left.changes, Math.ceil(left.bytes / average)));
+    const piece = await read(changes.at(-1)?.id ?? appliedId, { changes: ask, bytes: left.bytes });
+    for (const change of piece.changes) changes.push(change);
+    bytes += piece.bytes;
+    const full = changes.length >= limits.changes || bytes >= limits.bytes;
+    if (full || !piece.full) return { changes, bytes, full };
+  }
+}
+
 export class LogReader {
   /** The chunk after the one being applied, being read meanwhile. */
-  private ahead: { position: Position; changes: Promise<LogChange[] | Error> } | undefined;
+  private ahead: { position: Position; chunk: Promise<Chunk | Error> } | undefined;
+  /** The bytes of the chunk read last, the one being applied while the next is read ahead. */
+  private applying = 0;
+  /** The average bytes of a change in the last chunk read (readInPieces); 0: none yet. */
+  private averageBytes = 0;
   /** When the last window opened, and how many changes it has had so far. */
   private windowOpenedAt = 0;
   private windowChanges = 0;
 
   constructor(
     private readonly schema: string,
-    private readonly batchSize: number,
+    private readonly limits: ChunkLimits,
   ) {}
 
   /** The position with its window open: `position` itself, or a new window up to a new tick. */
@@ -50,7 +91,7 @@ export class LogReader {
   }
 
   /** The next chunk of the open window at `position`: the one read ahead if it was read from there. */
-  async read(source: pg.ClientBase, query: string, position: Position): Promise<LogChange[]> {
+  async read(source: pg.ClientBase, query: string, position: Position): Promise<Chunk> {
     const ahead = this.ahead;
     this.ahead = undefined;
     const same =
@@ -58,22 +99,38 @@ export class LogReader {
       ahead.position.from === position.from &&
       ahead.position.to === position.to &&
       ahead.position.appliedId === position.appliedId;
-    let changes: LogChange[] | Error;
-    if (same) changes = await ahead.changes;
-    else changes = await readWindow(source, query, position, this.batchSize);
-    if (changes instanceof Error) throw changes;
-    this.windowChanges += changes.length;
-    return changes;
+    const chunk = same ? await ahead.chunk : await this.readChunk(source, query, position, this.limits);
+    if (chunk instanceof Error) throw chunk;
+    this.windowChanges += chunk.changes.length;
+    this.applying = chunk.bytes;
+    return chunk;
   }
 
   /**
    * Start reading the chunk after `position` now, while the current one applies: the source's reading
    * and the target's writing overlap. `read()` uses it only if the apply ended exactly there (a data
    * error halves a chunk and parks); a failed read shows when it is used, never as an unhandled rejection.
+   * The two chunks hold at most twice the bytes of one, plus the last change of the one read ahead: it
+   * gets what the chunk being applied leaves of that, and is not read when that is nothing.
    */
   readAhead(source: pg.ClientBase, query: string, position: Position): void {
-    const read = readWindow(source, query, position, this.batchSize);
-    this.ahead = { position, changes: read.catch((thrown: unknown) => coerceError(thrown)) };
+    const bytes = Math.min(this.limits.bytes, 2 * this.limits.bytes - this.applying);
+    if (bytes <= 0) return;
+    const read = this.readChunk(source, query, position, { changes: this.limits.changes, bytes });
+    this.ahead = { position, chunk: read.catch((thrown: unknown) => coerceError(thrown)) };
+  }
+
+  private async readChunk(
+    source: pg.ClientBase,
+    query: string,
+    position: Position,
+    limits: ChunkLimits,
+  ): Promise<Chunk> {
+    const read = (appliedId: number, piece: ChunkLimits): Promise<Chunk> =>
+      readWindow(source, query, { ...position, appliedId }, piece);
+    const chunk = await readInPieces(read, position.appliedId, limits, this.averageBytes);
+    if (chunk.changes.length > 0) this.averageBytes = chunk.bytes / chunk.changes.length;
+    return chunk;
   }
 
   /** Forget what was read ahead: after a failure, or a new connection. */

@@ -93,21 +93,19 @@ function targetRowText(table: TablePlan): string {
 }
 
 /**
- * A key whose target row was not as its change expects: its 1-based position in the step, the row
- * found (null: none), the row the change expects before it (null: none) and the row it brings (null:
- * none). Rows are texts in the target's own types.
+ * A key whose target row was not as its change expects: its 1-based position in the step, whether a row
+ * was found, whether the change expects one before it, and whether the row found is the very row the
+ * change brings (never, for a delete). Rows are compared on the target, as texts in its own types: they
+ * never travel back, however large.
  */
 export interface KeyMismatch {
   n: number;
-  found: string | null;
-  expected: string | null;
-  brought: string | null;
+  found: boolean;
+  expected: boolean;
+  same: boolean;
 }
 
-/**
- * Insert the images whose key is free; returns the keys that held a row, with the row found and the
- * image it should have become (`expected` null: the change expects no row).
- */
+/** Insert the images whose key is free; returns the keys that held a row. */
 export async function insertRows(
   client: pg.ClientBase,
   table: TablePlan,
@@ -121,7 +119,8 @@ export async function insertRows(
                              where ${anyKey(table, 'a')}),
      ins as (insert into ${target} (${table.columns.map(ident).join(', ')}) overriding system value
              select ${positional(table, 'a').join(', ')} from a where a.n not in (select f.n from found f))
-     select f.n::int4 as n, f.image as found, null::text as expected, ${rowText(positional(table, 'a'))} as brought
+     select f.n::int4 as n, true as found, false as expected,
+            f.image is not distinct from ${rowText(positional(table, 'a'))} as same
        from found f join a on a.n = f.n`,
     imageParams(images),
   );
@@ -156,8 +155,8 @@ export async function updateRows(
      found as materialized (select b.n, ${targetRowText(table)} as image from b join ${target} t on ${keyMatch(table, 'b')}
                              where ${anyKey(table, 'b')})
      ${update}
-     select b.n::int4 as n, f.image as found, ${rowText(positional(table, 'b'))} as expected,
-            ${rowText(positional(table, 'a'))} as brought
+     select b.n::int4 as n, f.image is not null as found, true as expected,
+            f.image is not distinct from ${rowText(positional(table, 'a'))} as same
        from b join a on a.n = b.n left join found f on f.n = b.n
       where f.image is distinct from ${rowText(positional(table, 'b'))}`,
     [...imageParams(before), ...imageParams(after)],
@@ -186,7 +185,7 @@ export async function deleteRows(
      gone (n, image) as (delete from ${target} t using k where ${keyMatch(table, 'k')} and ${anyKey(table, 'k')}
                          returning k.n, ${targetRowText(table)}),
      want (n, image) as (select at.n, ${rowText(positional(table, 'e'))} from e join at on at.i = e.n)
-     select k.n::int4 as n, g.image as found, w.image as expected, null::text as brought
+     select k.n::int4 as n, g.image is not null as found, w.image is not null as expected, false as same
        from k left join gone g on g.n = k.n left join want w on w.n = k.n
       where g.image is distinct from w.image`,
     [...imageParams(keys), ...imageParams(expected), expectedAt],

@@ -4,7 +4,9 @@
  * into the target. In one target transaction, each table is truncated, filled, and given a floor: the
  * copy's snapshot, whose changes the stream then leaves out for that table (chunk.ts), while every
  * change the snapshot does not see is applied as usual. So no change is lost or applied twice, and the
- * target's position does not move; the other tables carry on from it. A copy cut off (daemon killed)
+ * target's position does not move; the other tables carry on from it. A target whose position the log
+ * cannot serve (src/log/horizon.ts) has every table copied and gets a new position in the same
+ * transaction, taken before the copy's snapshot. A copy cut off (daemon killed)
  * rolls back whole and the request, kept on the source, starts it over.
  */
 import { Transform } from 'node:stream';
@@ -17,7 +19,10 @@ import { ident, qualifiedIdent, sameName } from '../config/identifiers.js';
 import type { Config, TargetConfig } from '../config/types.js';
 import { connect } from '../db/connect.js';
 import { parseSnapshot, type Snapshot } from '../log/snapshot.js';
+import type { Position } from '../log/window.js';
+import type { PositionKey } from './chunk.js';
 import type { TablePlan } from './plan.js';
+import { saveAppliedPosition } from './statements.js';
 
 export interface SyncProgress {
   table: string;
@@ -71,8 +76,10 @@ export async function copyTables(options: {
   tables: readonly TablePlan[];
   target: pg.ClientBase;
   progress: (progress: SyncProgress) => void;
+  /** A new position for the target, recorded with the copy (taken before the copy's snapshot). */
+  restart?: { key: PositionKey; position: Position } | undefined;
 }): Promise<SyncResult> {
-  const { config, targetConfig, origin, tables, target, progress } = options;
+  const { config, targetConfig, origin, tables, target, progress, restart } = options;
   const snapshotClient = await connect(config.source.url, { applicationName: config.applicationName });
   try {
     await snapshotClient.query('begin isolation level repeatable read read only');
@@ -112,6 +119,10 @@ export async function copyTables(options: {
            on conflict (origin, target, relid) do update set snapshot = excluded.snapshot, copied_at = now()`,
           [origin, targetConfig.name, table.relid, snapshot],
         );
+      }
+      if (restart !== undefined) {
+        const { key, position } = restart;
+        await saveAppliedPosition(target, key.schema, key.origin, key.target, position);
       }
       await target.query('commit');
       return { rows: copied, tables: tables.map((t) => t.sourceName), snapshot };

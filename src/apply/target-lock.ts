@@ -3,12 +3,17 @@
  * origin and the target's name, for as long as its connection lives. Leader election (src/daemon/
  * leadership.ts) decides which daemon works; this lock fences a former leader that has not noticed yet,
  * so two daemons never interleave batches on one target.
+ *
+ * Only the leader's workers take it, so a session found holding it belongs to a former leader: hung,
+ * cut off, or not yet aware it was deposed. The new worker ends that session (same role, no privilege
+ * needed): its batch in flight rolls back whole, with the position it would have recorded.
  */
 import type pg from 'pg';
 
 import { TrigsyncError } from '../failure/errors.js';
+import { sleep } from '../lib/runnable.js';
 
-/** Another daemon's worker holds this target's lock: wait, do not park. */
+/** Another daemon's worker holds this target's lock and could not be ended: wait, do not park. */
 export class TargetLockHeld extends TrigsyncError {
   constructor(readonly target: string) {
     super(
@@ -18,11 +23,45 @@ export class TargetLockHeld extends TrigsyncError {
   }
 }
 
-/** Take the lock on this session, or throw TargetLockHeld. */
-export async function takeTargetLock(client: pg.ClientBase, origin: string, target: string): Promise<void> {
+/** How long to wait for an ended holder's session to exit and release the lock. */
+const releaseWaitMs = 5_000;
+const releasePollMs = 50;
+
+async function tryTargetLock(client: pg.ClientBase, key: string): Promise<boolean> {
   const result = await client.query<{ locked: boolean }>(
     `select pg_try_advisory_lock(hashtext('trigsync apply'), hashtext($1)) as locked`,
-    [`${origin}/${target}`],
+    [key],
   );
-  if (result.rows[0]?.locked !== true) throw new TargetLockHeld(target);
+  return result.rows[0]?.locked === true;
+}
+
+/** End the sessions that hold the lock; false when there was none or they may not be ended. */
+async function endHolders(client: pg.ClientBase, key: string): Promise<boolean> {
+  try {
+    const result = await client.query<{ ended: boolean }>(
+      `select pg_terminate_backend(l.pid) as ended from pg_locks l
+        where l.locktype = 'advisory' and l.objsubid = 2 and l.granted
+          and l.database = (select oid from pg_database where datname = current_database())
+          and l.classid = hashtext('trigsync apply')::oid and l.objid = hashtext($1)::oid
+          and l.pid <> pg_backend_pid()`,
+      [key],
+    );
+    return result.rows.some((r) => r.ended);
+  } catch {
+    // Another role's session (42501): it cannot be ended from here.
+    return false;
+  }
+}
+
+/** Take the lock on this session, ending a former leader's holder if need be, or throw TargetLockHeld. */
+export async function takeTargetLock(client: pg.ClientBase, origin: string, target: string): Promise<void> {
+  const key = `${origin}/${target}`;
+  if (await tryTargetLock(client, key)) return;
+  if (await endHolders(client, key)) {
+    for (const deadline = Date.now() + releaseWaitMs; Date.now() < deadline;) {
+      if (await tryTargetLock(client, key)) return;
+      await sleep(releasePollMs);
+    }
+  }
+  throw new TargetLockHeld(target);
 }

@@ -14,6 +14,7 @@ import { migrate } from '../capture/migrations.js';
 import { configSecrets, redactSecrets } from '../config/redact.js';
 import type { Config, TargetConfig } from '../config/types.js';
 import { connect, daemonConnectOptions } from '../db/connect.js';
+import type { TermFence } from '../db/term-fence.js';
 import { clearFailures, loadSkipped, parkTarget, recordFailure } from '../failure/error-queue.js';
 import { classifyError, coerceError, ConfigError, sqlState, type ErrorKind } from '../failure/errors.js';
 import type { TargetState, TrigsyncEvents } from '../lib/events.js';
@@ -28,7 +29,8 @@ import {
   saveSyncProgress,
   type SyncRequest,
 } from '../log/targets.js';
-import { closeWindow, type LogChange, type Position } from '../log/window.js';
+import { claimPosition, PositionLost } from '../log/horizon.js';
+import { closeWindow, positionAt, takeTick, type LogChange, type Position } from '../log/window.js';
 import { wholeStatements } from './batch.js';
 import { applyFindingCulprit, ChangeRefused, type PositionKey } from './chunk.js';
 import { reportConflicts, type Conflict } from './conflicts.js';
@@ -38,7 +40,7 @@ import { appliedEvent } from './applied-event.js';
 import { LogReader, prepareReaderSession } from './log-reader.js';
 import { TargetLockHeld, takeTargetLock } from './target-lock.js';
 import { objectText, rowFields } from './row-image.js';
-import { loadAppliedPosition } from './statements.js';
+import { loadAppliedPosition, saveAppliedPosition } from './statements.js';
 import { copyTables, dropFloors, loadFloors } from './sync.js';
 import { SyncReporter } from './sync-progress.js';
 import { applyAsReplica, type TriggerMode } from './session-role.js';
@@ -53,6 +55,8 @@ export interface WorkerDeps {
   events: TrigsyncEvents;
   /** Ask the source to notify us at its next captured write. */
   armDoorbell: () => Promise<void>;
+  /** The leader's term: source sessions join it (src/db/term-fence.ts). */
+  fence: TermFence;
 }
 
 /** Idle workers refresh the source's copy of their position at most this often. */
@@ -99,12 +103,19 @@ export class TargetWorker extends Runnable {
   private readonly reader: LogReader;
   /** How the target's triggers and foreign-key actions see trigsync's writes (session-role.ts). */
   private triggerMode: TriggerMode = 'origin';
+  /** The position was checked against the log and registered since the last connect (log/horizon.ts). */
+  private positionClaimed = false;
+  /** The log cannot serve the position: only a copy of every table, from a new position, helps. */
+  private positionLost = false;
+  /** Changes the source counts as applied to a target that holds no position of its own. */
+  private unrecordedChanges = 0;
 
   constructor(private readonly deps: WorkerDeps) {
     super();
     this.name = deps.target.name;
     this.log = deps.logger.child({ target: deps.target.name });
-    this.reader = new LogReader(deps.config.schema, deps.config.apply.batchSize);
+    const { batchSize, batchBytes } = deps.config.apply;
+    this.reader = new LogReader(deps.config.schema, { changes: batchSize, bytes: batchBytes });
     this.planKeeper = new PlanKeeper(deps.config, deps.target, deps.sourceTables, this.log);
   }
 
@@ -161,9 +172,8 @@ export class TargetWorker extends Runnable {
 
   private async connect(): Promise<void> {
     const { config } = this.deps;
-    const options = daemonConnectOptions(config);
     if (this.source === undefined) {
-      const source = await connect(config.source.url, options);
+      const source = await this.deps.fence.connect();
       await prepareReaderSession(source).catch(async (thrown: unknown) => {
         await source.end().catch(() => undefined);
         throw thrown;
@@ -179,6 +189,39 @@ export class TargetWorker extends Runnable {
     }
     if (this.target === undefined) await this.connectTarget();
     if (this.plan === undefined) await this.planAgain();
+    if (!this.positionClaimed) await this.claimPosition();
+  }
+
+  /**
+   * Before reading anything: can the log serve the target's position? A position it cannot serve parks
+   * the target (PositionLost names what happened) until a copy of all its tables gives it a new one.
+   */
+  private async claimPosition(): Promise<void> {
+    try {
+      if (this.unrecordedChanges > 0) {
+        // Every batch records its position on the target: a target without one was replaced, or restored
+        // to before its first batch, and lacks what the source counts as applied.
+        throw new PositionLost(
+          `target ${this.name}: it holds no record of what it applied from this source, but the source ` +
+            `counts ${this.unrecordedChanges} changes applied to it: the target database was replaced, or ` +
+            `restored from an older backup. Copy it again with \`trigsync sync ${this.name}\``,
+        );
+      }
+      await claimPosition(this.source!, this.deps.config.schema, this.name, this.position!);
+      this.positionLost = false;
+    } catch (thrown) {
+      if (!(thrown instanceof PositionLost)) throw thrown;
+      this.positionLost = true;
+      if (!this.syncCoversAll(this.syncRequest)) throw thrown;
+      this.log.warn({ err: thrown.message }, 'position lost; the requested sync copies every table');
+    }
+    this.positionClaimed = true;
+  }
+
+  private syncCoversAll(request: SyncRequest | undefined): boolean {
+    if (request === undefined) return false;
+    const tables = [...this.plan!.tables.values()];
+    return tables.every((t) => request.tables.length === 0 || request.tables.includes(t.sourceName));
   }
 
   /** Plan against the target as it is now; until that succeeds there is no plan to apply with. */
@@ -201,6 +244,7 @@ export class TargetWorker extends Runnable {
         await migrate(client, config.schema, 'target');
         // The truth is the target's own record; the source's copy only trails it.
         this.position = await loadAppliedPosition(client, config.schema, this.deps.origin, this.name);
+        this.unrecordedChanges = 0;
         this.floors = await loadFloors(client, config.schema, this.deps.origin, this.name);
       });
       this.position ??= await this.registeredPosition();
@@ -216,19 +260,20 @@ export class TargetWorker extends Runnable {
     const registered = await loadRegisteredPosition(this.source!, this.deps.config.schema, this.name);
     if (registered === undefined)
       throw new Error(`target ${this.name} is not registered on the source; run install`);
+    this.unrecordedChanges = registered.appliedChanges;
     this.state = registered.state === 'parked' ? 'catching_up' : registered.state;
     return registered.position;
   }
 
   /** Apply the next chunk; returns how many changes it read (0: caught up). */
   private async step(): Promise<number> {
-    const { config } = this.deps;
     const source = this.source!;
     const position = await this.reader.open(source, this.position!);
     const read = await this.reader.read(source, this.plan!.readQuery, position);
-    // A full chunk may end inside an UPDATE statement, whose rows are applied together (batch.ts).
-    const full = read.length >= config.apply.batchSize;
-    const changes = full ? wholeStatements(read) : read;
+    // A full chunk (apply.batchSize changes, or apply.batchBytes) is not the window's last, and may end
+    // inside an UPDATE statement, whose rows are applied together (batch.ts).
+    const { full } = read;
+    const changes = full ? wholeStatements(read.changes) : read.changes;
     if (changes.length === 0) {
       this.position = closeWindow(position);
       await this.mirror('live', 0, false);
@@ -289,6 +334,11 @@ export class TargetWorker extends Runnable {
     const all = [...this.plan!.tables.values()];
     const tables =
       request.tables.length === 0 ? all : all.filter((t) => request.tables.includes(t.sourceName));
+    // A position the log cannot serve is replaced by one taken before the copy's snapshot: the copy
+    // holds what it sees, the floors leave that out of the stream, and the stream brings the rest. The
+    // source's copy takes it now (a copy that fails is made again, from a new one).
+    const restart = this.positionLost ? positionAt(await takeTick(this.source!, config.schema)) : undefined;
+    if (restart !== undefined) this.position = restart;
     await this.mirror('syncing', 0, true);
     this.log.info({ tables: tables.map((t) => t.sourceName) }, 'sync: copying');
     const report = new SyncReporter(this.name, this.log, this.deps.events, (progress) =>
@@ -302,8 +352,13 @@ export class TargetWorker extends Runnable {
         tables,
         target: this.target!,
         progress: (p) => report.progress(p),
+        restart: restart === undefined ? undefined : { key: this.key, position: restart },
       }),
     );
+    if (restart !== undefined) {
+      this.positionLost = false;
+      this.unrecordedChanges = 0;
+    }
     for (const table of tables) this.floors.set(table.relid, parseSnapshot(result.snapshot));
     await finishSyncRequest(this.source!, config.schema, this.name, request);
     this.syncRequest = undefined;
@@ -321,10 +376,20 @@ export class TargetWorker extends Runnable {
     for (const relid of passed) this.floors.delete(relid);
   }
 
-  /** Copy the position to the source; when nothing was applied, only now and then. */
+  /**
+   * Copy the position to the source; when nothing was applied, only now and then, and to the target
+   * first: the source's copy is never ahead of the target's own record, since the pruner goes by the
+   * copy and a worker that connects checks the record against what the pruner removed (log/horizon.ts).
+   */
   private async mirror(state: TargetState, applied: number, force: boolean): Promise<void> {
     const now = Date.now();
     if (!force && state === this.state && now - this.mirroredAt < idleMirrorIntervalMs) return;
+    if (!force) {
+      const { schema } = this.deps.config;
+      await onTarget(() =>
+        saveAppliedPosition(this.target!, schema, this.deps.origin, this.name, this.position!),
+      );
+    }
     await saveRegisteredPosition(
       this.source!,
       this.deps.config.schema,
@@ -354,7 +419,10 @@ export class TargetWorker extends Runnable {
   private async failed(thrown: unknown): Promise<ErrorKind> {
     // A ConfigError here is a plan that no longer fits (src/apply/plan-keeper.ts): the target parks on it.
     const parks =
-      thrown instanceof ChangeRefused || thrown instanceof TargetFailure || thrown instanceof ConfigError;
+      thrown instanceof ChangeRefused ||
+      thrown instanceof TargetFailure ||
+      thrown instanceof ConfigError ||
+      thrown instanceof PositionLost;
     const cause = thrown instanceof ChangeRefused || thrown instanceof TargetFailure ? thrown.cause : thrown;
     const kind = classifyError(cause);
     const sqlstate = sqlState(cause);
@@ -407,6 +475,7 @@ export class TargetWorker extends Runnable {
 
   private async disconnect(): Promise<void> {
     const clients = [this.source, this.target].filter((c) => c !== undefined);
+    this.positionClaimed = false;
     this.source = undefined;
     this.target = undefined;
     this.plan = undefined;

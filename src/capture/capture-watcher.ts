@@ -13,7 +13,9 @@ import type pg from 'pg';
 
 import { formatQualifiedName } from '../config/identifiers.js';
 import type { Config, QualifiedName } from '../config/types.js';
+import { inTransaction } from '../db/connect.js';
 import { PeriodicSourceJob } from '../db/periodic-job.js';
+import type { TermFence } from '../db/term-fence.js';
 import type { Logger } from '../lib/logger.js';
 import { describeRelids } from './catalog.js';
 import { captureImage, ensureTableCapture } from './install.js';
@@ -28,8 +30,9 @@ export class CaptureWatcher extends PeriodicSourceJob {
     /** The captured tables, by oid. */
     private readonly tables: ReadonlyMap<number, QualifiedName>,
     logger: Logger,
+    fence: TermFence,
   ) {
-    super(config, logger, watchIntervalMs, 'checking the capture triggers');
+    super(config, logger, fence, watchIntervalMs, 'checking the capture triggers');
   }
 
   protected async work(client: pg.Client): Promise<void> {
@@ -45,19 +48,14 @@ export class CaptureWatcher extends PeriodicSourceJob {
       )
     )
       return;
-    await client.query('begin');
     const remade: string[] = [];
-    try {
+    await inTransaction(client, async () => {
       for (const { info } of tables) {
         const name = this.tables.get(info.relid)!;
         if (await ensureTableCapture(client, this.config, { ...info, name }))
           remade.push(formatQualifiedName(name));
       }
-      await client.query('commit');
-    } catch (thrown) {
-      await client.query('rollback').catch(() => undefined);
-      throw thrown;
-    }
+    });
     this.logger.info({ tables: remade }, 'capture triggers made anew (a column or a partition was added)');
   }
 }

@@ -19,6 +19,7 @@ import {
   sqlLiteral,
 } from '../config/identifiers.js';
 import type { Config, QualifiedName, TargetConfig } from '../config/types.js';
+import { inTransaction } from '../db/connect.js';
 import { ConfigError, sqlState } from '../failure/errors.js';
 import { objectName } from './triggers.js';
 
@@ -52,7 +53,7 @@ export async function reconcileGuards(
 ): Promise<void> {
   const tables = [...plan.tables.values()].map((t) => t.target);
   const where = `targets.${target.name}`;
-  await inTransaction(client, config.schema, async () => {
+  await underGuardLock(client, config.schema, async () => {
     if (!target.readOnly) {
       await removeGuards(client, config.schema, tables, where, 'readOnly: false');
       return;
@@ -210,18 +211,13 @@ async function privileged<T>(what: string, work: () => Promise<T>): Promise<T> {
 }
 
 /** One transaction, under a lock that keeps two trigsync processes from creating one guard twice. */
-async function inTransaction(
+async function underGuardLock(
   client: pg.ClientBase,
   schema: string,
   work: () => Promise<void>,
 ): Promise<void> {
-  await client.query('begin');
-  try {
+  await inTransaction(client, async () => {
     await client.query('select pg_advisory_xact_lock(hashtextextended($1, 0))', [`trigsync guard ${schema}`]);
     await work();
-    await client.query('commit');
-  } catch (thrown) {
-    await client.query('rollback').catch(() => undefined);
-    throw thrown;
-  }
+  });
 }

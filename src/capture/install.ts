@@ -1,24 +1,30 @@
 /**
  * `install` on the source: migrations, the capture triggers of every configured table, the target
  * registry. Idempotent: run by `trigsync install` and at the start of every term of the leading daemon
- * (src/daemon/daemon.ts). Tables dropped from the config stop being captured.
+ * (src/daemon/daemon.ts). Captured tables the config does not list stay captured (src/capture/table-set.ts):
+ * only `uninstall` stops capture.
  */
 import type pg from 'pg';
 
 import { describeSourceTables } from '../apply/plan.js';
 import { formatQualifiedName, ident } from '../config/identifiers.js';
 import type { Config, QualifiedName, TargetConfig } from '../config/types.js';
+import { inTransaction } from '../db/connect.js';
 import { ConfigError } from '../failure/errors.js';
 import { registerTargets } from '../log/targets.js';
 import { dropGuards } from './guard.js';
 import { migrate, type MigrateResult } from './migrations.js';
 import type { TableInfo } from './catalog.js';
+import { capturedNotInConfig, recordTargetTables, tablesToCopy, type TableToCopy } from './table-set.js';
 import { dropCaptureTriggers, ensureCaptureTriggers, partitionsOf, type CaptureImage } from './triggers.js';
 
 export interface SourceInstallReport {
   schema: MigrateResult;
   tables: { table: string; relid: number; key: string[]; triggers: 'created' | 'unchanged' }[];
-  uncaptured: string[];
+  /** Captured tables this config does not list: their capture stays. */
+  notInConfig: string[];
+  /** Tables configured targets take and may lack rows or changes of: a copy of each is needed. */
+  toCopy: TableToCopy[];
   targetsAdded: string[];
   targetsRemoved: string[];
 }
@@ -34,13 +40,17 @@ export async function installSource(
   const report: SourceInstallReport = {
     schema,
     tables: [],
-    uncaptured: [],
+    notInConfig: [],
+    toCopy: [],
     targetsAdded: [],
     targetsRemoved: [],
   };
 
-  await client.query('begin');
-  try {
+  await inTransaction(client, async () => {
+    const before = await client.query<{ relid: string }>(
+      `select relid::int8 as relid from ${s}.captured_table`,
+    );
+    const captured = new Set(before.rows.map((r) => Number(r.relid)));
     for (const [display, table] of tables) {
       const changed = await ensureTableCapture(client, config, table);
       await client.query(
@@ -56,25 +66,23 @@ export async function installSource(
         triggers: changed ? 'created' : 'unchanged',
       });
     }
-    const wanted = [...tables.values()].map((t) => t.relid);
-    const stale = await client.query<{ relid: number; name: string }>(
-      `select relid::int8 as relid, format('%I.%I', schema_name, table_name) as name
-         from ${s}.captured_table where relid <> all($1::oid[])`,
-      [wanted],
-    );
-    for (const row of stale.rows) {
-      await dropCaptureTriggers(client, config.schema, row.relid);
-      await client.query(`delete from ${s}.captured_table where relid = $1`, [row.relid]);
-      report.uncaptured.push(row.name);
-    }
+    report.notInConfig = await capturedNotInConfig(client, config);
     const targets = await registerTargets(client, config.schema, config.targets);
     report.targetsAdded = targets.added;
     report.targetsRemoved = targets.removed;
-    await client.query('commit');
-  } catch (thrown) {
-    await client.query('rollback').catch(() => undefined);
-    throw thrown;
-  }
+    const relidOf = (name: QualifiedName) => tables.get(formatQualifiedName(name))!.relid;
+    await recordTargetTables(
+      client,
+      config.schema,
+      config.targets.map((t) => ({ name: t.name, relids: t.tables.map((m) => relidOf(m.source)) })),
+      {
+        targets: targets.added,
+        relids: [...tables.values()].map((t) => t.relid).filter((r) => !captured.has(r)),
+      },
+    );
+    const configured = new Set(config.targets.map((t) => t.name));
+    report.toCopy = (await tablesToCopy(client, config.schema)).filter((g) => configured.has(g.target));
+  });
   return report;
 }
 
@@ -133,8 +141,7 @@ export async function uninstallSource(client: pg.ClientBase, config: Config): Pr
     `${s}.captured_table`,
   ]);
   const dropped: string[] = [];
-  await client.query('begin');
-  try {
+  await inTransaction(client, async () => {
     if (exists.rows[0]?.found === true) {
       const captured = await client.query<{ relid: number; name: string }>(
         `select relid::int8 as relid, format('%I.%I', schema_name, table_name) as name from ${s}.captured_table`,
@@ -154,11 +161,7 @@ export async function uninstallSource(client: pg.ClientBase, config: Config): Pr
       if (relid !== null && relid !== undefined) await dropCaptureTriggers(client, config.schema, relid);
     }
     await dropSourceObjects(client, config.schema);
-    await client.query('commit');
-  } catch (thrown) {
-    await client.query('rollback').catch(() => undefined);
-    throw thrown;
-  }
+  });
   return { tables: dropped.length > 0 ? dropped : config.tables.map(formatQualifiedName) };
 }
 
@@ -177,7 +180,8 @@ async function dropSourceObjects(client: pg.ClientBase, schema: string): Promise
   }
   await client.query(`drop function if exists ${s}.capture() cascade`);
   await client.query(
-    `drop table if exists ${s}.error_queue, ${s}.target, ${s}.change_log, ${s}.captured_table, ${s}.node`,
+    `drop table if exists ${s}.target_table, ${s}.error_queue, ${s}.target, ${s}.change_log, ${s}.captured_table,
+       ${s}.node, ${s}.tick, ${s}.log_horizon, ${s}.leader`,
   );
   await client.query(
     `drop sequence if exists ${s}.doorbell_rings, ${s}.doorbell_armed, ${s}.tick_flush, ${s}.update_statement_seq`,
@@ -201,8 +205,7 @@ export async function uninstallTarget(
     `${s}.applied_position`,
   ]);
   if (found.rows[0]?.found !== true) return;
-  await client.query('begin');
-  try {
+  await inTransaction(client, async () => {
     if (origin !== undefined)
       await client.query(`delete from ${s}.applied_position where origin = $1`, [origin]);
     const others = await client.query<{ n: number }>(`select count(*) as n from ${s}.applied_position`);
@@ -223,9 +226,5 @@ export async function uninstallTarget(
         await client.query(`delete from ${s}.schema_version where track = 'target'`);
       }
     }
-    await client.query('commit');
-  } catch (thrown) {
-    await client.query('rollback').catch(() => undefined);
-    throw thrown;
-  }
+  });
 }

@@ -5,7 +5,7 @@ export interface CommandSpec {
   usage: string;
   summary: string;
   /** Options beyond the common --config/--help, in util.parseArgs form. */
-  options?: Record<string, { type: 'string' | 'boolean'; short?: string }>;
+  options?: Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }>;
   /** The issue that builds it, while it is not built yet. */
   pendingIssue?: number;
 }
@@ -23,9 +23,9 @@ export const commands: readonly CommandSpec[] = [
   },
   {
     name: 'uninstall',
-    usage: 'uninstall --yes [--config PATH]',
-    summary: "remove trigsync's schema, triggers and guards",
-    options: { yes: { type: 'boolean' } },
+    usage: 'uninstall [--table T ...] --yes [--config PATH]',
+    summary: "remove trigsync's schema, triggers and guards; with --table, only those tables' capture",
+    options: { yes: { type: 'boolean' }, table: { type: 'string', multiple: true } },
   },
   {
     name: 'status',

@@ -10,10 +10,13 @@ import { statusCommand } from './commands/status.js';
 import { syncCommand } from './commands/sync.js';
 import { verifyCommand } from './commands/verify.js';
 
+/** An option's value: a list for an option that may be given more than once (`--table A --table B`). */
+export type OptionValue = string | boolean | string[] | undefined;
+
 export interface CommandContext {
   /** Positional arguments after the command word. */
   args: string[];
-  options: Record<string, string | boolean | undefined>;
+  options: Record<string, OptionValue>;
   configFile: string | undefined;
   env: NodeJS.ProcessEnv;
   out: Output;

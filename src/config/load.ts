@@ -98,11 +98,13 @@ function validate(raw: unknown, env: NodeJS.ProcessEnv, file?: string, locate?: 
     targets,
     apply: {
       batchSize: values.apply.batchSize,
+      batchBytes: values.apply.batchBytes,
       pollIntervalMs: values.apply.pollIntervalMs,
       silenceTimeoutMs: values.apply.silenceTimeoutMs,
     },
     retry: { initialDelayMs, maxDelayMs, dataErrorDelayMs: values.retry.dataErrorDelayMs },
     shutdownTimeoutMs: values.shutdownTimeoutMs,
+    leaderTimeoutMs: values.leaderTimeoutMs,
     metrics: { enabled: values.metrics.enabled, host: values.metrics.host, port: values.metrics.port },
     log: { level: values.log.level },
   };

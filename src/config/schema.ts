@@ -27,9 +27,10 @@ export interface ConvictValues {
   applicationName: string;
   tables: unknown[];
   targets: unknown[];
-  apply: { batchSize: number; pollIntervalMs: number; silenceTimeoutMs: number };
+  apply: { batchSize: number; batchBytes: number; pollIntervalMs: number; silenceTimeoutMs: number };
   retry: { initialDelayMs: number; maxDelayMs: number; dataErrorDelayMs: number };
   shutdownTimeoutMs: number;
+  leaderTimeoutMs: number;
   metrics: { enabled: boolean; host: string; port: number };
   log: { level: LogLevel };
 }
@@ -138,6 +139,17 @@ export const configSchema = {
   targets: { doc: 'Targets', format: 'trigsync-list', default: [], sensitive: true },
   apply: {
     batchSize: integer(5000, 1, 100_000, 'Most changes applied in one transaction'),
+    // A worker holds the chunk it applies about twice (as read, and as the statements' JSON array
+    // parameters), the driver's buffers, and the next chunk, read meanwhile: 16 MiB keeps a worker near a
+    // hundred MB (a backlog of 3 kB rows: 60 MB of live heap), and is still 5000 changes of 3 kB, so
+    // ordinary chunks end at apply.batchSize as before. The most is half the longest string Node builds:
+    // a step's rows travel as one string parameter.
+    batchBytes: integer(
+      16 * 1024 * 1024,
+      1,
+      256 * 1024 * 1024,
+      'Most bytes of row images applied in one transaction; a larger change is applied alone',
+    ),
     pollIntervalMs: integer(1000, 10, 3_600_000, 'Read the log this often even without a notification'),
     silenceTimeoutMs: integer(
       60_000,
@@ -152,6 +164,14 @@ export const configSchema = {
     dataErrorDelayMs: integer(30_000, 1, 86_400_000, 'Delay before retrying a parked target'),
   },
   shutdownTimeoutMs: integer(30_000, 1, 3_600_000, 'How long a stop waits for batches in flight'),
+  // A leader proves itself alive every second (src/daemon/leadership.ts); six missed proofs take
+  // longer than any pause the daemon makes on its own, and keep a takeover under ten seconds.
+  leaderTimeoutMs: integer(
+    6_000,
+    2_000,
+    3_600_000,
+    'A standby deposes a leader whose lock session has been silent this long',
+  ),
   metrics: {
     enabled: {
       doc: 'Serve /metrics, /healthz, /readyz',

@@ -60,9 +60,12 @@ export interface Config {
   tables: CapturedTable[];
   /** May be empty: a node that only captures (the other side of a multi-master pair, say). */
   targets: TargetConfig[];
-  apply: { batchSize: number; pollIntervalMs: number; silenceTimeoutMs: number };
+  /** batchBytes: the bytes of the row images as text (a change larger than that is a chunk alone). */
+  apply: { batchSize: number; batchBytes: number; pollIntervalMs: number; silenceTimeoutMs: number };
   retry: { initialDelayMs: number; maxDelayMs: number; dataErrorDelayMs: number };
   shutdownTimeoutMs: number;
+  /** A standby deposes a leader silent this long (src/daemon/leadership.ts). */
+  leaderTimeoutMs: number;
   metrics: { enabled: boolean; host: string; port: number };
   log: { level: LogLevel };
   /** Path of the file it came from, for messages; undefined when built in code. */

@@ -12,9 +12,11 @@ import { describeSourceTables, type SourceTables } from '../apply/plan.js';
 import { TargetWorker } from '../apply/worker.js';
 import { installSource, sourceOrigin } from '../capture/install.js';
 import { CaptureWatcher } from '../capture/capture-watcher.js';
+import { copyAdvice, notInConfigAdvice } from '../capture/table-set.js';
 import { assertSchemaKnown } from '../capture/migrations.js';
 import type { Config } from '../config/types.js';
 import { withClient } from '../db/connect.js';
+import type { TermFence } from '../db/term-fence.js';
 import { classifyError, coerceError, ConfigError } from '../failure/errors.js';
 import { TrigsyncEvents } from '../lib/events.js';
 import type { Logger } from '../lib/logger.js';
@@ -94,7 +96,7 @@ export class Daemon {
     if (!(await this.whenReachable(() => this.check()))) return;
     if (this.stopRequested.signal.aborted) return;
     const leadership = new Leadership(config, logger.child({ part: 'leadership' }), this.events, {
-      begin: () => this.beginTerm(),
+      begin: (fence) => this.beginTerm(fence),
       end: () => this.endTerm(),
     });
     this.leadership = leadership;
@@ -133,10 +135,10 @@ export class Daemon {
     });
   }
 
-  private async install(): Promise<SourceFacts> {
+  private async install(fence: TermFence): Promise<SourceFacts> {
     const { config, logger } = this;
-    const options = { applicationName: config.applicationName };
-    return withClient(config.source.url, options, async (client) => {
+    const client = await fence.connect();
+    try {
       const report = await installSource(client, config);
       logger.info(
         {
@@ -147,16 +149,21 @@ export class Daemon {
         },
         'source installed',
       );
+      if (report.notInConfig.length > 0)
+        logger.warn({ tables: report.notInConfig }, notInConfigAdvice(report.notInConfig));
+      for (const gap of report.toCopy) logger.warn({ ...gap }, copyAdvice(gap));
       const described = await describeSourceTables(client, config);
       if (described.problems.length > 0) throw new ConfigError(described.problems);
       return { origin: await sourceOrigin(client, config.schema), sourceTables: described.tables };
-    });
+    } finally {
+      await client.end().catch(() => undefined);
+    }
   }
 
   /** Elected: install, then the workers, the listener that wakes them, the pruner and the capture watcher. */
-  private async beginTerm(): Promise<void> {
+  private async beginTerm(fence: TermFence): Promise<void> {
     const { config, logger } = this;
-    const { origin, sourceTables } = await this.install();
+    const { origin, sourceTables } = await this.install(fence);
     const workers = config.targets.map(
       (target) =>
         new TargetWorker({
@@ -167,11 +174,13 @@ export class Daemon {
           logger,
           events: this.events,
           armDoorbell: () => listener.arm(),
+          fence,
         }),
     );
     const listener = new LogListener(
       config,
       logger.child({ part: 'listener' }),
+      fence,
       () => {
         for (const worker of workers) worker.wake.ring();
       },
@@ -181,9 +190,9 @@ export class Daemon {
         worker?.retry(command !== 'retry');
       },
     );
-    const pruner = new LogPruner(config, logger.child({ part: 'pruner' }));
+    const pruner = new LogPruner(config, logger.child({ part: 'pruner' }), fence);
     const captured = new Map([...sourceTables.values()].map((t) => [t.relid, t.name]));
-    const watcher = new CaptureWatcher(config, captured, logger.child({ part: 'capture' }));
+    const watcher = new CaptureWatcher(config, captured, logger.child({ part: 'capture' }), fence);
     this.workers = workers;
     this.termParts = [listener, pruner, watcher, ...workers];
     for (const part of this.termParts) part.run().catch((thrown: unknown) => this.partFailed(part, thrown));

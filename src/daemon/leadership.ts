@@ -1,11 +1,15 @@
 /**
  * Leader election among daemons configured for one source: the holder of a session advisory lock on the
- * source works (workers, listener, pruner); the others stand by and try the lock again every second.
+ * source works (workers, listener, pruner); the others stand by and try the lock again every half second.
  * When the leader dies its session ends and the server releases the lock, so a standby takes over within
- * about a second; when the leader loses its own lock connection it stops working before it tries again.
+ * half a second or so; when the leader loses its own lock connection it stops working before it tries again.
  *
- * The lock alone cannot fence a leader that is cut off but still running, so each worker also holds a
- * lock per target on the target itself (src/apply/target-lock.ts): two daemons never apply to one target.
+ * A leader that hangs (SIGSTOP, a stalled host) keeps its session and the lock. So the leader runs a
+ * statement on its lock session every second, which standbys see move in pg_stat_activity; a standby
+ * that sees it silent for `leaderTimeoutMs` ends the session and every other source session of the term
+ * (src/db/term-fence.ts), then takes the lock. Sessions the old process opens when it resumes cannot join
+ * the ended term, and on the targets each worker's lock (src/apply/target-lock.ts) is taken over by the
+ * new leader's: two daemons never apply to one target.
  */
 import { hostname } from 'node:os';
 import type pg from 'pg';
@@ -13,13 +17,16 @@ import type pg from 'pg';
 import { ident } from '../config/identifiers.js';
 import type { Config } from '../config/types.js';
 import { connect, daemonConnectOptions } from '../db/connect.js';
+import { deposeLeader, leaderSession, termOf, TermFence, tryLeaderLock } from '../db/term-fence.js';
 import { classifyError, coerceError } from '../failure/errors.js';
 import type { TrigsyncEvents } from '../lib/events.js';
 import type { Logger } from '../lib/logger.js';
 import { Backoff, Runnable, sleep } from '../lib/runnable.js';
 
-/** How often a standby tries the lock, and how often the leader proves its lock connection alive. */
+/** How often the leader proves its lock connection alive (the heartbeat standbys watch). */
 const leaderCheckMs = 1_000;
+/** How often a standby tries the lock: after a leader's crash, a takeover within half a second. */
+const standbyTryMs = 500;
 /** A lock check that takes longer ends the term: a leader cut off from its source must stop applying. */
 const leaderCheckTimeoutMs = 10_000;
 
@@ -27,8 +34,11 @@ const leaderCheckTimeoutMs = 10_000;
 export const daemonIdentity = `${hostname()}:${process.pid}`;
 
 export interface LeaderTerm {
-  /** Start working as leader; a configuration error thrown here stops the daemon. */
-  begin: () => Promise<void>;
+  /**
+   * Start working as leader, every source session joined to `fence`; a configuration error thrown here
+   * stops the daemon.
+   */
+  begin: (fence: TermFence) => Promise<void>;
   /** Stop working; resolves once every batch in flight has committed or rolled back. */
   end: () => Promise<void>;
 }
@@ -36,6 +46,8 @@ export interface LeaderTerm {
 export class Leadership extends Runnable {
   readonly name = 'leadership';
   private leading = false;
+  /** The term's start (install, then the parts), which must settle before the term can end. */
+  private beginning: Promise<void> | undefined;
   private decide!: (failure?: Error) => void;
   /**
    * Settles at the first outcome: this daemon began a term, or it stands by, or it was stopped; rejects
@@ -75,11 +87,12 @@ export class Leadership extends Runnable {
         if (abandoned !== undefined)
           await endAbandonedSession(client, abandoned, this.config.applicationName);
         abandoned = undefined;
-        while (this.shouldRun() && !(await this.tryLock(client))) {
+        while (this.shouldRun() && !(await tryLeaderLock(client, this.config.schema))) {
           if (!waitingLogged) this.logger.info('another daemon leads; standing by');
           waitingLogged = true;
           this.decide();
-          if (!(await aliveAfter(leaderCheckMs, ended, signal))) throw new Error('lock connection lost');
+          await this.deposeIfSilent(client);
+          if (!(await aliveAfter(standbyTryMs, ended, signal))) throw new Error('lock connection lost');
         }
         if (!this.shouldRun()) break;
         waitingLogged = false;
@@ -108,18 +121,38 @@ export class Leadership extends Runnable {
     if (fatal !== undefined) throw fatal;
   }
 
-  private async tryLock(client: pg.Client): Promise<boolean> {
-    const result = await client.query<{ locked: boolean }>(
-      `select pg_try_advisory_lock(hashtext('trigsync leader'), hashtext($1)) as locked`,
-      [this.config.schema],
+  /** Standing by: a leader whose lock session has been silent too long is hung; end its term. */
+  private async deposeIfSilent(client: pg.Client): Promise<void> {
+    const leader = await leaderSession(client, this.config.schema);
+    if (leader?.silentMs === undefined || leader.silentMs < this.config.leaderTimeoutMs) return;
+    const ended = await deposeLeader(client, this.config.schema, leader.pid);
+    this.logger.warn(
+      { silentMs: leader.silentMs, pid: leader.pid, sessions: ended },
+      'the leader is silent; ended its sessions to take over',
     );
-    return result.rows[0]?.locked === true;
   }
 
-  /** Holding the lock: work (the term installs first), record who leads, and watch the lock connection. */
+  /**
+   * Holding the lock: work (the term installs first), record who leads, and prove the lock session
+   * alive every second, from the first moment on (standbys watch it; installing may take a while).
+   */
   private async lead(client: pg.Client, ended: Promise<void>, signal: AbortSignal): Promise<void> {
     this.leading = true;
-    await this.term.begin();
+    const fence = new TermFence(this.config, await termOf(client, this.config.schema));
+    let failure: Error | undefined;
+    this.beginning = this.begin(client, fence).catch((thrown: unknown) => {
+      failure = coerceError(thrown);
+    });
+    while (this.shouldRun()) {
+      if (failure !== undefined) throw failure;
+      if (!(await aliveAfter(leaderCheckMs, ended, signal))) throw new Error('lock connection lost');
+      if (!this.shouldRun()) break;
+      await withTimeout(client.query('select 1'), leaderCheckTimeoutMs, 'lock connection unresponsive');
+    }
+  }
+
+  private async begin(client: pg.Client, fence: TermFence): Promise<void> {
+    await this.term.begin(fence);
     const s = ident(this.config.schema);
     await client.query(
       `insert into ${s}.leader (daemon, backend_pid) values ($1, pg_backend_pid())
@@ -130,16 +163,14 @@ export class Leadership extends Runnable {
     this.events.emit('leader:changed', { leader: true, daemon: daemonIdentity });
     this.logger.info({ daemon: daemonIdentity }, 'leading: this daemon applies');
     this.decide();
-    while (this.shouldRun()) {
-      if (!(await aliveAfter(leaderCheckMs, ended, signal))) throw new Error('lock connection lost');
-      if (!this.shouldRun()) break;
-      await withTimeout(client.query('select 1'), leaderCheckTimeoutMs, 'lock connection unresponsive');
-    }
   }
 
   /** Stop working, if we were; the lock goes with the connection the caller closes next. */
   private async resign(): Promise<void> {
     if (!this.leading) return;
+    // A term still starting ends once started: its parts exist by then.
+    await this.beginning;
+    this.beginning = undefined;
     await this.term.end();
     this.leading = false;
     this.events.emit('leader:changed', { leader: false, daemon: daemonIdentity });

@@ -106,3 +106,16 @@ export async function withClient<T>(
     await client.end().catch(() => undefined);
   }
 }
+
+/** Run `work` in a transaction on `client`: committed if it resolves, rolled back if it throws. */
+export async function inTransaction<T>(client: pg.ClientBase, work: () => Promise<T>): Promise<T> {
+  await client.query('begin');
+  try {
+    const result = await work();
+    await client.query('commit');
+    return result;
+  } catch (thrown) {
+    await client.query('rollback').catch(() => undefined);
+    throw thrown;
+  }
+}

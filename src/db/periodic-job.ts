@@ -1,7 +1,7 @@
 /**
- * A long-running part that does one piece of work on the source every few seconds over a connection of
- * its own (the pruner, the partition watcher): connect when needed, work, sleep; on an error log it,
- * drop the connection and back off; stop when asked.
+ * A long-running part of a leader's term that does one piece of work on the source every few seconds
+ * over a connection of its own (the pruner, the capture watcher): connect when needed (joined to the
+ * term), work, sleep; on an error log it, drop the connection and back off; stop when asked.
  */
 import type pg from 'pg';
 
@@ -9,12 +9,13 @@ import type { Config } from '../config/types.js';
 import { coerceError } from '../failure/errors.js';
 import type { Logger } from '../lib/logger.js';
 import { Backoff, Runnable, sleep } from '../lib/runnable.js';
-import { connect, daemonConnectOptions } from './connect.js';
+import type { TermFence } from './term-fence.js';
 
 export abstract class PeriodicSourceJob extends Runnable {
   constructor(
     protected readonly config: Config,
     protected readonly logger: Logger,
+    private readonly fence: TermFence,
     private readonly intervalMs: number,
     /** What failed, for the log: `pruning failed; retrying`. */
     private readonly doing: string,
@@ -30,7 +31,7 @@ export abstract class PeriodicSourceJob extends Runnable {
     let client: pg.Client | undefined;
     while (this.shouldRun()) {
       try {
-        client ??= await connect(this.config.source.url, daemonConnectOptions(this.config));
+        client ??= await this.fence.connect();
         await this.work(client);
         backoff.reset();
         await sleep(this.intervalMs, signal);

@@ -9,7 +9,7 @@ import type pg from 'pg';
 
 import { ident } from '../config/identifiers.js';
 import type { Config } from '../config/types.js';
-import { connect, daemonConnectOptions } from '../db/connect.js';
+import type { TermFence } from '../db/term-fence.js';
 import { coerceError } from '../failure/errors.js';
 import type { Logger } from '../lib/logger.js';
 import { Backoff, Runnable, sleep } from '../lib/runnable.js';
@@ -37,6 +37,8 @@ export class LogListener extends Runnable {
   constructor(
     private readonly config: Config,
     private readonly logger: Logger,
+    /** Its connection is a session of the leader's term. */
+    private readonly fence: TermFence,
     /** Called on every doorbell notification and after every (re)connect. */
     private readonly onWake: () => void,
     /** Called with each operator command (trigsync retry, skip). */
@@ -49,7 +51,7 @@ export class LogListener extends Runnable {
     const backoff = new Backoff(this.config.retry);
     while (this.shouldRun()) {
       try {
-        const client = await connect(this.config.source.url, daemonConnectOptions(this.config));
+        const client = await this.fence.connect();
         const ended = new Promise<void>((resolve) => {
           client.once('end', resolve);
           client.once('error', () => resolve());

@@ -1,14 +1,17 @@
 /**
  * Removes changes that every registered target has applied (G7). A change is applied everywhere when
  * its transaction is older than the oldest xmin of the targets' positions. Targets that are parked or
- * removed from the config hold the log; status shows which.
+ * removed from the config hold the log; status shows which. The horizon is recorded first
+ * (src/log/horizon.ts), so that a target found behind it later is told so, not served a gap.
  */
 import type pg from 'pg';
 
 import { ident } from '../config/identifiers.js';
 import type { Config } from '../config/types.js';
 import { PeriodicSourceJob } from '../db/periodic-job.js';
+import type { TermFence } from '../db/term-fence.js';
 import type { Logger } from '../lib/logger.js';
+import { advanceHorizon } from './horizon.js';
 
 const pruneIntervalMs = 5_000;
 /** Rows deleted per statement, so that pruning never holds long locks or long transactions. */
@@ -17,11 +20,7 @@ const pruneChunk = 20_000;
 /** Delete what every target has applied; returns the number of rows removed. */
 export async function pruneLog(client: pg.ClientBase, schema: string): Promise<number> {
   const s = ident(schema);
-  const horizon = await client.query<{ xmin: string }>(
-    `select coalesce(min(pg_snapshot_xmin(from_snapshot)), pg_snapshot_xmin(pg_current_snapshot()))::text as xmin
-       from ${s}.target`,
-  );
-  const xmin = horizon.rows[0]!.xmin;
+  const xmin = await advanceHorizon(client, schema);
   let removed = 0;
   for (;;) {
     // A range, not `id in (select ... limit n)`: the statistics are the last vacuum's, right after a prune
@@ -40,8 +39,8 @@ export async function pruneLog(client: pg.ClientBase, schema: string): Promise<n
 
 export class LogPruner extends PeriodicSourceJob {
   readonly name = 'pruner';
-  constructor(config: Config, logger: Logger) {
-    super(config, logger, pruneIntervalMs, 'pruning');
+  constructor(config: Config, logger: Logger, fence: TermFence) {
+    super(config, logger, fence, pruneIntervalMs, 'pruning');
   }
 
   protected async work(client: pg.Client): Promise<void> {

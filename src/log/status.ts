@@ -1,6 +1,7 @@
 /** What `status` reports: per target its state, backlog and lag, read from the source alone. */
 import type pg from 'pg';
 
+import { capturedNotInConfig, tablesToCopy } from '../capture/table-set.js';
 import { ident, qualifiedIdent } from '../config/identifiers.js';
 import type { Config } from '../config/types.js';
 import type { TargetState } from '../lib/events.js';
@@ -18,11 +19,15 @@ export interface TargetStatus {
   parkedSince: string | null;
   lastAppliedAt: string | null;
   configured: boolean;
+  /** Tables the target takes and may lack rows or changes of, since when: `trigsync sync` copies them. */
+  toCopy: { table: string; since: string }[];
 }
 
 export interface Status {
   targets: TargetStatus[];
   log: { rows: number };
+  /** Captured tables this config does not list (another config's, or removed from this one): still captured. */
+  notInConfig: string[];
   /** The daemon that holds the leader's lock now (src/daemon/leadership.ts); null when none runs. */
   leader: { daemon: string; since: string } | null;
 }
@@ -51,6 +56,7 @@ export async function readStatus(client: pg.ClientBase, config: Config): Promise
             (select count(*) from ${s}.error_queue e where e.target = t.name) as error_queue
        from ${s}.target t order by t.name`,
   );
+  const toCopy = await tablesToCopy(client, config.schema);
   const statuses: TargetStatus[] = [];
   for (const t of targets.rows) {
     const relids = relidsOf.get(t.name);
@@ -77,6 +83,7 @@ export async function readStatus(client: pg.ClientBase, config: Config): Promise
       parkedSince: t.parked_since?.toISOString() ?? null,
       lastAppliedAt: t.last_applied_at?.toISOString() ?? null,
       configured: relids !== undefined,
+      toCopy: toCopy.filter((g) => g.target === t.name).map(({ table, since }) => ({ table, since })),
     });
   }
   const rows = await client.query<{ rows: number }>(`select count(*) as rows from ${s}.change_log`);
@@ -96,6 +103,7 @@ export async function readStatus(client: pg.ClientBase, config: Config): Promise
   return {
     targets: statuses,
     log: { rows: rows.rows[0]?.rows ?? 0 },
+    notInConfig: await capturedNotInConfig(client, config),
     leader: holder === undefined ? null : { daemon: holder.daemon, since: holder.since.toISOString() },
   };
 }

@@ -1,6 +1,7 @@
 /** The source's registry of targets: positions (trailing the targets' own) and states. */
 import type pg from 'pg';
 
+import { forgetCopied } from '../capture/table-set.js';
 import { ident } from '../config/identifiers.js';
 import type { TargetConfig } from '../config/types.js';
 import type { TargetState } from '../lib/events.js';
@@ -63,14 +64,16 @@ export async function loadRegisteredPosition(
   client: pg.ClientBase,
   schema: string,
   name: string,
-): Promise<{ position: Position; state: TargetState } | undefined> {
-  const result = await client.query<StoredPosition & { state: TargetState }>(
-    `select state, ${positionColumns.map((c) => `${c}::text as ${c}`).join(', ')}
+): Promise<{ position: Position; state: TargetState; appliedChanges: number } | undefined> {
+  const result = await client.query<StoredPosition & { state: TargetState; applied_changes: string }>(
+    `select state, applied_changes, ${positionColumns.map((c) => `${c}::text as ${c}`).join(', ')}
        from ${ident(schema)}.target where name = $1`,
     [name],
   );
   const row = result.rows[0];
-  return row === undefined ? undefined : { position: fromStored(row), state: row.state };
+  return row === undefined
+    ? undefined
+    : { position: fromStored(row), state: row.state, appliedChanges: Number(row.applied_changes) };
 }
 
 /** Update the source's copy of a target's position after the target committed it. */
@@ -158,13 +161,18 @@ export async function saveSyncProgress(
   );
 }
 
-/** The copy committed on the target: the request is done, unless a newer one came meanwhile. */
+/**
+ * The copy committed on the target: the request is done, unless a newer one came meanwhile, and the
+ * target lacks nothing of the tables copied.
+ */
 export async function finishSyncRequest(
   client: pg.ClientBase,
   schema: string,
   name: string,
   request: SyncRequest,
 ): Promise<void> {
+  // First: `sync` follows the request, and is done when it is gone.
+  await forgetCopied(client, schema, name, request.tables);
   await client.query(
     `update ${ident(schema)}.target set sync_tables = null, sync_requested_at = null
       where name = $1 and sync_requested_at::text is not distinct from nullif($2, '')`,

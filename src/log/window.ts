@@ -49,6 +49,7 @@ export interface Position {
  * that committed with synchronous_commit = off before the snapshot was taken: so the last statement,
  * after the snapshot, commits synchronously and writes WAL (a transaction that wrote none commits without
  * a flush whatever synchronous_commit says, hence the setval()), which flushes every commit before it.
+ * The xid's own statement records it in the `tick` table, which a later check of the position reads.
  * `afterXid` runs between the xid and the snapshot: tests commit a writer there.
  */
 export async function takeTick(
@@ -64,10 +65,13 @@ export async function takeTick(
   const idSequence = `${ident(schema)}.change_log_id_seq`;
   const flushSequence = `${ident(schema)}.tick_flush`;
   const bound = await client.query<{ id: number }>(`select ${lastId} as id`, [idSequence]);
+  // The tick's row (sql/source/008) names it for later checks (src/log/horizon.ts), and is WAL. Ticks
+  // taken inside one transaction (install registers its targets so) share their xid, and its row.
   const xid = await client.query<{ xid: string }>(
-    `select set_config('synchronous_commit', 'on', true) as durable, pg_current_xact_id()::text as xid,
-            setval($1::regclass, 1) as flushed`,
-    [flushSequence],
+    `with durable as (select set_config('synchronous_commit', 'on', true)),
+          noted as (insert into ${ident(schema)}.tick (xid) select pg_current_xact_id() from durable
+                    on conflict (xid) do nothing)
+     select pg_current_xact_id()::text as xid`,
   );
   await afterXid?.();
   const snapshot = await client.query<{ snapshot: string }>('select pg_current_snapshot()::text as snapshot');
@@ -193,6 +197,20 @@ export interface LogChange {
   statement: number | null;
 }
 
+/**
+ * At most textBytes, read without decompressing anything: the images' stored sizes, less 4 bytes each
+ * (an uncompressed image's header, which its text does not count; an image is stored compressed only
+ * when that is smaller). Were it more, a change that fits could be left out unmeasured, and its chunk,
+ * under its bytes, taken for the window's last.
+ */
+const storedBytes = `coalesce(pg_column_size(c.row) - 4, 0) + coalesce(pg_column_size(c.old_row) - 4, 0)`;
+
+/**
+ * The bytes of a change's json images as text, what a worker holds of them. json has no length function
+ * that reads the size of a compressed value from its header, as text has: the cast to text decompresses.
+ */
+const textBytes = `coalesce(octet_length(c.row::text), 0) + coalesce(octet_length(c.old_row::text), 0)`;
+
 /** Per-table expressions of a target's read query. */
 export interface ReadTable {
   relid: number;
@@ -202,7 +220,13 @@ export interface ReadTable {
 
 /**
  * The read query of one target: parameters $1 from snapshot, $2 from id bound, $3 from next xid,
- * $4 to snapshot, $5 to id ceiling, $6 applied id, $7 limit.
+ * $4 to snapshot, $5 to id ceiling, $6 applied id, $7 most changes, $8 most bytes (ChunkLimits).
+ *
+ * A change is taken while the changes before it in the chunk hold fewer than $8 bytes, so the first is
+ * always taken, however large. A change's bytes are those of its images as text (textBytes), what the
+ * worker will hold of it. Measuring a compressed image decompresses it, so a change is measured only
+ * while the stored bytes of those before it (never more than their bytes as text) are under $8; and the
+ * reader asks for about as many changes as it expects to take (src/apply/log-reader.ts).
  */
 export function windowQuery(schema: string, tables: ReadTable[]): string {
   const log = `${ident(schema)}.change_log`;
@@ -223,36 +247,63 @@ export function windowQuery(schema: string, tables: ReadTable[]): string {
                           select x::text::xid8
                             from generate_series(pg_snapshot_xmax($1::pg_snapshot)::text::int8,
                                                  $3::xid8::text::int8 - 1) as x)`;
+  // The next $7 changes by id, each with its bytes as text unless its stored bytes, and those of the
+  // changes before it, leave it out; then those that the bytes before them let in.
+  const before = (bytes: string): string =>
+    `sum(${bytes}) over (order by c.id rows unbounded preceding) - (${bytes})`;
   return `
     select c.id, c.relid::int8 as relid, c.op, c.txid::text as txid, c.captured_at, c.row::text as row, c.nulls,
            ${keepOf('c.row')} as keep, c.old_row::text as old_row, c.old_nulls, ${keepOf('c.old_row')} as keep_old,
-           c.statement
+           c.statement, c.bytes
       from (
-        (select * from ${log} c
-          where c.txid = any (${txidsOfA})
-            and c.id > $6 and c.id <= $2
-            and pg_visible_in_snapshot(c.txid, $4::pg_snapshot)
-            and c.relid in (${relids})
-          order by c.id limit $7)
-        union all
-        (select * from ${log} c
-          where c.id > greatest($2, $6) and c.id <= $5
-            and pg_visible_in_snapshot(c.txid, $4::pg_snapshot)
-            and not pg_visible_in_snapshot(c.txid, $1::pg_snapshot)
-            and c.relid in (${relids})
-          order by c.id limit $7)
+        select c.*, ${before('c.bytes')} as before
+          from (
+            select c.*, case when ${before(storedBytes)} < $8 then ${textBytes} end as bytes
+              from (
+                (select * from ${log} c
+                  where c.txid = any (${txidsOfA})
+                    and c.id > $6 and c.id <= $2
+                    and pg_visible_in_snapshot(c.txid, $4::pg_snapshot)
+                    and c.relid in (${relids})
+                  order by c.id limit $7)
+                union all
+                (select * from ${log} c
+                  where c.id > greatest($2, $6) and c.id <= $5
+                    and pg_visible_in_snapshot(c.txid, $4::pg_snapshot)
+                    and not pg_visible_in_snapshot(c.txid, $1::pg_snapshot)
+                    and c.relid in (${relids})
+                  order by c.id limit $7)
+              ) c
+             order by c.id
+             limit $7
+          ) c
       ) c
-     order by c.id
-     limit $7`;
+     where c.before < $8
+     order by c.id`;
 }
 
-/** Read the next chunk of the open window, in id order. */
+/** The most a chunk holds: changes, and bytes (the change that reaches the bound is its last). */
+export interface ChunkLimits {
+  changes: number;
+  bytes: number;
+}
+
+/** The next changes of a window, in id order. */
+export interface Chunk {
+  changes: LogChange[];
+  /** The bytes of their images as text. */
+  bytes: number;
+  /** It reached one of its limits: the window may go on past it. Otherwise the window ends with it. */
+  full: boolean;
+}
+
+/** Read the next chunk of the open window. */
 export async function readWindow(
   client: pg.ClientBase,
   query: string,
   position: Position,
-  limit: number,
-): Promise<LogChange[]> {
+  limits: ChunkLimits,
+): Promise<Chunk> {
   const to = position.to;
   if (to === undefined) throw new Error('readWindow: no open window');
   const result = await client.query<{
@@ -268,6 +319,7 @@ export async function readWindow(
     old_nulls: string[] | null;
     keep_old: boolean;
     statement: string | null;
+    bytes: number;
   }>({
     text: query,
     values: [
@@ -277,10 +329,11 @@ export async function readWindow(
       to.snapshot,
       to.idCeiling,
       position.appliedId,
-      limit,
+      limits.changes,
+      limits.bytes,
     ],
   });
-  return result.rows.map((r) => ({
+  const changes = result.rows.map((r): LogChange => ({
     id: r.id,
     relid: r.relid,
     op: r.op,
@@ -294,4 +347,7 @@ export async function readWindow(
     keepOld: r.keep_old,
     statement: r.statement === null ? null : Number(r.statement),
   }));
+  const bytes = result.rows.reduce((sum, r) => sum + r.bytes, 0);
+  // A change left out by the bytes follows changes of at least `limits.bytes`.
+  return { changes, bytes, full: changes.length >= limits.changes || bytes >= limits.bytes };
 }

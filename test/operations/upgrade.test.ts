@@ -7,7 +7,6 @@ import { describe, expect, it } from 'vitest';
 
 import { loadMigrations } from '../../src/capture/migrations.js';
 import { triggerName } from '../../src/capture/triggers.js';
-import { registerTargets } from '../../src/log/targets.js';
 import { withClient } from '../support/cluster.js';
 import { freshDatabase, sharedClusters } from '../support/fixtures.js';
 import { expectSameRows, makeConfig, startDaemon, waitCaughtUp } from '../support/replication.js';
@@ -60,7 +59,18 @@ async function installPrevious(url: string, config: ReturnType<typeof makeConfig
            ${referencing[event]} for each statement execute function ${s}.capture(${args})`,
       );
     }
-    await registerTargets(client, schema, config.targets);
+    // The previous registration: a tick read in three statements (the id bound, a committed xid, the
+    // snapshot), without the tick table of sql/source/008.
+    const bound = await client.query<{ id: string }>(
+      `select coalesce(pg_sequence_last_value($1::regclass), 0) as id`,
+      [`${s}.change_log_id_seq`],
+    );
+    const xid = await client.query<{ xid: string }>('select pg_current_xact_id()::text as xid');
+    await client.query(
+      `insert into ${s}.target (name, from_snapshot, from_id_bound, from_next_xid)
+       select $1, pg_current_snapshot(), $2, $3::xid8`,
+      [config.targets[0]!.name, bound.rows[0]!.id, xid.rows[0]!.xid],
+    );
   });
 }
 

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 
 import { readStatus } from '../../src/log/status.js';
 import { withClient } from '../support/cluster.js';
-import { freshDatabase, sharedClusters, waitFor, type FreshDatabase } from '../support/fixtures.js';
+import { sourceAndTwoTargets, waitFor, type FreshDatabase } from '../support/fixtures.js';
 import {
   ChildDaemon,
   configFile,
@@ -81,13 +81,7 @@ async function expectTablesEqual(src: FreshDatabase, dst: FreshDatabase): Promis
 }
 
 async function databases(rows: number): Promise<{ src: FreshDatabase; b: FreshDatabase; c: FreshDatabase }> {
-  const { source, target1, target2 } = sharedClusters();
-  const [src, b, c] = await Promise.all([
-    freshDatabase(source),
-    freshDatabase(target1),
-    freshDatabase(target2),
-  ]);
-  for (const db of [src, b, c]) await db.cluster.query(ddl, [], db.name);
+  const { src, one: b, two: c } = await sourceAndTwoTargets(ddl);
   await fill(src, rows);
   return { src, b, c };
 }

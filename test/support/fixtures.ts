@@ -126,6 +126,20 @@ export async function freshDatabase(
   return { name, url: cluster.url(name), cluster };
 }
 
+/** A source and two targets: fresh databases on the three shared clusters, each given `ddl`. */
+export async function sourceAndTwoTargets(
+  ddl: string,
+): Promise<{ src: FreshDatabase; one: FreshDatabase; two: FreshDatabase }> {
+  const { source, target1, target2 } = sharedClusters();
+  const [src, one, two] = await Promise.all([
+    freshDatabase(source),
+    freshDatabase(target1),
+    freshDatabase(target2),
+  ]);
+  for (const db of [src, one, two]) await db.cluster.query(ddl, [], db.name);
+  return { src, one, two };
+}
+
 /**
  * A cluster of the test's own, for tests that stop, restart or kill servers or change passwords.
  * Removed after the test, passed or failed; on failure the end of its server log is printed first.

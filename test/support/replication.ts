@@ -65,13 +65,15 @@ export class ChildDaemon {
   private constructor(
     readonly configFile: string,
     readonly logFile: string,
+    /** Node's own options, such as a heap limit. */
+    private readonly nodeArgs: string[],
   ) {}
 
-  static async create(raw: Record<string, unknown>): Promise<ChildDaemon> {
+  static async create(raw: Record<string, unknown>, nodeArgs: string[] = []): Promise<ChildDaemon> {
     const dir = await mkdtemp(join(tmpdir(), 'trigsync-daemon-'));
     const configFile = join(dir, 'config.json');
     await writeFile(configFile, JSON.stringify({ metrics: { host: '127.0.0.1', port: 0 }, ...raw }));
-    const daemon = new ChildDaemon(configFile, join(dir, 'daemon.log'));
+    const daemon = new ChildDaemon(configFile, join(dir, 'daemon.log'), nodeArgs);
     trackResource({
       what: 'a trigsync child daemon',
       isOpen: () => daemon.running,
@@ -87,7 +89,8 @@ export class ChildDaemon {
   async start(): Promise<void> {
     const { openSync } = await import('node:fs');
     const log = openSync(this.logFile, 'a');
-    this.child = spawn(process.execPath, ['bin/trigsync.js', 'start', '--config', this.configFile], {
+    const args = [...this.nodeArgs, 'bin/trigsync.js', 'start', '--config', this.configFile];
+    this.child = spawn(process.execPath, args, {
       stdio: ['ignore', log, log],
       env: { ...process.env, TRIGSYNC_CONFIG: '' },
     });

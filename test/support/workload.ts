@@ -3,7 +3,7 @@
 // violations) roll their transaction back, as they would in an application.
 import pg from 'pg';
 
-import { freshDatabase, sharedClusters, type FreshDatabase } from './fixtures.js';
+import { sourceAndTwoTargets, type FreshDatabase } from './fixtures.js';
 import { expectSameRows } from './replication.js';
 import { delay } from './wait.js';
 
@@ -156,14 +156,8 @@ export async function workloadDatabases(): Promise<{
   a: FreshDatabase;
   b: FreshDatabase;
 }> {
-  const { source, target1, target2 } = sharedClusters();
-  const [src, a, b] = await Promise.all([
-    freshDatabase(source),
-    freshDatabase(target1),
-    freshDatabase(target2),
-  ]);
-  for (const db of [src, a, b]) await db.cluster.query(workloadTables, [], db.name);
-  return { src, a, b };
+  const { src, one, two } = await sourceAndTwoTargets(workloadTables);
+  return { src, a: one, b: two };
 }
 
 /**

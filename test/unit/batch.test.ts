@@ -5,6 +5,7 @@ import { buildSteps, wholeStatements, type ApplyStep } from '../../src/apply/bat
 import type { TablePlan } from '../../src/apply/plan.js';
 import { canonicalKey } from '../../src/apply/row-image.js';
 import type { LogChange } from '../../src/log/window.js';
+import { logChange } from '../support/log-change.js';
 
 function plan(relid: number, name: string, rank: number): TablePlan {
   const q = { schema: 'public', name };
@@ -33,20 +34,7 @@ const plans = new Map([
 
 let nextId = 1;
 function change(partial: Partial<LogChange> & Pick<LogChange, 'op'>): LogChange {
-  return {
-    id: nextId++,
-    relid: 1,
-    txid: '100',
-    capturedAt: new Date(0),
-    row: null,
-    nulls: null,
-    keep: true,
-    oldRow: null,
-    oldNulls: null,
-    keepOld: true,
-    statement: null,
-    ...partial,
-  };
+  return logChange({ id: nextId++, row: null, ...partial });
 }
 const row = (id: number, v = 'x'): string => JSON.stringify({ id, v });
 const insert = (id: number, more: Partial<LogChange> = {}) => change({ op: 'I', row: row(id), ...more });

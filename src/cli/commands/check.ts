@@ -6,7 +6,9 @@ import type pg from 'pg';
 
 import { buildTargetPlan, describeSourceTables, type SourceTables } from '../../apply/plan.js';
 import { applyAsReplica, type TriggerMode } from '../../apply/session-role.js';
+import { capturedNotInConfig, copyAdvice, notInConfigAdvice, tablesToCopy } from '../../capture/table-set.js';
 import { loadConfig } from '../../config/load.js';
+import type { Config } from '../../config/types.js';
 import { configSecrets, redactSecrets, redactUrl } from '../../config/redact.js';
 import { withClient } from '../../db/connect.js';
 import { ConfigError, coerceError } from '../../failure/errors.js';
@@ -56,6 +58,14 @@ async function probe(
   }
 }
 
+/** Captured tables the config does not list, and tables its targets may lack: not failures, but news. */
+async function captureWarnings(client: pg.ClientBase, config: Config): Promise<string[]> {
+  const notInConfig = await capturedNotInConfig(client, config);
+  const targets = new Set(config.targets.map((t) => t.name));
+  const toCopy = (await tablesToCopy(client, config.schema)).filter((g) => targets.has(g.target));
+  return [...(notInConfig.length > 0 ? [notInConfigAdvice(notInConfig)] : []), ...toCopy.map(copyAdvice)];
+}
+
 const triggerModes: Record<TriggerMode, string> = {
   replica:
     'as replica (session_replication_role): its ordinary triggers and foreign-key actions do not fire, ' +
@@ -79,7 +89,7 @@ export async function checkCommand(context: CommandContext): Promise<ExitCode> {
     async (c) => {
       const described = await describeSourceTables(c, config);
       sourceTables = described.tables;
-      return { problems: described.problems, warnings: [] };
+      return { problems: described.problems, warnings: await captureWarnings(c, config) };
     },
   );
   const targets = await Promise.all(

@@ -3,7 +3,7 @@ import { runDemo } from '../../demo/demo.js';
 import type { Terminal } from '../../demo/live-view.js';
 import { UsageError } from '../../failure/errors.js';
 import { ExitCode } from '../exit-codes.js';
-import type { CommandContext } from '../handlers.js';
+import type { CommandContext, OptionValue } from '../handlers.js';
 import { processOutput } from '../output.js';
 
 const defaultDurationSeconds = 60;
@@ -12,7 +12,7 @@ const minimumDurationSeconds = 20;
 /** A second signal this soon after the first is the same Ctrl-C, delivered twice. */
 const duplicateSignalMs = 500;
 
-function durationSeconds(value: string | boolean | undefined): number {
+function durationSeconds(value: OptionValue): number {
   if (value === undefined) return defaultDurationSeconds;
   const seconds = typeof value === 'string' && /^\s*\d+\s*$/.test(value) ? Number(value) : NaN;
   if (!Number.isSafeInteger(seconds) || seconds < minimumDurationSeconds) {

@@ -1,15 +1,20 @@
-/** `trigsync install` and `uninstall --yes`: create or remove trigsync's objects on the source and targets. */
+/**
+ * `trigsync install` and `uninstall --yes`: create or remove trigsync's objects on the source and targets;
+ * `uninstall --table T --yes` stops capturing only the tables named.
+ */
 import { describeSourceTables, buildTargetPlan } from '../../apply/plan.js';
 import { reconcileGuards } from '../../capture/guard.js';
 import { installSource, sourceOrigin, uninstallSource, uninstallTarget } from '../../capture/install.js';
 import { migrate } from '../../capture/migrations.js';
+import { copyAdvice, notInConfigAdvice, uncaptureTables } from '../../capture/table-set.js';
+import { parseQualifiedName } from '../../config/identifiers.js';
 import { loadConfig } from '../../config/load.js';
 import { configSecrets, redactSecrets } from '../../config/redact.js';
 import type { Config, TargetConfig } from '../../config/types.js';
 import { withClient } from '../../db/connect.js';
 import { ConfigError, UsageError, coerceError } from '../../failure/errors.js';
 import { ExitCode } from '../exit-codes.js';
-import type { CommandContext } from '../handlers.js';
+import type { CommandContext, OptionValue } from '../handlers.js';
 import { configOptions } from './common.js';
 
 type TargetOutcome =
@@ -57,8 +62,8 @@ export async function installCommand(context: CommandContext): Promise<ExitCode>
         );
       }
     }
-    if (result.uncaptured.length > 0)
-      context.out.print(`source: no longer capturing ${result.uncaptured.join(', ')}`);
+    if (result.notInConfig.length > 0) context.out.print(`source: ${notInConfigAdvice(result.notInConfig)}`);
+    for (const gap of result.toCopy) context.out.print(copyAdvice(gap));
     if (result.targetsRemoved.length > 0) {
       context.out.print(
         `source: target(s) ${result.targetsRemoved.join(', ')} no longer configured; they hold the log until dropped`,
@@ -78,10 +83,16 @@ export async function installCommand(context: CommandContext): Promise<ExitCode>
 }
 
 export async function uninstallCommand(context: CommandContext): Promise<ExitCode> {
+  const named = tableOptions(context.options.table);
   if (context.options.yes !== true) {
-    throw new UsageError("uninstall removes trigsync's schema, change log and triggers; confirm with --yes");
+    throw new UsageError(
+      named.length > 0
+        ? `uninstall --table removes the capture triggers of ${named.join(', ')}; confirm with --yes`
+        : "uninstall removes trigsync's schema, change log and triggers; confirm with --yes",
+    );
   }
   const config = loadConfig(configOptions(context));
+  if (named.length > 0) return uninstallTables(context, config, named);
   const options = { applicationName: config.applicationName };
   const { origin, tables } = await withClient(config.source.url, options, async (client) => {
     const origin = await sourceOrigin(client, config.schema).catch(() => undefined);
@@ -92,4 +103,27 @@ export async function uninstallCommand(context: CommandContext): Promise<ExitCod
     withClient(target.url, options, (client) => uninstallTarget(client, config.schema, origin, target)),
   );
   return report(context, outcomes);
+}
+
+/** `--table`, given once or more. */
+function tableOptions(value: OptionValue): string[] {
+  if (typeof value === 'string') return [value];
+  return Array.isArray(value) ? value : [];
+}
+
+/** `uninstall --table T ... --yes`: the capture of these tables goes, everything else stays. */
+async function uninstallTables(context: CommandContext, config: Config, tables: string[]): Promise<ExitCode> {
+  const names = tables.map((option) => {
+    try {
+      return parseQualifiedName(option);
+    } catch (thrown) {
+      throw new UsageError(`--table ${option}: ${coerceError(thrown).message}`);
+    }
+  });
+  const options = { applicationName: config.applicationName };
+  const removed = await withClient(config.source.url, options, (client) =>
+    uncaptureTables(client, config, names),
+  );
+  context.out.print(`source: removed the capture triggers of ${removed.join(', ')}; no longer captured`);
+  return ExitCode.ok;
 }

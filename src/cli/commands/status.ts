@@ -1,10 +1,11 @@
 /** `trigsync status [--json] [--check [--max-lag SECONDS]]`: state, backlog and lag of every target. */
+import { copyAdvice, notInConfigAdvice } from '../../capture/table-set.js';
 import { loadConfig } from '../../config/load.js';
 import { withClient } from '../../db/connect.js';
 import { UsageError } from '../../failure/errors.js';
 import { readStatus, type Status } from '../../log/status.js';
 import { ExitCode } from '../exit-codes.js';
-import type { CommandContext } from '../handlers.js';
+import type { CommandContext, OptionValue } from '../handlers.js';
 import { configOptions } from './common.js';
 
 /** `--check` fails when a target's lag exceeds this, unless --max-lag says otherwise. */
@@ -25,7 +26,7 @@ export async function statusCommand(context: CommandContext): Promise<ExitCode> 
   return problems.length > 0 ? ExitCode.problemFound : ExitCode.ok;
 }
 
-function maxLagOption(value: string | boolean | undefined): number {
+function maxLagOption(value: OptionValue): number {
   if (value === undefined) return defaultMaxLagSeconds;
   const seconds = typeof value === 'string' && /^\d+(\.\d+)?$/.test(value) ? Number(value) : NaN;
   if (!Number.isFinite(seconds))
@@ -33,7 +34,10 @@ function maxLagOption(value: string | boolean | undefined): number {
   return seconds;
 }
 
-/** What `--check` finds wrong: a parked target, a lag over the threshold, no daemon leading. */
+/**
+ * What `--check` finds wrong: a parked target, a lag over the threshold, a table a target may lack rows
+ * of, no daemon leading.
+ */
 export function checkProblems(status: Status, maxLagSeconds: number): string[] {
   const problems: string[] = [];
   for (const t of status.targets) {
@@ -41,12 +45,16 @@ export function checkProblems(status: Status, maxLagSeconds: number): string[] {
       problems.push(`target ${t.name} is parked: ${t.lastError ?? 'see trigsync errors'}`);
     else if (t.lagSeconds > maxLagSeconds)
       problems.push(`target ${t.name} lags ${t.lagSeconds.toFixed(1)} s (more than ${maxLagSeconds} s)`);
+    for (const gap of t.toCopy) problems.push(copyAdvice({ target: t.name, ...gap }));
   }
   if (status.leader === null) problems.push('no trigsync daemon is running for this source (no leader)');
   return problems;
 }
 
-/** The table a terminal shows: one row per target, then the log and the leader. */
+/**
+ * The table a terminal shows: one row per target, then the tables a target may lack, the captured tables
+ * the config does not list, the log and the leader.
+ */
 export function statusTable(status: Status): string[] {
   const rows = [
     ['TARGET', 'STATE', 'BACKLOG', 'LAG', 'ERRORS', 'LAST ERROR'],
@@ -66,6 +74,9 @@ export function statusTable(status: Status): string[] {
       .join('  ')
       .trimEnd(),
   );
+  for (const t of status.targets)
+    for (const gap of t.toCopy) lines.push(copyAdvice({ target: t.name, ...gap }));
+  if (status.notInConfig.length > 0) lines.push(notInConfigAdvice(status.notInConfig));
   lines.push(`change log: ${status.log.rows} row(s)`);
   lines.push(
     status.leader === null

@@ -4,13 +4,13 @@ import { UsageError } from '../../failure/errors.js';
 import { selectTables } from '../../verify/selection.js';
 import { verify, type TargetReport, type VerifyReport } from '../../verify/verify.js';
 import { ExitCode } from '../exit-codes.js';
-import type { CommandContext } from '../handlers.js';
+import type { CommandContext, OptionValue } from '../handlers.js';
 import type { Output } from '../output.js';
 import { configOptions } from './common.js';
 
 const defaultWaitSeconds = 30;
 
-function waitSeconds(value: string | boolean | undefined): number {
+function waitSeconds(value: OptionValue): number {
   if (value === undefined) return defaultWaitSeconds;
   const seconds = Number(value);
   if (typeof value !== 'string' || value.trim() === '' || !Number.isFinite(seconds) || seconds < 0) {

@@ -1,0 +1,189 @@
+/**
+ * The captured tables a config does not list. Several configs may capture on one source (two daemons
+ * with different tables, a table removed from a config to be added back), and each leader installs only
+ * its own: the capture of a table it does not know stays, so that no change goes unlogged. Only
+ * `uninstall`, whole or naming the table, removes capture.
+ */
+import type pg from 'pg';
+
+import { formatQualifiedName, ident, qualifiedIdent } from '../config/identifiers.js';
+import type { Config, QualifiedName } from '../config/types.js';
+import { inTransaction } from '../db/connect.js';
+import { ConfigError } from '../failure/errors.js';
+import { dropCaptureTriggers } from './triggers.js';
+
+/** Captured tables (display names) that are not among the config's tables; none before install. */
+export async function capturedNotInConfig(client: pg.ClientBase, config: Config): Promise<string[]> {
+  const s = ident(config.schema);
+  const installed = await client.query<{ found: boolean }>(`select to_regclass($1) is not null as found`, [
+    `${s}.captured_table`,
+  ]);
+  if (installed.rows[0]?.found !== true) return [];
+  const result = await client.query<{ schema: string; name: string }>(
+    `select schema_name as schema, table_name as name from ${s}.captured_table
+      where relid <> all(array(select to_regclass(n)::oid from unnest($1::text[]) n where to_regclass(n) is not null))
+      order by schema_name, table_name`,
+    [config.tables.map(qualifiedIdent)],
+  );
+  return result.rows.map(formatQualifiedName);
+}
+
+/** What to say about captured tables a config does not list: whence they may come, how to let them go. */
+export function notInConfigAdvice(tables: readonly string[]): string {
+  const options = tables.map((t) => `--table ${t}`).join(' ');
+  return (
+    `captured, not in this config: ${tables.join(', ')} (captured by another config or removed from ` +
+    `this one; triggers kept; \`trigsync uninstall ${options} --yes\` removes them)`
+  );
+}
+
+/**
+ * Stop capturing the named tables: their capture triggers (their partitions' too) and their rows in the
+ * registry go, nothing else. Refuses a table the config lists (its leader would capture it again) and one
+ * that is not captured. Returns the display names.
+ */
+export async function uncaptureTables(
+  client: pg.ClientBase,
+  config: Config,
+  names: readonly QualifiedName[],
+): Promise<string[]> {
+  const listed = new Set(config.tables.map(formatQualifiedName));
+  const displays = names.map(formatQualifiedName);
+  const inConfig = displays.filter((d) => listed.has(d));
+  if (inConfig.length > 0) {
+    throw new ConfigError(
+      `${inConfig.join(', ')}: in this config's tables, so its leader captures them again; ` +
+        'remove them from the config first',
+    );
+  }
+  const s = ident(config.schema);
+  const installed = await client.query<{ captured: boolean; targets: boolean }>(
+    `select to_regclass($1) is not null as captured, to_regclass($2) is not null as targets`,
+    [`${s}.captured_table`, `${s}.target_table`],
+  );
+  if (installed.rows[0]?.captured !== true)
+    throw new ConfigError(`schema ${config.schema}: trigsync is not installed on this source`);
+  await inTransaction(client, async () => {
+    for (const [i, name] of names.entries()) {
+      // By the table's oid (it may have been renamed since install), or by the name it was installed
+      // under (it may have been dropped since).
+      const found = await client.query<{ relid: string }>(
+        `select relid::int8 as relid from ${s}.captured_table
+          where relid = to_regclass($1)::oid or (schema_name = $2 and table_name = $3)`,
+        [qualifiedIdent(name), name.schema, name.name],
+      );
+      const relid = found.rows[0]?.relid;
+      if (relid === undefined)
+        throw new ConfigError(
+          `${displays[i]}: not captured by trigsync (schema ${config.schema}) on this source`,
+        );
+      await dropCaptureTriggers(client, config.schema, Number(relid));
+      await client.query(`delete from ${s}.captured_table where relid = $1`, [relid]);
+      // Taken again later, the table is new to every target: its gap is reported then.
+      if (installed.rows[0]?.targets === true)
+        await client.query(`delete from ${s}.target_table where relid = $1`, [relid]);
+    }
+  });
+  return displays;
+}
+
+/** A table a target may lack rows or changes of, since when: a copy of it (`sync`) is what helps. */
+export interface TableToCopy {
+  target: string;
+  table: string;
+  since: string;
+}
+
+/** What to say about a table a target may lack rows or changes of, and the command that fixes it. */
+export function copyAdvice(gap: TableToCopy): string {
+  return (
+    `target ${gap.target} may lack rows or changes of ${gap.table} from before ${gap.since} (it did not ` +
+    `take that table all along); copy it with \`trigsync sync ${gap.target} --table ${gap.table}\``
+  );
+}
+
+/**
+ * Record which captured tables each configured target takes now (sql/source/009), and note each table a
+ * target takes without having followed it all along: one it did not take when it was registered, or
+ * one it takes again after its position moved on without it (its worker read past the table's changes).
+ * `fresh` are the targets registered by this install (they follow from now, or copy first) and the
+ * tables captured from now; a target registered before the record existed learns only about the latter.
+ */
+export async function recordTargetTables(
+  client: pg.ClientBase,
+  schema: string,
+  targets: readonly { name: string; relids: readonly number[] }[],
+  fresh: { targets: readonly string[]; relids: readonly number[] },
+): Promise<void> {
+  const s = ident(schema);
+  for (const { name, relids } of targets) {
+    const known = await client.query(`select from ${s}.target_table where target = $1`, [name]);
+    if (fresh.targets.includes(name) || known.rowCount === 0) {
+      const gaps = fresh.targets.includes(name) ? [] : relids.filter((r) => fresh.relids.includes(r));
+      await client.query(
+        `insert into ${s}.target_table (target, relid, needs_sync_since)
+           select $1, r, case when r = any($3::oid[]) then now() end from unnest($2::oid[]) r
+         on conflict (target, relid) do nothing`,
+        [name, relids, gaps],
+      );
+      continue;
+    }
+    // Taken now: new to the target, or taken again; a gap unless its position is where it was when
+    // the target stopped taking the table.
+    await client.query(
+      `insert into ${s}.target_table as tt (target, relid, needs_sync_since)
+         select $1, r, now() from unnest($2::oid[]) r
+       on conflict (target, relid) do update set
+         needs_sync_since = case
+           when tt.left_from is null
+             or (tt.left_from::text, tt.left_applied_id)
+                = (select t.from_snapshot::text, t.applied_id from ${s}.target t where t.name = $1)
+           then tt.needs_sync_since
+           else coalesce(tt.needs_sync_since, now()) end,
+         left_from = null, left_applied_id = null`,
+      [name, relids],
+    );
+    // No longer taken: remember where the target's position was.
+    await client.query(
+      `update ${s}.target_table tt set left_from = t.from_snapshot, left_applied_id = t.applied_id
+         from ${s}.target t
+        where t.name = tt.target and tt.target = $1 and tt.left_from is null and tt.relid <> all($2::oid[])`,
+      [name, relids],
+    );
+  }
+}
+
+/** The tables targets take and may lack rows or changes of; none before this record exists. */
+export async function tablesToCopy(client: pg.ClientBase, schema: string): Promise<TableToCopy[]> {
+  const s = ident(schema);
+  const installed = await client.query<{ found: boolean }>(`select to_regclass($1) is not null as found`, [
+    `${s}.target_table`,
+  ]);
+  if (installed.rows[0]?.found !== true) return [];
+  const result = await client.query<{ target: string; schema: string; name: string; since: Date }>(
+    `select tt.target, c.schema_name as schema, c.table_name as name, tt.needs_sync_since as since
+       from ${s}.target_table tt join ${s}.captured_table c on c.relid = tt.relid
+      where tt.left_from is null and tt.needs_sync_since is not null
+      order by tt.target, c.schema_name, c.table_name`,
+  );
+  return result.rows.map((r) => ({
+    target: r.target,
+    table: formatQualifiedName(r),
+    since: r.since.toISOString(),
+  }));
+}
+
+/** A copy of these tables of a target (display names; none: all of them) is done: it lacks nothing. */
+export async function forgetCopied(
+  client: pg.ClientBase,
+  schema: string,
+  target: string,
+  tables: readonly string[],
+): Promise<void> {
+  await client.query(
+    `update ${ident(schema)}.target_table set needs_sync_since = null
+      where target = $1 and needs_sync_since is not null
+        and (cardinality($2::text[]) = 0 or relid = any(array(select to_regclass(n)::oid from unnest($2::text[]) n)))`,
+    [target, tables],
+  );
+}
