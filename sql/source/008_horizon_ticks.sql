@@ -16,7 +16,9 @@ create table {{schema}}.log_horizon (
   ticks_from xid8 not null
 );
 -- Pruning so far went up to the oldest position registered then, which is no newer than the oldest now.
+-- (PostgreSQL 13 has no min(xid8): through int8, which holds every xid8.)
 insert into {{schema}}.log_horizon (pruned_below, ticks_from)
-  select coalesce(min(pg_snapshot_xmin(from_snapshot)), pg_snapshot_xmin(pg_current_snapshot())),
+  select coalesce(min(pg_snapshot_xmin(from_snapshot)::text::int8)::text::xid8,
+                  pg_snapshot_xmin(pg_current_snapshot())),
          pg_current_xact_id()
     from {{schema}}.target;

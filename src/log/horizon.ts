@@ -28,6 +28,11 @@ export class PositionLost extends TrigsyncError {
   }
 }
 
+/** The least of xid8 values: PostgreSQL 13 has no min(xid8); they fit in int8. */
+function minXid(expression: string): string {
+  return `min((${expression})::text::int8)::text::xid8`;
+}
+
 /** Raise the horizon to the oldest registered position; returns the xid (text) to prune below. */
 export async function advanceHorizon(client: pg.ClientBase, schema: string): Promise<string> {
   const s = ident(schema);
@@ -38,9 +43,9 @@ export async function advanceHorizon(client: pg.ClientBase, schema: string): Pro
     // target restored to an older position is told by the horizon, or not at all if the log covers it.
     const result = await client.query<{ below: string; ticks: string }>(
       `with oldest as (
-         select least(coalesce((select min(pg_snapshot_xmin(from_snapshot)) from ${s}.target), current),
+         select least(coalesce((select ${minXid('pg_snapshot_xmin(from_snapshot)')} from ${s}.target), current),
                       current) as below,
-                least(coalesce((select min(from_next_xid) from ${s}.target), pg_current_xact_id()),
+                least(coalesce((select ${minXid('from_next_xid')} from ${s}.target), pg_current_xact_id()),
                       pg_current_xact_id()) as ticks
            from (select pg_snapshot_xmin(pg_current_snapshot()) as current) c)
        update ${s}.log_horizon set pruned_below = greatest(pruned_below, oldest.below),
@@ -68,7 +73,7 @@ export async function claimPosition(
   await inTransaction(client, async () => {
     const found = await client.query<{ pruned_below: string; needs: string; missing: string | null }>(
       `select h.pruned_below::text, pg_snapshot_xmin($1::pg_snapshot)::text as needs,
-              (select min(t.xid)::text from unnest($2::xid8[]) as t(xid)
+              (select ${minXid('t.xid')}::text from unnest($2::xid8[]) as t(xid)
                 where (t.xid >= h.ticks_from and not exists (select from ${s}.tick k where k.xid = t.xid))
                    or t.xid >= pg_current_xact_id()) as missing
          from ${s}.log_horizon h for update`,

@@ -17,6 +17,7 @@ import { ChildDaemon, makeConfig, waitCaughtUp } from '../support/replication.js
 import {
   expectWorkloadConverged,
   runWorkload,
+  steadyWriter,
   workloadConfig,
   workloadDatabases,
   workloadTables,
@@ -176,6 +177,8 @@ describe('crashes at chosen instants', () => {
     ]);
     for (const db of [src, a, b]) await db.cluster.query(workloadTables, [], db.name);
     const run = await daemonUnderLoad(src, { a, b }, 50);
+    // Writes that go on until both crashes are done, however long the load takes to reach them.
+    const steady = steadyWriter(src.url, 10);
     for (let crash = 0; crash < 2; crash++) {
       await waitFor(() => trigsyncRuns(b, '%'), {
         what: 'a batch in flight on b',
@@ -185,6 +188,7 @@ describe('crashes at chosen instants', () => {
       await cluster.kill();
       await cluster.start();
     }
+    await steady.stop();
     await expectConverged(run, src, [a, b]);
     expect(await run.daemon.stop()).toBe(0);
   });
