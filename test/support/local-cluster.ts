@@ -16,7 +16,7 @@ import { BaseCluster, readLogTail, type ClusterOptions } from './cluster.js';
 import { delay } from './wait.js';
 import {
   findPostgresProcesses,
-  isAlive,
+  hasExited,
   livePostmaster,
   readPostmasterPid,
   removeSharedMemory,
@@ -157,7 +157,7 @@ export class LocalCluster extends BaseCluster {
     for (;;) {
       const left = findPostgresProcesses(this.dataDir);
       for (const pid of left) signalProcess(pid, 'SIGKILL');
-      if (left.length === 0 && !(pm && isAlive(pm.pid))) break;
+      if (left.length === 0 && (!pm || hasExited(pm.pid))) break;
       if (Date.now() > deadline) throw new Error(`processes of cluster "${this.name}" survived SIGKILL`);
       await delay(10);
     }
@@ -180,7 +180,7 @@ export class LocalCluster extends BaseCluster {
 
   private async waitGone(pid: number, timeoutMs: number): Promise<boolean> {
     const deadline = Date.now() + timeoutMs;
-    while (isAlive(pid)) {
+    while (!hasExited(pid)) {
       if (Date.now() > deadline) return false;
       await delay(10);
     }

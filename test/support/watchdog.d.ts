@@ -11,6 +11,7 @@ export interface PostmasterPid {
 export const KEEP_MARKER: string;
 export function sleepSync(ms: number): void;
 export function isAlive(pid: number): boolean;
+export function hasExited(pid: number): boolean;
 export function processStartTime(pid: number): string | null;
 export function signalProcess(pid: number, signal: NodeJS.Signals): void;
 export function readPostmasterPid(dataDir: string): PostmasterPid | null;

@@ -51,6 +51,20 @@ export function isAlive(pid) {
   }
 }
 
+/**
+ * True once the process table has no entry for pid: a zombie is not alive, but until its parent reaps
+ * it, kill(pid, 0) still succeeds, and a postmaster started on the same data dir then refuses to run
+ * ("lock file postmaster.pid already exists").
+ */
+export function hasExited(pid) {
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (error) {
+    return error.code === 'ESRCH';
+  }
+}
+
 /** Kernel start time of a process, to notice a pid that was reused by another process. */
 export function processStartTime(pid) {
   return hasProc ? (procStat(pid)?.startTime ?? null) : null;
