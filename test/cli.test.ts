@@ -38,6 +38,7 @@ describe('trigsync command', () => {
       'skip',
       'sync',
       'verify',
+      'repair',
       'check',
       'demo',
     ];

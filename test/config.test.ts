@@ -307,6 +307,7 @@ describe('validation', () => {
       applicationName: 'trigsync',
       tables: [{ schema: 'public', name: 'orders' }],
       targets: [],
+      sequences: [],
       apply: { batchSize: 5000, batchBytes: 16777216, pollIntervalMs: 1000, silenceTimeoutMs: 60000 },
       retry: { initialDelayMs: 500, maxDelayMs: 30000, dataErrorDelayMs: 30000 },
       shutdownTimeoutMs: 30000,

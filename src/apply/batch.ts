@@ -87,10 +87,10 @@ function pushImage(images: RowImages, table: TablePlan, image: Image): void {
 }
 
 /** The images of `keys`, taken by `pick`, in order. */
-export function imagesOf(
+export function imagesOf<K = KeyChange>(
   table: TablePlan,
-  keys: readonly KeyChange[],
-  pick: (k: KeyChange) => Image,
+  keys: readonly K[],
+  pick: (k: K) => Image,
 ): RowImages {
   const images = emptyImages(table);
   for (const key of keys) pushImage(images, table, pick(key));

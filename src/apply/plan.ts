@@ -28,6 +28,8 @@ export interface TablePlan {
   jsonColumns: { name: string; type: string }[];
   /** A one-column key of a type that `= any(array(...))` compares (not an array): see statements.ts. */
   keyScan: boolean;
+  /** The target table's oid on the target. */
+  targetRelid: number;
   /** The target table is partitioned: TRUNCATE takes its partitions too. */
   partitioned: boolean;
   /**
@@ -190,6 +192,7 @@ export async function buildTargetPlan(
         .filter((c) => selected.includes(c) && targetColumns.get(c)?.generated === false)
         .map((name) => ({ name, type: targetColumns.get(name)!.type })),
       keyScan: source.key.length === 1 && targetColumns.get(source.key[0]!)?.array === false,
+      targetRelid: info.relid,
       partitioned: info.partitioned,
       rank: 0,
     });

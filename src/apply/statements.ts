@@ -231,16 +231,20 @@ export async function saveAppliedPosition(
   );
 }
 
-/** The position this target has applied, if it has applied anything from this origin. */
+/**
+ * The position this target has applied, if it has applied anything from this origin. `forUpdate` locks
+ * its row until the transaction ends: a batch's commit, which writes the row, waits meanwhile (repair).
+ */
 export async function loadAppliedPosition(
   client: pg.ClientBase,
   schema: string,
   origin: string,
   target: string,
+  forUpdate = false,
 ): Promise<Position | undefined> {
   const result = await client.query<StoredPosition>(
     `select ${positionColumns.join(', ')}
-       from ${ident(schema)}.applied_position where origin = $1 and target = $2`,
+       from ${ident(schema)}.applied_position where origin = $1 and target = $2${forUpdate ? ' for update' : ''}`,
     [origin, target],
   );
   const row = result.rows[0];

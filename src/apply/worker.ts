@@ -36,13 +36,15 @@ import { applyFindingCulprit, ChangeRefused, type PositionKey } from './chunk.js
 import { reportConflicts, type Conflict } from './conflicts.js';
 import type { SourceTables, TargetPlan } from './plan.js';
 import { PlanKeeper } from './plan-keeper.js';
+import { SequenceKeeper } from './sequences.js';
 import { appliedEvent } from './applied-event.js';
 import { LogReader, prepareReaderSession } from './log-reader.js';
 import { TargetLockHeld, takeTargetLock } from './target-lock.js';
 import { objectText, rowFields } from './row-image.js';
 import { loadAppliedPosition, saveAppliedPosition } from './statements.js';
-import { copyTables, dropFloors, loadFloors } from './sync.js';
+import { copyTables, dropFloors, loadFloors, type SyncResult } from './sync.js';
 import { SyncReporter } from './sync-progress.js';
+import { SideCopy } from './side-copy.js';
 import { applyAsReplica, type TriggerMode } from './session-role.js';
 
 export interface WorkerDeps {
@@ -59,6 +61,8 @@ export interface WorkerDeps {
   fence: TermFence;
 }
 
+/** A sync request whose NOTIFY was lost is found within this long. */
+const requestCheckIntervalMs = 5_000;
 /** Idle workers refresh the source's copy of their position at most this often. */
 const idleMirrorIntervalMs = 2_000;
 
@@ -89,12 +93,17 @@ export class TargetWorker extends Runnable {
   /** Rebuilt after a failure and when a source table is altered (src/apply/plan-keeper.ts). */
   private plan: TargetPlan | undefined;
   private readonly planKeeper: PlanKeeper;
+  /** Keeps the target's sequences at or above the source's (src/apply/sequences.ts). */
+  private readonly sequences: SequenceKeeper;
   private position: Position | undefined;
   private skipped = new Set<number>();
-  /** A sync asked of this target, copied before anything else is applied. */
+  /** A sync asked of this target: copied before anything else is applied, or beside the stream. */
   private syncRequest: SyncRequest | undefined;
+  /** The copy of some tables that runs beside the stream (src/apply/side-copy.ts). */
+  private sideCopy: SideCopy | undefined;
   /** Skips and the sync request are reloaded from the source when an operator acts. */
   private operatorStale = true;
+  private requestCheckedAt = 0;
   private floors = new Map<number, Snapshot>();
   private state: TargetState = 'new';
   private mirroredAt = 0;
@@ -117,6 +126,7 @@ export class TargetWorker extends Runnable {
     const { batchSize, batchBytes } = deps.config.apply;
     this.reader = new LogReader(deps.config.schema, { changes: batchSize, bytes: batchBytes });
     this.planKeeper = new PlanKeeper(deps.config, deps.target, deps.sourceTables, this.log);
+    this.sequences = new SequenceKeeper(deps.config, deps.target, this.log);
   }
 
   /** An operator asked to retry (or skipped a change, or asked for a sync): act now. */
@@ -131,11 +141,19 @@ export class TargetWorker extends Runnable {
     while (this.shouldRun()) {
       try {
         await this.connect();
-        if (this.syncRequest !== undefined) {
-          await this.sync(this.syncRequest);
+        if (this.syncRequest !== undefined && this.sideCopy === undefined) {
+          if (!(await this.copyAlongside(this.syncRequest))) {
+            await this.sync(this.syncRequest);
+            continue;
+          }
+        }
+        if (this.sideCopy?.ended === true) await this.sideCopyEnded();
+        let applied = await this.step();
+        if (applied < 0) {
+          // At a change the copy beside the stream lacks: wait for the copy, which rings when it ends.
+          await this.wake.wait(this.deps.config.apply.pollIntervalMs, signal);
           continue;
         }
-        let applied = await this.step();
         backoff.reset();
         if (applied > 0) {
           await this.reader.pace(this.position!, signal);
@@ -180,7 +198,14 @@ export class TargetWorker extends Runnable {
       });
       this.source = source;
     }
+    // The operator's NOTIFY is a hint that may be lost (a listener reconnecting): look now and then.
+    if (!this.operatorStale && Date.now() - this.requestCheckedAt >= requestCheckIntervalMs) {
+      this.requestCheckedAt = Date.now();
+      const request = await loadSyncRequest(this.source, config.schema, this.name);
+      this.operatorStale = request?.requestedAt !== this.syncRequest?.requestedAt;
+    }
     if (this.operatorStale) {
+      this.requestCheckedAt = Date.now();
       this.skipped = await loadSkipped(this.source, config.schema, this.name);
       this.syncRequest = await loadSyncRequest(this.source, config.schema, this.name);
       this.operatorStale = false;
@@ -265,18 +290,31 @@ export class TargetWorker extends Runnable {
     return registered.position;
   }
 
-  /** Apply the next chunk; returns how many changes it read (0: caught up). */
+  /**
+   * Apply the next chunk; returns how many changes it read (0: caught up; -1: it stopped at a change that
+   * the copy beside the stream lacks, and applied nothing).
+   */
   private async step(): Promise<number> {
     const source = this.source!;
     const position = await this.reader.open(source, this.position!);
     const read = await this.reader.read(source, this.plan!.readQuery, position);
     // A full chunk (apply.batchSize changes, or apply.batchBytes) is not the window's last, and may end
     // inside an UPDATE statement, whose rows are applied together (batch.ts).
-    const { full } = read;
-    const changes = full ? wholeStatements(read.changes) : read.changes;
+    let { full } = read;
+    let changes = full ? wholeStatements(read.changes) : read.changes;
+    const barrier = this.sideCopy?.barrier(changes);
+    if (barrier !== undefined) {
+      changes = wholeStatements(changes.slice(0, barrier));
+      full = true;
+      if (changes.length === 0) {
+        this.reader.discard();
+        return -1;
+      }
+    }
     if (changes.length === 0) {
       this.position = closeWindow(position);
       await this.mirror('live', 0, false);
+      await this.sequences.keep(source, this.target!, this.plan!, true);
       return 0;
     }
     if (await this.planKeeper.sourceChanged(source, changes)) await this.planAgain();
@@ -305,6 +343,7 @@ export class TargetWorker extends Runnable {
         whole,
       ),
     );
+    await this.sequences.keep(source, target, this.plan!, whole !== undefined);
     return changes.length;
   }
 
@@ -359,11 +398,53 @@ export class TargetWorker extends Runnable {
       this.positionLost = false;
       this.unrecordedChanges = 0;
     }
+    for (const { table, why } of result.merged) {
+      this.log.info({ table, why }, 'sync: merged into the target rather than emptied and filled');
+    }
     for (const table of tables) this.floors.set(table.relid, parseSnapshot(result.snapshot));
     await finishSyncRequest(this.source!, config.schema, this.name, request);
     this.syncRequest = undefined;
     report.done(result.rows);
     await this.mirror('catching_up', 0, true);
+  }
+
+  /**
+   * Copy the requested tables beside the stream when the request names some of the tables and the
+   * position stands (src/apply/side-copy.ts); false: copy them in the stream's place.
+   */
+  private async copyAlongside(request: SyncRequest): Promise<boolean> {
+    const all = [...this.plan!.tables.values()];
+    const tables = all.filter((t) => request.tables.includes(t.sourceName));
+    if (this.positionLost || request.tables.length === 0 || tables.length === all.length) return false;
+    const { config, target, origin, fence, events } = this.deps;
+    this.log.info({ tables: tables.map((t) => t.sourceName) }, 'sync: copying beside the stream');
+    const copy = await SideCopy.start(
+      { config, target, origin, fence, events, log: this.log, wake: this.wake },
+      request,
+      tables,
+    );
+    for (const relid of copy.relids) this.floors.set(relid, copy.snapshot!);
+    this.sideCopy = copy;
+    return true;
+  }
+
+  /** The copy beside the stream has ended: its request done, or its error thrown (the target parks). */
+  private async sideCopyEnded(): Promise<void> {
+    const copy = this.sideCopy!;
+    this.sideCopy = undefined;
+    let result: SyncResult;
+    try {
+      result = copy.result();
+    } catch (thrown) {
+      // Rolled back: the target holds no floor of it. The request stays, and is copied again.
+      for (const relid of copy.relids) this.floors.delete(relid);
+      throw new TargetFailure(thrown);
+    }
+    for (const { table, why } of result.merged) {
+      this.log.info({ table, why }, 'sync: merged into the target rather than emptied and filled');
+    }
+    await finishSyncRequest(this.source!, this.deps.config.schema, this.name, copy.request);
+    if (this.syncRequest?.requestedAt === copy.request.requestedAt) this.syncRequest = undefined;
   }
 
   /** Floors that the stored position has passed hide nothing any more. */
@@ -474,6 +555,8 @@ export class TargetWorker extends Runnable {
   }
 
   private async disconnect(): Promise<void> {
+    await this.sideCopy?.abort();
+    this.sideCopy = undefined;
     const clients = [this.source, this.target].filter((c) => c !== undefined);
     this.positionClaimed = false;
     this.source = undefined;

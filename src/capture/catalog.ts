@@ -157,3 +157,44 @@ export async function foreignKeyEdges(
   );
   return result.rows.map((r) => ({ child: Number(r.child), parent: Number(r.parent) }));
 }
+
+/** A foreign key of the target that references one of a copy's tables (catalog.ts referencesInto). */
+export interface ForeignKeyInto {
+  /** The referencing table (its partitioned table for a partition's key), oid and display name. */
+  child: number;
+  childName: string;
+  /** The referenced table (likewise). */
+  parent: number;
+  constraint: string;
+  /** A deferrable key: SET CONSTRAINTS ALL DEFERRED moves its check to the commit. */
+  deferrable: boolean;
+}
+
+/** Every foreign key that references one of `relids`, from any table (a partition's stands for its root). */
+export async function referencesInto(
+  client: pg.ClientBase,
+  relids: readonly number[],
+): Promise<ForeignKeyInto[]> {
+  const result = await client.query<{
+    child: string;
+    child_name: string;
+    parent: string;
+    constraint: string;
+    deferrable: boolean;
+  }>(
+    `select distinct f.child::int8 as child, f.child::regclass::text as child_name, f.parent::int8 as parent,
+            c.conname as constraint, c.condeferrable as deferrable
+       from pg_constraint c
+       cross join lateral (select coalesce(pg_partition_root(c.conrelid), c.conrelid) as child,
+                                  coalesce(pg_partition_root(c.confrelid), c.confrelid) as parent) f
+      where c.contype = 'f' and c.conparentid = 0 and f.parent = any($1::oid[])`,
+    [relids],
+  );
+  return result.rows.map((r) => ({
+    child: Number(r.child),
+    childName: r.child_name,
+    parent: Number(r.parent),
+    constraint: r.constraint,
+    deferrable: r.deferrable,
+  }));
+}

@@ -11,7 +11,7 @@ import { formatQualifiedName, ident } from '../config/identifiers.js';
 import type { Config, QualifiedName, TargetConfig } from '../config/types.js';
 import { inTransaction } from '../db/connect.js';
 import { ConfigError } from '../failure/errors.js';
-import { registerTargets } from '../log/targets.js';
+import { registerTargets, requestSync } from '../log/targets.js';
 import { dropGuards } from './guard.js';
 import { migrate, type MigrateResult } from './migrations.js';
 import type { TableInfo } from './catalog.js';
@@ -23,8 +23,10 @@ export interface SourceInstallReport {
   tables: { table: string; relid: number; key: string[]; triggers: 'created' | 'unchanged' }[];
   /** Captured tables this config does not list: their capture stays. */
   notInConfig: string[];
-  /** Tables configured targets take and may lack rows or changes of: a copy of each is needed. */
+  /** Tables `initialSync: none` targets take and may lack rows or changes of: a copy of each is needed. */
   toCopy: TableToCopy[];
+  /** The same for `initialSync: copy` targets: a sync of each is requested, which the daemon copies. */
+  copying: TableToCopy[];
   targetsAdded: string[];
   targetsRemoved: string[];
 }
@@ -42,6 +44,7 @@ export async function installSource(
     tables: [],
     notInConfig: [],
     toCopy: [],
+    copying: [],
     targetsAdded: [],
     targetsRemoved: [],
   };
@@ -80,8 +83,16 @@ export async function installSource(
         relids: [...tables.values()].map((t) => t.relid).filter((r) => !captured.has(r)),
       },
     );
-    const configured = new Set(config.targets.map((t) => t.name));
-    report.toCopy = (await tablesToCopy(client, config.schema)).filter((g) => configured.has(g.target));
+    const modes = new Map(config.targets.map((t) => [t.name, t.initialSync]));
+    for (const gap of await tablesToCopy(client, config.schema)) {
+      if (modes.get(gap.target) === 'none') report.toCopy.push(gap);
+      if (modes.get(gap.target) === 'copy') report.copying.push(gap);
+    }
+    // A table a copy target takes anew (added to the config, say) is copied to it like its first tables.
+    for (const target of new Set(report.copying.map((g) => g.target))) {
+      const tables = report.copying.filter((g) => g.target === target).map((g) => g.table);
+      await requestSync(client, config.schema, target, tables);
+    }
   });
   return report;
 }

@@ -52,15 +52,21 @@ export const commands: readonly CommandSpec[] = [
   },
   {
     name: 'sync',
-    usage: 'sync TARGET [--table T] [--config PATH]',
+    usage: 'sync TARGET [--table T ...] [--config PATH]',
     summary: 'copy current data to a target online, then continue from there',
-    options: { table: { type: 'string' } },
+    options: { table: { type: 'string', multiple: true } },
   },
   {
     name: 'verify',
     usage: 'verify [TARGET] [--table T] [--json] [--wait SECONDS] [--config PATH]',
     summary: 'compare source and target tables; list differing keys',
     options: { table: { type: 'string' }, json: { type: 'boolean' }, wait: { type: 'string' } },
+  },
+  {
+    name: 'repair',
+    usage: 'repair TARGET [--table T] [--dry-run] [--wait SECONDS] [--config PATH]',
+    summary: 'fix exactly the keys verify finds different, online, recorded; --dry-run: only say what',
+    options: { table: { type: 'string' }, 'dry-run': { type: 'boolean' }, wait: { type: 'string' } },
   },
   {
     name: 'check',

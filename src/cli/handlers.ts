@@ -5,6 +5,7 @@ import { checkCommand } from './commands/check.js';
 import { demoCommand } from './commands/demo.js';
 import { errorsCommand, retryCommand, skipCommand } from './commands/errors.js';
 import { installCommand, uninstallCommand } from './commands/install.js';
+import { repairCommand } from './commands/repair.js';
 import { startCommand } from './commands/start.js';
 import { statusCommand } from './commands/status.js';
 import { syncCommand } from './commands/sync.js';
@@ -35,5 +36,6 @@ export const handlers: Partial<Record<string, CommandHandler>> = {
   skip: skipCommand,
   sync: syncCommand,
   verify: verifyCommand,
+  repair: repairCommand,
   demo: demoCommand,
 };

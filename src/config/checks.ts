@@ -4,7 +4,13 @@
  * targets and tables (tables.ts) share them, so one kind of value gets one wording everywhere.
  */
 
-import { MAX_IDENTIFIER_BYTES, parseIdentifier } from './identifiers.js';
+import {
+  MAX_IDENTIFIER_BYTES,
+  parseIdentifier,
+  parseQualifiedName,
+  type QualifiedName,
+} from './identifiers.js';
+import type { KeyPath, Problems } from './problems.js';
 import { redactUrl } from './redact.js';
 
 /**
@@ -142,4 +148,35 @@ function editDistance(a: string, b: string): number {
     previous = current;
   }
   return previous[b.length] ?? 0;
+}
+
+/** A schema-qualified name from the file; `what` says what was expected (`a table name such as ...`). */
+export function parseName(
+  value: unknown,
+  path: KeyPath,
+  problems: Problems,
+  what: string,
+): QualifiedName | undefined {
+  if (typeof value !== 'string') {
+    problems.add(path, `must be ${what}, got ${describe(value)}`);
+    return undefined;
+  }
+  try {
+    return parseQualifiedName(value);
+  } catch (error) {
+    problems.add(path, `${describe(value)}: ${(error as Error).message}`);
+    return undefined;
+  }
+}
+
+/** Each key of `entry` that is not among `known` is a problem, with the keys it may have meant. */
+export function checkKeys(
+  entry: Record<string, unknown>,
+  known: readonly string[],
+  path: KeyPath,
+  problems: Problems,
+) {
+  for (const key of Object.keys(entry)) {
+    if (!known.includes(key)) problems.add([...path, key], unknownKeyMessage(key, known));
+  }
 }

@@ -13,6 +13,7 @@ import { parseIdentifier } from './identifiers.js';
 import { Problems, renderProblem, type KeyPath } from './problems.js';
 import { redactUrlsIn } from './redact.js';
 import { runConvict, schemaEnvVars } from './schema.js';
+import { checkSequences } from './sequences.js';
 import { checkCapturedTables, checkTargets } from './tables.js';
 import type { Config } from './types.js';
 
@@ -79,7 +80,12 @@ function validate(raw: unknown, env: NodeJS.ProcessEnv, file?: string, locate?: 
   const captured = at('tables')
     ? { tables: [], complete: false }
     : checkCapturedTables(values.tables, ownSchema ?? '', problems);
-  const targets = at('targets') ? [] : checkTargets(values.targets, captured, envValues, problems);
+  const sequences = at('sequences')
+    ? undefined
+    : checkSequences(values.sequences, ['sequences'], ownSchema, problems);
+  const targets = at('targets')
+    ? []
+    : checkTargets(values.targets, captured, sequences ?? [], envValues, problems);
 
   const { initialDelayMs, maxDelayMs } = values.retry;
   if (!at('retry', 'initialDelayMs') && !at('retry', 'maxDelayMs') && maxDelayMs < initialDelayMs) {
@@ -89,13 +95,14 @@ function validate(raw: unknown, env: NodeJS.ProcessEnv, file?: string, locate?: 
     );
   }
 
-  if (problems.count > 0 || ownSchema === undefined) throw fail();
+  if (problems.count > 0 || ownSchema === undefined || sequences === undefined) throw fail();
   const config: Config = {
     source: { url: values.source.url },
     schema: ownSchema,
     applicationName: values.applicationName,
     tables: captured.tables,
     targets,
+    sequences,
     apply: {
       batchSize: values.apply.batchSize,
       batchBytes: values.apply.batchBytes,

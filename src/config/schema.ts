@@ -1,6 +1,6 @@
 /**
  * The convict schema of the file's fixed keys: defaults, environment variables and value checks.
- * Convict does not look inside lists, so the entries of `tables` and `targets` are checked in
+ * Convict does not look inside lists, so the entries of `tables`, `targets` and `sequences` are checked in
  * tables.ts; here they only have to be lists.
  */
 
@@ -27,6 +27,7 @@ export interface ConvictValues {
   applicationName: string;
   tables: unknown[];
   targets: unknown[];
+  sequences: unknown[];
   apply: { batchSize: number; batchBytes: number; pollIntervalMs: number; silenceTimeoutMs: number };
   retry: { initialDelayMs: number; maxDelayMs: number; dataErrorDelayMs: number };
   shutdownTimeoutMs: number;
@@ -137,6 +138,7 @@ export const configSchema = {
   },
   tables: { doc: 'Captured tables', format: 'trigsync-list', default: [], sensitive: true },
   targets: { doc: 'Targets', format: 'trigsync-list', default: [], sensitive: true },
+  sequences: { doc: 'Sequences carried to targets', format: 'trigsync-list', default: [], sensitive: true },
   apply: {
     batchSize: integer(5000, 1, 100_000, 'Most changes applied in one transaction'),
     // A worker holds the chunk it applies about twice (as read, and as the statements' JSON array

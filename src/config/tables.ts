@@ -5,27 +5,29 @@
 
 import {
   boolProblem,
+  checkKeys,
   describe,
   enumProblem,
   identifierProblem,
   isPlainObject,
   nonEmptyStringProblem,
+  parseName,
   pgUrlProblem,
-  unknownKeyMessage,
 } from './checks.js';
 import {
   formatQualifiedName,
   parseColumnName,
   parseIdentifier,
-  parseQualifiedName,
   sameName,
   type QualifiedName,
 } from './identifiers.js';
 import { formatKeyPath, type KeyPath, type Problems } from './problems.js';
+import { checkSequences } from './sequences.js';
 import {
   conflictModes,
   initialSyncModes,
   type CapturedTable,
+  type SequenceMapping,
   type TableMapping,
   type TargetConfig,
 } from './types.js';
@@ -38,6 +40,7 @@ export const targetKeys = [
   'initialSync',
   'conflict',
   'tables',
+  'sequences',
 ] as const;
 export const mappingKeys = ['source', 'target', 'columns', 'where'] as const;
 /** A captured table given as an object: its name and the columns that identify its rows. */
@@ -91,6 +94,7 @@ export function checkCapturedTables(list: unknown[], ownSchema: string, problems
 export function checkTargets(
   list: unknown[],
   captured: CapturedTables,
+  sequences: SequenceMapping[],
   env: Record<string, string>,
   problems: Problems,
 ): TargetConfig[] {
@@ -105,7 +109,7 @@ export function checkTargets(
   });
   const targets: TargetConfig[] = [];
   list.forEach((entry, i) => {
-    const target = checkTarget(entry, ['targets', i], captured, env, problems);
+    const target = checkTarget(entry, ['targets', i], captured, sequences, env, problems);
     if (target !== undefined) targets.push(target);
   });
   return targets;
@@ -115,6 +119,7 @@ function checkTarget(
   entry: unknown,
   path: KeyPath,
   captured: CapturedTables,
+  topSequences: SequenceMapping[],
   env: Record<string, string>,
   problems: Problems,
 ): TargetConfig | undefined {
@@ -156,8 +161,13 @@ function checkTarget(
   );
   const conflict = optional(entry, 'conflict', 'apply', path, problems, (v) => enumProblem(v, conflictModes));
   const tables = checkMappings(entry.tables, [...path, 'tables'], captured, problems);
+  const sequences =
+    entry.sequences === undefined
+      ? topSequences
+      : checkSequences(entry.sequences, [...path, 'sequences'], undefined, problems);
 
-  if (validName === undefined || typeof url !== 'string' || tables === undefined) return undefined;
+  if (validName === undefined || typeof url !== 'string' || tables === undefined || sequences === undefined)
+    return undefined;
   return {
     name: validName,
     url,
@@ -166,6 +176,7 @@ function checkTarget(
     initialSync: initialSync as TargetConfig['initialSync'],
     conflict: conflict as TargetConfig['conflict'],
     tables,
+    sequences,
   };
 }
 
@@ -337,16 +348,7 @@ function parseCaptured(
 
 /** A table name from the file, e.g. `public."Order Lines"`; problems quote the parser's reason. */
 function parseTable(value: unknown, path: KeyPath, problems: Problems): QualifiedName | undefined {
-  if (typeof value !== 'string') {
-    problems.add(path, `must be a table name such as public.orders, got ${describe(value)}`);
-    return undefined;
-  }
-  try {
-    return parseQualifiedName(value);
-  } catch (error) {
-    problems.add(path, `${describe(value)}: ${(error as Error).message}`);
-    return undefined;
-  }
+  return parseName(value, path, problems, 'a table name such as public.orders');
 }
 
 /** An optional key with a default; the checked value or the default (only meaningful without problems). */
@@ -363,15 +365,4 @@ function optional(
   const problem = check(value);
   if (problem !== undefined) problems.add([...path, key], problem);
   return value;
-}
-
-function checkKeys(
-  entry: Record<string, unknown>,
-  known: readonly string[],
-  path: KeyPath,
-  problems: Problems,
-) {
-  for (const key of Object.keys(entry)) {
-    if (!known.includes(key)) problems.add([...path, key], unknownKeyMessage(key, known));
-  }
 }

@@ -28,6 +28,15 @@ export interface TableMapping {
   where?: string;
 }
 
+/**
+ * A sequence carried to targets besides those the captured tables own (docs/operations.md, "Sequences");
+ * `target` absent: the sequence a mapped table owns in the same column, else the same name.
+ */
+export interface SequenceMapping {
+  source: QualifiedName;
+  target?: QualifiedName;
+}
+
 export interface TargetConfig {
   /** Stable identifier: the target's position and error queue are stored under it. */
   name: string;
@@ -45,6 +54,8 @@ export interface TargetConfig {
   conflict: ConflictMode;
   /** Resolved: when the config omits tables, one identity mapping per captured table. */
   tables: TableMapping[];
+  /** Resolved: the target's own `sequences`, else the top-level list. */
+  sequences: SequenceMapping[];
 }
 
 /** A captured table; `key` names the columns that identify its rows when it has no primary key to use. */
@@ -60,6 +71,8 @@ export interface Config {
   tables: CapturedTable[];
   /** May be empty: a node that only captures (the other side of a multi-master pair, say). */
   targets: TargetConfig[];
+  /** Sequences carried to every target that lists none of its own; may be empty. */
+  sequences: SequenceMapping[];
   /** batchBytes: the bytes of the row images as text (a change larger than that is a chunk alone). */
   apply: { batchSize: number; batchBytes: number; pollIntervalMs: number; silenceTimeoutMs: number };
   retry: { initialDelayMs: number; maxDelayMs: number; dataErrorDelayMs: number };

@@ -152,6 +152,11 @@ export class Daemon {
       if (report.notInConfig.length > 0)
         logger.warn({ tables: report.notInConfig }, notInConfigAdvice(report.notInConfig));
       for (const gap of report.toCopy) logger.warn({ ...gap }, copyAdvice(gap));
+      for (const { target, table } of report.copying)
+        logger.info(
+          { target, table },
+          `target ${target}: copies ${table}, which it takes anew (initialSync: copy)`,
+        );
       const described = await describeSourceTables(client, config);
       if (described.problems.length > 0) throw new ConfigError(described.problems);
       return { origin: await sourceOrigin(client, config.schema), sourceTables: described.tables };

@@ -88,6 +88,34 @@ export async function clearFailures(
   ]);
 }
 
+/** A target parked for a reason other than a change (a copy, its schema, a lost position). */
+export interface ParkedTarget {
+  target: string;
+  since: string;
+  message: string;
+}
+
+/** Parked targets with nothing in their error queue: what `errors` shows besides the queue. */
+export async function parkedWithoutChange(
+  client: pg.ClientBase,
+  schema: string,
+  target?: string,
+): Promise<ParkedTarget[]> {
+  const s = ident(schema);
+  const result = await client.query<{ target: string; since: Date; message: string | null }>(
+    `select t.name as target, t.parked_since as since, t.last_error as message from ${s}.target t
+      where t.state = 'parked' and ($1::text is null or t.name = $1)
+        and not exists (select from ${s}.error_queue q where q.target = t.name)
+      order by t.name`,
+    [target ?? null],
+  );
+  return result.rows.map((r) => ({
+    target: r.target,
+    since: (r.since ?? new Date()).toISOString(),
+    message: r.message ?? 'no error recorded',
+  }));
+}
+
 export async function listErrors(
   client: pg.ClientBase,
   schema: string,

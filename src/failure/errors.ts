@@ -105,6 +105,18 @@ export function sqlState(thrown: unknown): string | undefined {
 }
 
 /**
+ * A copy (`sync`, initial sync) that could not go on. The message names the table, the step and, where
+ * known, the way out; kind and SQLSTATE are the cause's, so a broken connection is still retried.
+ */
+export class CopyFailed extends TrigsyncError {
+  readonly code: string | undefined;
+  constructor(message: string, cause: unknown) {
+    super(message, classifyError(cause), { cause });
+    this.code = sqlState(cause);
+  }
+}
+
+/**
  * A change found the target's row not as it expects (src/apply/conflicts.ts), under the `park` policy:
  * a data error whose culprit is known without halving.
  */

@@ -5,6 +5,7 @@ import { capturedNotInConfig, tablesToCopy } from '../capture/table-set.js';
 import { ident, qualifiedIdent } from '../config/identifiers.js';
 import type { Config } from '../config/types.js';
 import type { TargetState } from '../lib/events.js';
+import { readSequenceStatus, type SequenceStatus } from './sequence-state.js';
 
 export interface TargetStatus {
   name: string;
@@ -21,6 +22,8 @@ export interface TargetStatus {
   configured: boolean;
   /** Tables the target takes and may lack rows or changes of, since when: `trigsync sync` copies them. */
   toCopy: { table: string; since: string }[];
+  /** Replicated sequences: the source's value now, the target's as its worker last set it (sequence-state.ts). */
+  sequences: SequenceStatus[];
 }
 
 export interface Status {
@@ -57,6 +60,7 @@ export async function readStatus(client: pg.ClientBase, config: Config): Promise
        from ${s}.target t order by t.name`,
   );
   const toCopy = await tablesToCopy(client, config.schema);
+  const sequences = await readSequenceStatus(client, config.schema);
   const statuses: TargetStatus[] = [];
   for (const t of targets.rows) {
     const relids = relidsOf.get(t.name);
@@ -84,6 +88,7 @@ export async function readStatus(client: pg.ClientBase, config: Config): Promise
       lastAppliedAt: t.last_applied_at?.toISOString() ?? null,
       configured: relids !== undefined,
       toCopy: toCopy.filter((g) => g.target === t.name).map(({ table, since }) => ({ table, since })),
+      sequences: sequences.get(t.name) ?? [],
     });
   }
   const rows = await client.query<{ rows: number }>(`select count(*) as rows from ${s}.change_log`);

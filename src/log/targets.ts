@@ -131,7 +131,10 @@ export async function loadSyncRequest(
   return { tables: row.tables, requestedAt: row.requested_at ?? '' };
 }
 
-/** Ask for a sync (it outlives restarts); returns false when the target is not registered. */
+/**
+ * Ask for a sync of `tables` (none: every table); it outlives restarts. A request still pending is
+ * widened, not replaced: its tables are copied too. Returns false when the target is not registered.
+ */
 export async function requestSync(
   client: pg.ClientBase,
   schema: string,
@@ -139,7 +142,12 @@ export async function requestSync(
   tables: readonly string[],
 ): Promise<boolean> {
   const result = await client.query(
-    `update ${ident(schema)}.target set sync_tables = $2, sync_requested_at = clock_timestamp(),
+    `update ${ident(schema)}.target set
+       sync_tables = case
+         when cardinality($2::text[]) = 0 or cardinality(sync_tables) = 0 then '{}'::text[]
+         when sync_tables is null then $2::text[]
+         else array(select distinct t from unnest(sync_tables || $2::text[]) t order by t) end,
+       sync_requested_at = clock_timestamp(),
        sync_table = null, sync_rows = null, sync_rows_estimate = null, sync_started_at = null
      where name = $1`,
     [name, tables],

@@ -60,18 +60,26 @@ export interface Follower {
 /**
  * The target's position in this source's stream: its own record (the truth, committed with each
  * batch), else the source's registry (a target that has applied nothing yet). Undefined when the
- * target is not replicated to from this source at all.
+ * target is not replicated to from this source at all. `forUpdate`: the record stays locked until the
+ * target's transaction ends, so that no batch commits meanwhile (repair).
  */
 export async function targetPosition(
   target: pg.ClientBase,
   source: pg.ClientBase,
   follower: Follower,
+  forUpdate = false,
 ): Promise<Position | undefined> {
   const table = await target.query<{ found: boolean }>(`select to_regclass($1) is not null as found`, [
     `${ident(follower.schema)}.applied_position`,
   ]);
   if (table.rows[0]?.found === true) {
-    const own = await loadAppliedPosition(target, follower.schema, follower.origin, follower.target);
+    const own = await loadAppliedPosition(
+      target,
+      follower.schema,
+      follower.origin,
+      follower.target,
+      forUpdate,
+    );
     if (own !== undefined) return own;
   }
   return (await loadRegisteredPosition(source, follower.schema, follower.target))?.position;

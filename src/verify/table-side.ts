@@ -246,6 +246,42 @@ export class TableSide {
     );
   }
 
+  /**
+   * The rows of the given keys (those that exist, under the row filter) as row images made the way the
+   * capture makes them (sql/source/007): `to_json` of the row, a column whose type to_json would cast to
+   * json through its own text, and the json columns that are SQL NULL noted apart. Source side only:
+   * `repair` writes these images to a target as the worker writes captured ones.
+   */
+  async fetchImages(keys: readonly Key[], columns: readonly ColumnInfo[]): Promise<Map<string, KeyedImage>> {
+    if (keys.length === 0) return new Map();
+    const params = new Params();
+    const filter = this.spec.filter === undefined ? '' : `(${this.spec.filter}) and `;
+    const list = columns
+      .map((c) => (c.textForm ? `t.${ident(c.name)}::text as ${ident(c.name)}` : `t.${ident(c.name)}`))
+      .join(', ');
+    const json = columns.filter((c) => c.type === 'json' || c.type === 'jsonb');
+    const nulls =
+      json.length === 0
+        ? 'null::text[]'
+        : `array_remove(array[${json.map((c) => `case when t.${ident(c.name)} is null then ${params.add(c.name, 'text')} end`).join(', ')}], null)`;
+    const result = await this.client.query<
+      Record<string, string> & { image: string; nulls: string[] | null }
+    >(
+      `select ${this.keyTexts.join(', ')}, (select to_json(i.*) from (select ${list}) as i)::text as image,
+              ${nulls} as nulls
+         from ${this.from}
+        where ${filter}${tuple(this.spec.keyValues)} in ${this.keyList(params, keys)}`,
+      params.values,
+    );
+    this.counters.fetched += result.rows.length;
+    return new Map(
+      result.rows.map((row) => {
+        const key = this.keysOf(row);
+        return [keyId(key), { key, image: { row: row.image, nulls: row.nulls } }];
+      }),
+    );
+  }
+
   private async fetch(text: string, values: unknown[]): Promise<Map<string, KeyedRow>> {
     const result = await this.client.query<Record<string, string>>(text, values);
     this.counters.fetched += result.rows.length;
@@ -263,6 +299,12 @@ export class TableSide {
 export interface KeyedRow {
   key: Key;
   hash: string;
+}
+
+/** A source row as a row image: its JSON text, and its json columns that are SQL NULL. */
+export interface KeyedImage {
+  key: Key;
+  image: { row: string; nulls: string[] | null };
 }
 
 /** A key's identity in maps. */

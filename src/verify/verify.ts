@@ -5,21 +5,16 @@
  */
 import type pg from 'pg';
 
-import { buildTargetPlan, describeSourceTables, type TablePlan } from '../apply/plan.js';
-import { describeTable, type ColumnInfo } from '../capture/catalog.js';
-import { formatQualifiedName } from '../config/identifiers.js';
+import type { TablePlan } from '../apply/plan.js';
+import { describeTable } from '../capture/catalog.js';
 import type { Config } from '../config/types.js';
-import { connect } from '../db/connect.js';
-import { ConfigError } from '../failure/errors.js';
 import {
   beginSnapshot,
   endTransaction,
-  installedOrigin,
   measureCatchUp,
   waitForTarget,
   keysInFlight,
   type CatchUp,
-  type Follower,
   type SourceSnapshot,
 } from './catch-up.js';
 import {
@@ -30,8 +25,8 @@ import {
   type DifferenceKind,
   type NarrowingOptions,
 } from './ranges.js';
-import { selectTables } from './selection.js';
-import { keyId, tableSides, verifySessionSettings, type Key, type TableSide } from './table-side.js';
+import { forEachTarget, keyTypesOf, type TargetWork } from './session.js';
+import { keyId, tableSides, type Key, type TableSide } from './table-side.js';
 
 export interface VerifyOptions {
   /** One target by name; all configured targets when absent. */
@@ -85,7 +80,11 @@ export interface VerifyReport {
 }
 
 /** A key as JSON: integers as numbers where exact, everything else as its text. */
-function keyObject(table: TablePlan, types: readonly string[], key: Key): Record<string, string | number> {
+export function keyObject(
+  table: TablePlan,
+  types: readonly string[],
+  key: Key,
+): Record<string, string | number> {
   const integer = /^(smallint|integer|bigint)$/;
   return Object.fromEntries(
     table.key.map((column, i) => {
@@ -96,7 +95,8 @@ function keyObject(table: TablePlan, types: readonly string[], key: Key): Record
   );
 }
 
-interface Compared {
+/** One table compared: its two sides (kept for re-checks) and the differences still standing. */
+export interface Compared {
   table: TablePlan;
   sides: { source: TableSide; target: TableSide };
   keyTypes: string[];
@@ -113,70 +113,10 @@ interface Compared {
 const maxKeysInFlight = 100_000;
 
 export async function verify(config: Config, options: VerifyOptions = {}): Promise<VerifyReport> {
-  const selection = selectTables(config, options);
-  const connectOptions = { applicationName: config.applicationName };
-  const source = await connect(config.source.url, connectOptions);
-  let log: pg.Client | undefined;
-  try {
-    await verifySessionSettings(source);
-    const described = await describeSourceTables(source, config);
-    if (described.problems.length > 0) throw new ConfigError(described.problems);
-    const origin = await installedOrigin(source, config.schema);
-    // Where trigsync replicates, a second session reads the change log in snapshots of its own.
-    if (origin !== undefined) {
-      log = await connect(config.source.url, connectOptions);
-      await verifySessionSettings(log);
-    }
-    const targets: TargetReport[] = [];
-    for (const { target, mappings } of selection) {
-      const client = await connect(target.url, connectOptions);
-      try {
-        await verifySessionSettings(client);
-        const plan = await buildTargetPlan(config, { ...target, tables: mappings }, described.tables, client);
-        const follower =
-          origin === undefined || log === undefined
-            ? undefined
-            : {
-                schema: config.schema,
-                origin,
-                target: target.name,
-                relids: [...plan.tables.keys()],
-                log,
-              };
-        targets.push(
-          await verifyTarget(source, client, {
-            name: target.name,
-            tables: [...plan.tables.values()],
-            columnsOf: (t) => described.tables.get(t.sourceName)!.columns,
-            whereOf: (t) => mappings.find((m) => formatQualifiedName(m.source) === t.sourceName)?.where,
-            follower,
-            options,
-          }),
-        );
-      } finally {
-        await client.end().catch(() => undefined);
-      }
-    }
-    return { equal: targets.every((t) => t.equal), targets };
-  } finally {
-    await log?.end().catch(() => undefined);
-    await source.end().catch(() => undefined);
-  }
-}
-
-interface TargetWork {
-  name: string;
-  tables: TablePlan[];
-  columnsOf: (table: TablePlan) => ColumnInfo[];
-  whereOf: (table: TablePlan) => string | undefined;
-  /** How the target follows this source, and a source session on the present; undefined: it does not. */
-  follower: (Follower & { log: pg.ClientBase }) | undefined;
-  options: VerifyOptions;
-}
-
-function keyTypesOf(work: TargetWork, table: TablePlan): string[] {
-  const columns = work.columnsOf(table);
-  return table.key.map((k) => columns.find((c) => c.name === k)!.type);
+  const targets = await forEachTarget(config, options, (session) =>
+    verifyTarget(session.source, session.client, session.work, options),
+  );
+  return { equal: targets.every((t) => t.equal), targets };
 }
 
 /**
@@ -223,12 +163,25 @@ async function openComparison(
   }
 }
 
-async function verifyTarget(
+/** A target compared at a source snapshot, its differences re-checked. */
+export interface Comparison {
+  snapshot: SourceSnapshot;
+  catchUp: CatchUp;
+  compared: Compared[];
+  /** Rounds of re-checking differing keys. */
+  rechecks: number;
+}
+
+/**
+ * Compare every table of `work` at one source snapshot the target has caught up with, then re-check
+ * the differing keys until no change in flight can explain them (or the rounds run out).
+ */
+export async function compareTarget(
   source: pg.ClientBase,
   target: pg.ClientBase,
   work: TargetWork,
-): Promise<TargetReport> {
-  const { options } = work;
+  options: VerifyOptions,
+): Promise<Comparison> {
   const waitMs = options.waitMs ?? 30_000;
   const narrowing = { ...defaultNarrowing, ...options.narrowing };
   const snapshot = await beginSnapshot(source);
@@ -276,8 +229,18 @@ async function verifyTarget(
 
   const rechecks =
     catchUp.replicating && options.rechecks !== 0
-      ? await recheck(source, target, work, compared, catchUp.caughtUp ? waitMs : 0)
+      ? await recheck(source, target, work, compared, catchUp.caughtUp ? waitMs : 0, options)
       : 0;
+  return { snapshot, catchUp, compared, rechecks };
+}
+
+async function verifyTarget(
+  source: pg.ClientBase,
+  target: pg.ClientBase,
+  work: TargetWork,
+  options: VerifyOptions,
+): Promise<TargetReport> {
+  const { snapshot, catchUp, compared, rechecks } = await compareTarget(source, target, work, options);
   const tables = compared.map((c): TableReport => {
     const total = c.differences.length + c.unchecked;
     return {
@@ -320,8 +283,9 @@ async function recheck(
   work: TargetWork,
   compared: Compared[],
   waitMs: number,
+  options: VerifyOptions,
 ): Promise<number> {
-  const maxRounds = work.options.rechecks ?? 3;
+  const maxRounds = options.rechecks ?? 3;
   let rounds = 0;
   let unsettled = compared.some((c) => c.differences.length > 0);
   while (unsettled && rounds < maxRounds) {

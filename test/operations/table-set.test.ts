@@ -9,7 +9,8 @@ import type { Config } from '../../src/config/types.js';
 import type { Daemon } from '../../src/daemon/daemon.js';
 import { readStatus, type Status } from '../../src/log/status.js';
 import { withClient } from '../support/cluster.js';
-import { sourceAndTwoTargets, waitFor, type FreshDatabase } from '../support/fixtures.js';
+import { connect, sourceAndTwoTargets, waitFor, type FreshDatabase } from '../support/fixtures.js';
+import { delay } from '../support/wait.js';
 import {
   collectingLogger,
   configFile,
@@ -33,8 +34,7 @@ async function databases(): Promise<{ src: FreshDatabase; one: FreshDatabase; tw
 
 /**
  * The raw config (as a file would hold it) of a daemon capturing `tables` for the targets given; a
- * target copies its tables first unless told `none` (a copy truncates `only` the target table, which
- * PostgreSQL refuses for a partitioned one such as t2).
+ * target copies its tables first unless told `none`.
  */
 function raw(
   src: FreshDatabase,
@@ -172,8 +172,9 @@ describe('the set of captured tables', () => {
 
   it('a table removed from the config and added back: its changes arrive, or the gap is reported with the fix', async () => {
     const { src, one } = await databases();
-    const both = raw(src, ['t1', 't3'], { a: { db: one } });
-    const without = raw(src, ['t1'], { a: { db: one } });
+    // initialSync none: the gap is reported; a copy target copies it by itself (the next test).
+    const both = raw(src, ['t1', 't3'], { a: { db: one, initialSync: 'none' } });
+    const without = raw(src, ['t1'], { a: { db: one, initialSync: 'none' } });
     const withFile = await configFile(both);
     const withoutFile = await configFile(without);
     const config = makeConfig(both);
@@ -224,6 +225,87 @@ describe('the set of captured tables', () => {
     await daemon.stop();
   });
 
+  it('a table added to the config with rows: the next start copies it to every copy target while the other tables keep flowing', async () => {
+    const { src, one, two } = await databases();
+    // The copy of t3 takes at least 3 s on each target, however fast the machine: long enough to see
+    // the other tables flow beside it (an ALWAYS trigger fires for trigsync's COPY too).
+    for (const db of [one, two]) {
+      await db.cluster.query(
+        `create function slow_copy() returns trigger language plpgsql as $$ begin perform pg_sleep(3); return null; end $$;
+         create trigger slow_copy after insert on t3 for each statement execute function slow_copy();
+         alter table t3 enable always trigger slow_copy;`,
+        [],
+        db.name,
+      );
+    }
+    const rows = 50_000;
+    await src.cluster.query(
+      `insert into t3 select g, repeat('x', 100) || g from generate_series(1, ${rows}) g`,
+      [],
+      src.name,
+    );
+    const targets = { a: { db: one }, b: { db: two } };
+    const before = makeConfig(raw(src, ['t1', 't2'], targets));
+    let daemon = await startDaemon(before);
+    await write(src, ['t1', 't2'], 'before');
+    await waitCaughtUp(before);
+    await daemon.stop();
+
+    // A writer on t1 all along; lag and t1's rows on each target sampled while t3 is being copied.
+    const config = makeConfig(raw(src, ['t1', 't2', 't3'], targets));
+    let writing = true;
+    const writer = (async () => {
+      const db = await connect(src.url);
+      for (let id = 1_000_000; writing; id++) {
+        await db.query(`insert into t1 values ($1, 'during the copy')`, [id]);
+        await delay(20);
+      }
+      await db.end();
+    })();
+    const logged = collectingLogger();
+    daemon = await startDaemon(config, logged.logger);
+    const samples: { lag: number; t1: number[] }[] = [];
+    const copyStarted = Date.now();
+    const copying = async () =>
+      (
+        await src.cluster.query<{ n: number }>(
+          `select count(*)::int as n from trigsync.target where sync_tables is not null`,
+          [],
+          src.name,
+        )
+      )[0]!.n > 0;
+    while (await copying()) {
+      const { targets: st } = await status(config);
+      const t1 = await Promise.all(
+        [one, two].map(
+          async (db) =>
+            (await db.cluster.query<{ n: number }>(`select count(*)::int as n from t1`, [], db.name))[0]!.n,
+        ),
+      );
+      samples.push({ lag: Math.max(...st.map((t) => t.lagSeconds)), t1 });
+      await delay(100);
+    }
+    const copySeconds = (Date.now() - copyStarted) / 1000;
+    writing = false;
+    await writer;
+    await waitCaughtUp(config);
+    await daemon.stop();
+    await expectTablesEqual(src, one, ['t1', 't2', 't3']);
+    await expectTablesEqual(src, two, ['t1', 't2', 't3']);
+    const copied = logged.lines.filter((l) => l.includes('copies public.t3, which it takes anew'));
+    expect(copied, 'the daemon said it copies t3 to both targets').toHaveLength(2);
+    // The copy took several samples, during which t1 kept arriving on both targets within 2 s.
+    expect(copySeconds, 'the copy of t3 took its 3 s').toBeGreaterThan(3);
+    expect(samples.length, 'samples taken while t3 was being copied').toBeGreaterThan(3);
+    const grew = [0, 1].map((i) => samples.at(-1)!.t1[i]! > samples[0]!.t1[i]!);
+    expect(grew, 't1 rows arrived on each target during the copy').toEqual([true, true]);
+    const maxLag = Math.max(...samples.map((s) => s.lag));
+    console.log(
+      `table added with ${rows} rows: copied in ${copySeconds.toFixed(1)} s; the other tables' lag at most ${maxLag.toFixed(2)} s`,
+    );
+    expect(maxLag).toBeLessThan(2);
+  });
+
   it('uninstall --table removes only the tables named, refuses one in the config or not captured; status and check name the others', async () => {
     const { src, one } = await databases();
     const wide = await configFile(raw(src, ['t1', 't2', 't3'], { a: { db: one } }));
@@ -266,12 +348,18 @@ describe('the set of captured tables', () => {
       notInConfig: ['public.t3'],
     });
 
-    // Captured again later, t2 is new to the target, which never had its rows or changes since: said so.
+    // Captured again later, t2 is new to the target, which never had its rows or changes since: a copy
+    // target has it copied (an initialSync none target is told the command, in the test before).
     await src.cluster.query(`insert into t2 values (1, 'not captured')`, [], src.name);
     const again = await succeeds(wide, 'install');
-    expect(again).toMatch(
-      /target a may lack rows or changes of public\.t2 from before \S+ \(it did not take that table all along\); copy it with `trigsync sync a --table public\.t2`/,
+    expect(again).toContain('target a: the daemon copies public.t2, which it takes anew (initialSync: copy)');
+    expect(again).not.toContain('public.t3, which');
+    const [request] = await src.cluster.query<{ tables: string[] }>(
+      `select sync_tables as tables from trigsync.target where name = 'a'`,
+      [],
+      src.name,
     );
-    expect(again).not.toContain('public.t3 from before');
+    // The target's first copy (of every table, asked at its registration) is still pending: it takes t2 too.
+    expect(request!.tables).toEqual([]);
   });
 });

@@ -5,7 +5,14 @@ import { describe, expect, it } from 'vitest';
 
 import { readStatus } from '../../src/log/status.js';
 import { withClient } from '../support/cluster.js';
-import { sourceAndTwoTargets, waitFor, type FreshDatabase } from '../support/fixtures.js';
+import {
+  createRole,
+  ident,
+  sourceAndTwoTargets,
+  uniqueName,
+  waitFor,
+  type FreshDatabase,
+} from '../support/fixtures.js';
 import {
   ChildDaemon,
   configFile,
@@ -230,4 +237,63 @@ describe('initial sync', () => {
     expect((await runCli(file, 'sync', 'b', '--table', 'nosuch')).code).toBe(2);
     await daemon.stop();
   }, 120_000);
+
+  it('a copy the target refuses parks it with the table, the constraint and the way out; `sync` and `errors` say so', async () => {
+    // The target's child table references a parent that trigsync does not replicate, and lacks.
+    const { src, one } = await sourceAndTwoTargets(
+      `create table parent (id int primary key);
+       create table child (id int primary key, parent_id int not null references parent);`,
+    );
+    await src.cluster.query(
+      `insert into parent select generate_series(1, 10); insert into child select g, 1 + g % 10 from generate_series(1, 100) g`,
+      [],
+      src.name,
+    );
+    // A role that cannot set session_replication_role: the target checks its foreign keys as rows land.
+    const role = uniqueName('copy_apply');
+    await createRole(one.cluster, role, 'copy apply');
+    await one.cluster.query(
+      `grant create on database ${ident(one.name)} to ${ident(role)};
+       grant select, insert, update, delete, truncate on parent, child to ${ident(role)}`,
+      [],
+      one.name,
+    );
+    const targetUrl = one.cluster.url(one.name, { user: role, password: 'copy apply' });
+    const raw = {
+      source: { url: src.url },
+      tables: ['child'],
+      targets: [{ name: 'b', url: targetUrl, initialSync: 'copy' }],
+      apply: { pollIntervalMs: 100 },
+      retry: { initialDelayMs: 100, maxDelayMs: 1_000, dataErrorDelayMs: 60_000 },
+      metrics: { enabled: false },
+    };
+    const config = makeConfig(raw);
+    const file = await configFile(raw);
+    const daemon = await startDaemon(config);
+    const synced = await runCli(file, 'sync', 'b');
+    expect(synced.code, synced.out).toBe(1);
+    expect(synced.out).toContain(
+      'sync of every table to b failed: copy to target b: copying public.child failed',
+    );
+    expect(synced.out).toContain('foreign key child_parent_id_fkey of child refuses the copy');
+    expect(synced.out).toContain('`trigsync retry b`');
+    const status = await withClient(src.url, (c) => readStatus(c, config));
+    expect(status.targets[0]).toMatchObject({ state: 'parked', errorQueue: 0 });
+    expect(status.targets[0]!.lastError).toContain('child_parent_id_fkey');
+    const errors = await runCli(file, 'errors');
+    expect(errors.out).toMatch(
+      /^b {2}parked since \S+, not by a change\n {4}copy to target b: copying public\.child/,
+    );
+
+    // The way out: the parents on the target, then a retry; the copy goes through.
+    await one.cluster.query('insert into parent select generate_series(1, 10)', [], one.name);
+    expect((await runCli(file, 'retry', 'b')).code).toBe(0);
+    await waitCaughtUp(config, 30_000);
+    await expectSameRows(
+      { url: src.url, query: 'select * from child' },
+      { url: targetUrl, query: 'select * from child' },
+      'id',
+    );
+    await daemon.stop();
+  });
 });

@@ -344,7 +344,10 @@ describe('the error queue', () => {
     expect(await atTarget(5000)).toEqual([]);
     const rest = 'select * from items where id not in (5, 7, 5000)';
     await expectSameRows({ url: p.src.url, query: rest }, { url: p.dst.url, query: rest }, 'id');
-    expect(JSON.parse((await runCli(p.file, 'errors', 'dst', '--json')).out)).toEqual({ errors: [] });
+    expect(JSON.parse((await runCli(p.file, 'errors', 'dst', '--json')).out)).toEqual({
+      errors: [],
+      parked: [],
+    });
     await daemon.stop();
   });
 });

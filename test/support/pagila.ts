@@ -7,7 +7,10 @@ import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { withClient, type PgCluster } from './cluster.js';
-import { ident, uniqueName } from './fixtures.js';
+import { expect } from 'vitest';
+
+import { createRole, ident, uniqueName } from './fixtures.js';
+import { expectSameRows } from './replication.js';
 
 /** Relative to the repository root: ../shared, here and in CI. */
 export const PAGILA_DIR = fileURLToPath(new URL('../../../shared/realworld/pagila/', import.meta.url));
@@ -66,15 +69,18 @@ function psqlFile(url: string, file: string): Promise<void> {
 }
 
 /**
- * A database holding Pagila's schema and data, to copy with freshDatabase(cluster, { template }). The
+ * A database holding Pagila's schema and (unless `data` is false) its data, to copy with freshDatabase(cluster, { template }). The
  * scripts say `OWNER TO postgres`, which the test clusters' superuser is (local-cluster.ts). Not dropped
  * by the test scope: pair it with dropPagilaTemplate in afterAll.
  */
-export async function createPagilaTemplate(cluster: PgCluster): Promise<string> {
+export async function createPagilaTemplate(
+  cluster: PgCluster,
+  options: { data: boolean } = { data: true },
+): Promise<string> {
   const name = uniqueName('pagila_template');
   await cluster.query(`create database ${ident(name)}`);
   await psqlFile(cluster.url(name), 'pagila-schema.sql');
-  await psqlFile(cluster.url(name), 'pagila-data.sql');
+  if (options.data) await psqlFile(cluster.url(name), 'pagila-data.sql');
   return name;
 }
 
@@ -105,4 +111,68 @@ export async function cascadeEveryForeignKey(url: string): Promise<number> {
     await client.query('commit');
     return rows.length;
   });
+}
+
+/** Every replicated table, source vs target; all differences reported at once. */
+export async function expectSameTables(sourceUrl: string, targetUrl: string): Promise<void> {
+  const failures: string[] = [];
+  for (const { table, key } of PAGILA_TABLES) {
+    // Payments are compared with the partition each row is in.
+    const query =
+      table === 'payment'
+        ? 'select tableoid::regclass::text as partition, p.* from payment p'
+        : `select * from ${table}`;
+    await expectSameRows({ url: sourceUrl, query }, { url: targetUrl, query }, key).catch((e: unknown) =>
+      failures.push(`${table}: ${e instanceof Error ? e.message : String(e)}`),
+    );
+  }
+  expect(failures, failures.join('\n')).toEqual([]);
+}
+
+/**
+ * A role on the target database `database` that holds what least-privilege.test.ts grants an apply role,
+ * with UPDATE, on every Pagila table and partition, and no superuser; returns its URL. The apply role
+ * cannot set session_replication_role, so the target's own triggers fire. Pagila's BEFORE triggers
+ * (last_updated, film_fulltext_trigger) would rewrite last_update and fulltext: a user who wants tables
+ * identical to the source disables them on the replica, as done here.
+ */
+export async function leastPrivilegeTarget(target1: PgCluster, database: string): Promise<string> {
+  const dst = { name: database };
+  const triggers = await target1.query<{ tbl: string; name: string }>(
+    `select tgrelid::regclass::text as tbl, tgname as name from pg_trigger
+      where not tgisinternal and tgrelid::regclass::text = any($1)`,
+    [PAGILA_TABLES.map(({ table }) => table)],
+    dst.name,
+  );
+  expect(triggers.map((t) => t.name)).toContain('film_fulltext_trigger');
+  for (const { tbl, name } of triggers) {
+    await target1.query(`alter table ${tbl} disable trigger ${ident(name)}`, [], dst.name);
+  }
+
+  // What least-privilege.test.ts grants an apply role, with UPDATE, on every Pagila table and partition.
+  const role = uniqueName('pagila_apply');
+  const password = 'pagila apply';
+  await createRole(target1, role, password);
+  await target1.query(
+    `revoke all on database ${ident(dst.name)} from public;
+     grant connect, create on database ${ident(dst.name)} to ${ident(role)};`,
+  );
+  await target1.query(
+    `revoke all on schema public from public;
+     grant usage on schema public to ${ident(role)};
+     grant select, insert, update, delete, truncate on
+       ${PAGILA_TABLES.map(({ table }) => table).join(', ')},
+       payment_p2022_01, payment_p2022_02, payment_p2022_03, payment_p2022_04,
+       payment_p2022_05, payment_p2022_06, payment_p2022_07
+     to ${ident(role)}`,
+    [],
+    dst.name,
+  );
+  const targetUrl = target1.url(dst.name, { user: role, password });
+  const superuser = await withClient(targetUrl, (c) =>
+    c.query<{ s: boolean }>('select rolsuper as s from pg_roles where rolname = current_user'),
+  );
+  expect(superuser.rows[0]!.s).toBe(false);
+
+  return targetUrl;
 }

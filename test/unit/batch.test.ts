@@ -2,28 +2,12 @@
 import { describe, expect, it } from 'vitest';
 
 import { buildSteps, wholeStatements, type ApplyStep } from '../../src/apply/batch.js';
-import type { TablePlan } from '../../src/apply/plan.js';
 import { canonicalKey } from '../../src/apply/row-image.js';
 import type { LogChange } from '../../src/log/window.js';
 import { logChange } from '../support/log-change.js';
+import { tablePlan } from '../support/table-plan.js';
 
-function plan(relid: number, name: string, rank: number): TablePlan {
-  const q = { schema: 'public', name };
-  return {
-    relid,
-    source: q,
-    target: q,
-    sourceName: `public.${name}`,
-    targetName: `public.${name}`,
-    columns: ['id', 'v'],
-    key: ['id'],
-    imageJsonColumns: [],
-    jsonColumns: [],
-    keyScan: true,
-    partitioned: false,
-    rank,
-  };
-}
+const plan = tablePlan;
 
 const parent = plan(1, 'parent', 0);
 const child = plan(2, 'child', 1);

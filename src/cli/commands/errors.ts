@@ -3,7 +3,7 @@ import { loadConfig } from '../../config/load.js';
 import type { Config } from '../../config/types.js';
 import { withClient } from '../../db/connect.js';
 import { sendControl } from '../../failure/control.js';
-import { listErrors, skipChange } from '../../failure/error-queue.js';
+import { listErrors, parkedWithoutChange, skipChange } from '../../failure/error-queue.js';
 import { UsageError } from '../../failure/errors.js';
 import { ExitCode } from '../exit-codes.js';
 import type { CommandContext } from '../handlers.js';
@@ -30,13 +30,25 @@ export function targetArgument(
 export async function errorsCommand(context: CommandContext): Promise<ExitCode> {
   const config = loadConfig(configOptions(context));
   const target = targetArgument(context, config, false);
-  const entries = await withClient(config.source.url, { applicationName: config.applicationName }, (client) =>
-    listErrors(client, config.schema, target),
+  const { entries, parked } = await withClient(
+    config.source.url,
+    { applicationName: config.applicationName },
+    async (client) => ({
+      entries: await listErrors(client, config.schema, target),
+      parked: await parkedWithoutChange(client, config.schema, target),
+    }),
   );
   if (context.options.json === true) {
-    context.out.print(JSON.stringify({ errors: entries }));
-  } else if (entries.length === 0) {
-    context.out.print(target === undefined ? 'no errors' : `no errors for ${target}`);
+    context.out.print(JSON.stringify({ errors: entries, parked }));
+    return ExitCode.ok;
+  }
+  // A target parked by no single change (a copy that cannot go on, say) has an empty queue: say why.
+  for (const p of parked) {
+    context.out.print(`${p.target}  parked since ${p.since}, not by a change\n    ${p.message}`);
+  }
+  if (entries.length === 0) {
+    if (parked.length === 0)
+      context.out.print(target === undefined ? 'no errors' : `no errors for ${target}`);
   } else {
     for (const e of entries) {
       context.out.print(

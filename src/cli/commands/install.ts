@@ -64,6 +64,10 @@ export async function installCommand(context: CommandContext): Promise<ExitCode>
     }
     if (result.notInConfig.length > 0) context.out.print(`source: ${notInConfigAdvice(result.notInConfig)}`);
     for (const gap of result.toCopy) context.out.print(copyAdvice(gap));
+    for (const { target, table } of result.copying)
+      context.out.print(
+        `target ${target}: the daemon copies ${table}, which it takes anew (initialSync: copy)`,
+      );
     if (result.targetsRemoved.length > 0) {
       context.out.print(
         `source: target(s) ${result.targetsRemoved.join(', ')} no longer configured; they hold the log until dropped`,

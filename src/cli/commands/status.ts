@@ -3,6 +3,7 @@ import { copyAdvice, notInConfigAdvice } from '../../capture/table-set.js';
 import { loadConfig } from '../../config/load.js';
 import { withClient } from '../../db/connect.js';
 import { UsageError } from '../../failure/errors.js';
+import type { SequenceStatus } from '../../log/sequence-state.js';
 import { readStatus, type Status } from '../../log/status.js';
 import { ExitCode } from '../exit-codes.js';
 import type { CommandContext, OptionValue } from '../handlers.js';
@@ -51,6 +52,14 @@ export function checkProblems(status: Status, maxLagSeconds: number): string[] {
   return problems;
 }
 
+/** A sequence that trails its source or cannot be carried; nothing for one that is kept. */
+function sequenceLine(target: string, s: SequenceStatus): string[] {
+  const where = `target ${target}: sequence ${s.target} (from ${s.source})`;
+  if (s.problem !== null) return [`${where}: not carried: ${s.problem}`];
+  if (!s.behind) return [];
+  return [`${where} is behind by ${s.lag} (source ${s.sourceValue}, target ${s.targetValue ?? 'unused'})`];
+}
+
 /**
  * The table a terminal shows: one row per target, then the tables a target may lack, the captured tables
  * the config does not list, the log and the leader.
@@ -76,6 +85,7 @@ export function statusTable(status: Status): string[] {
   );
   for (const t of status.targets)
     for (const gap of t.toCopy) lines.push(copyAdvice({ target: t.name, ...gap }));
+  for (const t of status.targets) for (const s of t.sequences) lines.push(...sequenceLine(t.name, s));
   if (status.notInConfig.length > 0) lines.push(notInConfigAdvice(status.notInConfig));
   lines.push(`change log: ${status.log.rows} row(s)`);
   lines.push(

@@ -1,7 +1,8 @@
 /**
- * `trigsync sync TARGET [--table T]`: ask the running daemon to copy a target's tables online (the
+ * `trigsync sync TARGET [--table T ...]`: ask the running daemon to copy a target's tables online (the
  * request is kept on the source, so it also survives a restart), then follow the copy until it is
- * done: a progress bar on a terminal, a line every few seconds otherwise.
+ * done (a progress bar on a terminal, a line every few seconds otherwise), or until the target parks
+ * on it: then the cause, and exit 1 while the daemon tries again.
  */
 import { SingleBar } from 'cli-progress';
 import type pg from 'pg';
@@ -31,24 +32,32 @@ interface Progress {
   rows: number | null;
   estimate: number | null;
   startedAt: Date | null;
+  /** The target's error, when it parked after the request (the copy failed, or could not begin). */
+  parkedWith: string | null;
 }
 
 function selectedTables(context: CommandContext, config: Config, target: string): string[] {
   const option = context.options.table;
-  if (typeof option !== 'string') return [];
+  const options = typeof option === 'string' ? [option] : Array.isArray(option) ? option : [];
   const mappings = config.targets.find((t) => t.name === target)!.tables;
-  let name: string;
-  try {
-    name = formatQualifiedName(parseQualifiedName(option));
-  } catch (thrown) {
-    throw new UsageError(`--table ${option}: ${(thrown as Error).message}`);
-  }
   const known = mappings.map((m) => formatQualifiedName(m.source));
-  if (!known.includes(name))
-    throw new UsageError(
-      `--table ${option}: target ${target} takes no such table (it takes ${known.join(', ')})`,
-    );
-  return [name];
+  return [
+    ...new Set(
+      options.map((table) => {
+        let name: string;
+        try {
+          name = formatQualifiedName(parseQualifiedName(table));
+        } catch (thrown) {
+          throw new UsageError(`--table ${table}: ${(thrown as Error).message}`);
+        }
+        if (!known.includes(name))
+          throw new UsageError(
+            `--table ${table}: target ${target} takes no such table (it takes ${known.join(', ')})`,
+          );
+        return name;
+      }),
+    ),
+  ];
 }
 
 async function readProgress(client: pg.ClientBase, schema: string, target: string): Promise<Progress> {
@@ -57,8 +66,11 @@ async function readProgress(client: pg.ClientBase, schema: string, target: strin
     sync_rows: number | null;
     sync_rows_estimate: number | null;
     sync_started_at: Date | null;
+    parked_with: string | null;
   }>(
-    `select sync_table, sync_rows, sync_rows_estimate, sync_started_at from ${ident(schema)}.target where name = $1`,
+    `select sync_table, sync_rows, sync_rows_estimate, sync_started_at,
+            case when state = 'parked' and updated_at > sync_requested_at then last_error end as parked_with
+       from ${ident(schema)}.target where name = $1`,
     [target],
   );
   const row = result.rows[0];
@@ -67,6 +79,7 @@ async function readProgress(client: pg.ClientBase, schema: string, target: strin
     rows: row?.sync_rows ?? null,
     estimate: row?.sync_rows_estimate ?? null,
     startedAt: row?.sync_started_at ?? null,
+    parkedWith: row?.parked_with ?? null,
   };
 }
 
@@ -99,6 +112,15 @@ export async function syncCommand(context: CommandContext): Promise<ExitCode> {
         const current = await loadSyncRequest(client, config.schema, target);
         if (current?.requestedAt !== request.requestedAt) break;
         last = await readProgress(client, config.schema, target);
+        if (last.parkedWith !== null) {
+          bar?.stop();
+          context.out.print(
+            `sync of ${what} to ${target} failed: ${last.parkedWith}\n` +
+              `the request stays: the daemon tries again every ${config.retry.dataErrorDelayMs / 1000} s, ` +
+              `or at once on \`trigsync retry ${target}\`; \`trigsync status\` shows how it goes`,
+          );
+          return ExitCode.problemFound;
+        }
         const seconds = last.startedAt === null ? 0 : (Date.now() - last.startedAt.getTime()) / 1000;
         if (last.startedAt === null && !hinted && Date.now() - asked > daemonHintAfterMs) {
           hinted = true;

@@ -4,20 +4,9 @@ import { UsageError } from '../../failure/errors.js';
 import { selectTables } from '../../verify/selection.js';
 import { verify, type TargetReport, type VerifyReport } from '../../verify/verify.js';
 import { ExitCode } from '../exit-codes.js';
-import type { CommandContext, OptionValue } from '../handlers.js';
+import type { CommandContext } from '../handlers.js';
 import type { Output } from '../output.js';
-import { configOptions } from './common.js';
-
-const defaultWaitSeconds = 30;
-
-function waitSeconds(value: OptionValue): number {
-  if (value === undefined) return defaultWaitSeconds;
-  const seconds = Number(value);
-  if (typeof value !== 'string' || value.trim() === '' || !Number.isFinite(seconds) || seconds < 0) {
-    throw new UsageError(`--wait takes a number of seconds, not ${String(value)}`);
-  }
-  return seconds;
-}
+import { columns, configOptions, waitMs as waitOption } from './common.js';
 
 export async function verifyCommand(context: CommandContext): Promise<ExitCode> {
   const { args, options, out } = context;
@@ -26,7 +15,7 @@ export async function verifyCommand(context: CommandContext): Promise<ExitCode> 
     target: args[0],
     table: typeof options.table === 'string' ? options.table : undefined,
   };
-  const waitMs = waitSeconds(options.wait) * 1000;
+  const waitMs = waitOption(options.wait);
   const config = loadConfig(configOptions(context));
   selectTables(config, selection); // usage errors before any connection
   const report = await verify(config, { ...selection, waitMs });
@@ -46,16 +35,6 @@ function catchUpLine(target: TargetReport, waitSeconds: number): string {
   return (
     `${at}; the target had NOT applied all of it after waiting ${waitSeconds} s, and was compared at a lag ` +
     `of ${target.lagSeconds.toFixed(1)} s: differences may be changes it has not applied yet`
-  );
-}
-
-function columns(rows: string[][]): string[] {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
-  return rows.map((row) =>
-    row
-      .map((cell, i) => cell.padEnd(widths[i]!))
-      .join('  ')
-      .trimEnd(),
   );
 }
 

@@ -1,0 +1,80 @@
+/** `trigsync repair TARGET [--table T] [--dry-run] [--wait SECONDS]`: write the keys verify finds different. */
+import { loadConfig } from '../../config/load.js';
+import { UsageError } from '../../failure/errors.js';
+import { repair, type RepairReport } from '../../verify/repair.js';
+import { selectTables } from '../../verify/selection.js';
+import { ExitCode } from '../exit-codes.js';
+import type { CommandContext } from '../handlers.js';
+import type { Output } from '../output.js';
+import { columns, configOptions, waitMs as waitOption } from './common.js';
+
+export async function repairCommand(context: CommandContext): Promise<ExitCode> {
+  const { args, options, out } = context;
+  if (args.length !== 1) {
+    throw new UsageError(
+      args.length === 0 ? 'repair takes a target' : `repair takes one target, not ${args.join(' ')}`,
+    );
+  }
+  const selection = {
+    target: args[0]!,
+    table: typeof options.table === 'string' ? options.table : undefined,
+  };
+  const waitMs = waitOption(options.wait);
+  const config = loadConfig(configOptions(context));
+  selectTables(config, selection); // usage errors before any connection
+  const dryRun = options['dry-run'] === true;
+  // A dry run lists what it would do, key by key (up to a screenful of screenfuls); a repair, what it left.
+  const report = await repair(config, { ...selection, waitMs, dryRun, limit: dryRun ? 10_000 : 100 });
+  printReport(out, report);
+  return report.equal ? ExitCode.ok : ExitCode.problemFound;
+}
+
+function printReport(out: Output, report: RepairReport): void {
+  const verb = report.dryRun ? ['INSERT', 'UPDATE', 'DELETE'] : ['INSERTED', 'UPDATED', 'DELETED'];
+  for (const target of report.targets) {
+    out.print(
+      report.dryRun
+        ? `${target.name} (dry run: nothing is written):`
+        : `${target.name}: ${target.passes} comparison(s), ${target.rounds} round(s) of writes` +
+            (target.replicating
+              ? ''
+              : '; trigsync does not replicate to this target, so it was repaired as it is'),
+    );
+    const header = ['TABLE', 'FOUND', ...verb, report.dryRun ? 'DIFFERING' : 'LEFT'];
+    const rows = target.tables.map((t) => [
+      t.table === t.targetTable ? t.table : `${t.table} -> ${t.targetTable}`,
+      String(t.found),
+      String(t.inserted),
+      String(t.updated),
+      String(t.deleted),
+      String(t.left),
+    ]);
+    const lines = columns([header, ...rows]);
+    out.print(`  ${lines[0]}`);
+    target.tables.forEach((t, i) => {
+      out.print(`  ${lines[i + 1]}`);
+      for (const k of t.keys) out.print(`      ${k.action.padEnd(6)}  ${JSON.stringify(k.key)}`);
+      const more = t.left - t.keys.length;
+      if (more > 0) out.print(`      ... and ${more} more`);
+    });
+  }
+  const tables = report.targets.flatMap((t) => t.tables);
+  const sum = (pick: (t: (typeof tables)[number]) => number): number =>
+    tables.reduce((n, t) => n + pick(t), 0);
+  const written = sum((t) => t.inserted + t.updated + t.deleted);
+  const left = sum((t) => t.left);
+  if (report.dryRun) {
+    out.print(
+      left === 0
+        ? 'repair --dry-run: nothing differs'
+        : `repair --dry-run: would repair ${left} key(s) in ${tables.filter((t) => t.left > 0).length} table(s); nothing was changed`,
+    );
+  } else if (left === 0) {
+    out.print(`repair: ${written} key(s) repaired; the target equals the source`);
+  } else {
+    out.print(
+      `repair: ${written} key(s) repaired, ${left} key(s) still differ (changes kept them in flight, or the ` +
+        'write did not hold): run repair again, or trigsync verify',
+    );
+  }
+}
