@@ -24,6 +24,18 @@ export interface TargetStatus {
   toCopy: { table: string; since: string }[];
   /** Replicated sequences: the source's value now, the target's as its worker last set it (sequence-state.ts). */
   sequences: SequenceStatus[];
+  /** A copy asked of the target (`sync`, initialSync, a table added) and not done yet; null when none. */
+  copying: CopyStatus | null;
+}
+
+export interface CopyStatus {
+  /** The tables asked for; empty: every table of the target. */
+  tables: string[];
+  requestedAt: string;
+  /** The table being copied now and its rows so far (of about `estimate`); null before the copy begins. */
+  table: string | null;
+  rows: number | null;
+  estimate: number | null;
 }
 
 export interface Status {
@@ -54,8 +66,14 @@ export async function readStatus(client: pg.ClientBase, config: Config): Promise
     last_applied_at: Date | null;
     parked_since: Date | null;
     error_queue: number;
+    sync_tables: string[] | null;
+    sync_requested_at: Date | null;
+    sync_table: string | null;
+    sync_rows: string | null;
+    sync_rows_estimate: string | null;
   }>(
-    `select t.name, t.state, t.last_error, t.last_applied_at, t.parked_since,
+    `select t.name, t.state, t.last_error, t.last_applied_at, t.parked_since, t.sync_tables,
+            t.sync_requested_at, t.sync_table, t.sync_rows, t.sync_rows_estimate,
             (select count(*) from ${s}.error_queue e where e.target = t.name) as error_queue
        from ${s}.target t order by t.name`,
   );
@@ -89,6 +107,16 @@ export async function readStatus(client: pg.ClientBase, config: Config): Promise
       configured: relids !== undefined,
       toCopy: toCopy.filter((g) => g.target === t.name).map(({ table, since }) => ({ table, since })),
       sequences: sequences.get(t.name) ?? [],
+      copying:
+        t.sync_tables === null
+          ? null
+          : {
+              tables: t.sync_tables,
+              requestedAt: (t.sync_requested_at ?? new Date()).toISOString(),
+              table: t.sync_table,
+              rows: t.sync_rows === null ? null : Number(t.sync_rows),
+              estimate: t.sync_rows_estimate === null ? null : Number(t.sync_rows_estimate),
+            },
     });
   }
   const rows = await client.query<{ rows: number }>(`select count(*) as rows from ${s}.change_log`);

@@ -1,5 +1,5 @@
 // Multi-master (G1-G3 in a mesh): every node on its own PostgreSQL server runs a daemon whose targets
-// are the other nodes. Writers on every node, each on its node's keys, for 30 s; then every node holds
+// are the other nodes. Writers on every node, each on its node's keys, for 20 s; then every node holds
 // the same rows, and each change was logged exactly once, on the node that made it: nothing echoes.
 // The daemons run as roles that own their database and are not superusers.
 import { describe, expect, it } from 'vitest';
@@ -22,7 +22,7 @@ import {
 } from '../support/mesh.js';
 import { conflictsCounted, expectSameRows, startDaemon, waitCaughtUp } from '../support/replication.js';
 
-const writeMs = 30_000;
+const writeMs = 20_000;
 const writersPerNode = 3;
 
 interface Mesh {
@@ -105,14 +105,14 @@ async function stopAll(daemons: readonly Daemon[]): Promise<void> {
 }
 
 describe('multi-master', () => {
-  it('A with B: writers on both nodes for 30 s replicate both ways, logged once, no echo', async () => {
+  it('A with B: writers on both nodes for 20 s replicate both ways, logged once, no echo', async () => {
     const mesh = await startMesh(2);
     const workload = await runMeshWriters(mesh.nodes, { writersPerNode, durationMs: writeMs });
     await expectConverged(mesh, workload);
     await stopAll(mesh.daemons);
   }, 180_000);
 
-  it('a mesh of A, B and C: writers on every node for 30 s converge, logged once, no echo', async () => {
+  it('a mesh of A, B and C: writers on every node for 20 s converge, logged once, no echo', async () => {
     const mesh = await startMesh(3);
     const workload = await runMeshWriters(mesh.nodes, { writersPerNode, durationMs: writeMs });
     await expectConverged(mesh, workload);

@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 
 import { keepResidue } from '../../src/apply/sequences.js';
-import { statusTable } from '../../src/cli/commands/status.js';
+import { checkProblems, statusTable } from '../../src/cli/commands/status.js';
 import { configFromObject } from '../../src/config/load.js';
 import { ConfigError } from '../../src/failure/errors.js';
 import { sequenceLag } from '../../src/log/sequence-state.js';
@@ -77,6 +77,7 @@ describe('status', () => {
         configured: true,
         toCopy: [],
         sequences,
+        copying: null,
       },
     ],
     log: { rows: 0 },
@@ -84,6 +85,30 @@ describe('status', () => {
     leader: null,
   });
   const kept = { source: 'public.a_id_seq', target: 'public.a_id_seq', problem: null };
+
+  it('prints the copy asked of a target, and no copy advice for a table it takes', () => {
+    const base = status([]);
+    const target = {
+      ...base.targets[0]!,
+      toCopy: [
+        { table: 'public.a', since: '2026-01-01T00:00:00.000Z' },
+        { table: 'public.b', since: '2026-01-01T00:00:00.000Z' },
+      ],
+      copying: { tables: ['public.a'], requestedAt: 'T', table: 'public.a', rows: 1200, estimate: 5000 },
+    };
+    const lines = statusTable({ ...base, targets: [target] });
+    expect(lines).toContain('target one: copying public.a: public.a at 1,200 rows of ~5,000');
+    expect(lines.filter((l) => l.includes('may lack'))).toEqual([
+      expect.stringContaining('public.b from before'),
+    ]);
+    const waiting = { ...target, copying: { ...target.copying, tables: [], table: null, rows: null } };
+    expect(statusTable({ ...base, targets: [waiting] })).toContain(
+      'target one: copy of every table asked at T, not begun yet',
+    );
+    expect(checkProblems({ ...base, targets: [waiting], leader: { daemon: 'd', since: 'T' } }, 60)).toEqual(
+      [],
+    );
+  });
 
   it('prints a line for a sequence that is behind or not carried, none for one that is kept', () => {
     const lines = statusTable(

@@ -4,10 +4,10 @@ import { loadConfig } from '../../config/load.js';
 import { withClient } from '../../db/connect.js';
 import { UsageError } from '../../failure/errors.js';
 import type { SequenceStatus } from '../../log/sequence-state.js';
-import { readStatus, type Status } from '../../log/status.js';
+import { readStatus, type CopyStatus, type Status, type TargetStatus } from '../../log/status.js';
 import { ExitCode } from '../exit-codes.js';
 import type { CommandContext, OptionValue } from '../handlers.js';
-import { configOptions } from './common.js';
+import { columns, configOptions } from './common.js';
 
 /** `--check` fails when a target's lag exceeds this, unless --max-lag says otherwise. */
 export const defaultMaxLagSeconds = 60;
@@ -46,10 +46,27 @@ export function checkProblems(status: Status, maxLagSeconds: number): string[] {
       problems.push(`target ${t.name} is parked: ${t.lastError ?? 'see trigsync errors'}`);
     else if (t.lagSeconds > maxLagSeconds)
       problems.push(`target ${t.name} lags ${t.lagSeconds.toFixed(1)} s (more than ${maxLagSeconds} s)`);
-    for (const gap of t.toCopy) problems.push(copyAdvice({ target: t.name, ...gap }));
+    for (const gap of uncopied(t)) problems.push(copyAdvice({ target: t.name, ...gap }));
   }
   if (status.leader === null) problems.push('no trigsync daemon is running for this source (no leader)');
   return problems;
+}
+
+/** The tables a target may lack that no copy asked of it takes. */
+function uncopied(t: TargetStatus): TargetStatus['toCopy'] {
+  const asked = t.copying?.tables;
+  if (asked === undefined) return t.toCopy;
+  return asked.length === 0 ? [] : t.toCopy.filter((gap) => !asked.includes(gap.table));
+}
+
+/** A copy asked of the target: which tables, and how far it is. */
+function copyLine(target: string, copy: CopyStatus): string {
+  const what = copy.tables.length === 0 ? 'every table' : copy.tables.join(', ');
+  if (copy.table === null)
+    return `target ${target}: copy of ${what} asked at ${copy.requestedAt}, not begun yet`;
+  const of = copy.estimate === null ? '' : ` of ~${copy.estimate.toLocaleString('en-US')}`;
+  const rows = (copy.rows ?? 0).toLocaleString('en-US');
+  return `target ${target}: copying ${what}: ${copy.table} at ${rows} rows${of}`;
 }
 
 /** A sequence that trails its source or cannot be carried; nothing for one that is kept. */
@@ -76,15 +93,10 @@ export function statusTable(status: Status): string[] {
       t.lastError ?? '',
     ]),
   ];
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
-  const lines = rows.map((row) =>
-    row
-      .map((cell, i) => cell.padEnd(widths[i]!))
-      .join('  ')
-      .trimEnd(),
-  );
+  const lines = columns(rows);
+  for (const t of status.targets) if (t.copying !== null) lines.push(copyLine(t.name, t.copying));
   for (const t of status.targets)
-    for (const gap of t.toCopy) lines.push(copyAdvice({ target: t.name, ...gap }));
+    for (const gap of uncopied(t)) lines.push(copyAdvice({ target: t.name, ...gap }));
   for (const t of status.targets) for (const s of t.sequences) lines.push(...sequenceLine(t.name, s));
   if (status.notInConfig.length > 0) lines.push(notInConfigAdvice(status.notInConfig));
   lines.push(`change log: ${status.log.rows} row(s)`);
