@@ -39,13 +39,17 @@ export interface TargetScope {
   conflict: ConflictMode;
   /** Per table copied by a sync, the copy's snapshot: the changes it sees are in the copy already. */
   floors: ReadonlyMap<number, Snapshot>;
+  /** Per table the target no longer takes, what it still applies: the changes this snapshot sees. */
+  ceilings: ReadonlyMap<number, Snapshot>;
 }
 
 /** The changes of the chunk that the target still needs. */
 function needed(scope: TargetScope, changes: readonly LogChange[]): readonly LogChange[] {
-  if (scope.skipped.size === 0 && scope.floors.size === 0) return changes;
+  if (scope.skipped.size === 0 && scope.floors.size === 0 && scope.ceilings.size === 0) return changes;
   return changes.filter((c) => {
     if (scope.skipped.has(c.id)) return false;
+    const ceiling = scope.ceilings.get(c.relid);
+    if (ceiling !== undefined && !visibleIn(c.txid, ceiling)) return false;
     const floor = scope.floors.get(c.relid);
     return floor === undefined || !visibleIn(c.txid, floor);
   });

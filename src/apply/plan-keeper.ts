@@ -11,29 +11,54 @@
  * An ALTER TABLE takes an exclusive lock: every image of the new shape was written by a transaction
  * that started after the ALTER committed, so a batch read before the catalogs are read again cannot
  * hold an image newer than what they say.
+ *
+ * The plan also holds the tables the target drains: removed from its config, they are still applied up
+ * to what the log held then (their ceiling), under the mapping they had. A drain that cannot be planned
+ * (the table gone from either side) is given up with a warning rather than parking the target.
  */
 import type pg from 'pg';
 
 import { describeRelids, sameShape, type TableInfo } from '../capture/catalog.js';
 import { reconcileGuards } from '../capture/guard.js';
-import type { Config, TargetConfig } from '../config/types.js';
+import { formatQualifiedName } from '../config/identifiers.js';
+import type { CapturedTable, Config, TableMapping, TargetConfig } from '../config/types.js';
 import { ConfigError } from '../failure/errors.js';
 import type { Logger } from '../lib/logger.js';
+import type { Snapshot } from '../log/snapshot.js';
 import type { LogChange } from '../log/window.js';
 import { buildTargetPlan, describeSourceTables, type SourceTables, type TargetPlan } from './plan.js';
+
+/** A table the target no longer takes: applied up to `until` (src/capture/table-set.ts). */
+export interface Drain {
+  relid: number;
+  table: CapturedTable;
+  mapping: TableMapping;
+  until: Snapshot;
+}
 
 export class PlanKeeper {
   #sourceTables!: SourceTables;
   /** The same tables by relid, with their display names: what each batch is checked against. */
   #byRelid!: Map<number, TableInfo & { display: string }>;
+  /** The drains in the plan, and what each still applies: source relid → ceiling. */
+  readonly ceilings = new Map<number, Snapshot>();
+  #drains: Drain[];
 
   constructor(
     private readonly config: Config,
     private readonly target: TargetConfig,
     sourceTables: SourceTables,
     private readonly log: Logger,
+    drains: readonly Drain[] = [],
   ) {
+    this.#drains = [...drains];
+    for (const d of drains) this.ceilings.set(d.relid, d.until);
     this.#describedAs(sourceTables);
+  }
+
+  /** The drains not given up. */
+  get drains(): readonly Drain[] {
+    return this.#drains;
   }
 
   #describedAs(sourceTables: SourceTables): void {
@@ -43,10 +68,35 @@ export class PlanKeeper {
 
   /** The plan against the target as it is now, its guards in place; warnings are logged. */
   async build(targetClient: pg.ClientBase): Promise<TargetPlan> {
-    const plan = await buildTargetPlan(this.config, this.target, this.#sourceTables, targetClient);
-    await reconcileGuards(targetClient, this.config, this.target, plan);
+    let plan: TargetPlan;
+    try {
+      plan = await buildTargetPlan(this.config, this.#draining(), this.#sourceTables, targetClient);
+    } catch (thrown) {
+      if (!(thrown instanceof ConfigError) || this.#drains.length === 0) throw thrown;
+      plan = await buildTargetPlan(this.config, this.target, this.#sourceTables, targetClient);
+      const tables = this.#drains.map((d) => formatQualifiedName(d.table));
+      this.log.warn(
+        { tables, err: thrown.message },
+        'tables removed from the config are not drained: their changes still in the log are not applied',
+      );
+      this.#drains = [];
+    }
+    // Guards go with the configured tables only: a drained table is on its way out.
+    const configured = new Map([...plan.tables].filter(([relid]) => !this.ceilings.has(relid)));
+    await reconcileGuards(targetClient, this.config, this.target, { ...plan, tables: configured });
     for (const warning of plan.warnings) this.log.warn(warning);
     return plan;
+  }
+
+  /** The drain of `relid` is done: it leaves the list (its ceiling stays, so nothing later applies). */
+  drained(relid: number): void {
+    this.#drains = this.#drains.filter((d) => d.relid !== relid);
+  }
+
+  /** The target with the drained tables' mappings after its own. */
+  #draining(): TargetConfig {
+    if (this.#drains.length === 0) return this.target;
+    return { ...this.target, tables: [...this.target.tables, ...this.#drains.map((d) => d.mapping)] };
   }
 
   /**
@@ -68,7 +118,12 @@ export class PlanKeeper {
     this.log.warn({ tables: names }, 'source table(s) altered; planning again');
     const described = await describeSourceTables(source, this.config);
     if (described.problems.length > 0) throw new ConfigError(described.problems);
-    this.#describedAs(described.tables);
+    // A drained table that cannot be described any more is left out of the plan, not a problem.
+    const drained = await describeSourceTables(source, {
+      ...this.config,
+      tables: this.#drains.map((d) => d.table),
+    });
+    this.#describedAs(new Map([...drained.tables, ...described.tables]));
     return true;
   }
 }

@@ -11,6 +11,8 @@
 import type pg from 'pg';
 
 import { migrate } from '../capture/migrations.js';
+import { forgetDrained } from '../capture/table-set.js';
+import { formatQualifiedName } from '../config/identifiers.js';
 import { configSecrets, redactSecrets } from '../config/redact.js';
 import type { Config, TargetConfig } from '../config/types.js';
 import { connect, daemonConnectOptions } from '../db/connect.js';
@@ -35,7 +37,7 @@ import { wholeStatements } from './batch.js';
 import { applyFindingCulprit, ChangeRefused, type PositionKey } from './chunk.js';
 import { reportConflicts, type Conflict } from './conflicts.js';
 import type { SourceTables, TargetPlan } from './plan.js';
-import { PlanKeeper } from './plan-keeper.js';
+import { PlanKeeper, type Drain } from './plan-keeper.js';
 import { SequenceKeeper } from './sequences.js';
 import { appliedEvent } from './applied-event.js';
 import { LogReader, prepareReaderSession } from './log-reader.js';
@@ -59,6 +61,8 @@ export interface WorkerDeps {
   armDoorbell: () => Promise<void>;
   /** The leader's term: source sessions join it (src/db/term-fence.ts). */
   fence: TermFence;
+  /** Tables removed from this target's config, applied up to what the log held then. */
+  drains?: readonly Drain[];
 }
 
 /** A sync request whose NOTIFY was lost is found within this long. */
@@ -125,7 +129,7 @@ export class TargetWorker extends Runnable {
     this.log = deps.logger.child({ target: deps.target.name });
     const { batchSize, batchBytes } = deps.config.apply;
     this.reader = new LogReader(deps.config.schema, { changes: batchSize, bytes: batchBytes });
-    this.planKeeper = new PlanKeeper(deps.config, deps.target, deps.sourceTables, this.log);
+    this.planKeeper = new PlanKeeper(deps.config, deps.target, deps.sourceTables, this.log, deps.drains);
     this.sequences = new SequenceKeeper(deps.config, deps.target, this.log);
   }
 
@@ -315,6 +319,7 @@ export class TargetWorker extends Runnable {
       this.position = closeWindow(position);
       await this.mirror('live', 0, false);
       await this.sequences.keep(source, this.target!, this.plan!, true);
+      await this.forgetPassedDrains();
       return 0;
     }
     if (await this.planKeeper.sourceChanged(source, changes)) await this.planAgain();
@@ -325,6 +330,7 @@ export class TargetWorker extends Runnable {
       skipped: this.skipped,
       conflict: this.deps.target.conflict,
       floors: this.floors,
+      ceilings: this.planKeeper.ceilings,
     };
     // The window's last chunk closes it in the same transaction.
     const whole = full ? undefined : closeWindow(position);
@@ -344,6 +350,7 @@ export class TargetWorker extends Runnable {
       ),
     );
     await this.sequences.keep(source, target, this.plan!, whole !== undefined);
+    await this.forgetPassedDrains();
     return changes.length;
   }
 
@@ -445,6 +452,21 @@ export class TargetWorker extends Runnable {
     }
     await finishSyncRequest(this.source!, this.deps.config.schema, this.name, copy.request);
     if (this.syncRequest?.requestedAt === copy.request.requestedAt) this.syncRequest = undefined;
+  }
+
+  /** Drains whose ceiling the position has passed are done: said once, and forgotten on the source. */
+  private async forgetPassedDrains(): Promise<void> {
+    const drains = this.planKeeper.drains;
+    if (drains.length === 0 || this.position?.to !== undefined) return;
+    const from = parseSnapshot(this.position!.from.snapshot);
+    for (const drain of drains.filter((d) => seesAllOf(from, d.until))) {
+      await forgetDrained(this.source!, this.deps.config.schema, this.name, drain.relid);
+      this.planKeeper.drained(drain.relid);
+      this.log.info(
+        { table: formatQualifiedName(drain.table) },
+        'removed from the config: its changes up to the removal are applied, later ones are not',
+      );
+    }
   }
 
   /** Floors that the stored position has passed hide nothing any more. */

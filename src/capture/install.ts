@@ -77,7 +77,10 @@ export async function installSource(
     await recordTargetTables(
       client,
       config.schema,
-      config.targets.map((t) => ({ name: t.name, relids: t.tables.map((m) => relidOf(m.source)) })),
+      config.targets.map((t) => ({
+        name: t.name,
+        tables: t.tables.map((mapping) => ({ relid: relidOf(mapping.source), mapping })),
+      })),
       {
         targets: targets.added,
         relids: [...tables.values()].map((t) => t.relid).filter((r) => !captured.has(r)),

@@ -7,7 +7,7 @@
 import type pg from 'pg';
 
 import { formatQualifiedName, ident, qualifiedIdent } from '../config/identifiers.js';
-import type { Config, QualifiedName } from '../config/types.js';
+import type { CapturedTable, Config, QualifiedName, TableMapping } from '../config/types.js';
 import { inTransaction } from '../db/connect.js';
 import { ConfigError } from '../failure/errors.js';
 import { dropCaptureTriggers } from './triggers.js';
@@ -102,38 +102,49 @@ export function copyAdvice(gap: TableToCopy): string {
   );
 }
 
+/** A table a target takes: its relid on the source and how the target takes it. */
+export interface TakenTable {
+  relid: number;
+  mapping: TableMapping;
+}
+
 /**
- * Record which captured tables each configured target takes now (sql/source/009), and note each table a
+ * Record which captured tables each target takes now (sql/source/009), and note each table a
  * target takes without having followed it all along: one it did not take when it was registered, or
  * one it takes again after its position moved on without it (its worker read past the table's changes).
  * `fresh` are the targets registered by this install (they follow from now, or copy first) and the
  * tables captured from now; a target registered before the record existed learns only about the latter.
+ * A table a target no longer takes is drained: applied up to this install's snapshot (sql/source/012).
  */
 export async function recordTargetTables(
   client: pg.ClientBase,
   schema: string,
-  targets: readonly { name: string; relids: readonly number[] }[],
+  targets: readonly { name: string; tables: readonly TakenTable[] }[],
   fresh: { targets: readonly string[]; relids: readonly number[] },
 ): Promise<void> {
   const s = ident(schema);
-  for (const { name, relids } of targets) {
+  for (const { name, tables } of targets) {
+    const relids = tables.map((t) => t.relid);
+    const mappings = tables.map((t) => JSON.stringify(t.mapping));
     const known = await client.query(`select from ${s}.target_table where target = $1`, [name]);
     if (fresh.targets.includes(name) || known.rowCount === 0) {
       const gaps = fresh.targets.includes(name) ? [] : relids.filter((r) => fresh.relids.includes(r));
       await client.query(
-        `insert into ${s}.target_table (target, relid, needs_sync_since)
-           select $1, r, case when r = any($3::oid[]) then now() end from unnest($2::oid[]) r
-         on conflict (target, relid) do nothing`,
-        [name, relids, gaps],
+        `insert into ${s}.target_table (target, relid, needs_sync_since, mapping)
+           select $1, r, case when r = any($3::oid[]) then now() end, m
+             from unnest($2::oid[], $4::jsonb[]) as x (r, m)
+         on conflict (target, relid) do update set mapping = excluded.mapping`,
+        [name, relids, gaps, mappings],
       );
       continue;
     }
     // Taken now: new to the target, or taken again; a gap unless its position is where it was when
     // the target stopped taking the table.
     await client.query(
-      `insert into ${s}.target_table as tt (target, relid, needs_sync_since)
-         select $1, r, now() from unnest($2::oid[]) r
+      `insert into ${s}.target_table as tt (target, relid, needs_sync_since, mapping)
+         select $1, r, now(), m from unnest($2::oid[], $3::jsonb[]) as x (r, m)
        on conflict (target, relid) do update set
+         mapping = excluded.mapping, drain_until = null,
          needs_sync_since = case
            when tt.left_from is null
              or (tt.left_from::text, tt.left_applied_id)
@@ -141,11 +152,12 @@ export async function recordTargetTables(
            then tt.needs_sync_since
            else coalesce(tt.needs_sync_since, now()) end,
          left_from = null, left_applied_id = null`,
-      [name, relids],
+      [name, relids, mappings],
     );
-    // No longer taken: remember where the target's position was.
+    // No longer taken: remember where the target's position was, and drain what the log holds now.
     await client.query(
-      `update ${s}.target_table tt set left_from = t.from_snapshot, left_applied_id = t.applied_id
+      `update ${s}.target_table tt set left_from = t.from_snapshot, left_applied_id = t.applied_id,
+              drain_until = case when tt.mapping is not null then pg_current_snapshot() end
          from ${s}.target t
         where t.name = tt.target and tt.target = $1 and tt.left_from is null and tt.relid <> all($2::oid[])`,
       [name, relids],
@@ -185,5 +197,63 @@ export async function forgetCopied(
       where target = $1 and needs_sync_since is not null
         and (cardinality($2::text[]) = 0 or relid = any(array(select to_regclass(n)::oid from unnest($2::text[]) n)))`,
     [target, tables],
+  );
+}
+
+/** A table a target no longer takes, still applied to it up to `until` (a source snapshot, as text). */
+export interface DrainingTable {
+  target: string;
+  relid: number;
+  /** The captured table, as the config would name it (with the key install used). */
+  table: CapturedTable;
+  mapping: TableMapping;
+  until: string;
+}
+
+/** Every table some target is draining; none before the record exists. */
+export async function drainingTables(client: pg.ClientBase, schema: string): Promise<DrainingTable[]> {
+  const s = ident(schema);
+  const installed = await client.query<{ found: boolean }>(
+    `select exists (select from pg_attribute where attrelid = to_regclass($1) and attname = 'drain_until') as found`,
+    [`${s}.target_table`],
+  );
+  if (installed.rows[0]?.found !== true) return [];
+  const result = await client.query<{
+    target: string;
+    relid: string;
+    schema: string;
+    name: string;
+    key: string[];
+    mapping: { target: QualifiedName; columns?: string[]; where?: string };
+    until: string;
+  }>(
+    `select tt.target, tt.relid::int8 as relid, c.schema_name as schema, c.table_name as name,
+            c.key_columns::text[] as key, tt.mapping, tt.drain_until::text as until
+       from ${s}.target_table tt join ${s}.captured_table c on c.relid = tt.relid
+      where tt.drain_until is not null and tt.mapping is not null
+      order by tt.target, c.schema_name, c.table_name`,
+  );
+  return result.rows.map((r) => {
+    const table = { schema: r.schema, name: r.name };
+    return {
+      target: r.target,
+      relid: Number(r.relid),
+      table: { ...table, key: r.key },
+      mapping: { ...r.mapping, source: table },
+      until: r.until,
+    };
+  });
+}
+
+/** The target's position has passed what it drains of the table: nothing of it is applied any more. */
+export async function forgetDrained(
+  client: pg.ClientBase,
+  schema: string,
+  target: string,
+  relid: number,
+): Promise<void> {
+  await client.query(
+    `update ${ident(schema)}.target_table set drain_until = null where target = $1 and relid = $2`,
+    [target, relid],
   );
 }

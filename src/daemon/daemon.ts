@@ -8,12 +8,14 @@
  * Starts in dependency order and stops in reverse; stop lets each worker finish (commit or roll back)
  * the batch in flight before the leader's lock is released.
  */
+import type { Drain } from '../apply/plan-keeper.js';
 import { describeSourceTables, type SourceTables } from '../apply/plan.js';
 import { TargetWorker } from '../apply/worker.js';
 import { installSource, sourceOrigin } from '../capture/install.js';
 import { CaptureWatcher } from '../capture/capture-watcher.js';
-import { copyAdvice, notInConfigAdvice } from '../capture/table-set.js';
+import { copyAdvice, drainingTables, notInConfigAdvice } from '../capture/table-set.js';
 import { assertSchemaKnown } from '../capture/migrations.js';
+import { formatQualifiedName } from '../config/identifiers.js';
 import type { Config } from '../config/types.js';
 import { withClient } from '../db/connect.js';
 import type { TermFence } from '../db/term-fence.js';
@@ -23,6 +25,7 @@ import type { Logger } from '../lib/logger.js';
 import { Backoff, sleep, type Runnable } from '../lib/runnable.js';
 import { LogListener } from '../log/listener.js';
 import { LogPruner } from '../log/pruner.js';
+import { parseSnapshot } from '../log/snapshot.js';
 import { Metrics } from '../metrics/metrics.js';
 import { MetricsServer } from '../metrics/server.js';
 import { Leadership } from './leadership.js';
@@ -32,6 +35,9 @@ import { StatusSampler } from './status-sampler.js';
 interface SourceFacts {
   origin: string;
   sourceTables: SourceTables;
+  /** Tables targets no longer take and still drain, by target; described alongside for their plans. */
+  drains: Map<string, Drain[]>;
+  drainedTables: SourceTables;
 }
 
 export class Daemon {
@@ -159,7 +165,27 @@ export class Daemon {
         );
       const described = await describeSourceTables(client, config);
       if (described.problems.length > 0) throw new ConfigError(described.problems);
-      return { origin: await sourceOrigin(client, config.schema), sourceTables: described.tables };
+      const draining = (await drainingTables(client, config.schema)).filter((d) =>
+        config.targets.some((t) => t.name === d.target),
+      );
+      // A drained table that cannot be described (dropped since) is left out of its target's plan.
+      const drained = await describeSourceTables(client, { ...config, tables: draining.map((d) => d.table) });
+      const drains = new Map<string, Drain[]>();
+      for (const d of draining) {
+        const list = drains.get(d.target) ?? [];
+        list.push({ relid: d.relid, table: d.table, mapping: d.mapping, until: parseSnapshot(d.until) });
+        drains.set(d.target, list);
+        logger.info(
+          { target: d.target, table: formatQualifiedName(d.table) },
+          `target ${d.target}: ${formatQualifiedName(d.table)} removed from its tables; its changes already in the log are still applied`,
+        );
+      }
+      return {
+        origin: await sourceOrigin(client, config.schema),
+        sourceTables: described.tables,
+        drains,
+        drainedTables: drained.tables,
+      };
     } finally {
       await client.end().catch(() => undefined);
     }
@@ -168,14 +194,15 @@ export class Daemon {
   /** Elected: install, then the workers, the listener that wakes them, the pruner and the capture watcher. */
   private async beginTerm(fence: TermFence): Promise<void> {
     const { config, logger } = this;
-    const { origin, sourceTables } = await this.install(fence);
+    const { origin, sourceTables, drains, drainedTables } = await this.install(fence);
     const workers = config.targets.map(
       (target) =>
         new TargetWorker({
           config,
           target,
           origin,
-          sourceTables,
+          sourceTables: drains.has(target.name) ? new Map([...drainedTables, ...sourceTables]) : sourceTables,
+          drains: drains.get(target.name) ?? [],
           logger,
           events: this.events,
           armDoorbell: () => listener.arm(),

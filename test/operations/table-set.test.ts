@@ -15,6 +15,7 @@ import {
   collectingLogger,
   configFile,
   expectSameRows,
+  fingerprint,
   makeConfig,
   runCli,
   startDaemon,
@@ -222,6 +223,48 @@ describe('the set of captured tables', () => {
     await waitCaughtUp(config);
     await expectTablesEqual(src, one, ['t1', 't3']);
     expect((await status(config)).targets.find((t) => t.name === 'a')!.toCopy).toEqual([]);
+    await daemon.stop();
+  });
+
+  it('a table removed from the config: what the log holds of it then still reaches the target, nothing later', async () => {
+    const { src, one } = await databases();
+    const both = makeConfig(raw(src, ['t1', 't3'], { a: { db: one, initialSync: 'none' } }));
+    const narrow = makeConfig(raw(src, ['t1'], { a: { db: one, initialSync: 'none' } }));
+    let daemon = await startDaemon(both);
+    await write(src, ['t1', 't3'], 'first');
+    await waitCaughtUp(both);
+    await daemon.stop();
+
+    // Written while no daemon runs: in the log when the next start finds t3 gone from the config.
+    await write(src, ['t1', 't3'], 'pending');
+    const atRemoval = await fingerprint(src.url, 'select * from t3');
+    const logged = collectingLogger();
+    daemon = await startDaemon(narrow, logged.logger);
+    await write(src, ['t1', 't3'], 'after');
+    await waitCaughtUp(narrow);
+    const said = (text: string) => logged.lines.some((l) => l.includes(text));
+    await waitFor(
+      () => Promise.resolve(said('removed from the config: its changes up to the removal are applied')),
+      {
+        what: 'the drain of t3 to end',
+        timeoutMs: 20_000,
+      },
+    );
+    expect(said('public.t3 removed from its tables; its changes already in the log are still applied')).toBe(
+      true,
+    );
+    expect(await fingerprint(one.url, 'select * from t3')).toEqual(atRemoval);
+    expect(await fingerprint(src.url, 'select * from t3')).not.toEqual(atRemoval);
+    await expectTablesEqual(src, one, ['t1']);
+    await daemon.stop();
+
+    // Drained: the next start applies nothing more of it.
+    const again = collectingLogger();
+    daemon = await startDaemon(narrow, again.logger);
+    await write(src, ['t3'], 'later still');
+    await waitCaughtUp(narrow);
+    expect(again.lines.some((l) => l.includes('public.t3 removed from its tables'))).toBe(false);
+    expect(await fingerprint(one.url, 'select * from t3')).toEqual(atRemoval);
     await daemon.stop();
   });
 
