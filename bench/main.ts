@@ -12,6 +12,7 @@ const benches: Record<BenchName, () => Promise<Bench>> = {
   latency: async () => (await import('./latency/run.js')).latencyBench,
   soak: async () => (await import('./soak/run.js')).soakBench,
   prune: async () => (await import('./prune.js')).pruneBench,
+  relational: async () => (await import('./relational/run.js')).relationalBench,
 };
 
 async function main(): Promise<void> {

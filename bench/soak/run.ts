@@ -9,7 +9,7 @@ import type { LoadResult } from '../support/load.js';
 import { describeMachine, machineHeader } from '../support/machine.js';
 import type { BenchContext } from '../support/options.js';
 import { fmt, writeResults } from '../support/report.js';
-import { createDatabase, withServers } from '../support/servers.js';
+import { createDatabase, tableFingerprint, withServers } from '../support/servers.js';
 import {
   DaemonHandle,
   backlog,
@@ -37,7 +37,6 @@ import {
   churnWorkload,
   createTables,
   qualifiedTable,
-  tableFingerprint,
   tableName,
   updateWorkload,
   writerClients,
@@ -148,7 +147,10 @@ async function timeCatchUp(client: pg.Client, config: Config): Promise<CatchUp> 
 
 /** A run whose target differs from its source has measured a broken replication: fail it. */
 async function compareSides(source: pg.Client, target: pg.Client): Promise<void> {
-  const [a, b] = await Promise.all([tableFingerprint(source), tableFingerprint(target)]);
+  const [a, b] = await Promise.all([
+    tableFingerprint(source, tableName),
+    tableFingerprint(target, tableName),
+  ]);
   if (a.rows !== b.rows || a.hash !== b.hash) {
     throw new Error(
       `soak: the target differs from the source: ${fmt(a.rows, 0)} rows (hash ${a.hash}) on the source, ` +

@@ -66,13 +66,3 @@ export const churnWorkload: Workload = {
   statement: churn,
   values: () => [],
 };
-
-/** Row count and a hash of every row, for comparing the two sides. */
-export async function tableFingerprint(client: pg.Client): Promise<{ rows: number; hash: string }> {
-  // The text of a timestamptz depends on the session's time zone: pin it.
-  await client.query(`set timezone = 'UTC'`);
-  const result = await client.query<{ rows: number; hash: string }>(
-    `select count(*) as rows, coalesce(sum(hashtext(t::text)), 0)::text as hash from ${tableName} t`,
-  );
-  return result.rows[0]!;
-}

@@ -1,6 +1,6 @@
 // Load generators: pgbench when the machine has one, else a Node loop of prepared statements.
-// Both run one script per transaction in autocommit, `clients` connections, for a time or a count, as
-// fast as they can or at a fixed rate.
+// Both run one script per transaction (one statement in autocommit, or several between BEGIN and COMMIT),
+// `clients` connections, for a time or a count, as fast as they can or at a fixed rate.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
@@ -18,6 +18,11 @@ export interface Workload {
   /** The same statement for the Node generator, with its parameters drawn per transaction. */
   statement: string;
   values: () => unknown[];
+  /**
+   * Statements without parameters that follow `statement` in the same transaction, as an application's
+   * BEGIN ... COMMIT (the pgbench script spells out the same); absent: `statement` alone, in autocommit.
+   */
+  followedBy?: readonly string[];
 }
 
 export interface LoadRun {
@@ -178,7 +183,7 @@ class NodeLoad implements LoadGenerator {
         if (scheduled >= deadline) return;
         const wait = scheduled - performance.now();
         if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-        await client.query({ name: workload.name, text: workload.statement, values: workload.values() });
+        await runTransaction(client, workload);
         const now = performance.now();
         const second = Math.floor((now - started) / 1000);
         counts[second] = (counts[second] ?? 0) + 1;
@@ -200,6 +205,20 @@ class NodeLoad implements LoadGenerator {
     }));
     return { transactions, tps: transactions / seconds, latencyMs: latencyTotal / transactions, perSecond };
   }
+}
+
+async function runTransaction(client: pg.Client, workload: Workload): Promise<void> {
+  const first = { name: workload.name, text: workload.statement, values: workload.values() };
+  if (workload.followedBy === undefined) {
+    await client.query(first);
+    return;
+  }
+  await client.query('begin');
+  await client.query(first);
+  for (const [i, text] of workload.followedBy.entries()) {
+    await client.query({ name: `${workload.name}_${i + 1}`, text });
+  }
+  await client.query('commit');
 }
 
 /** Single-row INSERTs into `table (id, a, b, c)` with keys from a large random range, as application ids. */

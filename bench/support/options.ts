@@ -29,6 +29,12 @@ export interface BenchOptions {
   pruneSeconds: number;
   /** prune: log rows per second the writers aim at; 0: as fast as they can. */
   pruneRate: number;
+  /** relational: transactions of one order and its lines, per run. */
+  orders: number;
+  /** relational: one-way network delays in ms between the replication and a server; 0: no proxy. */
+  delays: number[];
+  /** relational: how long a run waits for its target before it is reported as not finished. */
+  maxWaitSeconds: number;
   /** Use the Node load generator even where pgbench exists. */
   nodeLoad: boolean;
 }
@@ -38,12 +44,13 @@ export interface BenchContext {
   load: LoadGenerator;
 }
 
-export const benchNames = ['capture', 'throughput', 'latency', 'soak', 'prune'] as const;
+export const benchNames = ['capture', 'throughput', 'latency', 'soak', 'prune', 'relational'] as const;
 export type BenchName = (typeof benchNames)[number];
 
-export const usage = `usage: npm run bench -- [capture] [throughput] [latency] [soak] [prune] [options]    (all when none is named)
-
-  --quick               short runs for a first look: 5-s runs, a 200k backlog, a 60-s soak, default batch size only
+export const usage = `usage: npm run bench -- [capture] [throughput] [latency] [soak] [prune] [relational] [options]
+                                                                             (all when none is named)
+  --quick               short runs for a first look: 5-s runs, a 200k backlog, a 60-s soak, default batch size
+                        only, 1,000 orders and 60-s waits in relational
   --seconds N           capture: seconds per single-row TPS run             (BENCH_SECONDS, default 20)
   --clients LIST        capture: client counts                              (BENCH_CLIENTS, default 1,4,8)
   --rows N              throughput: changes per case                        (BENCH_ROWS, default 100000)
@@ -56,6 +63,9 @@ export const usage = `usage: npm run bench -- [capture] [throughput] [latency] [
   --soak-rate N         soak: tx/s of the writers                           (BENCH_SOAK_RATE, default 2000)
   --prune-seconds N     prune: seconds per design                           (BENCH_PRUNE_SECONDS, default 60)
   --prune-rate N        prune: log rows/s the writers aim at; 0: flat out   (BENCH_PRUNE_RATE, default 30000)
+  --orders N            relational: transactions (an order, 3 lines) a run  (BENCH_ORDERS, default 5000)
+  --delays LIST         relational: one-way network delays in ms; 0: none   (BENCH_DELAYS, default 0,5,20)
+  --max-wait N          relational: seconds a run waits for its target      (BENCH_MAX_WAIT, default 120)
   --node-load           use the Node load generator instead of pgbench      (BENCH_NODE_LOAD=1)`;
 
 export function parseOptions(argv: string[]): { names: BenchName[]; options: BenchOptions } | 'help' {
@@ -76,6 +86,9 @@ export function parseOptions(argv: string[]): { names: BenchName[]; options: Ben
       'soak-rate': { type: 'string' },
       'prune-seconds': { type: 'string' },
       'prune-rate': { type: 'string' },
+      orders: { type: 'string' },
+      delays: { type: 'string' },
+      'max-wait': { type: 'string' },
       'node-load': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -108,6 +121,9 @@ export function parseOptions(argv: string[]): { names: BenchName[]; options: Ben
       soakRate: int(values['soak-rate'] ?? env.BENCH_SOAK_RATE ?? '2000', 'soak-rate'),
       pruneSeconds: int(values['prune-seconds'] ?? env.BENCH_PRUNE_SECONDS ?? (quick ? '15' : '60'), 'prune'),
       pruneRate: int(values['prune-rate'] ?? env.BENCH_PRUNE_RATE ?? '30000', 'prune-rate', 0),
+      orders: int(values.orders ?? env.BENCH_ORDERS ?? (quick ? '1000' : '5000'), 'orders'),
+      delays: [...new Set(list(values.delays ?? env.BENCH_DELAYS ?? '0,5,20', 0))],
+      maxWaitSeconds: int(values['max-wait'] ?? env.BENCH_MAX_WAIT ?? (quick ? '60' : '120'), 'max-wait'),
       nodeLoad: values['node-load'] === true || env.BENCH_NODE_LOAD === '1',
     },
   };
@@ -119,6 +135,6 @@ function int(text: string, what: string, min = 1): number {
   return value;
 }
 
-function list(text: string): number[] {
-  return text.trim() === '' ? [] : text.split(',').map((item) => int(item.trim(), 'list item'));
+function list(text: string, min = 1): number[] {
+  return text.trim() === '' ? [] : text.split(',').map((item) => int(item.trim(), 'list item', min));
 }

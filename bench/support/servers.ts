@@ -90,3 +90,17 @@ export async function rowCount(client: pg.ClientBase, table: string): Promise<nu
   const result = await client.query<{ n: string | number }>(`select count(*) as n from ${table}`);
   return Number(result.rows[0]!.n);
 }
+
+/** Row count and a hash of every row of `table`, for comparing a source with its target. */
+export async function tableFingerprint(
+  client: pg.ClientBase,
+  table: string,
+): Promise<{ rows: number; hash: string }> {
+  // The text of a timestamptz depends on the session's time zone: pin it.
+  await client.query(`set timezone = 'UTC'`);
+  const result = await client.query<{ rows: string; hash: string }>(
+    `select count(*) as rows, coalesce(sum(hashtext(t::text)), 0)::text as hash from ${table} t`,
+  );
+  const { rows, hash } = result.rows[0]!;
+  return { rows: Number(rows), hash };
+}

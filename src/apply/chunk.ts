@@ -9,10 +9,17 @@ import type { ConflictMode } from '../config/types.js';
 import { classifyError, ConflictError } from '../failure/errors.js';
 import { visibleIn, type Snapshot } from '../log/snapshot.js';
 import type { LogChange, Position } from '../log/window.js';
-import { buildSteps } from './batch.js';
-import { applyRowsStep, describeConflict, type Conflict } from './conflicts.js';
+import { sendPipelined, valuesOrFirstFailure } from '../db/pipeline.js';
+import { buildSteps, type ApplyStep, type RowsStep } from './batch.js';
+import {
+  applyRowsStep,
+  describeConflict,
+  rowsStepStatement,
+  stepOutcome,
+  type Conflict,
+} from './conflicts.js';
 import type { TablePlan } from './plan.js';
-import { saveAppliedPosition, truncateTables } from './statements.js';
+import { savePositionStatement, truncateStatements, type KeyMismatch, type Statement } from './statements.js';
 
 /** Where a target's position is recorded: trigsync's schema, this source's origin, the target's name. */
 export interface PositionKey {
@@ -62,34 +69,85 @@ class ConflictsFound extends Error {
   }
 }
 
+/** An attempt at a chunk: committed, or rolled back on the conflicts of its first step that had any. */
+interface Attempt {
+  committed: boolean;
+  conflicts: Conflict[];
+}
+
 /**
- * One attempt at a chunk in one transaction. Under `skip` and `park`, the first run with conflicts
- * rolls the transaction back and returns them (committed: false); under `apply` they are only reported.
+ * One attempt at a chunk in one transaction, its statements pipelined: begin, every step and the
+ * position cost one round trip, the commit a second. Under `skip` and `park`, the first step with
+ * conflicts rolls the transaction back and its conflicts are returned (committed: false). Under `apply`,
+ * a conflict that needs a write of its own (an overwrite, a missing row) has the chunk made again step
+ * by step (attemptInTurn), so that the write comes before the steps after it, as their foreign keys
+ * may need.
  */
 async function attemptChunk(
-  client: pg.ClientBase,
+  client: pg.Client,
   scope: TargetScope,
   changes: readonly LogChange[],
   key: PositionKey,
   next: Position,
-): Promise<{ committed: boolean; conflicts: Conflict[] }> {
+): Promise<Attempt> {
   const steps = buildSteps(changes, scope.tables);
+  const sent: { step?: RowsStep; statement: Statement }[] = [{ statement: { text: 'begin' } }];
+  for (const step of steps) {
+    if (step.kind === 'truncate') {
+      for (const statement of truncateStatements(step.tables, step.partitions)) sent.push({ statement });
+      continue;
+    }
+    const statement = rowsStepStatement(step);
+    if (statement !== undefined) sent.push({ step, statement });
+  }
+  sent.push({ statement: savePositionStatement(key.schema, key.origin, key.target, next) });
+  const settled = await sendPipelined(client, () => sent.map(({ statement }) => client.query(statement)));
+  const conflicts: Conflict[] = [];
+  let inTurn = false;
+  try {
+    const results = valuesOrFirstFailure(settled);
+    for (const [i, { step }] of sent.entries()) {
+      if (step === undefined) continue;
+      const outcome = stepOutcome(step, results[i]!.rows as KeyMismatch[]);
+      if (outcome.conflicts.length === 0) continue;
+      if (scope.conflict !== 'apply') {
+        await client.query('rollback');
+        return { committed: false, conflicts: outcome.conflicts };
+      }
+      inTurn ||= outcome.overwrite.length > 0 || outcome.insert.length > 0;
+      conflicts.push(...outcome.conflicts);
+    }
+    if (inTurn) {
+      await client.query('rollback');
+      return await attemptInTurn(client, steps, key, next);
+    }
+    await client.query('commit');
+    return { committed: true, conflicts };
+  } catch (thrown) {
+    await client.query('rollback').catch(() => undefined);
+    throw thrown;
+  }
+}
+
+/** The chunk's steps one after another under `apply`, each conflict's own write right after its step. */
+async function attemptInTurn(
+  client: pg.Client,
+  steps: readonly ApplyStep[],
+  key: PositionKey,
+  next: Position,
+): Promise<Attempt> {
   const conflicts: Conflict[] = [];
   await client.query('begin');
   try {
     for (const step of steps) {
       if (step.kind === 'truncate') {
-        await truncateTables(client, step.tables, step.partitions);
+        for (const statement of truncateStatements(step.tables, step.partitions))
+          await client.query(statement);
         continue;
       }
-      const found = await applyRowsStep(client, step, scope.conflict);
-      if (found.length > 0 && scope.conflict !== 'apply') {
-        await client.query('rollback');
-        return { committed: false, conflicts: found };
-      }
-      conflicts.push(...found);
+      conflicts.push(...(await applyRowsStep(client, step, 'apply')));
     }
-    await saveAppliedPosition(client, key.schema, key.origin, key.target, next);
+    await client.query(savePositionStatement(key.schema, key.origin, key.target, next));
     await client.query('commit');
     return { committed: true, conflicts };
   } catch (thrown) {
@@ -104,7 +162,7 @@ async function attemptChunk(
  * and the chunk is tried again; under `park`, throws ConflictsFound.
  */
 export async function applyChunk(
-  client: pg.ClientBase,
+  client: pg.Client,
   scope: TargetScope,
   changes: readonly LogChange[],
   key: PositionKey,
@@ -137,7 +195,7 @@ export async function applyChunk(
  * itself when it is not a data error.
  */
 export async function applyFindingCulprit(
-  client: pg.ClientBase,
+  client: pg.Client,
   scope: TargetScope,
   changes: readonly LogChange[],
   key: PositionKey,

@@ -12,7 +12,16 @@ import type { LogChange } from '../log/window.js';
 import type { ConflictMode } from '../config/types.js';
 import { imagesOf, type KeyChange, type RowsStep } from './batch.js';
 import type { TablePlan } from './plan.js';
-import { deleteRows, insertRows, updateRows, type KeyMismatch } from './statements.js';
+import {
+  deleteStatement,
+  insertRows,
+  insertStatement,
+  runMismatches,
+  updateRows,
+  updateStatement,
+  type KeyMismatch,
+  type Statement,
+} from './statements.js';
 
 /** exists: a row where the change expects none; missing: no row where it expects one; differs. */
 export type ConflictKind = 'exists' | 'missing' | 'differs';
@@ -89,66 +98,91 @@ function conflictOf(change: KeyChange, table: TablePlan, kind: ConflictKind): Co
   return { table, key: change.key, kind, first: change.first, ids: change.ids };
 }
 
+/** A step's conflicts, and what the `apply` policy then writes so that each change wins. */
+export interface StepOutcome {
+  conflicts: Conflict[];
+  /** Keys whose row the change brings although the target did not hold what it expected. */
+  overwrite: KeyChange[];
+  /** Keys whose row should have been there: the change's row is inserted. */
+  insert: KeyChange[];
+}
+
+/** The one statement that applies a step (statements.ts), comparing each key's row as it writes. */
+export function rowsStepStatement(step: RowsStep): Statement | undefined {
+  const { table, keys } = step;
+  if (step.kind === 'insert')
+    return insertStatement(
+      table,
+      imagesOf(table, keys, (k) => k.after!),
+    );
+  if (step.kind === 'update' || step.kind === 'move') {
+    const before = imagesOf(table, keys, (k) => k.before!);
+    const after = imagesOf(table, keys, (k) => k.after!);
+    return updateStatement(table, before, after, step.kind === 'move');
+  }
+  const expectedAt: number[] = [];
+  keys.forEach((k, i) => k.before !== undefined && expectedAt.push(i + 1));
+  const expected = imagesOf(
+    table,
+    keys.filter((k) => k.before !== undefined),
+    (k) => k.before!,
+  );
+  const keyImages = imagesOf(table, keys, (k) => ({ row: k.key, nulls: null }));
+  return deleteStatement(table, keyImages, expected, expectedAt);
+}
+
+/** What the keys a step's statement reported as not as expected mean, in change id order. */
+export function stepOutcome(step: RowsStep, mismatches: readonly KeyMismatch[]): StepOutcome {
+  const { table, keys } = step;
+  const outcome: StepOutcome = { conflicts: [], overwrite: [], insert: [] };
+  const at = (m: KeyMismatch): KeyChange => keys[m.n - 1]!;
+  for (const m of mismatches) {
+    if (step.kind === 'insert') {
+      // A key that holds the very row the change brings (a writer on each side inserted the same) is no
+      // conflict.
+      if (m.same) continue;
+      outcome.conflicts.push(conflictOf(at(m), table, 'exists'));
+      outcome.overwrite.push(at(m));
+    } else if (step.kind === 'update' || step.kind === 'move') {
+      if (!m.found) {
+        outcome.conflicts.push(conflictOf(at(m), table, 'missing'));
+        outcome.insert.push(at(m));
+      } else if (step.kind === 'move' || !m.same) {
+        // An update that finds the row it brings already there (the target's own ON UPDATE CASCADE did
+        // what the source's did, or another node) is no conflict.
+        outcome.conflicts.push(conflictOf(at(m), table, 'differs'));
+      }
+    } else {
+      const kind = !m.expected ? 'exists' : !m.found ? 'missing' : 'differs';
+      outcome.conflicts.push(conflictOf(at(m), table, kind));
+    }
+  }
+  outcome.conflicts.sort((a, b) => a.first.id - b.first.id);
+  return outcome;
+}
+
+/** Under `apply`, the change wins: a key that should have been free is overwritten, a missing row inserted. */
+export async function applyOverConflicts(
+  client: pg.ClientBase,
+  table: TablePlan,
+  outcome: StepOutcome,
+): Promise<void> {
+  const images = (list: KeyChange[]) => imagesOf(table, list, (k) => k.after!);
+  const { overwrite, insert } = outcome;
+  if (overwrite.length > 0) await updateRows(client, table, images(overwrite), images(overwrite), false);
+  if (insert.length > 0) await insertRows(client, table, images(insert));
+}
+
 /**
- * Apply one step and return its conflicts, in change id order. The statements compare each key's row
- * with what its change expects as they write (statements.ts), so finding conflicts costs no round trip.
- * Under `apply` the change wins: a key that should have been free is overwritten, a row that should have
- * been there is inserted. Under the other policies the caller rolls back a step that had conflicts.
+ * Apply one step on its own and return its conflicts, in change id order. Under `apply` the change wins
+ * at once; under the other policies the caller rolls back a step that had conflicts.
  */
 export async function applyRowsStep(
   client: pg.ClientBase,
   step: RowsStep,
   policy: ConflictMode,
 ): Promise<Conflict[]> {
-  const { table, keys } = step;
-  const conflicts: Conflict[] = [];
-  /** Keys whose row the change brings although the target did not hold what it expected. */
-  const overwrite: KeyChange[] = [];
-  const insert: KeyChange[] = [];
-  const at = (m: KeyMismatch): KeyChange => keys[m.n - 1]!;
-  if (step.kind === 'insert') {
-    const found = await insertRows(
-      client,
-      table,
-      imagesOf(table, keys, (k) => k.after!),
-    );
-    // A key that holds the very row the change brings (a writer on each side inserted the same) is no
-    // conflict.
-    for (const m of found.filter((m) => !m.same)) {
-      conflicts.push(conflictOf(at(m), table, 'exists'));
-      overwrite.push(at(m));
-    }
-  } else if (step.kind === 'update' || step.kind === 'move') {
-    const before = imagesOf(table, keys, (k) => k.before!);
-    const after = imagesOf(table, keys, (k) => k.after!);
-    for (const m of await updateRows(client, table, before, after, step.kind === 'move')) {
-      if (!m.found) {
-        conflicts.push(conflictOf(at(m), table, 'missing'));
-        insert.push(at(m));
-      } else if (step.kind === 'move' || !m.same) {
-        // An update that finds the row it brings already there (the target's own ON UPDATE CASCADE did
-        // what the source's did, or another node) is no conflict.
-        conflicts.push(conflictOf(at(m), table, 'differs'));
-      }
-    }
-  } else {
-    const expectedAt: number[] = [];
-    keys.forEach((k, i) => k.before !== undefined && expectedAt.push(i + 1));
-    const expected = imagesOf(
-      table,
-      keys.filter((k) => k.before !== undefined),
-      (k) => k.before!,
-    );
-    const keyImages = imagesOf(table, keys, (k) => ({ row: k.key, nulls: null }));
-    for (const m of await deleteRows(client, table, keyImages, expected, expectedAt)) {
-      const kind = !m.expected ? 'exists' : !m.found ? 'missing' : 'differs';
-      conflicts.push(conflictOf(at(m), table, kind));
-    }
-  }
-  if (policy === 'apply') {
-    const images = (list: KeyChange[]) => imagesOf(table, list, (k) => k.after!);
-    if (overwrite.length > 0) await updateRows(client, table, images(overwrite), images(overwrite), false);
-    if (insert.length > 0) await insertRows(client, table, images(insert));
-  }
-  return conflicts.sort((a, b) => a.first.id - b.first.id);
+  const outcome = stepOutcome(step, await runMismatches(client, rowsStepStatement(step)));
+  if (policy === 'apply') await applyOverConflicts(client, step.table, outcome);
+  return outcome.conflicts;
 }

@@ -105,16 +105,24 @@ export interface KeyMismatch {
   same: boolean;
 }
 
-/** Insert the images whose key is free; returns the keys that held a row. */
-export async function insertRows(
+/** A statement to run as it is or in a pipeline (src/db/pipeline.ts). */
+export type Statement = pg.QueryConfig<unknown[]>;
+
+/** Run a statement that reports key mismatches; none to run: none found. */
+export async function runMismatches(
   client: pg.ClientBase,
-  table: TablePlan,
-  images: RowImages,
+  statement: Statement | undefined,
 ): Promise<KeyMismatch[]> {
-  if (images.rows.length === 0) return [];
+  if (statement === undefined) return [];
+  return (await client.query<KeyMismatch>(statement)).rows;
+}
+
+/** Insert the images whose key is free; it reports the keys that held a row. None: nothing to run. */
+export function insertStatement(table: TablePlan, images: RowImages): Statement | undefined {
+  if (images.rows.length === 0) return undefined;
   const target = qualifiedIdent(table.target);
-  const result = await client.query<KeyMismatch>(
-    `with ${imagesCte(table, 'a', 1)},
+  return {
+    text: `with ${imagesCte(table, 'a', 1)},
      found as materialized (select a.n, ${targetRowText(table)} as image from a join ${target} t on ${keyMatch(table, 'a')}
                              where ${anyKey(table, 'a')}),
      ins as (insert into ${target} (${table.columns.map(ident).join(', ')}) overriding system value
@@ -122,24 +130,30 @@ export async function insertRows(
      select f.n::int4 as n, true as found, false as expected,
             f.image is not distinct from ${rowText(positional(table, 'a'))} as same
        from found f join a on a.n = f.n`,
-    imageParams(images),
-  );
-  return result.rows;
+    values: imageParams(images),
+  };
+}
+
+export function insertRows(
+  client: pg.ClientBase,
+  table: TablePlan,
+  images: RowImages,
+): Promise<KeyMismatch[]> {
+  return runMismatches(client, insertStatement(table, images));
 }
 
 /**
  * Update rows in place: the row under each key of `before` becomes `after` (aligned images); `moving`
- * also writes the key (a row whose key changed), else only the other columns. Returns the keys whose
+ * also writes the key (a row whose key changed), else only the other columns. It reports the keys whose
  * row was not `before`.
  */
-export async function updateRows(
-  client: pg.ClientBase,
+export function updateStatement(
   table: TablePlan,
   before: RowImages,
   after: RowImages,
   moving: boolean,
-): Promise<KeyMismatch[]> {
-  if (before.rows.length === 0) return [];
+): Statement | undefined {
+  if (before.rows.length === 0) return undefined;
   const target = qualifiedIdent(table.target);
   const written = table.columns
     .map((c, i) => ({ c, i }))
@@ -150,8 +164,8 @@ export async function updateRows(
       ? ''
       : `, upd as (update ${target} t set ${written.join(', ')} from b join a on a.n = b.n
                     where ${keyMatch(table, 'b')} and ${anyKey(table, 'b')})`;
-  const result = await client.query<KeyMismatch>(
-    `with ${imagesCte(table, 'b', 1)}, ${imagesCte(table, 'a', 1 + paramCount(table))},
+  return {
+    text: `with ${imagesCte(table, 'b', 1)}, ${imagesCte(table, 'a', 1 + paramCount(table))},
      found as materialized (select b.n, ${targetRowText(table)} as image from b join ${target} t on ${keyMatch(table, 'b')}
                              where ${anyKey(table, 'b')})
      ${update}
@@ -159,28 +173,36 @@ export async function updateRows(
             f.image is not distinct from ${rowText(positional(table, 'a'))} as same
        from b join a on a.n = b.n left join found f on f.n = b.n
       where f.image is distinct from ${rowText(positional(table, 'b'))}`,
-    [...imageParams(before), ...imageParams(after)],
-  );
-  return result.rows;
+    values: [...imageParams(before), ...imageParams(after)],
+  };
+}
+
+export function updateRows(
+  client: pg.ClientBase,
+  table: TablePlan,
+  before: RowImages,
+  after: RowImages,
+  moving: boolean,
+): Promise<KeyMismatch[]> {
+  return runMismatches(client, updateStatement(table, before, after, moving));
 }
 
 /**
  * Delete the row under each key of `keys` (images holding at least the key), and compare it with the
  * row expected there: `expected` holds the images of the keys at 1-based positions `expectedAt`; the
- * other keys expect no row. Returns the keys whose row was not as expected.
+ * other keys expect no row. It reports the keys whose row was not as expected.
  */
-export async function deleteRows(
-  client: pg.ClientBase,
+export function deleteStatement(
   table: TablePlan,
   keys: RowImages,
   expected: RowImages,
   expectedAt: number[],
-): Promise<KeyMismatch[]> {
-  if (keys.rows.length === 0) return [];
+): Statement | undefined {
+  if (keys.rows.length === 0) return undefined;
   const target = qualifiedIdent(table.target);
   const count = paramCount(table);
-  const result = await client.query<KeyMismatch>(
-    `with ${imagesCte(table, 'k', 1)}, ${imagesCte(table, 'e', 1 + count)},
+  return {
+    text: `with ${imagesCte(table, 'k', 1)}, ${imagesCte(table, 'e', 1 + count)},
      at (n, i) as (select a.n, a.i from unnest($${1 + 2 * count}::int4[]) with ordinality as a(n, i)),
      gone (n, image) as (delete from ${target} t using k where ${keyMatch(table, 'k')} and ${anyKey(table, 'k')}
                          returning k.n, ${targetRowText(table)}),
@@ -188,30 +210,58 @@ export async function deleteRows(
      select k.n::int4 as n, g.image is not null as found, w.image is not null as expected, false as same
        from k left join gone g on g.n = k.n left join want w on w.n = k.n
       where g.image is distinct from w.image`,
-    [...imageParams(keys), ...imageParams(expected), expectedAt],
-  );
-  return result.rows;
+    values: [...imageParams(keys), ...imageParams(expected), expectedAt],
+  };
+}
+
+export function deleteRows(
+  client: pg.ClientBase,
+  table: TablePlan,
+  keys: RowImages,
+  expected: RowImages,
+  expectedAt: number[],
+): Promise<KeyMismatch[]> {
+  return runMismatches(client, deleteStatement(table, keys, expected, expectedAt));
 }
 
 /**
  * TRUNCATE tables together (a partitioned table with its partitions, any other alone: ONLY), then delete
  * the rows of partitions truncated alone, by their source bounds, from their tables.
  */
-export async function truncateTables(
-  client: pg.ClientBase,
+export function truncateStatements(
   tables: readonly TablePlan[],
   partitions: readonly { table: TablePlan; where: string }[],
-): Promise<void> {
+): Statement[] {
+  const statements: Statement[] = [];
   if (tables.length > 0) {
     const names = tables.map((t) => `${t.partitioned ? '' : 'only '}${qualifiedIdent(t.target)}`);
-    await client.query(`truncate ${names.join(', ')}`);
+    statements.push({ text: `truncate ${names.join(', ')}` });
   }
   for (const { table, where } of partitions) {
-    await client.query(`delete from ${qualifiedIdent(table.target)} where ${where}`);
+    statements.push({ text: `delete from ${qualifiedIdent(table.target)} where ${where}` });
   }
+  return statements;
 }
 
 /** Record the position in the target, in the transaction of the batch it follows. */
+export function savePositionStatement(
+  schema: string,
+  origin: string,
+  target: string,
+  position: Position,
+): Statement {
+  // Parameters: $1 origin, $2 target, then the position's columns in order.
+  const columns = positionColumns.join(', ');
+  const values = positionColumns.map((_, i) => `$${i + 3}`).join(', ');
+  const updates = positionColumns.map((c) => `${c} = excluded.${c}`).join(', ');
+  return {
+    text: `insert into ${ident(schema)}.applied_position (origin, target, ${columns}, updated_at)
+     values ($1, $2, ${values}, now())
+     on conflict (origin, target) do update set ${updates}, updated_at = now()`,
+    values: [origin, target, ...positionValues(position)],
+  };
+}
+
 export async function saveAppliedPosition(
   client: pg.ClientBase,
   schema: string,
@@ -219,16 +269,7 @@ export async function saveAppliedPosition(
   target: string,
   position: Position,
 ): Promise<void> {
-  // Parameters: $1 origin, $2 target, then the position's columns in order.
-  const columns = positionColumns.join(', ');
-  const values = positionColumns.map((_, i) => `$${i + 3}`).join(', ');
-  const updates = positionColumns.map((c) => `${c} = excluded.${c}`).join(', ');
-  await client.query(
-    `insert into ${ident(schema)}.applied_position (origin, target, ${columns}, updated_at)
-     values ($1, $2, ${values}, now())
-     on conflict (origin, target) do update set ${updates}, updated_at = now()`,
-    [origin, target, ...positionValues(position)],
-  );
+  await client.query(savePositionStatement(schema, origin, target, position));
 }
 
 /**
