@@ -304,6 +304,7 @@ describe('validation', () => {
     expect(config).toEqual<Config>({
       source: { url: sourceUrl },
       schema: 'trigsync',
+      group: 'default',
       applicationName: 'trigsync',
       tables: [{ schema: 'public', name: 'orders' }],
       targets: [],
@@ -524,6 +525,17 @@ describe('validation', () => {
     expect(rejects({ ...minimal, applicationName: 'x'.repeat(64) })[0]).toMatch(/64 characters, at most 63/);
     expect(rejects({ ...minimal, schema: 'a.b' })[0]).toMatch(/^schema: "a.b": unexpected "."/);
     expect(configFromObject({ ...minimal, schema: '"Sync"' }, { env: {} }).schema).toBe('Sync');
+  });
+
+  it('checks the group name like a target name, and takes it from TRIGSYNC_GROUP', () => {
+    expect(configFromObject({ ...minimal, group: 'eu_west' }, { env: {} }).group).toBe('eu_west');
+    const message =
+      'must be a lower-case letter followed by lower-case letters, digits or _, at most 63 characters';
+    expect(rejects({ ...minimal, group: 'EU' })).toEqual([`group: "EU": ${message}`]);
+    expect(rejects({ ...minimal, group: 'eu-west' })).toEqual([`group: "eu-west": ${message}`]);
+    expect(rejects({ ...minimal, group: 7 })).toEqual([`group: 7: ${message}`]);
+    expect(configFromObject(minimal, { env: { TRIGSYNC_GROUP: 'us' } }).group).toBe('us');
+    expect(rejects(minimal, { TRIGSYNC_GROUP: 'U S' })[0]).toContain('TRIGSYNC_GROUP');
   });
 
   it('rejects a mapping where a value belongs, and the reverse', () => {

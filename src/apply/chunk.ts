@@ -6,7 +6,7 @@
 import type pg from 'pg';
 
 import type { ConflictMode } from '../config/types.js';
-import { classifyError, ConflictError } from '../failure/errors.js';
+import { classifyError, ConflictError, sqlState } from '../failure/errors.js';
 import { visibleIn, type Snapshot } from '../log/snapshot.js';
 import type { LogChange, Position } from '../log/window.js';
 import { sendPipelined, valuesOrFirstFailure } from '../db/pipeline.js';
@@ -19,7 +19,15 @@ import {
   type Conflict,
 } from './conflicts.js';
 import type { TablePlan } from './plan.js';
-import { savePositionStatement, truncateStatements, type KeyMismatch, type Statement } from './statements.js';
+import {
+  mismatchesFoundCode,
+  reportMismatches,
+  savePositionStatement,
+  truncateStatements,
+  type KeyMismatch,
+  type MismatchReport,
+  type Statement,
+} from './statements.js';
 
 /** Where a target's position is recorded: trigsync's schema, this source's origin, the target's name. */
 export interface PositionKey {
@@ -75,13 +83,28 @@ interface Attempt {
   conflicts: Conflict[];
 }
 
+/** The statements of `steps`, each with the step it writes (truncates write none of a RowsStep). */
+function stepStatements(
+  steps: readonly ApplyStep[],
+  how: MismatchReport,
+): { step?: RowsStep; statement: Statement }[] {
+  const sent: { step?: RowsStep; statement: Statement }[] = [];
+  for (const step of steps) {
+    if (step.kind === 'truncate') {
+      for (const statement of truncateStatements(step.tables, step.partitions)) sent.push({ statement });
+      continue;
+    }
+    const statement = rowsStepStatement(step, how);
+    if (statement !== undefined) sent.push({ step, statement });
+  }
+  return sent;
+}
+
 /**
- * One attempt at a chunk in one transaction, its statements pipelined: begin, every step and the
- * position cost one round trip, the commit a second. Under `skip` and `park`, the first step with
- * conflicts rolls the transaction back and its conflicts are returned (committed: false). Under `apply`,
- * a conflict that needs a write of its own (an overwrite, a missing row) has the chunk made again step
- * by step (attemptInTurn), so that the write comes before the steps after it, as their foreign keys
- * may need.
+ * One attempt at a chunk in one transaction. First on the bet that it meets no conflict: begin, every
+ * step, the position and the commit in one round trip, each step failing with mismatchesFoundCode if
+ * any key is not as expected (which rolls the transaction back, its COMMIT then answering ROLLBACK).
+ * When the bet is lost, the chunk is made again with its conflicts read (attemptReporting).
  */
 async function attemptChunk(
   client: pg.Client,
@@ -91,16 +114,46 @@ async function attemptChunk(
   next: Position,
 ): Promise<Attempt> {
   const steps = buildSteps(changes, scope.tables);
-  const sent: { step?: RowsStep; statement: Statement }[] = [{ statement: { text: 'begin' } }];
-  for (const step of steps) {
-    if (step.kind === 'truncate') {
-      for (const statement of truncateStatements(step.tables, step.partitions)) sent.push({ statement });
-      continue;
-    }
-    const statement = rowsStepStatement(step);
-    if (statement !== undefined) sent.push({ step, statement });
+  const sent = [
+    { statement: { text: 'begin' } },
+    ...stepStatements(steps, { guarded: key.schema }),
+    { statement: savePositionStatement(key.schema, key.origin, key.target, next) },
+    { statement: { text: 'commit' } },
+  ];
+  const settled = await sendPipelined(client, () => sent.map(({ statement }) => client.query(statement)));
+  try {
+    const results = valuesOrFirstFailure(settled);
+    // Every statement answered: the commit did too, unless the transaction was aborted meanwhile.
+    if (results.at(-1)!.command === 'COMMIT') return { committed: true, conflicts: [] };
+    throw new Error(`commit of a batch answered ${results.at(-1)!.command}`);
+  } catch (thrown) {
+    // The transaction is over by now, committed or rolled back: a rollback makes sure of it.
+    await client.query('rollback').catch(() => undefined);
+    if (sqlState(thrown) !== mismatchesFoundCode) throw thrown;
   }
-  sent.push({ statement: savePositionStatement(key.schema, key.origin, key.target, next) });
+  return attemptReporting(client, scope, steps, key, next);
+}
+
+/**
+ * A chunk's attempt that reads its conflicts, its statements pipelined: begin, every step and the
+ * position cost one round trip, the commit a second. Under `skip` and `park`, the first step with
+ * conflicts rolls the transaction back and its conflicts are returned (committed: false). Under `apply`,
+ * a conflict that needs a write of its own (an overwrite, a missing row) has the chunk made again step
+ * by step (attemptInTurn), so that the write comes before the steps after it, as their foreign keys
+ * may need.
+ */
+async function attemptReporting(
+  client: pg.Client,
+  scope: TargetScope,
+  steps: readonly ApplyStep[],
+  key: PositionKey,
+  next: Position,
+): Promise<Attempt> {
+  const sent = [
+    { statement: { text: 'begin' } },
+    ...stepStatements(steps, reportMismatches),
+    { statement: savePositionStatement(key.schema, key.origin, key.target, next) },
+  ];
   const settled = await sendPipelined(client, () => sent.map(({ statement }) => client.query(statement)));
   const conflicts: Conflict[] = [];
   let inTurn = false;

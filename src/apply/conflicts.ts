@@ -16,10 +16,12 @@ import {
   deleteStatement,
   insertRows,
   insertStatement,
+  reportMismatches,
   runMismatches,
   updateRows,
   updateStatement,
   type KeyMismatch,
+  type MismatchReport,
   type Statement,
 } from './statements.js';
 
@@ -107,18 +109,25 @@ export interface StepOutcome {
   insert: KeyChange[];
 }
 
-/** The one statement that applies a step (statements.ts), comparing each key's row as it writes. */
-export function rowsStepStatement(step: RowsStep): Statement | undefined {
+/**
+ * The one statement that applies a step (statements.ts), comparing each key's row as it writes, and
+ * reporting the keys not as expected as `how` says.
+ */
+export function rowsStepStatement(
+  step: RowsStep,
+  how: MismatchReport = reportMismatches,
+): Statement | undefined {
   const { table, keys } = step;
   if (step.kind === 'insert')
     return insertStatement(
       table,
       imagesOf(table, keys, (k) => k.after!),
+      how,
     );
   if (step.kind === 'update' || step.kind === 'move') {
     const before = imagesOf(table, keys, (k) => k.before!);
     const after = imagesOf(table, keys, (k) => k.after!);
-    return updateStatement(table, before, after, step.kind === 'move');
+    return updateStatement(table, before, after, step.kind === 'move', how);
   }
   const expectedAt: number[] = [];
   keys.forEach((k, i) => k.before !== undefined && expectedAt.push(i + 1));
@@ -128,7 +137,7 @@ export function rowsStepStatement(step: RowsStep): Statement | undefined {
     (k) => k.before!,
   );
   const keyImages = imagesOf(table, keys, (k) => ({ row: k.key, nulls: null }));
-  return deleteStatement(table, keyImages, expected, expectedAt);
+  return deleteStatement(table, keyImages, expected, expectedAt, how);
 }
 
 /** What the keys a step's statement reported as not as expected mean, in change id order. */
@@ -138,18 +147,13 @@ export function stepOutcome(step: RowsStep, mismatches: readonly KeyMismatch[]):
   const at = (m: KeyMismatch): KeyChange => keys[m.n - 1]!;
   for (const m of mismatches) {
     if (step.kind === 'insert') {
-      // A key that holds the very row the change brings (a writer on each side inserted the same) is no
-      // conflict.
-      if (m.same) continue;
       outcome.conflicts.push(conflictOf(at(m), table, 'exists'));
       outcome.overwrite.push(at(m));
     } else if (step.kind === 'update' || step.kind === 'move') {
       if (!m.found) {
         outcome.conflicts.push(conflictOf(at(m), table, 'missing'));
         outcome.insert.push(at(m));
-      } else if (step.kind === 'move' || !m.same) {
-        // An update that finds the row it brings already there (the target's own ON UPDATE CASCADE did
-        // what the source's did, or another node) is no conflict.
+      } else {
         outcome.conflicts.push(conflictOf(at(m), table, 'differs'));
       }
     } else {

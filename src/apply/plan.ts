@@ -5,7 +5,7 @@
  */
 import type pg from 'pg';
 
-import { describeTable, foreignKeyEdges, type ColumnInfo, type TableInfo } from '../capture/catalog.js';
+import { describeTables, foreignKeyEdges, type ColumnInfo, type TableInfo } from '../capture/catalog.js';
 import { formatQualifiedName, qualifiedIdent } from '../config/identifiers.js';
 import type { CapturedTable, Config, QualifiedName, TargetConfig } from '../config/types.js';
 import { ConfigError } from '../failure/errors.js';
@@ -102,8 +102,9 @@ export async function describeSourceTables(
 ): Promise<{ tables: SourceTables; problems: string[] }> {
   const tables: SourceTables = new Map();
   const problems: string[] = [];
-  for (const name of config.tables) {
-    const info = await describeTable(source, name);
+  const described = await describeTables(source, config.tables);
+  for (const [i, name] of config.tables.entries()) {
+    const info = described[i];
     const display = formatQualifiedName(name);
     if (info === undefined) {
       problems.push(`tables: ${display} does not exist on the source`);
@@ -128,13 +129,17 @@ export async function buildTargetPlan(
   const tables = new Map<number, TablePlan>();
   /** Source relid -> the target table's relid. */
   const targetRelids = new Map<number, number>();
-  for (const mapping of target.tables) {
+  const described = await describeTables(
+    targetClient,
+    target.tables.map((m) => m.target),
+  );
+  for (const [m, mapping] of target.tables.entries()) {
     const sourceName = formatQualifiedName(mapping.source);
     const targetName = formatQualifiedName(mapping.target);
     const where = `targets.${target.name}: ${sourceName} -> ${targetName}`;
     const source = sourceTables.get(sourceName);
     if (source === undefined) continue; // reported once for the source
-    const info = await describeTable(targetClient, mapping.target);
+    const info = described[m];
     if (info === undefined) {
       problems.push(`${where}: table ${targetName} does not exist on target ${target.name}`);
       continue;

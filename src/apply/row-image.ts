@@ -54,7 +54,9 @@ export function rowFields(image: string, wanted?: ReadonlySet<string>): Map<stri
   if (image[i] === '}') return fields;
   for (;;) {
     const keyEnd = skipString(image, i);
-    const name = JSON.parse(image.slice(i, keyEnd)) as string;
+    // Column names seldom hold an escape: JSON.parse only for those that do (a third of the scan's time).
+    const quoted = image.slice(i + 1, keyEnd - 1);
+    const name = quoted.includes('\\') ? (JSON.parse(image.slice(i, keyEnd)) as string) : quoted;
     i = skipSpace(image, keyEnd);
     if (image[i] !== ':') throw new Error('row image: expected a colon');
     const start = skipSpace(image, i + 1);

@@ -94,19 +94,45 @@ function targetRowText(table: TablePlan): string {
 
 /**
  * A key whose target row was not as its change expects: its 1-based position in the step, whether a row
- * was found, whether the change expects one before it, and whether the row found is the very row the
- * change brings (never, for a delete). Rows are compared on the target, as texts in its own types: they
- * never travel back, however large.
+ * was found, and whether the change expects one before it. A row that is already the very row the change
+ * brings (a writer on each side did the same) is not reported. Rows are compared on the target, as texts
+ * in its own types: they never travel back, however large.
  */
 export interface KeyMismatch {
   n: number;
   found: boolean;
   expected: boolean;
-  same: boolean;
 }
 
 /** A statement to run as it is or in a pipeline (src/db/pipeline.ts). */
 export type Statement = pg.QueryConfig<unknown[]>;
+
+/** The SQLSTATE of apply_conflicts_found (sql/target/004): a guarded statement found mismatches. */
+export const mismatchesFoundCode = 'TS001';
+
+/**
+ * How a statement that writes a step reports its mismatches: as rows (`report`), or, `guarded` by
+ * trigsync's schema on the target, by failing with mismatchesFoundCode when there is any, so that the
+ * statements after it in a pipelined transaction need not wait for its answer.
+ */
+export type MismatchReport = { report: true } | { guarded: string };
+
+export const reportMismatches: MismatchReport = { report: true };
+
+/** The statement of the CTEs `ctes` and the select of mismatches `select`, reported as `how` says. */
+function mismatchStatement(
+  ctes: readonly string[],
+  select: string,
+  values: unknown[],
+  how: MismatchReport,
+): Statement {
+  const text =
+    'report' in how
+      ? `with ${ctes.join(',\n     ')}\n     ${select}`
+      : `with ${ctes.join(',\n     ')},\n     mismatch as (${select})
+     select ${ident(how.guarded)}.apply_conflicts_found(count(*)) from mismatch`;
+  return { text, values };
+}
 
 /** Run a statement that reports key mismatches; none to run: none found. */
 export async function runMismatches(
@@ -117,21 +143,28 @@ export async function runMismatches(
   return (await client.query<KeyMismatch>(statement)).rows;
 }
 
-/** Insert the images whose key is free; it reports the keys that held a row. None: nothing to run. */
-export function insertStatement(table: TablePlan, images: RowImages): Statement | undefined {
+/** Insert the images whose key is free; it reports the keys that held another row. None: nothing to run. */
+export function insertStatement(
+  table: TablePlan,
+  images: RowImages,
+  how: MismatchReport = reportMismatches,
+): Statement | undefined {
   if (images.rows.length === 0) return undefined;
   const target = qualifiedIdent(table.target);
-  return {
-    text: `with ${imagesCte(table, 'a', 1)},
-     found as materialized (select a.n, ${targetRowText(table)} as image from a join ${target} t on ${keyMatch(table, 'a')}
-                             where ${anyKey(table, 'a')}),
-     ins as (insert into ${target} (${table.columns.map(ident).join(', ')}) overriding system value
-             select ${positional(table, 'a').join(', ')} from a where a.n not in (select f.n from found f))
-     select f.n::int4 as n, true as found, false as expected,
-            f.image is not distinct from ${rowText(positional(table, 'a'))} as same
-       from found f join a on a.n = f.n`,
-    values: imageParams(images),
-  };
+  return mismatchStatement(
+    [
+      imagesCte(table, 'a', 1),
+      `found as materialized (select a.n, ${targetRowText(table)} as image from a join ${target} t on ${keyMatch(table, 'a')}
+                             where ${anyKey(table, 'a')})`,
+      `ins as (insert into ${target} (${table.columns.map(ident).join(', ')}) overriding system value
+             select ${positional(table, 'a').join(', ')} from a where a.n not in (select f.n from found f))`,
+    ],
+    `select f.n::int4 as n, true as found, false as expected
+       from found f join a on a.n = f.n
+      where f.image is distinct from ${rowText(positional(table, 'a'))}`,
+    imageParams(images),
+    how,
+  );
 }
 
 export function insertRows(
@@ -145,13 +178,15 @@ export function insertRows(
 /**
  * Update rows in place: the row under each key of `before` becomes `after` (aligned images); `moving`
  * also writes the key (a row whose key changed), else only the other columns. It reports the keys whose
- * row was not `before`.
+ * row was not `before`, except, when not moving, those whose row already was `after` (the target's own
+ * ON UPDATE CASCADE did what the source's did, or another node).
  */
 export function updateStatement(
   table: TablePlan,
   before: RowImages,
   after: RowImages,
   moving: boolean,
+  how: MismatchReport = reportMismatches,
 ): Statement | undefined {
   if (before.rows.length === 0) return undefined;
   const target = qualifiedIdent(table.target);
@@ -159,22 +194,27 @@ export function updateStatement(
     .map((c, i) => ({ c, i }))
     .filter(({ c }) => moving || !table.key.includes(c))
     .map(({ c, i }) => `${ident(c)} = a.c${i + 1}`);
-  const update =
-    written.length === 0
-      ? ''
-      : `, upd as (update ${target} t set ${written.join(', ')} from b join a on a.n = b.n
-                    where ${keyMatch(table, 'b')} and ${anyKey(table, 'b')})`;
-  return {
-    text: `with ${imagesCte(table, 'b', 1)}, ${imagesCte(table, 'a', 1 + paramCount(table))},
-     found as materialized (select b.n, ${targetRowText(table)} as image from b join ${target} t on ${keyMatch(table, 'b')}
-                             where ${anyKey(table, 'b')})
-     ${update}
-     select b.n::int4 as n, f.image is not null as found, true as expected,
-            f.image is not distinct from ${rowText(positional(table, 'a'))} as same
+  const ctes = [
+    imagesCte(table, 'b', 1),
+    imagesCte(table, 'a', 1 + paramCount(table)),
+    `found as materialized (select b.n, ${targetRowText(table)} as image from b join ${target} t on ${keyMatch(table, 'b')}
+                             where ${anyKey(table, 'b')})`,
+  ];
+  if (written.length > 0) {
+    ctes.push(`upd as (update ${target} t set ${written.join(', ')} from b join a on a.n = b.n
+                    where ${keyMatch(table, 'b')} and ${anyKey(table, 'b')})`);
+  }
+  const alreadyAfter = moving
+    ? ''
+    : ` and not (f.image is not null and f.image = ${rowText(positional(table, 'a'))})`;
+  return mismatchStatement(
+    ctes,
+    `select b.n::int4 as n, f.image is not null as found, true as expected
        from b join a on a.n = b.n left join found f on f.n = b.n
-      where f.image is distinct from ${rowText(positional(table, 'b'))}`,
-    values: [...imageParams(before), ...imageParams(after)],
-  };
+      where f.image is distinct from ${rowText(positional(table, 'b'))}${alreadyAfter}`,
+    [...imageParams(before), ...imageParams(after)],
+    how,
+  );
 }
 
 export function updateRows(
@@ -197,21 +237,26 @@ export function deleteStatement(
   keys: RowImages,
   expected: RowImages,
   expectedAt: number[],
+  how: MismatchReport = reportMismatches,
 ): Statement | undefined {
   if (keys.rows.length === 0) return undefined;
   const target = qualifiedIdent(table.target);
   const count = paramCount(table);
-  return {
-    text: `with ${imagesCte(table, 'k', 1)}, ${imagesCte(table, 'e', 1 + count)},
-     at (n, i) as (select a.n, a.i from unnest($${1 + 2 * count}::int4[]) with ordinality as a(n, i)),
-     gone (n, image) as (delete from ${target} t using k where ${keyMatch(table, 'k')} and ${anyKey(table, 'k')}
-                         returning k.n, ${targetRowText(table)}),
-     want (n, image) as (select at.n, ${rowText(positional(table, 'e'))} from e join at on at.i = e.n)
-     select k.n::int4 as n, g.image is not null as found, w.image is not null as expected, false as same
+  return mismatchStatement(
+    [
+      imagesCte(table, 'k', 1),
+      imagesCte(table, 'e', 1 + count),
+      `at (n, i) as (select a.n, a.i from unnest($${1 + 2 * count}::int4[]) with ordinality as a(n, i))`,
+      `gone (n, image) as (delete from ${target} t using k where ${keyMatch(table, 'k')} and ${anyKey(table, 'k')}
+                         returning k.n, ${targetRowText(table)})`,
+      `want (n, image) as (select at.n, ${rowText(positional(table, 'e'))} from e join at on at.i = e.n)`,
+    ],
+    `select k.n::int4 as n, g.image is not null as found, w.image is not null as expected
        from k left join gone g on g.n = k.n left join want w on w.n = k.n
       where g.image is distinct from w.image`,
-    values: [...imageParams(keys), ...imageParams(expected), expectedAt],
-  };
+    [...imageParams(keys), ...imageParams(expected), expectedAt],
+    how,
+  );
 }
 
 export function deleteRows(

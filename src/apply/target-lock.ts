@@ -12,6 +12,7 @@ import type pg from 'pg';
 
 import { TrigsyncError } from '../failure/errors.js';
 import { sleep } from '../lib/runnable.js';
+import type { Statement } from './statements.js';
 
 /** Another daemon's worker holds this target's lock and could not be ended: wait, do not park. */
 export class TargetLockHeld extends TrigsyncError {
@@ -27,11 +28,20 @@ export class TargetLockHeld extends TrigsyncError {
 const releaseWaitMs = 5_000;
 const releasePollMs = 50;
 
-async function tryTargetLock(client: pg.ClientBase, key: string): Promise<boolean> {
-  const result = await client.query<{ locked: boolean }>(
-    `select pg_try_advisory_lock(hashtext('trigsync apply'), hashtext($1)) as locked`,
-    [key],
-  );
+/** The statement that tries the lock of `origin`'s worker on `target`, answering `locked`. */
+export function targetLockStatement(origin: string, target: string): Statement {
+  return {
+    text: `select pg_try_advisory_lock(hashtext('trigsync apply'), hashtext($1)) as locked`,
+    values: [lockKey(origin, target)],
+  };
+}
+
+function lockKey(origin: string, target: string): string {
+  return `${origin}/${target}`;
+}
+
+async function tryTargetLock(client: pg.ClientBase, origin: string, target: string): Promise<boolean> {
+  const result = await client.query<{ locked: boolean }>(targetLockStatement(origin, target));
   return result.rows[0]?.locked === true;
 }
 
@@ -55,11 +65,10 @@ async function endHolders(client: pg.ClientBase, key: string): Promise<boolean> 
 
 /** Take the lock on this session, ending a former leader's holder if need be, or throw TargetLockHeld. */
 export async function takeTargetLock(client: pg.ClientBase, origin: string, target: string): Promise<void> {
-  const key = `${origin}/${target}`;
-  if (await tryTargetLock(client, key)) return;
-  if (await endHolders(client, key)) {
+  if (await tryTargetLock(client, origin, target)) return;
+  if (await endHolders(client, lockKey(origin, target))) {
     for (const deadline = Date.now() + releaseWaitMs; Date.now() < deadline;) {
-      if (await tryTargetLock(client, key)) return;
+      if (await tryTargetLock(client, origin, target)) return;
       await sleep(releasePollMs);
     }
   }

@@ -16,6 +16,7 @@ import { formatQualifiedName } from '../config/identifiers.js';
 import { configSecrets, redactSecrets } from '../config/redact.js';
 import type { Config, TargetConfig } from '../config/types.js';
 import { connect, daemonConnectOptions } from '../db/connect.js';
+import { pipelinedPair } from '../db/pipeline.js';
 import type { TermFence } from '../db/term-fence.js';
 import { clearFailures, loadSkipped, parkTarget, recordFailure } from '../failure/error-queue.js';
 import { classifyError, coerceError, ConfigError, sqlState, type ErrorKind } from '../failure/errors.js';
@@ -41,13 +42,13 @@ import { PlanKeeper, type Drain } from './plan-keeper.js';
 import { SequenceKeeper } from './sequences.js';
 import { appliedEvent } from './applied-event.js';
 import { LogReader, prepareReaderSession } from './log-reader.js';
-import { TargetLockHeld, takeTargetLock } from './target-lock.js';
+import { TargetLockHeld } from './target-lock.js';
 import { objectText, rowFields } from './row-image.js';
 import { loadAppliedPosition, saveAppliedPosition } from './statements.js';
 import { copyTables, dropFloors, loadFloors, type SyncResult } from './sync.js';
 import { SyncReporter } from './sync-progress.js';
 import { SideCopy } from './side-copy.js';
-import { applyAsReplica, type TriggerMode } from './session-role.js';
+import { openTargetSession, type TriggerMode } from './session-role.js';
 
 export interface WorkerDeps {
   config: Config;
@@ -265,16 +266,16 @@ export class TargetWorker extends Runnable {
     const client = await onTarget(() => connect(target.url, daemonConnectOptions(config)));
     try {
       await onTarget(async () => {
-        // Text forms that every server reads back the same way.
-        await client.query(`set datestyle = 'ISO, YMD'; set intervalstyle = 'postgres'`);
-        this.triggerMode = await applyAsReplica(client);
+        this.triggerMode = await openTargetSession(client, this.deps.origin, this.name);
         this.log.info({ triggers: this.triggerMode }, `target applies as ${this.triggerMode}`);
-        await takeTargetLock(client, this.deps.origin, this.name);
         await migrate(client, config.schema, 'target');
         // The truth is the target's own record; the source's copy only trails it.
-        this.position = await loadAppliedPosition(client, config.schema, this.deps.origin, this.name);
+        [this.position, this.floors] = await pipelinedPair(
+          client,
+          () => loadAppliedPosition(client, config.schema, this.deps.origin, this.name),
+          () => loadFloors(client, config.schema, this.deps.origin, this.name),
+        );
         this.unrecordedChanges = 0;
-        this.floors = await loadFloors(client, config.schema, this.deps.origin, this.name);
       });
       this.position ??= await this.registeredPosition();
     } catch (thrown) {

@@ -109,14 +109,27 @@ export async function describeTable(
   client: pg.ClientBase,
   table: QualifiedName,
 ): Promise<TableInfo | undefined> {
-  const result = await client.query<DescribedRow>(
-    `${describeColumns}
-       from pg_class c join pg_namespace n on n.oid = c.relnamespace
-      where n.nspname = $1 and c.relname = $2 and c.relkind in ('r', 'p')`,
-    [table.schema, table.name],
+  return (await describeTables(client, [table]))[0];
+}
+
+/**
+ * Describe tables by name, in one round trip however many (a target across a slow link is planned at
+ * every connect); undefined where there is no table of that name.
+ */
+export async function describeTables(
+  client: pg.ClientBase,
+  tables: readonly QualifiedName[],
+): Promise<(TableInfo | undefined)[]> {
+  if (tables.length === 0) return [];
+  const result = await client.query<DescribedRow & { i: number }>(
+    `${describeColumns}, t.i::int4 as i
+       from unnest($1::text[], $2::text[]) with ordinality as t(schema_name, table_name, i)
+       join pg_namespace n on n.nspname = t.schema_name
+       join pg_class c on c.relnamespace = n.oid and c.relname = t.table_name and c.relkind in ('r', 'p')`,
+    [tables.map((t) => t.schema), tables.map((t) => t.name)],
   );
-  const row = result.rows[0];
-  return row === undefined ? undefined : tableInfo(row);
+  const found = new Map(result.rows.map((row) => [row.i, tableInfo(row)]));
+  return tables.map((_, i) => found.get(i + 1));
 }
 
 /** Describe tables by oid, whatever they are named now; a dropped table is absent from the map. */

@@ -1,8 +1,9 @@
 /**
  * `install` on the source: migrations, the capture triggers of every configured table, the target
  * registry. Idempotent: run by `trigsync install` and at the start of every term of the leading daemon
- * (src/daemon/daemon.ts). Captured tables the config does not list stay captured (src/capture/table-set.ts):
- * only `uninstall` stops capture.
+ * (src/daemon/daemon.ts), of every group's leader (each installs its own tables and targets, one at a
+ * time). Captured tables the config does not list stay captured (src/capture/table-set.ts): only
+ * `uninstall` stops capture.
  */
 import type pg from 'pg';
 
@@ -11,11 +12,17 @@ import { formatQualifiedName, ident } from '../config/identifiers.js';
 import type { Config, QualifiedName, TargetConfig } from '../config/types.js';
 import { inTransaction } from '../db/connect.js';
 import { ConfigError } from '../failure/errors.js';
-import { registerTargets, requestSync } from '../log/targets.js';
+import { registerTargets, requestSync, type ClaimedTarget } from '../log/targets.js';
 import { dropGuards } from './guard.js';
 import { migrate, type MigrateResult } from './migrations.js';
 import type { TableInfo } from './catalog.js';
-import { capturedNotInConfig, recordTargetTables, tablesToCopy, type TableToCopy } from './table-set.js';
+import {
+  capturedNotInConfig,
+  recordGroupTables,
+  recordTargetTables,
+  tablesToCopy,
+  type TableToCopy,
+} from './table-set.js';
 import { dropCaptureTriggers, ensureCaptureTriggers, partitionsOf, type CaptureImage } from './triggers.js';
 
 export interface SourceInstallReport {
@@ -29,6 +36,18 @@ export interface SourceInstallReport {
   copying: TableToCopy[];
   targetsAdded: string[];
   targetsRemoved: string[];
+  /** Targets this group took over from a group that no daemon leads (src/log/targets.ts). */
+  targetsClaimed: ClaimedTarget[];
+}
+
+/**
+ * Serialise the changes of capture triggers on this source for the rest of the transaction: the leaders
+ * of several groups install and watch the capture of the tables they share, and two transactions that
+ * make one table's triggers at once would fail or deadlock. Taken again in one transaction, it is held
+ * once.
+ */
+async function lockCapture(client: pg.ClientBase, schema: string): Promise<void> {
+  await client.query(`select pg_advisory_xact_lock(hashtext('trigsync capture'), hashtext($1))`, [schema]);
 }
 
 export async function installSource(
@@ -47,9 +66,11 @@ export async function installSource(
     copying: [],
     targetsAdded: [],
     targetsRemoved: [],
+    targetsClaimed: [],
   };
 
   await inTransaction(client, async () => {
+    await lockCapture(client, config.schema);
     const before = await client.query<{ relid: string }>(
       `select relid::int8 as relid from ${s}.captured_table`,
     );
@@ -69,10 +90,17 @@ export async function installSource(
         triggers: changed ? 'created' : 'unchanged',
       });
     }
+    await recordGroupTables(
+      client,
+      config.schema,
+      config.group,
+      [...tables.values()].map((t) => t.relid),
+    );
     report.notInConfig = await capturedNotInConfig(client, config);
-    const targets = await registerTargets(client, config.schema, config.targets);
+    const targets = await registerTargets(client, config.schema, config.group, config.targets);
     report.targetsAdded = targets.added;
     report.targetsRemoved = targets.removed;
+    report.targetsClaimed = targets.claimed;
     const relidOf = (name: QualifiedName) => tables.get(formatQualifiedName(name))!.relid;
     await recordTargetTables(
       client,
@@ -121,6 +149,7 @@ export async function ensureTableCapture(
 ): Promise<boolean> {
   const image = captureImage(table);
   const { schema, applicationName } = config;
+  await lockCapture(client, schema);
   let changed = await ensureCaptureTriggers(client, schema, applicationName, table.relid, table.name, image);
   if (!table.partitioned) return changed;
   for (const partition of await partitionsOf(client, table.relid)) {
@@ -195,7 +224,7 @@ async function dropSourceObjects(client: pg.ClientBase, schema: string): Promise
   await client.query(`drop function if exists ${s}.capture() cascade`);
   await client.query(
     `drop table if exists ${s}.target_table, ${s}.error_queue, ${s}.target, ${s}.change_log, ${s}.captured_table,
-       ${s}.node, ${s}.tick, ${s}.log_horizon, ${s}.leader`,
+       ${s}.node, ${s}.tick, ${s}.log_horizon, ${s}.leader, ${s}.group_table`,
   );
   await client.query(
     `drop sequence if exists ${s}.doorbell_rings, ${s}.doorbell_armed, ${s}.tick_flush, ${s}.update_statement_seq`,

@@ -1,8 +1,10 @@
 /**
- * The captured tables a config does not list. Several configs may capture on one source (two daemons
- * with different tables, a table removed from a config to be added back), and each leader installs only
- * its own: the capture of a table it does not know stays, so that no change goes unlogged. Only
- * `uninstall`, whole or naming the table, removes capture.
+ * The captured tables a config does not list. Several configs may capture on one source (the groups of
+ * daemons, each with its own tables; a table removed from a config to be added back), and each leader
+ * installs only its own: the capture of a table it does not know stays, so that no change goes unlogged.
+ * Each group's install records the tables its config lists (sql/source/013): what is captured is at
+ * least their union, and a table another group lists is neither reported as not in the config nor
+ * uncaptured. Only `uninstall`, whole or naming the table, removes capture.
  */
 import type pg from 'pg';
 
@@ -12,20 +14,70 @@ import { inTransaction } from '../db/connect.js';
 import { ConfigError } from '../failure/errors.js';
 import { dropCaptureTriggers } from './triggers.js';
 
-/** Captured tables (display names) that are not among the config's tables; none before install. */
+/**
+ * Captured tables (display names) that are neither among the config's tables nor listed by another
+ * group; none before install.
+ */
 export async function capturedNotInConfig(client: pg.ClientBase, config: Config): Promise<string[]> {
   const s = ident(config.schema);
   const installed = await client.query<{ found: boolean }>(`select to_regclass($1) is not null as found`, [
     `${s}.captured_table`,
   ]);
   if (installed.rows[0]?.found !== true) return [];
+  const others = await otherGroupsTables(client, config);
   const result = await client.query<{ schema: string; name: string }>(
     `select schema_name as schema, table_name as name from ${s}.captured_table
       where relid <> all(array(select to_regclass(n)::oid from unnest($1::text[]) n where to_regclass(n) is not null))
+        and relid <> all($2::oid[])
       order by schema_name, table_name`,
-    [config.tables.map(qualifiedIdent)],
+    [config.tables.map(qualifiedIdent), [...others.keys()]],
   );
   return result.rows.map(formatQualifiedName);
+}
+
+/** Record the tables a group's config lists now (by oid), in place of what its last install listed. */
+export async function recordGroupTables(
+  client: pg.ClientBase,
+  schema: string,
+  group: string,
+  relids: readonly number[],
+): Promise<void> {
+  const s = ident(schema);
+  await client.query(`delete from ${s}.group_table where group_name = $1 and relid <> all($2::oid[])`, [
+    group,
+    relids,
+  ]);
+  await client.query(
+    `insert into ${s}.group_table (group_name, relid) select $1, r from unnest($2::oid[]) r
+     on conflict (group_name, relid) do nothing`,
+    [group, relids],
+  );
+}
+
+/** Whether the source has the record of each group's tables (sql/source/013). */
+async function groupTablesRecorded(client: pg.ClientBase, schema: string): Promise<boolean> {
+  const found = await client.query<{ found: boolean }>(`select to_regclass($1) is not null as found`, [
+    `${ident(schema)}.group_table`,
+  ]);
+  return found.rows[0]?.found === true;
+}
+
+/**
+ * The captured tables that groups other than the config's list, by oid, with those groups' names; none
+ * before the record exists (sql/source/013).
+ */
+export async function otherGroupsTables(
+  client: pg.ClientBase,
+  config: Pick<Config, 'schema' | 'group'>,
+): Promise<Map<number, string[]>> {
+  if (!(await groupTablesRecorded(client, config.schema))) return new Map();
+  const s = ident(config.schema);
+  const result = await client.query<{ relid: string; groups: string[] }>(
+    `select relid::int8 as relid, array_agg(group_name order by group_name) as groups
+       from ${s}.group_table where group_name <> $1 group by relid`,
+    [config.group],
+  );
+  return new Map(result.rows.map((r) => [Number(r.relid), r.groups]));
 }
 
 /** What to say about captured tables a config does not list: whence they may come, how to let them go. */
@@ -39,8 +91,9 @@ export function notInConfigAdvice(tables: readonly string[]): string {
 
 /**
  * Stop capturing the named tables: their capture triggers (their partitions' too) and their rows in the
- * registry go, nothing else. Refuses a table the config lists (its leader would capture it again) and one
- * that is not captured. Returns the display names.
+ * registry go, nothing else. Refuses a table the config lists (its leader would capture it again), one
+ * that another group's config lists (its targets take it), and one that is not captured. Returns the
+ * display names.
  */
 export async function uncaptureTables(
   client: pg.ClientBase,
@@ -63,6 +116,8 @@ export async function uncaptureTables(
   );
   if (installed.rows[0]?.captured !== true)
     throw new ConfigError(`schema ${config.schema}: trigsync is not installed on this source`);
+  const others = await otherGroupsTables(client, config);
+  const grouped = await groupTablesRecorded(client, config.schema);
   await inTransaction(client, async () => {
     for (const [i, name] of names.entries()) {
       // By the table's oid (it may have been renamed since install), or by the name it was installed
@@ -77,8 +132,16 @@ export async function uncaptureTables(
         throw new ConfigError(
           `${displays[i]}: not captured by trigsync (schema ${config.schema}) on this source`,
         );
+      const groups = others.get(Number(relid));
+      if (groups !== undefined)
+        throw new ConfigError(
+          `${displays[i]}: in the tables of group ${groups.join(', group ')}, whose daemons capture it ` +
+            'again; remove it from that config first and restart its daemons',
+        );
       await dropCaptureTriggers(client, config.schema, Number(relid));
       await client.query(`delete from ${s}.captured_table where relid = $1`, [relid]);
+      // Only this group's install can have listed it (the others' refuse above): listed no longer.
+      if (grouped) await client.query(`delete from ${s}.group_table where relid = $1`, [relid]);
       // Taken again later, the table is new to every target: its gap is reported then.
       if (installed.rows[0]?.targets === true)
         await client.query(`delete from ${s}.target_table where relid = $1`, [relid]);

@@ -83,6 +83,18 @@ export function nonEmptyStringProblem(value: unknown): string | undefined {
   return `must be a non-empty string, got ${describe(value)}`;
 }
 
+/**
+ * A name trigsync stores and derives keys from (a target, a group): `^[a-z][a-z0-9_]{0,62}$`. A target's
+ * name also becomes part of an environment variable.
+ */
+export function storedNameProblem(value: unknown): string | undefined {
+  if (typeof value === 'string' && /^[a-z][a-z0-9_]{0,62}$/.test(value)) return undefined;
+  return (
+    `${describe(value)}: must be a lower-case letter followed by lower-case letters, digits or _, ` +
+    'at most 63 characters'
+  );
+}
+
 /** One SQL identifier (a schema name): bare or double-quoted. */
 export function identifierProblem(value: unknown): string | undefined {
   if (typeof value !== 'string') return `must be a name, got ${describe(value)}`;

@@ -99,6 +99,7 @@ function validate(raw: unknown, env: NodeJS.ProcessEnv, file?: string, locate?: 
   const config: Config = {
     source: { url: values.source.url },
     schema: ownSchema,
+    group: values.group,
     applicationName: values.applicationName,
     tables: captured.tables,
     targets,

@@ -12,18 +12,20 @@ import {
   hostProblem,
   identifierProblem,
   intProblem,
+  storedNameProblem,
   isPlainObject,
   listProblem,
   pgUrlProblem,
   unknownKeyMessage,
 } from './checks.js';
 import type { KeyPath, Problems } from './problems.js';
-import { logLevels, type LogLevel } from './types.js';
+import { defaultGroup, logLevels, type LogLevel } from './types.js';
 
 /** What convict holds once validated; tables and targets are still raw lists. */
 export interface ConvictValues {
   source: { url: string };
   schema: string;
+  group: string;
   applicationName: string;
   tables: unknown[];
   targets: unknown[];
@@ -39,6 +41,7 @@ export interface ConvictValues {
 type FormatName =
   | 'trigsync-pg-url'
   | 'trigsync-identifier'
+  | 'trigsync-name'
   | 'trigsync-application-name'
   | 'trigsync-host'
   | 'trigsync-list'
@@ -75,6 +78,7 @@ const formats: Record<FormatName, FormatDef> = {
         : pgUrlProblem(v),
   },
   'trigsync-identifier': { check: (v: unknown) => identifierProblem(v) },
+  'trigsync-name': { check: (v: unknown) => storedNameProblem(v) },
   'trigsync-application-name': { check: (v: unknown) => applicationNameProblem(v) },
   'trigsync-host': { check: (v: unknown) => hostProblem(v) },
   'trigsync-list': { check: (v: unknown) => listProblem(v) },
@@ -127,6 +131,13 @@ export const configSchema = {
     format: 'trigsync-identifier',
     default: 'trigsync',
     env: 'TRIGSYNC_SCHEMA',
+    sensitive: true,
+  },
+  group: {
+    doc: 'Group of daemons this one belongs to: each group has its own leader and targets',
+    format: 'trigsync-name',
+    default: defaultGroup,
+    env: 'TRIGSYNC_GROUP',
     sensitive: true,
   },
   applicationName: {

@@ -13,6 +13,7 @@ import {
   nonEmptyStringProblem,
   parseName,
   pgUrlProblem,
+  storedNameProblem,
 } from './checks.js';
 import {
   formatQualifiedName,
@@ -45,9 +46,6 @@ export const targetKeys = [
 export const mappingKeys = ['source', 'target', 'columns', 'where'] as const;
 /** A captured table given as an object: its name and the columns that identify its rows. */
 export const capturedTableKeys = ['table', 'key'] as const;
-
-/** `^[a-z][a-z0-9_]{0,62}$`: the name becomes part of an environment variable and of stored keys. */
-const targetNamePattern = /^[a-z][a-z0-9_]{0,62}$/;
 
 /** The environment variable that overrides a target's URL: `reporting` → TRIGSYNC_TARGET_REPORTING_URL. */
 export function targetUrlEnvVar(name: string): string {
@@ -102,7 +100,7 @@ export function checkTargets(
   const names = new Map<string, number>();
   list.forEach((entry, i) => {
     const name = isPlainObject(entry) ? entry.name : undefined;
-    if (typeof name !== 'string' || !targetNamePattern.test(name)) return;
+    if (typeof name !== 'string' || storedNameProblem(name) !== undefined) return;
     const earlier = names.get(name);
     if (earlier === undefined) names.set(name, i);
     else problems.add(['targets', i, 'name'], `"${name}" is already the name of targets[${earlier}]`);
@@ -132,13 +130,10 @@ function checkTarget(
   const name = entry.name;
   let validName: string | undefined;
   if (name === undefined) problems.add([...path, 'name'], 'missing: a name such as reporting');
-  else if (typeof name === 'string' && targetNamePattern.test(name)) validName = name;
   else {
-    problems.add(
-      [...path, 'name'],
-      `${describe(name)}: must be a lower-case letter followed by lower-case letters, digits or _, ` +
-        'at most 63 characters',
-    );
+    const problem = storedNameProblem(name);
+    if (problem === undefined) validName = name as string;
+    else problems.add([...path, 'name'], problem);
   }
 
   // The environment wins over the file, so that the file can stay free of passwords.

@@ -13,6 +13,9 @@ export type LogLevel = (typeof logLevels)[number];
 export const initialSyncModes = ['copy', 'none'] as const;
 export type InitialSync = (typeof initialSyncModes)[number];
 
+/** The group of a config that names none: every daemon before groups existed was of it. */
+export const defaultGroup = 'default';
+
 export const conflictModes = ['apply', 'skip', 'park'] as const;
 export type ConflictMode = (typeof conflictModes)[number];
 
@@ -65,6 +68,11 @@ export interface Config {
   source: { url: string };
   /** Schema of trigsync's own objects on each database. */
   schema: string;
+  /**
+   * The group of daemons this one belongs to: each group of a source has its own leader and its own
+   * targets (docs/operations.md, "Groups"); `default` when the config names none.
+   */
+  group: string;
   /** Sessions with this application_name are trigsync's own writes and are never captured. */
   applicationName: string;
   /** Captured tables; at least one. */

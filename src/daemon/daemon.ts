@@ -1,8 +1,9 @@
 /**
- * The daemon: serves /metrics, checks the config against the source, then stands for leader
- * (src/daemon/leadership.ts). Each term as leader installs what is missing (only the leader's config
- * shapes the source: a standby with a stale config must not drop triggers) and runs the listener, the
- * pruner and one worker per target. Leader or not, it samples the source's status for the metrics and
+ * The daemon: serves /metrics, checks the config against the source, then stands for leader of its
+ * group (src/daemon/leadership.ts). Each term as leader installs what is missing (only the leader's
+ * config shapes the source: a standby with a stale config must not drop triggers; another group's
+ * tables and targets are left as they are) and runs the listener, the pruner (one group's prunes at a
+ * time: src/log/pruner.ts) and one worker per target of its group. Leader or not, it samples the source's status for the metrics and
  * /readyz.
  *
  * Starts in dependency order and stops in reverse; stop lets each worker finish (commit or roll back)
@@ -26,6 +27,7 @@ import { Backoff, sleep, type Runnable } from '../lib/runnable.js';
 import { LogListener } from '../log/listener.js';
 import { LogPruner } from '../log/pruner.js';
 import { parseSnapshot } from '../log/snapshot.js';
+import { claimedMessage } from '../log/targets.js';
 import { Metrics } from '../metrics/metrics.js';
 import { MetricsServer } from '../metrics/server.js';
 import { Leadership } from './leadership.js';
@@ -111,7 +113,7 @@ export class Daemon {
       this.failWith(coerceError(thrown));
     });
     await leadership.decided;
-    logger.info({ targets: config.targets.map((t) => t.name) }, 'daemon started');
+    logger.info({ targets: config.targets.map((t) => t.name), group: config.group }, 'daemon started');
   }
 
   /** Run `work`, retrying while the source is unreachable (containers start together); undefined if stopped. */
@@ -152,9 +154,15 @@ export class Daemon {
           tables: report.tables.length,
           added: report.targetsAdded,
           removed: report.targetsRemoved,
+          group: config.group,
         },
         'source installed',
       );
+      for (const claimed of report.targetsClaimed)
+        logger.warn(
+          { target: claimed.name, from: claimed.from, group: config.group },
+          claimedMessage(claimed, config.group),
+        );
       if (report.notInConfig.length > 0)
         logger.warn({ tables: report.notInConfig }, notInConfigAdvice(report.notInConfig));
       for (const gap of report.toCopy) logger.warn({ ...gap }, copyAdvice(gap));
@@ -252,10 +260,13 @@ export class Daemon {
 
   private async stopOnce(): Promise<void> {
     this.stopRequested.abort();
-    // start() may be waiting for the first election: ending the leadership ends that wait.
-    await this.leadership?.stop();
+    // start() may be waiting for the first election: ending the leadership ends that wait. A leadership
+    // that ended on a configuration error (another group's target, say) rejects with it, reported by
+    // start() and `failed` already: the rest must stop all the same.
+    const leadershipStopped = () => this.leadership?.stop().catch(() => undefined);
+    await leadershipStopped();
     await this.started?.catch(() => undefined);
-    await this.leadership?.stop();
+    await leadershipStopped();
     await this.sampler.stop();
     await this.server?.stop();
     this.logger.info('daemon stopped');

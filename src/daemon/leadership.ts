@@ -1,6 +1,8 @@
 /**
- * Leader election among daemons configured for one source: the holder of a session advisory lock on the
- * source works (workers, listener, pruner); the others stand by and try the lock again every half second.
+ * Leader election among daemons configured for one source and group (`group` in the config; each group
+ * of a source elects its own leader for its own targets): the holder of the group's session advisory
+ * lock on the source works (workers, listener, pruner); the others stand by and try the lock again every
+ * half second.
  * When the leader dies its session ends and the server releases the lock, so a standby takes over within
  * half a second or so; when the leader loses its own lock connection it stops working before it tries again.
  *
@@ -17,7 +19,14 @@ import type pg from 'pg';
 import { ident } from '../config/identifiers.js';
 import type { Config } from '../config/types.js';
 import { connect, daemonConnectOptions } from '../db/connect.js';
-import { deposeLeader, leaderSession, termOf, TermFence, tryLeaderLock } from '../db/term-fence.js';
+import {
+  deposeLeader,
+  leaderSession,
+  termOf,
+  TermFence,
+  tryLeaderLock,
+  type LeaderKey,
+} from '../db/term-fence.js';
 import { classifyError, coerceError } from '../failure/errors.js';
 import type { TrigsyncEvents } from '../lib/events.js';
 import type { Logger } from '../lib/logger.js';
@@ -70,6 +79,11 @@ export class Leadership extends Runnable {
     return this.leading;
   }
 
+  /** The lock this daemon stands for: its group's on its source. */
+  private get key(): LeaderKey {
+    return { schema: this.config.schema, group: this.config.group };
+  }
+
   protected async loop(signal: AbortSignal): Promise<void> {
     const backoff = new Backoff(this.config.retry);
     let waitingLogged = false;
@@ -87,7 +101,7 @@ export class Leadership extends Runnable {
         if (abandoned !== undefined)
           await endAbandonedSession(client, abandoned, this.config.applicationName);
         abandoned = undefined;
-        while (this.shouldRun() && !(await tryLeaderLock(client, this.config.schema))) {
+        while (this.shouldRun() && !(await tryLeaderLock(client, this.key))) {
           if (!waitingLogged) this.logger.info('another daemon leads; standing by');
           waitingLogged = true;
           this.decide();
@@ -123,9 +137,9 @@ export class Leadership extends Runnable {
 
   /** Standing by: a leader whose lock session has been silent too long is hung; end its term. */
   private async deposeIfSilent(client: pg.Client): Promise<void> {
-    const leader = await leaderSession(client, this.config.schema);
+    const leader = await leaderSession(client, this.key);
     if (leader?.silentMs === undefined || leader.silentMs < this.config.leaderTimeoutMs) return;
-    const ended = await deposeLeader(client, this.config.schema, leader.pid);
+    const ended = await deposeLeader(client, this.key, leader.pid);
     this.logger.warn(
       { silentMs: leader.silentMs, pid: leader.pid, sessions: ended },
       'the leader is silent; ended its sessions to take over',
@@ -138,7 +152,7 @@ export class Leadership extends Runnable {
    */
   private async lead(client: pg.Client, ended: Promise<void>, signal: AbortSignal): Promise<void> {
     this.leading = true;
-    const fence = new TermFence(this.config, await termOf(client, this.config.schema));
+    const fence = new TermFence(this.config, await termOf(client, this.key));
     let failure: Error | undefined;
     this.beginning = this.begin(client, fence).catch((thrown: unknown) => {
       failure = coerceError(thrown);
@@ -155,13 +169,13 @@ export class Leadership extends Runnable {
     await this.term.begin(fence);
     const s = ident(this.config.schema);
     await client.query(
-      `insert into ${s}.leader (daemon, backend_pid) values ($1, pg_backend_pid())
-       on conflict (only_row) do update set daemon = excluded.daemon, backend_pid = excluded.backend_pid,
-                                            since = clock_timestamp()`,
-      [daemonIdentity],
+      `insert into ${s}.leader (group_name, daemon, backend_pid) values ($1, $2, pg_backend_pid())
+       on conflict (group_name) do update set daemon = excluded.daemon, backend_pid = excluded.backend_pid,
+                                              since = clock_timestamp()`,
+      [this.config.group, daemonIdentity],
     );
     this.events.emit('leader:changed', { leader: true, daemon: daemonIdentity });
-    this.logger.info({ daemon: daemonIdentity }, 'leading: this daemon applies');
+    this.logger.info({ daemon: daemonIdentity, group: this.config.group }, 'leading: this daemon applies');
     this.decide();
   }
 

@@ -35,3 +35,13 @@ export function valuesOrFirstFailure<T>(settled: readonly PromiseSettledResult<T
   if (failed !== undefined) throw failed.reason;
   return settled.map((s) => (s as PromiseFulfilledResult<T>).value);
 }
+
+/** Two statements (or functions that start one at once) in one round trip; their values, typed. */
+export async function pipelinedPair<A, B>(
+  client: pg.Client,
+  first: () => Promise<A>,
+  second: () => Promise<B>,
+): Promise<[A, B]> {
+  const [a, b] = valuesOrFirstFailure(await sendPipelined<A | B>(client, () => [first(), second()]));
+  return [a as A, b as B];
+}

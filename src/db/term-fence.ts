@@ -1,7 +1,8 @@
 /**
  * The leader's lock and the fence around its term (src/daemon/leadership.ts).
  *
- * The leader holds a session advisory lock on the source. Every other source session of its term (the
+ * The leader of a group holds a session advisory lock on the source, one per group (each group of
+ * daemons leads its own targets). Every other source session of its term (the
  * workers', the listener's, the pruner's, the capture watcher's, the install's) joins the term first: it
  * takes a shared advisory lock keyed by the leader's lock session, and checks that this session still
  * holds the leader's lock. A standby that finds the leader's lock session silent (the process stopped or
@@ -10,7 +11,7 @@
  */
 import type pg from 'pg';
 
-import type { Config } from '../config/types.js';
+import { defaultGroup, type Config } from '../config/types.js';
 import { TrigsyncError } from '../failure/errors.js';
 import { connect, daemonConnectOptions } from './connect.js';
 
@@ -28,32 +29,53 @@ function advisoryLock(key1: string, key2: string): string {
           and l.classid = ${key1} and l.objid = ${key2}`;
 }
 
-/** The leader's lock of trigsync's schema `$1`. */
-const leaderLock = advisoryLock(`hashtext('trigsync leader')::oid`, `hashtext($1)::oid`);
+/** Whose leader: the daemons of one group on trigsync's schema of one source. */
+export interface LeaderKey {
+  schema: string;
+  group: string;
+}
 
-/** Take the leader's lock on this session, if no other holds it. */
-export async function tryLeaderLock(client: pg.ClientBase, schema: string): Promise<boolean> {
+/**
+ * The text the first key of a group's leader lock hashes. The default group keeps the key trigsync had
+ * before groups, so that daemons of either version see each other's lock while they are upgraded.
+ */
+export function leaderLockName(group: string): string {
+  return group === defaultGroup ? 'trigsync leader' : `trigsync leader ${group}`;
+}
+
+/**
+ * The leader's lock of a group, held (SQL over `pg_locks l`): `$name` binds leaderLockName(), `$schema`
+ * trigsync's schema.
+ */
+export function leaderLockHeld(name: string, schema: string): string {
+  return advisoryLock(`hashtext(${name})::oid`, `hashtext(${schema})::oid`);
+}
+
+/** The leader's lock of `$1` (leaderLockName) and `$2` (the schema). */
+const leaderLock = leaderLockHeld('$1', '$2');
+
+/** Take the group's leader lock on this session, if no other holds it. */
+export async function tryLeaderLock(client: pg.ClientBase, key: LeaderKey): Promise<boolean> {
   const result = await client.query<{ locked: boolean }>(
-    `select pg_try_advisory_lock(hashtext('trigsync leader'), hashtext($1)) as locked`,
-    [schema],
+    `select pg_try_advisory_lock(hashtext($1), hashtext($2)) as locked`,
+    [leaderLockName(key.group), key.schema],
   );
   return result.rows[0]?.locked === true;
 }
 
 /** A term: the leader's lock session, told from a later session with the same pid by its start. */
-export interface Term {
-  schema: string;
+export interface Term extends LeaderKey {
   lockPid: number;
   lockStartedAt: string;
 }
 
-/** The term that the lock session `client` (holding the leader's lock) leads. */
-export async function termOf(client: pg.ClientBase, schema: string): Promise<Term> {
+/** The term that the lock session `client` (holding the group's leader lock) leads. */
+export async function termOf(client: pg.ClientBase, key: LeaderKey): Promise<Term> {
   const result = await client.query<{ pid: number; started: string }>(
     `select pid, backend_start::text as started from pg_stat_activity where pid = pg_backend_pid()`,
   );
   const row = result.rows[0]!;
-  return { schema, lockPid: row.pid, lockStartedAt: row.started };
+  return { schema: key.schema, group: key.group, lockPid: row.pid, lockStartedAt: row.started };
 }
 
 export class TermFence {
@@ -76,13 +98,13 @@ export class TermFence {
 
   /** Make `client` a session of this term, or throw TermEnded. */
   async join(client: pg.ClientBase): Promise<void> {
-    const { schema, lockPid, lockStartedAt } = this.term;
+    const { schema, group, lockPid, lockStartedAt } = this.term;
     // The shared lock first: a standby that deposes the leader after this check still finds this session.
     await client.query(`select pg_advisory_lock_shared(hashtext('trigsync term'), $1::int4)`, [lockPid]);
     const result = await client.query<{ leading: boolean }>(
       `select exists (select from pg_locks l join pg_stat_activity a on a.pid = l.pid
-                       where ${leaderLock} and l.pid = $2 and a.backend_start = $3::timestamptz) as leading`,
-      [schema, lockPid, lockStartedAt],
+                       where ${leaderLock} and l.pid = $3 and a.backend_start = $4::timestamptz) as leading`,
+      [leaderLockName(group), schema, lockPid, lockStartedAt],
     );
     if (result.rows[0]?.leading !== true) throw new TermEnded();
   }
@@ -97,7 +119,7 @@ export interface LeaderSession {
 
 export async function leaderSession(
   client: pg.ClientBase,
-  schema: string,
+  key: LeaderKey,
 ): Promise<LeaderSession | undefined> {
   // state_change moves at every statement the leader runs (one a second, leadership.ts). It is null for a
   // session of another role, and does not move with track_activities off ('disabled'): no verdict then.
@@ -107,7 +129,7 @@ export async function leaderSession(
                  then (extract(epoch from clock_timestamp() - a.state_change) * 1000)::int8 end as silent_ms
        from pg_locks l left join pg_stat_activity a on a.pid = l.pid
       where ${leaderLock}`,
-    [schema],
+    [leaderLockName(key.group), key.schema],
   );
   const row = result.rows[0];
   if (row === undefined) return undefined;
@@ -115,15 +137,15 @@ export async function leaderSession(
 }
 
 /**
- * End the leader's lock session `pid` and every session of its term; returns how many were ended. The
- * server releases the lock as the session exits.
+ * End the group's leader lock session `pid` and every session of its term; returns how many were
+ * ended. The server releases the lock as the session exits.
  */
-export async function deposeLeader(client: pg.ClientBase, schema: string, pid: number): Promise<number> {
+export async function deposeLeader(client: pg.ClientBase, key: LeaderKey, pid: number): Promise<number> {
   const result = await client.query(
     `select pg_terminate_backend(l.pid) from pg_locks l
-      where (${leaderLock} and l.pid = $2)
-         or (${advisoryLock(`hashtext('trigsync term')::oid`, '$2::int4::oid')})`,
-    [schema, pid],
+      where (${leaderLock} and l.pid = $3)
+         or (${advisoryLock(`hashtext('trigsync term')::oid`, '$3::int4::oid')})`,
+    [leaderLockName(key.group), key.schema, pid],
   );
   return result.rowCount ?? 0;
 }

@@ -1,8 +1,13 @@
 /**
  * Removes changes that every registered target has applied (G7). A change is applied everywhere when
- * its transaction is older than the oldest xmin of the targets' positions. Targets that are parked or
- * removed from the config hold the log; status shows which. The horizon is recorded first
- * (src/log/horizon.ts), so that a target found behind it later is told so, not served a gap.
+ * its transaction is older than the oldest xmin of the targets' positions, every group's targets
+ * alike. Targets that are parked or removed from the config hold the log; status shows which. The
+ * horizon is recorded first (src/log/horizon.ts), so that a target found behind it later is told so, not
+ * served a gap.
+ *
+ * Each group's leader runs a pruner, and one of them prunes: the one whose session holds the pruner's
+ * advisory lock. When its leader stops, its session ends and another group's pruner takes the lock at
+ * its next round, so the log is pruned as long as any group leads.
  */
 import type pg from 'pg';
 
@@ -37,13 +42,32 @@ export async function pruneLog(client: pg.ClientBase, schema: string): Promise<n
   }
 }
 
+/**
+ * Take the source's pruner lock on this session, if no other holds it. A session lock is counted: take
+ * it once per session.
+ */
+async function tryPrunerLock(client: pg.ClientBase, schema: string): Promise<boolean> {
+  const result = await client.query<{ locked: boolean }>(
+    `select pg_try_advisory_lock(hashtext('trigsync pruner'), hashtext($1)) as locked`,
+    [schema],
+  );
+  return result.rows[0]?.locked === true;
+}
+
 export class LogPruner extends PeriodicSourceJob {
   readonly name = 'pruner';
+  /** The session that holds the pruner's lock; a new session (after an error) takes it anew. */
+  private holder: pg.Client | undefined;
   constructor(config: Config, logger: Logger, fence: TermFence) {
     super(config, logger, fence, pruneIntervalMs, 'pruning');
   }
 
   protected async work(client: pg.Client): Promise<void> {
+    if (this.holder !== client) {
+      if (!(await tryPrunerLock(client, this.config.schema))) return; // another group's leader prunes
+      this.holder = client;
+      this.logger.debug('this daemon prunes the change log');
+    }
     const removed = await pruneLog(client, this.config.schema);
     if (removed === 0) return;
     // Autovacuum looks at a table at most once a minute (autovacuum_naptime) and then by scale factor; a

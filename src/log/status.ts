@@ -2,13 +2,16 @@
 import type pg from 'pg';
 
 import { capturedNotInConfig, tablesToCopy } from '../capture/table-set.js';
-import { ident, qualifiedIdent } from '../config/identifiers.js';
-import type { Config } from '../config/types.js';
+import { ident, qualifiedIdent, sqlLiteral } from '../config/identifiers.js';
+import { defaultGroup, type Config } from '../config/types.js';
+import { leaderLockHeld, leaderLockName } from '../db/term-fence.js';
 import type { TargetState } from '../lib/events.js';
 import { readSequenceStatus, type SequenceStatus } from './sequence-state.js';
 
 export interface TargetStatus {
   name: string;
+  /** The group of daemons it belongs to (src/log/targets.ts). */
+  group: string;
   state: TargetState;
   /** Changes captured and not yet applied; 0 exactly when the target has applied everything. */
   backlog: number;
@@ -41,10 +44,28 @@ export interface CopyStatus {
 export interface Status {
   targets: TargetStatus[];
   log: { rows: number };
-  /** Captured tables this config does not list (another config's, or removed from this one): still captured. */
+  /**
+   * Captured tables neither this config nor another group's lists (removed from this config, or from
+   * another of its group): still captured.
+   */
   notInConfig: string[];
-  /** The daemon that holds the leader's lock now (src/daemon/leadership.ts); null when none runs. */
-  leader: { daemon: string; since: string } | null;
+  /**
+   * The daemon that holds the leader's lock of this config's group now (src/daemon/leadership.ts); null
+   * when none runs.
+   */
+  leader: Leader | null;
+  /** This config's group. */
+  group: string;
+  /**
+   * Every group the source knows (this config's, those with targets, tables or a leader recorded), by
+   * name, each with its leader now.
+   */
+  groups: { name: string; leader: Leader | null }[];
+}
+
+export interface Leader {
+  daemon: string;
+  since: string;
 }
 
 export async function readStatus(client: pg.ClientBase, config: Config): Promise<Status> {
@@ -61,6 +82,7 @@ export async function readStatus(client: pg.ClientBase, config: Config): Promise
   }
   const targets = await client.query<{
     name: string;
+    group: string;
     state: TargetState;
     last_error: string | null;
     last_applied_at: Date | null;
@@ -72,7 +94,7 @@ export async function readStatus(client: pg.ClientBase, config: Config): Promise
     sync_rows: string | null;
     sync_rows_estimate: string | null;
   }>(
-    `select t.name, t.state, t.last_error, t.last_applied_at, t.parked_since, t.sync_tables,
+    `select t.name, ${groupOf('t')} as group, t.state, t.last_error, t.last_applied_at, t.parked_since, t.sync_tables,
             t.sync_requested_at, t.sync_table, t.sync_rows, t.sync_rows_estimate,
             (select count(*) from ${s}.error_queue e where e.target = t.name) as error_queue
        from ${s}.target t order by t.name`,
@@ -97,6 +119,7 @@ export async function readStatus(client: pg.ClientBase, config: Config): Promise
     const row = backlog.rows[0];
     statuses.push({
       name: t.name,
+      group: t.group,
       state: t.state,
       backlog: row?.backlog ?? 0,
       lagSeconds: row?.backlog === 0 ? 0 : Math.max(0, row?.lag ?? 0),
@@ -120,23 +143,48 @@ export async function readStatus(client: pg.ClientBase, config: Config): Promise
     });
   }
   const rows = await client.query<{ rows: number }>(`select count(*) as rows from ${s}.change_log`);
-  // The row is the leader only while its session still holds the lock: a killed leader leaves history.
-  // pg_locks shows the two int4 keys of pg_try_advisory_lock(int4, int4) as unsigned oids.
-  const leader = await client.query<{ daemon: string; since: Date }>(
-    `select l.daemon, l.since from ${s}.leader l
-      where exists (
-        select 1 from pg_locks k
-         where k.locktype = 'advisory' and k.pid = l.backend_pid and k.granted and k.objsubid = 2
-           and k.database = (select oid from pg_database where datname = current_database())
-           and k.classid = oid(hashtext('trigsync leader')::int8 & 4294967295)
-           and k.objid = oid(hashtext($1)::int8 & 4294967295))`,
-    [config.schema],
-  );
-  const holder = leader.rows[0];
+  const groups = await readGroups(client, config);
   return {
     targets: statuses,
     log: { rows: rows.rows[0]?.rows ?? 0 },
     notInConfig: await capturedNotInConfig(client, config),
-    leader: holder === undefined ? null : { daemon: holder.daemon, since: holder.since.toISOString() },
+    leader: groups.find((g) => g.name === config.group)?.leader ?? null,
+    group: config.group,
+    groups,
   };
+}
+
+/**
+ * The group of a row of `target` or `leader`: the default group's on a source that an older trigsync
+ * installed (before sql/source/013), which a standby of a newer one samples until it leads.
+ */
+function groupOf(alias: string): string {
+  return `coalesce(to_jsonb(${alias}) ->> 'group_name', ${sqlLiteral(defaultGroup)})`;
+}
+
+/** The groups the source knows, with the leader of each. */
+async function readGroups(client: pg.ClientBase, config: Config): Promise<Status['groups']> {
+  const s = ident(config.schema);
+  const recorded = await client.query<{ found: boolean }>(`select to_regclass($1) is not null as found`, [
+    `${s}.group_table`,
+  ]);
+  const known = await client.query<{ name: string }>(
+    `select ${groupOf('t')} as name from ${s}.target t union select ${groupOf('d')} from ${s}.leader d
+     ${recorded.rows[0]?.found === true ? `union select group_name from ${s}.group_table` : ''}
+     union select $1 order by 1`,
+    [config.group],
+  );
+  const names = known.rows.map((r) => r.name);
+  // A row is the leader only while its session still holds its group's lock: a killed leader leaves
+  // history.
+  const leaders = await client.query<{ group: string; daemon: string; since: Date }>(
+    `select g.name as group, d.daemon, d.since
+       from ${s}.leader d join unnest($1::text[], $2::text[]) as g (name, lock) on g.name = ${groupOf('d')}
+      where exists (select from pg_locks l where l.pid = d.backend_pid and ${leaderLockHeld('g.lock', '$3')})`,
+    [names, names.map(leaderLockName), config.schema],
+  );
+  const leaderOf = new Map(
+    leaders.rows.map((r) => [r.group, { daemon: r.daemon, since: r.since.toISOString() }]),
+  );
+  return names.map((name) => ({ name, leader: leaderOf.get(name) ?? null }));
 }

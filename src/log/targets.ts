@@ -4,6 +4,8 @@ import type pg from 'pg';
 import { forgetCopied } from '../capture/table-set.js';
 import { ident } from '../config/identifiers.js';
 import type { TargetConfig } from '../config/types.js';
+import { leaderLockHeld, leaderLockName } from '../db/term-fence.js';
+import { ConfigError } from '../failure/errors.js';
 import type { TargetState } from '../lib/events.js';
 import {
   fromStored,
@@ -15,25 +17,55 @@ import {
   type StoredPosition,
 } from './window.js';
 
+/** A target this group took over from another group that no daemon led or that removed it (a rename, a move). */
+export interface ClaimedTarget {
+  name: string;
+  from: string;
+}
+
 /**
- * Register the configured targets that are new (they follow from now, after a copy of every table
- * when their initialSync is `copy`) and mark the ones no longer
- * configured as removed: a removed target keeps holding the log until it is dropped, so that adding
- * it back resumes where it was.
+ * Register the configured targets of `group` that are new (they follow from now, after a copy of
+ * every table when their initialSync is `copy`) and mark the group's ones no longer configured as
+ * removed: a removed target keeps holding the log until it is dropped, so that adding it back resumes
+ * where it was. A target belongs to one group (docs/operations.md, "Groups"): one registered by another
+ * group is taken over when it is removed there or no daemon of that group leads (its position is kept),
+ * and refused with a ConfigError while that group's leader runs; a group left without targets so is
+ * forgotten. Other groups' targets are left alone.
  */
 export async function registerTargets(
   client: pg.ClientBase,
   schema: string,
+  group: string,
   targets: readonly Pick<TargetConfig, 'name' | 'initialSync'>[],
-): Promise<{ added: string[]; removed: string[] }> {
+): Promise<{ added: string[]; removed: string[]; claimed: ClaimedTarget[] }> {
   const names = targets.map((t) => t.name);
   const s = ident(schema);
-  const known = await client.query<{ name: string; state: TargetState }>(
-    `select name, state from ${s}.target`,
+  const known = await client.query<{ name: string; state: TargetState; group: string }>(
+    `select name, state, group_name as group from ${s}.target`,
   );
   const existing = new Map(known.rows.map((r) => [r.name, r.state]));
+  const groupOf = new Map(known.rows.map((r) => [r.name, r.group]));
   const added: string[] = [];
+  const claimed: ClaimedTarget[] = [];
+  const refused: string[] = [];
   for (const { name, initialSync } of targets) {
+    const owner = groupOf.get(name);
+    if (owner !== undefined && owner !== group) {
+      const leader = existing.get(name) === 'removed' ? undefined : await groupLeader(client, schema, owner);
+      if (leader !== undefined) {
+        refused.push(
+          `target ${name}: group ${owner}'s (its leader ${leader} applies to it), not group ${group}'s: a ` +
+            `target belongs to one group; remove it from one of the two configs, or to move it, from ` +
+            `group ${owner}'s config first and restart that group's daemons`,
+        );
+        continue;
+      }
+      await client.query(`update ${s}.target set group_name = $2, updated_at = now() where name = $1`, [
+        name,
+        group,
+      ]);
+      claimed.push({ name, from: owner });
+    }
     if (existing.get(name) === 'removed') {
       await client.query(`update ${s}.target set state = 'catching_up', updated_at = now() where name = $1`, [
         name,
@@ -41,23 +73,58 @@ export async function registerTargets(
     } else if (!existing.has(name)) {
       const values = positionValues(positionAt(await takeTick(client, schema)));
       await client.query(
-        `insert into ${s}.target (name, sync_tables, sync_requested_at, ${positionColumns.join(', ')})
-         values ($1, $2, case when $2::text[] is not null then now() end,
-                 ${positionColumns.map((_, i) => `$${i + 3}`).join(', ')})
+        `insert into ${s}.target (name, group_name, sync_tables, sync_requested_at, ${positionColumns.join(', ')})
+         values ($1, $2, $3, case when $3::text[] is not null then now() end,
+                 ${positionColumns.map((_, i) => `$${i + 4}`).join(', ')})
          on conflict (name) do nothing`,
-        [name, initialSync === 'copy' ? [] : null, ...values],
+        [name, group, initialSync === 'copy' ? [] : null, ...values],
       );
       added.push(name);
     }
   }
-  const removed = [...existing.keys()].filter((n) => !names.includes(n) && existing.get(n) !== 'removed');
+  if (refused.length > 0) throw new ConfigError(refused);
+  // A group left without targets and leader by the takeover was renamed: forget its leader row and
+  // the tables it listed, so that status and `uninstall --table` no longer count it. Started again, its
+  // daemons record it anew.
+  for (const from of new Set(claimed.map((c) => c.from))) {
+    const left = await client.query(`select from ${s}.target where group_name = $1`, [from]);
+    if (left.rowCount !== 0 || (await groupLeader(client, schema, from)) !== undefined) continue;
+    await client.query(`delete from ${s}.group_table where group_name = $1`, [from]);
+    await client.query(`delete from ${s}.leader where group_name = $1`, [from]);
+  }
+  const removed = [...existing.keys()].filter(
+    (n) => groupOf.get(n) === group && !names.includes(n) && existing.get(n) !== 'removed',
+  );
   if (removed.length > 0) {
     await client.query(
       `update ${s}.target set state = 'removed', updated_at = now() where name = any($1::text[])`,
       [removed],
     );
   }
-  return { added, removed };
+  return { added, removed, claimed };
+}
+
+/** What to say about a target this group took over. */
+export function claimedMessage(claimed: ClaimedTarget, group: string): string {
+  return (
+    `target ${claimed.name}: taken over from group ${claimed.from} (no daemon of it leads, or its config ` +
+    `no longer lists the target); group ${group} applies to it from its position`
+  );
+}
+
+/** The daemon leading `group` now (host:pid), or undefined when none holds its lock. */
+async function groupLeader(
+  client: pg.ClientBase,
+  schema: string,
+  group: string,
+): Promise<string | undefined> {
+  const result = await client.query<{ daemon: string }>(
+    `select coalesce((select daemon from ${ident(schema)}.leader where group_name = $3 and backend_pid = l.pid),
+                     'pid ' || l.pid) as daemon
+       from pg_locks l where ${leaderLockHeld('$1', '$2')}`,
+    [leaderLockName(group), schema, group],
+  );
+  return result.rows[0]?.daemon;
 }
 
 export async function loadRegisteredPosition(

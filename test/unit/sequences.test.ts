@@ -67,6 +67,7 @@ describe('status', () => {
     targets: [
       {
         name: 'one',
+        group: 'default',
         state: 'live',
         backlog: 0,
         lagSeconds: 0,
@@ -83,6 +84,8 @@ describe('status', () => {
     log: { rows: 0 },
     notInConfig: [],
     leader: null,
+    group: 'default',
+    groups: [{ name: 'default', leader: null }],
   });
   const kept = { source: 'public.a_id_seq', target: 'public.a_id_seq', problem: null };
 

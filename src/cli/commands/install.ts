@@ -13,6 +13,7 @@ import { configSecrets, redactSecrets } from '../../config/redact.js';
 import type { Config, TargetConfig } from '../../config/types.js';
 import { withClient } from '../../db/connect.js';
 import { ConfigError, UsageError, coerceError } from '../../failure/errors.js';
+import { claimedMessage } from '../../log/targets.js';
 import { ExitCode } from '../exit-codes.js';
 import type { CommandContext, OptionValue } from '../handlers.js';
 import { configOptions } from './common.js';
@@ -68,6 +69,7 @@ export async function installCommand(context: CommandContext): Promise<ExitCode>
       context.out.print(
         `target ${target}: the daemon copies ${table}, which it takes anew (initialSync: copy)`,
       );
+    for (const claimed of result.targetsClaimed) context.out.print(claimedMessage(claimed, config.group));
     if (result.targetsRemoved.length > 0) {
       context.out.print(
         `source: target(s) ${result.targetsRemoved.join(', ')} no longer configured; they hold the log until dropped`,

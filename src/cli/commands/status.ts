@@ -1,6 +1,7 @@
 /** `trigsync status [--json] [--check [--max-lag SECONDS]]`: state, backlog and lag of every target. */
 import { copyAdvice, notInConfigAdvice } from '../../capture/table-set.js';
 import { loadConfig } from '../../config/load.js';
+import { defaultGroup } from '../../config/types.js';
 import { withClient } from '../../db/connect.js';
 import { UsageError } from '../../failure/errors.js';
 import type { SequenceStatus } from '../../log/sequence-state.js';
@@ -48,7 +49,12 @@ export function checkProblems(status: Status, maxLagSeconds: number): string[] {
       problems.push(`target ${t.name} lags ${t.lagSeconds.toFixed(1)} s (more than ${maxLagSeconds} s)`);
     for (const gap of uncopied(t)) problems.push(copyAdvice({ target: t.name, ...gap }));
   }
-  if (status.leader === null) problems.push('no trigsync daemon is running for this source (no leader)');
+  if (status.leader === null)
+    problems.push(
+      grouped(status)
+        ? `no trigsync daemon of group ${status.group} is running for this source (no leader)`
+        : 'no trigsync daemon is running for this source (no leader)',
+    );
   return problems;
 }
 
@@ -77,14 +83,22 @@ function sequenceLine(target: string, s: SequenceStatus): string[] {
   return [`${where} is behind by ${s.lag} (source ${s.sourceValue}, target ${s.targetValue ?? 'unused'})`];
 }
 
+/** The source has groups of daemons besides the default one: status names them. */
+function grouped(status: Status): boolean {
+  return status.groups.some((g) => g.name !== status.group) || status.group !== defaultGroup;
+}
+
 /**
- * The table a terminal shows: one row per target, then the tables a target may lack, the captured tables
- * the config does not list, the log and the leader.
+ * The table a terminal shows: one row per target (with its group where the source has groups), then the
+ * tables a target may lack, the captured tables the config does not list, the log and the leader of
+ * each group.
  */
 export function statusTable(status: Status): string[] {
+  const groups = grouped(status);
   const rows = [
-    ['TARGET', 'STATE', 'BACKLOG', 'LAG', 'ERRORS', 'LAST ERROR'],
+    [...(groups ? ['GROUP'] : []), 'TARGET', 'STATE', 'BACKLOG', 'LAG', 'ERRORS', 'LAST ERROR'],
     ...status.targets.map((t) => [
+      ...(groups ? [t.group] : []),
       t.name,
       t.parkedSince === null ? t.state : `${t.state} since ${t.parkedSince}`,
       String(t.backlog),
@@ -100,10 +114,9 @@ export function statusTable(status: Status): string[] {
   for (const t of status.targets) for (const s of t.sequences) lines.push(...sequenceLine(t.name, s));
   if (status.notInConfig.length > 0) lines.push(notInConfigAdvice(status.notInConfig));
   lines.push(`change log: ${status.log.rows} row(s)`);
-  lines.push(
-    status.leader === null
-      ? 'leader: none (no daemon is running)'
-      : `leader: ${status.leader.daemon} since ${status.leader.since}`,
-  );
+  const leaderLine = (leader: Status['leader']) =>
+    leader === null ? 'none (no daemon is running)' : `${leader.daemon} since ${leader.since}`;
+  if (!groups) lines.push(`leader: ${leaderLine(status.leader)}`);
+  else for (const g of status.groups) lines.push(`leader of group ${g.name}: ${leaderLine(g.leader)}`);
   return lines;
 }
