@@ -13,6 +13,7 @@ const benches: Record<BenchName, () => Promise<Bench>> = {
   soak: async () => (await import('./soak/run.js')).soakBench,
   prune: async () => (await import('./prune.js')).pruneBench,
   relational: async () => (await import('./relational/run.js')).relationalBench,
+  fanout: async () => (await import('./fanout/run.js')).fanoutBench,
 };
 
 async function main(): Promise<void> {

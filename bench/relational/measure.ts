@@ -7,11 +7,13 @@ import { delay } from '../../test/support/wait.js';
 import type { Route, Side } from './sides.js';
 import {
   checkSides,
-  linesPerOrder,
+  linesOf,
   orderWorkload,
   tablesOf,
+  transactionsOf,
   writers,
   type Rig,
+  type Shape,
   type SidesCheck,
   type SystemName,
 } from './setup.js';
@@ -20,6 +22,7 @@ export const modes = ['backlog', 'live'] as const;
 export type Mode = (typeof modes)[number];
 
 export interface RunResult {
+  shape: Shape;
   mode: Mode;
   delayMs: number;
   system: SystemName;
@@ -57,19 +60,24 @@ export const watchIntervalMs = 10;
 /** After the wait ran out: how long the run may take to finish all the same before it fails. */
 const finishTimeoutMs = 900_000;
 
-export async function measureRun(rig: Rig, side: Side, mode: Mode, route: Route): Promise<RunResult> {
-  const run = `${mode}, ${route.delayMs} ms, ${side.system}`;
-  await side.begin(route, `${mode}_${route.delayMs}`);
-  const perWriter = Math.ceil(rig.options.orders / writers);
-  const rows = perWriter * writers * (1 + linesPerOrder);
+export async function measureRun(
+  rig: Rig,
+  side: Side,
+  run: { shape: Shape; mode: Mode; route: Route },
+): Promise<RunResult> {
+  const { shape, mode, route } = run;
+  const name = `${shape}, ${mode}, ${route.delayMs} ms, ${side.system}`;
+  await side.begin(route, `${shape}_${mode}_${route.delayMs}`);
+  const perWriter = Math.ceil(transactionsOf(shape, rig.options) / writers);
+  const rows = perWriter * writers * (1 + linesOf(shape));
   const write = async (): Promise<number> => {
-    const written = await rig.load.run(orderWorkload(side.schema), {
+    const written = await rig.load.run(orderWorkload(side.schema, shape), {
       url: rig.sourceUrl,
       clients: writers,
       transactions: perWriter,
     });
     if (written.transactions !== perWriter * writers) {
-      throw new Error(`${run}: ${written.transactions} of ${perWriter * writers} transactions committed`);
+      throw new Error(`${name}: ${written.transactions} of ${perWriter * writers} transactions committed`);
     }
     return performance.now();
   };
@@ -100,16 +108,17 @@ export async function measureRun(rig: Rig, side: Side, mode: Mode, route: Route)
     await side.unthrottle();
     const after = await watchTarget(rig.watch, side.schema, rows, performance.now() + finishTimeoutMs);
     if (after.doneAt === undefined) {
-      throw new Error(`${run}: the target holds ${after.arrived} of ${rows} rows after the wait and more`);
+      throw new Error(`${name}: the target holds ${after.arrived} of ${rows} rows after the wait and more`);
     }
   }
-  const checked = await checkSides(rig, side.schema, run);
+  const checked = await checkSides(rig, side.schema, name);
   await side.end();
 
   const endedAt = progress.doneAt ?? progress.countedAt;
   const seconds = (endedAt - started) / 1000;
   const writerSeconds = writersDoneAt === undefined ? null : (writersDoneAt - started) / 1000;
   return {
+    shape,
     mode,
     delayMs: route.delayMs,
     system: side.system,

@@ -3,21 +3,21 @@
 // what the live runs' writers managed.
 import { fmt, formatTable, type Cell } from '../support/report.js';
 import { modes, watchIntervalMs, type RunResult } from './measure.js';
-import { linesPerOrder, writers } from './setup.js';
+import { linesOf, transactionsOf, writers, type Shape } from './setup.js';
 
 /** Live: the target held everything within this long after the writers' last commit. */
 export const keptUpSeconds = 1;
 
 export function relationalTable(
   results: readonly RunResult[],
-  delays: readonly number[],
-  options: { orders: number; maxWaitSeconds: number },
+  shape: Shape,
+  options: { orders: number; singles: number; delays: readonly number[] },
 ): string {
   const rows: Cell[][] = [];
   for (const mode of modes) {
-    for (const delayMs of delays) {
-      const trigsync = find(results, mode, delayMs, 'trigsync');
-      const native = find(results, mode, delayMs, 'native');
+    for (const delayMs of options.delays) {
+      const trigsync = find(results, { shape, mode, delayMs, system: 'trigsync' });
+      const native = find(results, { shape, mode, delayMs, system: 'native' });
       if (trigsync === undefined || native === undefined) continue;
       rows.push([
         mode,
@@ -25,11 +25,14 @@ export function relationalTable(
         trigsync.rowsPerSecond,
         native.rowsPerSecond,
         trigsync.rowsPerSecond / native.rowsPerSecond,
+        mode === 'backlog' ? afterFirstRows(trigsync) / afterFirstRows(native) : '-',
         mode === 'backlog' ? (trigsync.firstRowsSeconds ?? '-') : '-',
         mode === 'backlog' ? (native.firstRowsSeconds ?? '-') : '-',
         outcome(trigsync),
         outcome(native),
-        `equal: ${fmt(trigsync.checked.orders, 0)} + ${fmt(trigsync.checked.lines, 0)} rows each`,
+        shape === 'orders'
+          ? `equal: ${fmt(trigsync.checked.orders, 0)} + ${fmt(trigsync.checked.lines, 0)} rows each`
+          : `equal: ${fmt(trigsync.checked.orders, 0)} rows each`,
       ]);
     }
   }
@@ -39,25 +42,29 @@ export function relationalTable(
     'trigsync rows/s',
     'native rows/s',
     'trigsync ÷ native',
+    'after first rows',
     'trigsync first rows s',
     'native first rows s',
     'trigsync',
     'native',
-    'source = target (orders + lines)',
+    shape === 'orders' ? 'source = target (orders + lines)' : 'source = target',
   ];
-  const transactions = Math.ceil(options.orders / writers) * writers;
-  return [
-    `Orders: ${fmt(transactions, 0)} transactions of one order and ${linesPerOrder} lines ` +
-      `(${fmt(transactions * (1 + linesPerOrder), 0)} rows) from ${writers} writers, foreign key on both sides`,
-    formatTable(headers, rows),
-  ].join('\n');
+  const transactions = Math.ceil(transactionsOf(shape, options) / writers) * writers;
+  const lines = linesOf(shape);
+  const title =
+    shape === 'orders'
+      ? `Orders: ${fmt(transactions, 0)} transactions of one order and ${lines} lines ` +
+        `(${fmt(transactions * (1 + lines), 0)} rows) from ${writers} writers, foreign key on both sides`
+      : `Single rows: ${fmt(transactions, 0)} transactions of one order each (an INSERT in autocommit) ` +
+        `from ${writers} writers`;
+  return [title, formatTable(headers, rows)].join('\n');
 }
 
 /** What the live runs' writers wrote, per delay: trigsync's pay for capture, native's do not. */
-export function writersTable(results: readonly RunResult[], delays: readonly number[]): string {
+export function writersTable(results: readonly RunResult[], shape: Shape, delays: readonly number[]): string {
   const rows = delays.flatMap((delayMs): Cell[][] => {
-    const trigsync = find(results, 'live', delayMs, 'trigsync');
-    const native = find(results, 'live', delayMs, 'native');
+    const trigsync = find(results, { shape, mode: 'live', delayMs, system: 'trigsync' });
+    const native = find(results, { shape, mode: 'live', delayMs, system: 'native' });
     if (trigsync === undefined || native === undefined) return [];
     return [
       [
@@ -69,7 +76,7 @@ export function writersTable(results: readonly RunResult[], delays: readonly num
     ];
   });
   return [
-    'Live: what the writers wrote while replication ran',
+    `Live, ${shape}: what the writers wrote while replication ran`,
     formatTable(['delay ms', 'trigsync writers rows/s', 'native writers rows/s', 'trigsync writers s'], rows),
   ].join('\n');
 }
@@ -79,6 +86,8 @@ export function relationalNotes(maxWaitSeconds: number): string {
     'backlog: written while replication was stopped (trigsync: daemon stopped; native: subscription',
     "  disabled), timed from its start (the daemon's start, install included; ALTER SUBSCRIPTION ENABLE)",
     '  until the target held every row; rows/s = rows ÷ seconds. "first rows": until the first rows showed.',
+    '  "after first rows": the ratio of rows ÷ (seconds − first rows s), the rate of applying without',
+    "  either system's start.",
     `Times come from counting the target's rows every ${watchIntervalMs} ms: a run of a tenth of a second is`,
     '  a few counts, good to ±15%.',
     "live: replication running, timed from the writers' start until the target held every row;",
@@ -95,11 +104,21 @@ export function relationalNotes(maxWaitSeconds: number): string {
 
 function find(
   results: readonly RunResult[],
-  mode: RunResult['mode'],
-  delayMs: number,
-  system: RunResult['system'],
+  run: Pick<RunResult, 'shape' | 'mode' | 'delayMs' | 'system'>,
 ): RunResult | undefined {
-  return results.find((r) => r.mode === mode && r.delayMs === delayMs && r.system === system);
+  return results.find(
+    (r) =>
+      r.shape === run.shape && r.mode === run.mode && r.delayMs === run.delayMs && r.system === run.system,
+  );
+}
+
+/**
+ * A finished backlog's rows/s from its first rows on: the rate of applying, without what each system
+ * pays once before (trigsync's daemon start, native's apply worker start).
+ */
+function afterFirstRows(result: RunResult): number {
+  if (!result.finished || result.firstRowsSeconds === null) return NaN;
+  return result.rows / Math.max(result.seconds - result.firstRowsSeconds, watchIntervalMs / 1000);
 }
 
 function outcome(result: RunResult): string {

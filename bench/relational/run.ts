@@ -11,7 +11,7 @@ import { withServers } from '../support/servers.js';
 import { measureRun, modes, type RunResult } from './measure.js';
 import { keptUpSeconds, relationalNotes, relationalTable, writersTable } from './report.js';
 import { openRoutes, routeLines, type Routes } from './routes.js';
-import { linesPerOrder, setUp, tearDown, writers } from './setup.js';
+import { linesPerOrder, setUp, shapes, tearDown, writers } from './setup.js';
 import { NativeSide, TrigsyncSide } from './sides.js';
 
 export async function relationalBench({ options, load }: BenchContext): Promise<void> {
@@ -33,25 +33,30 @@ export async function relationalBench({ options, load }: BenchContext): Promise<
         // Delay by delay, trigsync then native in each workload, so that a change in the machine's load
         // hits both alike.
         for (const route of routes) {
-          for (const mode of modes) {
-            for (const side of [trigsync, native]) {
-              const result = await measureRun(rig, side, mode, route);
-              results.push(result);
-              console.error(
-                `  ${mode}, ${route.delayMs} ms, ${side.system}: ${fmt(result.rowsPerSecond)} rows/s` +
-                  (result.finished ? '' : ' (did not finish)'),
-              );
+          for (const shape of shapes) {
+            for (const mode of modes) {
+              for (const side of [trigsync, native]) {
+                const result = await measureRun(rig, side, { shape, mode, route });
+                results.push(result);
+                console.error(
+                  `  ${shape}, ${mode}, ${route.delayMs} ms, ${side.system}: ${fmt(result.rowsPerSecond)} rows/s` +
+                    (result.finished ? '' : ' (did not finish)'),
+                );
+              }
             }
           }
         }
-        console.log(relationalTable(results, options.delays, options));
-        console.log(`\n${writersTable(results, options.delays)}`);
-        console.log(`\n${relationalNotes(options.maxWaitSeconds)}`);
+        for (const shape of shapes) {
+          console.log(`${relationalTable(results, shape, options)}\n`);
+          console.log(`${writersTable(results, shape, options.delays)}\n`);
+        }
+        console.log(relationalNotes(options.maxWaitSeconds));
         const file = await writeResults('relational', new Date(machine.date), {
           machine,
           serverSettings: logicalSettings,
           options: {
             orders: options.orders,
+            singles: options.singles,
             delays: options.delays,
             maxWaitSeconds: options.maxWaitSeconds,
             writers,

@@ -20,7 +20,24 @@ export function tablesOf(schema: string): [orders: string, lines: string] {
   return [`${schema}.orders`, `${schema}.order_lines`];
 }
 
+/**
+ * What a writer's transaction holds: an order and its lines (the foreign key between them), or one
+ * order alone (a single-row transaction, the shape of most OLTP writes).
+ */
+export const shapes = ['orders', 'singles'] as const;
+export type Shape = (typeof shapes)[number];
+
 export const linesPerOrder = 3;
+
+/** Order lines per transaction of a shape. */
+export function linesOf(shape: Shape): number {
+  return shape === 'orders' ? linesPerOrder : 0;
+}
+
+/** Transactions per run of a shape. */
+export function transactionsOf(shape: Shape, options: Pick<BenchOptions, 'orders' | 'singles'>): number {
+  return shape === 'orders' ? options.orders : options.singles;
+}
 /** Writer connections, each running its share of the transactions. */
 export const writers = 4;
 
@@ -45,9 +62,9 @@ const note = 'leave the parcel at the back door';
 
 /**
  * One order and its lines, as an application places it: two INSERTs between BEGIN and COMMIT, the
- * order's key from a sequence, a note on some orders only.
+ * order's key from a sequence, a note on some orders only. `singles`: the order's INSERT alone.
  */
-export function orderWorkload(schema: string): Workload {
+export function orderWorkload(schema: string, shape: Shape): Workload {
   const [orders, lines] = tablesOf(schema);
   const order = `insert into ${orders} (id, customer, placed_at, note)
   values (nextval('${orderIds}'), $1, now(), case when random() < 0.3 then '${note}' end)`;
@@ -55,17 +72,14 @@ export function orderWorkload(schema: string): Workload {
   select currval('${orderIds}'), g, 1 + (random() * 9999)::int, 1 + (random() * 4)::int,
          round((random() * 100)::numeric, 2)
     from generate_series(1, ${linesPerOrder}) g`;
+  const single = shape === 'singles';
+  const placed = `${order.replace('$1', ':customer')};\n`;
   return {
-    name: `order_${schema}`,
-    script: `\\set customer random(1, 100000)
-begin;
-${order.replace('$1', ':customer')};
-${orderLines};
-commit;
-`,
+    name: `${shape}_${schema}`,
+    script: `\\set customer random(1, 100000)\n${single ? placed : `begin;\n${placed}${orderLines};\ncommit;\n`}`,
     statement: order,
     values: () => [randomId(100_000)],
-    followedBy: [orderLines],
+    ...(single ? {} : { followedBy: [orderLines] }),
   };
 }
 

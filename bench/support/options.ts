@@ -31,10 +31,16 @@ export interface BenchOptions {
   pruneRate: number;
   /** relational: transactions of one order and its lines, per run. */
   orders: number;
+  /** relational: single-row transactions per run. */
+  singles: number;
   /** relational: one-way network delays in ms between the replication and a server; 0: no proxy. */
   delays: number[];
   /** relational: how long a run waits for its target before it is reported as not finished. */
   maxWaitSeconds: number;
+  /** fanout: target counts, each run on its own. */
+  fanoutTargets: number[];
+  /** fanout: single-row changes in the drained backlog. */
+  fanoutRows: number;
   /** Use the Node load generator even where pgbench exists. */
   nodeLoad: boolean;
 }
@@ -44,13 +50,21 @@ export interface BenchContext {
   load: LoadGenerator;
 }
 
-export const benchNames = ['capture', 'throughput', 'latency', 'soak', 'prune', 'relational'] as const;
+export const benchNames = [
+  'capture',
+  'throughput',
+  'latency',
+  'soak',
+  'prune',
+  'relational',
+  'fanout',
+] as const;
 export type BenchName = (typeof benchNames)[number];
 
-export const usage = `usage: npm run bench -- [capture] [throughput] [latency] [soak] [prune] [relational] [options]
+export const usage = `usage: npm run bench -- [capture] [throughput] [latency] [soak] [prune] [relational] [fanout] [options]
                                                                              (all when none is named)
   --quick               short runs for a first look: 5-s runs, a 200k backlog, a 60-s soak, default batch size
-                        only, 1,000 orders and 60-s waits in relational
+                        only, 1,000 orders, 4,000 single rows and 60-s waits in relational
   --seconds N           capture: seconds per single-row TPS run             (BENCH_SECONDS, default 20)
   --clients LIST        capture: client counts                              (BENCH_CLIENTS, default 1,4,8)
   --rows N              throughput: changes per case                        (BENCH_ROWS, default 100000)
@@ -64,8 +78,11 @@ export const usage = `usage: npm run bench -- [capture] [throughput] [latency] [
   --prune-seconds N     prune: seconds per design                           (BENCH_PRUNE_SECONDS, default 60)
   --prune-rate N        prune: log rows/s the writers aim at; 0: flat out   (BENCH_PRUNE_RATE, default 30000)
   --orders N            relational: transactions (an order, 3 lines) a run  (BENCH_ORDERS, default 5000)
+  --singles N           relational: single-row transactions a run           (BENCH_SINGLES, default 20000)
   --delays LIST         relational: one-way network delays in ms; 0: none   (BENCH_DELAYS, default 0,5,20)
   --max-wait N          relational: seconds a run waits for its target      (BENCH_MAX_WAIT, default 120)
+  --fanout-targets LIST fanout: target counts, a run each                 (BENCH_FANOUT_TARGETS, default 1,8,20)
+  --fanout-rows N       fanout: single-row changes in the drained backlog   (BENCH_FANOUT_ROWS, default 50000)
   --node-load           use the Node load generator instead of pgbench      (BENCH_NODE_LOAD=1)`;
 
 export function parseOptions(argv: string[]): { names: BenchName[]; options: BenchOptions } | 'help' {
@@ -87,8 +104,11 @@ export function parseOptions(argv: string[]): { names: BenchName[]; options: Ben
       'prune-seconds': { type: 'string' },
       'prune-rate': { type: 'string' },
       orders: { type: 'string' },
+      singles: { type: 'string' },
       delays: { type: 'string' },
       'max-wait': { type: 'string' },
+      'fanout-targets': { type: 'string' },
+      'fanout-rows': { type: 'string' },
       'node-load': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -122,8 +142,11 @@ export function parseOptions(argv: string[]): { names: BenchName[]; options: Ben
       pruneSeconds: int(values['prune-seconds'] ?? env.BENCH_PRUNE_SECONDS ?? (quick ? '15' : '60'), 'prune'),
       pruneRate: int(values['prune-rate'] ?? env.BENCH_PRUNE_RATE ?? '30000', 'prune-rate', 0),
       orders: int(values.orders ?? env.BENCH_ORDERS ?? (quick ? '1000' : '5000'), 'orders'),
+      singles: int(values.singles ?? env.BENCH_SINGLES ?? (quick ? '4000' : '20000'), 'singles'),
       delays: [...new Set(list(values.delays ?? env.BENCH_DELAYS ?? '0,5,20', 0))],
       maxWaitSeconds: int(values['max-wait'] ?? env.BENCH_MAX_WAIT ?? (quick ? '60' : '120'), 'max-wait'),
+      fanoutTargets: [...new Set(list(values['fanout-targets'] ?? env.BENCH_FANOUT_TARGETS ?? '1,8,20'))],
+      fanoutRows: int(values['fanout-rows'] ?? env.BENCH_FANOUT_ROWS ?? '50000', 'fanout-rows'),
       nodeLoad: values['node-load'] === true || env.BENCH_NODE_LOAD === '1',
     },
   };

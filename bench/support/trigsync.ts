@@ -11,7 +11,8 @@ import type { TrigsyncEvents } from '../../src/lib/events.js';
 import { createLogger } from '../../src/lib/logger.js';
 import { readStatus } from '../../src/log/status.js';
 import { waitFor } from '../../test/support/wait.js';
-import { rowCount } from './servers.js';
+import type { LocalCluster } from '../../test/support/local-cluster.js';
+import { createDatabase, rowCount } from './servers.js';
 
 export const schema = 'trigsync';
 const targetName = 'bench';
@@ -50,6 +51,36 @@ export function benchClient(url: string): Promise<pg.Client> {
 /** A client under trigsync's application_name: its writes are not captured. */
 export function uncapturedClient(config: Config, url: string): Promise<pg.Client> {
   return connect(url, { applicationName: config.applicationName });
+}
+
+/** A target database of a benchmark with several. */
+export interface TargetDatabase {
+  /** trigsync's name for the target; the database has the same. */
+  name: string;
+  url: string;
+  /** Under trigsync's application_name, as every write of ours to a target. */
+  client: pg.Client;
+}
+
+/** Databases `names` on `cluster`, each made by `ddl`; `config` names them as its targets. */
+export async function targetDatabases(
+  cluster: LocalCluster,
+  names: readonly string[],
+  configOf: (databases: { name: string; url: string }[]) => Config,
+  ddl: string,
+): Promise<{ config: Config; targets: TargetDatabase[] }> {
+  // One at a time: CREATE DATABASE copies template1, which must have no other user meanwhile.
+  const databases: { name: string; url: string }[] = [];
+  for (const name of names) databases.push({ name, url: await createDatabase(cluster, name) });
+  const config = configOf(databases);
+  const targets = await Promise.all(
+    databases.map(async ({ name, url }): Promise<TargetDatabase> => {
+      const client = await uncapturedClient(config, url);
+      await client.query(ddl);
+      return { name, url, client };
+    }),
+  );
+  return { config, targets };
 }
 
 /** The daemon in this process, started and stopped as a benchmark needs it. */

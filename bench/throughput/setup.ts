@@ -9,7 +9,16 @@ import type { LoadGenerator } from '../support/load.js';
 import { logicalSettings } from '../support/logical.js';
 import type { BenchOptions } from '../support/options.js';
 import { createDatabase, rowCount } from '../support/servers.js';
-import { DaemonHandle, benchClient, benchConfig, uncapturedClient } from '../support/trigsync.js';
+import {
+  DaemonHandle,
+  benchClient,
+  benchConfig,
+  targetDatabases,
+  uncapturedClient,
+  type TargetDatabase,
+} from '../support/trigsync.js';
+
+export type { TargetDatabase };
 import { backlogSequence } from './cases.js';
 
 /** Captured by trigsync. */
@@ -33,14 +42,6 @@ export function serverSettings(options: BenchOptions): string[] {
   ];
 }
 
-export interface TargetDatabase {
-  /** trigsync's name for the target; the database has the same. */
-  name: string;
-  url: string;
-  /** Under trigsync's application_name, as every write of ours to a target. */
-  client: pg.Client;
-}
-
 export interface Rig {
   options: BenchOptions;
   load: LoadGenerator;
@@ -62,23 +63,15 @@ export async function setUp(
 ): Promise<Rig> {
   const sourceUrl = await createDatabase(source, 'bench');
   const names = Array.from({ length: options.targets }, (_, i) => `target_${i + 1}`);
-  // One at a time: CREATE DATABASE copies template1, which must have no other user meanwhile.
-  const urls: string[] = [];
-  for (const name of names) urls.push(await createDatabase(target, name));
-  const config = trigsyncConfig(
-    sourceUrl,
-    names.map((name, i) => ({ name, url: urls[i]! })),
+  const { config, targets } = await targetDatabases(
+    target,
+    names,
+    (databases) => trigsyncConfig(sourceUrl, databases),
+    ddl,
   );
   const admin = await benchClient(sourceUrl);
   await admin.query(ddl);
   await admin.query(backlogSequence);
-  const targets = await Promise.all(
-    names.map(async (name, i): Promise<TargetDatabase> => {
-      const client = await uncapturedClient(config, urls[i]!);
-      await client.query(ddl);
-      return { name, url: urls[i]!, client };
-    }),
-  );
   return {
     options,
     load,

@@ -354,5 +354,6 @@ export function wholeStatements(changes: readonly LogChange[]): readonly LogChan
       }
     }
   }
-  return cut > 0 ? changes.slice(0, cut) : changes;
+  // The very array when whole: steps made for it ahead (src/apply/chunk.ts) are found by it.
+  return cut > 0 && cut < changes.length ? changes.slice(0, cut) : changes;
 }

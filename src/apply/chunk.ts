@@ -70,6 +70,31 @@ function needed(scope: TargetScope, changes: readonly LogChange[]): readonly Log
   });
 }
 
+/**
+ * Steps made ahead of their chunk's turn (prepareChunk), by the very array of changes they are of and
+ * the plan's tables they were made with (several targets share a chunk read once: src/apply/shared-log.ts).
+ */
+const prepared = new WeakMap<readonly LogChange[], WeakMap<ReadonlyMap<number, TablePlan>, ApplyStep[]>>();
+
+/**
+ * Make a chunk's steps now, while the chunk before it applies: the target's work and this process's
+ * overlap, and applyChunk finds them ready. A chunk of which the scope leaves changes out is made at its
+ * turn, as before.
+ */
+export function prepareChunk(scope: TargetScope, changes: readonly LogChange[]): void {
+  if (needed(scope, changes) !== changes) return;
+  let byTables = prepared.get(changes);
+  if (byTables === undefined) {
+    byTables = new WeakMap();
+    prepared.set(changes, byTables);
+  }
+  if (!byTables.has(scope.tables)) byTables.set(scope.tables, buildSteps(changes, scope.tables));
+}
+
+function stepsOf(changes: readonly LogChange[], tables: ReadonlyMap<number, TablePlan>): ApplyStep[] {
+  return prepared.get(changes)?.get(tables) ?? buildSteps(changes, tables);
+}
+
 /** Conflicts found under the `park` policy; the transaction was rolled back. */
 class ConflictsFound extends Error {
   constructor(readonly conflicts: Conflict[]) {
@@ -113,7 +138,7 @@ async function attemptChunk(
   key: PositionKey,
   next: Position,
 ): Promise<Attempt> {
-  const steps = buildSteps(changes, scope.tables);
+  const steps = stepsOf(changes, scope.tables);
   const sent = [
     { statement: { text: 'begin' } },
     ...stepStatements(steps, { guarded: key.schema }),

@@ -1,16 +1,17 @@
 /**
  * How a worker reads its windows of the log (src/log/window.ts): ticks that open them, paced when the
  * source is busy, chunks bounded by changes and by bytes, and each next chunk read from the source while
- * the current one applies to the target.
+ * the current one applies to the target. Ticks and chunks go through the daemon's SharedLog, which
+ * gives workers at the same position the same ones.
  */
 import type pg from 'pg';
 
 import { coerceError } from '../failure/errors.js';
 import { sleep } from '../lib/runnable.js';
+import type { SharedLog } from './shared-log.js';
 import {
   openWindow,
   readWindow,
-  takeTick,
   type Chunk,
   type ChunkLimits,
   type LogChange,
@@ -75,16 +76,23 @@ export class LogReader {
   /** When the last window opened, and how many changes it has had so far. */
   private windowOpenedAt = 0;
   private windowChanges = 0;
+  /** The last chunk read was empty: the worker may have armed the doorbell since. */
+  private foundNothing = false;
 
   constructor(
-    private readonly schema: string,
+    private readonly log: SharedLog,
     private readonly limits: ChunkLimits,
-  ) {}
+  ) {
+    log.register(this);
+  }
 
-  /** The position with its window open: `position` itself, or a new window up to a new tick. */
+  /** The position with its window open: `position` itself, or a new window up to a new or shared tick. */
   async open(source: pg.ClientBase, position: Position): Promise<Position> {
     if (position.to !== undefined) return position;
-    const opened = openWindow(position, await takeTick(source, this.schema));
+    // After finding nothing the worker arms the doorbell and looks again: that look must see every write
+    // committed before the arming, which rang no bell.
+    const tick = await this.log.tick(source, position.from, this.foundNothing);
+    const opened = openWindow(position, tick);
     this.windowOpenedAt = performance.now();
     this.windowChanges = 0;
     return opened;
@@ -101,6 +109,7 @@ export class LogReader {
       ahead.position.appliedId === position.appliedId;
     const chunk = same ? await ahead.chunk : await this.readChunk(source, query, position, this.limits);
     if (chunk instanceof Error) throw chunk;
+    this.foundNothing = chunk.changes.length === 0;
     this.windowChanges += chunk.changes.length;
     this.applying = chunk.bytes;
     return chunk;
@@ -111,13 +120,15 @@ export class LogReader {
    * and the target's writing overlap. `read()` uses it only if the apply ended exactly there (a data
    * error halves a chunk and parks); a failed read shows when it is used, never as an unhandled rejection.
    * The two chunks hold at most twice the bytes of one, plus the last change of the one read ahead: it
-   * gets what the chunk being applied leaves of that, and is not read when that is nothing.
+   * gets what the chunk being applied leaves of that, and is not read when that is nothing. Returns the
+   * chunk to come (or its failure), so that its steps can be made meanwhile too.
    */
-  readAhead(source: pg.ClientBase, query: string, position: Position): void {
+  readAhead(source: pg.ClientBase, query: string, position: Position): Promise<Chunk | Error> | undefined {
     const bytes = Math.min(this.limits.bytes, 2 * this.limits.bytes - this.applying);
-    if (bytes <= 0) return;
+    if (bytes <= 0) return undefined;
     const read = this.readChunk(source, query, position, { changes: this.limits.changes, bytes });
     this.ahead = { position, chunk: read.catch((thrown: unknown) => coerceError(thrown)) };
+    return this.ahead.chunk;
   }
 
   private async readChunk(
@@ -128,7 +139,9 @@ export class LogReader {
   ): Promise<Chunk> {
     const read = (appliedId: number, piece: ChunkLimits): Promise<Chunk> =>
       readWindow(source, query, { ...position, appliedId }, piece);
-    const chunk = await readInPieces(read, position.appliedId, limits, this.averageBytes);
+    const chunk = await this.log.chunk(this, source, query, position, limits, () =>
+      readInPieces(read, position.appliedId, limits, this.averageBytes),
+    );
     if (chunk.changes.length > 0) this.averageBytes = chunk.bytes / chunk.changes.length;
     return chunk;
   }

@@ -35,13 +35,14 @@ import {
 import { claimPosition, PositionLost } from '../log/horizon.js';
 import { closeWindow, positionAt, takeTick, type LogChange, type Position } from '../log/window.js';
 import { wholeStatements } from './batch.js';
-import { applyFindingCulprit, ChangeRefused, type PositionKey } from './chunk.js';
+import { applyFindingCulprit, ChangeRefused, prepareChunk, type PositionKey } from './chunk.js';
 import { reportConflicts, type Conflict } from './conflicts.js';
 import type { SourceTables, TargetPlan } from './plan.js';
 import { PlanKeeper, type Drain } from './plan-keeper.js';
 import { SequenceKeeper } from './sequences.js';
 import { appliedEvent } from './applied-event.js';
 import { LogReader, prepareReaderSession } from './log-reader.js';
+import type { SharedLog } from './shared-log.js';
 import { TargetLockHeld } from './target-lock.js';
 import { objectText, rowFields } from './row-image.js';
 import { loadAppliedPosition, saveAppliedPosition } from './statements.js';
@@ -64,6 +65,8 @@ export interface WorkerDeps {
   fence: TermFence;
   /** Tables removed from this target's config, applied up to what the log held then. */
   drains?: readonly Drain[];
+  /** The daemon's reading of the log, shared with the other workers (src/apply/shared-log.ts). */
+  log: SharedLog;
 }
 
 /** A sync request whose NOTIFY was lost is found within this long. */
@@ -129,7 +132,7 @@ export class TargetWorker extends Runnable {
     this.name = deps.target.name;
     this.log = deps.logger.child({ target: deps.target.name });
     const { batchSize, batchBytes } = deps.config.apply;
-    this.reader = new LogReader(deps.config.schema, { changes: batchSize, bytes: batchBytes });
+    this.reader = new LogReader(deps.log, { changes: batchSize, bytes: batchBytes });
     this.planKeeper = new PlanKeeper(deps.config, deps.target, deps.sourceTables, this.log, deps.drains);
     this.sequences = new SequenceKeeper(deps.config, deps.target, this.log);
   }
@@ -168,7 +171,8 @@ export class TargetWorker extends Runnable {
         await this.deps.armDoorbell();
         applied = await this.step();
         if (applied > 0) continue;
-        await this.wake.wait(this.deps.config.apply.pollIntervalMs, signal);
+        // Idle workers poll together: their looks share a tick, and their positions stay one.
+        await this.wake.wait(this.deps.log.untilPoll(this.deps.config.apply.pollIntervalMs), signal);
       } catch (thrown) {
         this.reader.discard();
         if (thrown instanceof TargetFailure && thrown.cause instanceof TargetLockHeld) {
@@ -337,7 +341,19 @@ export class TargetWorker extends Runnable {
     const whole = full ? undefined : closeWindow(position);
     this.position = position;
     if (whole === undefined) {
-      this.reader.readAhead(source, this.plan!.readQuery, { ...position, appliedId: changes.at(-1)!.id });
+      const ahead = this.reader.readAhead(source, this.plan!.readQuery, {
+        ...position,
+        appliedId: changes.at(-1)!.id,
+      });
+      // The next chunk's steps are made while this one applies; a failure shows at its own turn.
+      void ahead?.then((next) => {
+        if (next instanceof Error) return;
+        try {
+          prepareChunk(scope, next.full ? wholeStatements(next.changes) : next.changes);
+        } catch {
+          // Made again, and reported, when the chunk applies.
+        }
+      });
     }
     await onTarget(() =>
       applyFindingCulprit(

@@ -11,6 +11,7 @@
  */
 import type { Drain } from '../apply/plan-keeper.js';
 import { describeSourceTables, type SourceTables } from '../apply/plan.js';
+import { SharedLog, type SharedLogCounts } from '../apply/shared-log.js';
 import { TargetWorker } from '../apply/worker.js';
 import { installSource, sourceOrigin } from '../capture/install.js';
 import { CaptureWatcher } from '../capture/capture-watcher.js';
@@ -51,6 +52,8 @@ export class Daemon {
   private readonly sampler: StatusSampler;
   private leadership: Leadership | undefined;
   private workers: TargetWorker[] = [];
+  /** The current term's shared reading of the log; its counts show what sharing saved. */
+  private sharedLog: SharedLog | undefined;
   private termParts: Runnable[] = [];
   private readonly stopRequested = new AbortController();
   private failWith!: (failure: Error) => void;
@@ -76,6 +79,11 @@ export class Daemon {
           this.sampler.sourceReachable ? { ready: true } : { ready: false, reason: 'source unreachable' },
       });
     }
+  }
+
+  /** Log reads and ticks of the current term, taken and shared (src/apply/shared-log.ts). */
+  get logReads(): SharedLogCounts | undefined {
+    return this.sharedLog?.counts;
   }
 
   /** This daemon holds the leader's lock and applies. */
@@ -203,6 +211,9 @@ export class Daemon {
   private async beginTerm(fence: TermFence): Promise<void> {
     const { config, logger } = this;
     const { origin, sourceTables, drains, drainedTables } = await this.install(fence);
+    // One reading of the log for the term's workers: ticks and chunks of the same window are shared.
+    const log = new SharedLog(config.schema, config.apply.batchBytes);
+    this.sharedLog = log;
     const workers = config.targets.map(
       (target) =>
         new TargetWorker({
@@ -215,6 +226,7 @@ export class Daemon {
           events: this.events,
           armDoorbell: () => listener.arm(),
           fence,
+          log,
         }),
     );
     const listener = new LogListener(

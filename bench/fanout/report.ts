@@ -1,0 +1,67 @@
+// The fan-out benchmark's table: each target count beside the goals of issue #20.
+import { fmt, formatTable, mean, verdict, type Cell } from '../support/report.js';
+import type { FanoutResult } from './measure.js';
+
+/** Issue #20: the source's block accesses with many targets, at most this many times one target's. */
+export const blocksRatioGoal = 2;
+/** Issue #20: the daemon's RSS at 20 targets. */
+export const rssGoalMB = 200;
+
+const headers = [
+  'targets',
+  'changes',
+  's',
+  'rows/s all',
+  'rows/s per target',
+  'source blocks',
+  '÷ 1 target',
+  '',
+  'start+stop',
+  'drain only',
+  '÷ 1 target',
+  'RSS before MB',
+  'RSS peak MB',
+  '',
+];
+
+export function fanoutReport(results: readonly FanoutResult[]): string {
+  const alone = results.find((r) => r.targets === 1);
+  const rows = results.map((r): Cell[] => {
+    const ratio = alone === undefined ? NaN : r.sourceBlocks / alone.sourceBlocks;
+    const drainOnly = (x: FanoutResult): number => x.sourceBlocks - x.idleBlocks;
+    return [
+      r.targets,
+      r.changes,
+      r.seconds,
+      r.rowsPerSecond,
+      r.targets === 1
+        ? fmt(r.perTarget[0]!)
+        : `${fmt(Math.min(...r.perTarget))} to ${fmt(Math.max(...r.perTarget))} (mean ${fmt(mean(r.perTarget))})`,
+      r.sourceBlocks,
+      ratio,
+      r.targets === 1 || alone === undefined
+        ? ''
+        : `≤ ${blocksRatioGoal} ${verdict(ratio <= blocksRatioGoal)}`,
+      r.idleBlocks,
+      drainOnly(r),
+      alone === undefined ? NaN : drainOnly(r) / drainOnly(alone),
+      r.rssBeforeMB,
+      r.rssPeakMB,
+      r.targets < 20 ? '' : `≤ ${rssGoalMB} ${verdict(r.rssPeakMB <= rssGoalMB)}`,
+    ];
+  });
+  return [
+    'Fan-out: a backlog of single-row changes written while the daemon was stopped, then drained to every',
+    'target (a database each on one target cluster), timed from the daemon start until the last target',
+    'has committed the last change',
+    formatTable(headers, rows),
+    'rows/s all: changes × targets ÷ seconds until the last target is done; per target: its own seconds.',
+    "source blocks: blks_hit + blks_read of the source database (pg_stat_database), from before the daemon's",
+    '  start to after its stop, read once the counters settled; autovacuum is off on the servers, and the',
+    '  log was vacuumed before the start, so that the figure is the daemon’s work. start+stop: the same for',
+    '  a start and stop that apply one change (install, connections, the first window); drain only: the',
+    '  difference, what the backlog itself cost.',
+    "RSS: of the bench process, in which the daemon runs (process.memoryUsage().rss every 100 ms); 'before'",
+    '  is the process before the daemon started, so the daemon’s share is the difference.',
+  ].join('\n');
+}

@@ -1,0 +1,365 @@
+/**
+ * The daemon's workers read the log through one SharedLog, so that targets at the same position cost
+ * the source one read, not one each (issue 20).
+ *
+ * Ticks: a worker opening a window may end it at a tick another worker took, when that tick sees every
+ * transaction the worker's `from` sees (src/log/window.ts: the window is then the changes visible in it
+ * and not in `from`, each applied once). Workers at the same position so open the same window.
+ *
+ * Chunks: a read is keyed by the read query and the window, applied id and limits, which decide its
+ * result; a worker asking for a key being read or read a moment ago gets that result. Its changes are
+ * shared, never copied: nothing may change them. Each worker gets an array of them of its own, though:
+ * the steps it makes ahead are kept by that array (src/apply/chunk.ts), and would otherwise live as long
+ * as the chunk is kept here for slower workers, every worker's steps of every chunk kept (20 targets on
+ * a 50k-change backlog: 256 MB of live heap at the most, 88 MB with arrays of their own). A read runs on the connection of the worker that asked first, whose
+ * failure is its own: a worker that joined it reads on its own connection instead.
+ *
+ * Starts: two window starts that see the same changes of the log (sameChanges) make windows to one tick
+ * that hold the same changes, so a chunk is keyed by the first start seen of those that see the same.
+ * Targets stopped at different idle ticks so read a backlog once, not once each: their stored starts
+ * differ only by ticks that saw no new change.
+ */
+import type pg from 'pg';
+
+import { ident } from '../config/identifiers.js';
+import { coerceError } from '../failure/errors.js';
+import { parseSnapshot, seesAllOf } from '../log/snapshot.js';
+import { takeTick, type Chunk, type ChunkLimits, type Position, type Tick } from '../log/window.js';
+
+/** What the SharedLog saved the source: tests and the fan-out bench read it. */
+export interface SharedLogCounts {
+  ticksTaken: number;
+  ticksShared: number;
+  chunksRead: number;
+  chunksShared: number;
+  /** Window starts found to see the same changes as an earlier, different one: their chunks are shared. */
+  startsMerged: number;
+}
+
+interface TickOffer {
+  tick: Promise<Tick | Error>;
+  /** The snapshot is being taken, or was: the tick may not see what committed after. */
+  snapshotSent: boolean;
+  /** When it was taken (performance.now()); undefined while in flight. */
+  doneAt: number | undefined;
+}
+
+interface ChunkOffer {
+  chunk: Promise<Chunk>;
+  /** The readers that took it, or wait for it. */
+  takers: Set<object>;
+  doneAt: number | undefined;
+  /** Estimated bytes held: the images' text and a little per change. */
+  cost: number;
+}
+
+interface ReaderState {
+  /** Its last read query; undefined before its first read. */
+  query: string | undefined;
+  askedAt: number;
+}
+
+/** A reader that asked nothing for this long is not waited for (a parked target). */
+const keepMs = 5_000;
+/**
+ * A chunk read this long ago is dropped: a target that far behind reads on its own. Targets draining one
+ * backlog drift apart by seconds (each target's own speed): a chunk is kept until the slowest takes it.
+ */
+const chunkKeepMs = 30_000;
+/**
+ * Results kept for later askers hold at most this many times apply.batchBytes (estimated): targets
+ * draining a backlog at their own speeds are that many chunks apart, and a chunk dropped before the
+ * slowest took it is read again. The chunks the workers hold are the same objects, not copies.
+ */
+const cachedChunks = 4;
+/** A rough per-change size of a LogChange object beside its images' text. */
+const changeOverhead = 256;
+/**
+ * A new window start is compared with at most this many earlier ones (newest first), each comparison
+ * one bounded probe of the log's txid index; the starts kept for comparing are as many.
+ */
+const startsCompared = 3;
+/** Window starts remembered with the start that stands for them; the oldest are forgotten first. */
+const startsKept = 256;
+/** sameChanges() reads at most this many changes: past that, two starts are taken as different. */
+const sameChangesProbe = 1_000;
+
+export class SharedLog {
+  readonly counts: SharedLogCounts = {
+    ticksTaken: 0,
+    ticksShared: 0,
+    chunksRead: 0,
+    chunksShared: 0,
+    startsMerged: 0,
+  };
+  /** The tick taken last, offered to the next workers that open a window. */
+  private latest: TickOffer | undefined;
+  /** By read query, then by window key. */
+  private readonly chunks = new Map<string, Map<string, ChunkOffer>>();
+  private readonly readers = new Map<object, ReaderState>();
+  private cachedCost = 0;
+  /** By startKey: the key of the start that stands for it in chunk keys (itself, or one that sees the same). */
+  private readonly starts = new Map<string, Promise<string>>();
+  /** Starts that stand for themselves, newest last: a new start is compared with these. */
+  private readonly standing: Position['from'][] = [];
+
+  private readonly cacheBytes: number;
+  private readonly createdAt = performance.now();
+
+  /** `batchBytes`: apply.batchBytes, the most bytes of a chunk. */
+  constructor(
+    private readonly schema: string,
+    batchBytes: number,
+  ) {
+    this.cacheBytes = cachedChunks * batchBytes;
+  }
+
+  /**
+   * How long an idle worker waits before it looks at the log again: until the next of the daemon's polls,
+   * every `intervalMs` since the SharedLog was made. Idle workers so look together, and the fresh ticks
+   * their looks need are mostly one (a look joins a tick whose snapshot is yet to be taken).
+   */
+  untilPoll(intervalMs: number): number {
+    return intervalMs - ((performance.now() - this.createdAt) % intervalMs);
+  }
+
+  /** A reader that will ask for chunks: results are kept until it, too, has taken them (or keepMs). */
+  register(reader: object): void {
+    this.readers.set(reader, { query: undefined, askedAt: performance.now() });
+  }
+
+  /**
+   * A tick to end a window from `from`: the last one taken, if it sees all `from` sees, else a new one on
+   * `source`. Any such tick makes a window (src/log/window.ts); an older one only leaves the changes
+   * since to the next window, which opens at once when this one had changes. `fresh`: the tick must see
+   * every commit before this call (the worker found nothing and may have armed the doorbell): only a
+   * tick whose snapshot is yet to be taken will do.
+   */
+  async tick(source: pg.ClientBase, from: Position['from'], fresh: boolean): Promise<Tick> {
+    const offer = this.latest;
+    if (offer !== undefined) {
+      const joinable = fresh ? offer.doneAt === undefined && !offer.snapshotSent : true;
+      if (joinable) {
+        const tick = await offer.tick;
+        // A tick that failed failed on its taker's connection: this worker takes its own.
+        if (!(tick instanceof Error) && follows(tick, from)) {
+          this.counts.ticksShared++;
+          return tick;
+        }
+      }
+    }
+    return this.takeTick(source);
+  }
+
+  private async takeTick(source: pg.ClientBase): Promise<Tick> {
+    const offer: TickOffer = {
+      tick: Promise.resolve(new Error('not taken yet')),
+      snapshotSent: false,
+      doneAt: undefined,
+    };
+    offer.tick = takeTick(source, this.schema, () => {
+      offer.snapshotSent = true;
+      return Promise.resolve();
+    }).then(
+      (tick) => {
+        offer.doneAt = performance.now();
+        return tick;
+      },
+      (thrown: unknown) => coerceError(thrown),
+    );
+    this.latest = offer;
+    const tick = await offer.tick;
+    if (tick instanceof Error) {
+      if (this.latest === offer) this.latest = undefined;
+      throw tick;
+    }
+    this.counts.ticksTaken++;
+    return tick;
+  }
+
+  /**
+   * The chunk of `position` under `limits` by `query`: the one being read or kept for that key, else
+   * `read()`'s. `read` reads on the asking worker's own connection.
+   */
+  async chunk(
+    reader: object,
+    source: pg.ClientBase,
+    query: string,
+    position: Position,
+    limits: ChunkLimits,
+    read: () => Promise<Chunk>,
+  ): Promise<Chunk> {
+    const start = await this.standIn(source, position.from);
+    const now = performance.now();
+    this.readers.set(reader, { query, askedAt: now });
+    this.sweep(now);
+    let byWindow = this.chunks.get(query);
+    if (byWindow === undefined) {
+      byWindow = new Map();
+      this.chunks.set(query, byWindow);
+    }
+    const key = windowKey(start, position, limits);
+    const offer = byWindow.get(key);
+    if (offer !== undefined) {
+      offer.takers.add(reader);
+      let chunk: Chunk;
+      try {
+        chunk = await offer.chunk;
+      } catch {
+        // The read failed on the connection of the worker that asked first, which handles it.
+        return read();
+      }
+      this.counts.chunksShared++;
+      this.dropIfAllTook(query, key, offer);
+      return ownArray(chunk);
+    }
+    const mine: ChunkOffer = { chunk: read(), takers: new Set([reader]), doneAt: undefined, cost: 0 };
+    byWindow.set(key, mine);
+    try {
+      const chunk = await mine.chunk;
+      this.counts.chunksRead++;
+      // Nobody may add to the changes of a chunk that others hold too.
+      Object.freeze(chunk.changes);
+      mine.doneAt = performance.now();
+      mine.cost = chunk.bytes + changeOverhead * chunk.changes.length;
+      this.cachedCost += mine.cost;
+      this.dropIfAllTook(query, key, mine);
+      this.trim();
+      return ownArray(chunk);
+    } catch (thrown) {
+      this.drop(query, key, mine);
+      throw thrown;
+    }
+  }
+
+  /** The key of the start that stands for `from` in chunk keys: found once per start, on `source`. */
+  private standIn(source: pg.ClientBase, from: Position['from']): Promise<string> {
+    const key = startKey(from);
+    const known = this.starts.get(key);
+    if (known !== undefined) return known;
+    const found = this.findStandIn(source, from, key);
+    this.starts.set(key, found);
+    // A failed comparison (the worker's connection) is tried again at the next read.
+    found.catch(() => {
+      if (this.starts.get(key) === found) this.starts.delete(key);
+    });
+    for (const old of this.starts.keys()) {
+      if (this.starts.size <= startsKept) break;
+      this.starts.delete(old);
+    }
+    return found;
+  }
+
+  private async findStandIn(source: pg.ClientBase, from: Position['from'], key: string): Promise<string> {
+    const compared = new Set<string>();
+    // Starts that stand for themselves may be added while a comparison runs: compare with those too.
+    while (compared.size < startsCompared) {
+      const other = this.standing.findLast((s) => !compared.has(startKey(s)));
+      if (other === undefined) break;
+      compared.add(startKey(other));
+      if (await sameChanges(source, this.schema, from, other)) {
+        this.counts.startsMerged++;
+        return startKey(other);
+      }
+    }
+    this.standing.push(from);
+    if (this.standing.length > startsCompared) this.standing.shift();
+    return key;
+  }
+
+  /** Readers that may still ask for a chunk of `query`: those reading by it, or not reading yet. */
+  private sharers(query: string, now: number): number {
+    let n = 0;
+    for (const state of this.readers.values()) {
+      if ((state.query === undefined || state.query === query) && now - state.askedAt <= keepMs) n++;
+    }
+    return n;
+  }
+
+  private dropIfAllTook(query: string, key: string, offer: ChunkOffer): void {
+    if (offer.doneAt !== undefined && offer.takers.size >= this.sharers(query, performance.now())) {
+      this.drop(query, key, offer);
+    }
+  }
+
+  private drop(query: string, key: string, offer: ChunkOffer): void {
+    const byWindow = this.chunks.get(query);
+    if (byWindow?.get(key) !== offer) return;
+    byWindow.delete(key);
+    if (byWindow.size === 0) this.chunks.delete(query);
+    this.cachedCost -= offer.cost;
+  }
+
+  /** Results kept longer than chunkKeepMs go; so do those that every reader still asking took. */
+  private sweep(now: number): void {
+    for (const [query, byWindow] of this.chunks) {
+      for (const [key, offer] of byWindow) {
+        if (offer.doneAt !== undefined && now - offer.doneAt > chunkKeepMs) this.drop(query, key, offer);
+        else this.dropIfAllTook(query, key, offer);
+      }
+    }
+  }
+
+  /** Over cacheBytes, the oldest results go first (a Map keeps the order they were asked in). */
+  private trim(): void {
+    for (const [query, byWindow] of this.chunks) {
+      for (const [key, offer] of byWindow) {
+        if (this.cachedCost <= this.cacheBytes) return;
+        if (offer.doneAt !== undefined) this.drop(query, key, offer);
+      }
+    }
+  }
+}
+
+/** `tick` is later than `from` and sees every transaction it sees: (from, tick] is a window. */
+function follows(tick: Tick, from: Position['from']): boolean {
+  return (
+    BigInt(tick.nextXid) > BigInt(from.nextXid) &&
+    seesAllOf(parseSnapshot(tick.snapshot), parseSnapshot(from.snapshot))
+  );
+}
+
+/** The chunk with an array of its (shared) changes of the taker's own. */
+function ownArray(chunk: Chunk): Chunk {
+  return { ...chunk, changes: [...chunk.changes] };
+}
+
+/**
+ * Whether the log holds the same changes visible in `a` as in `b`. Then a window from either to a tick
+ * holds the same changes (those visible in the tick and not in its start), and a chunk from one is the
+ * other's. A change visible in one and not the other has a txid at or above the lower xmin (below it,
+ * both see it) and below the higher xmax (at or above it, neither does): a range of the txid index, often
+ * empty, and read no further than sameChangesProbe. A transaction that commits later is in neither; one
+ * that `a` or `b` does not see is not pruned (src/log/pruner.ts keeps what a position has not applied).
+ */
+async function sameChanges(
+  client: pg.ClientBase,
+  schema: string,
+  a: Position['from'],
+  b: Position['from'],
+): Promise<boolean> {
+  const inRange = `from ${ident(schema)}.change_log c
+     where c.txid >= least(pg_snapshot_xmin($1::pg_snapshot), pg_snapshot_xmin($2::pg_snapshot))
+       and c.txid < greatest(pg_snapshot_xmax($1::pg_snapshot), pg_snapshot_xmax($2::pg_snapshot))`;
+  // The first change that differs ends the look; only when none does are the range's changes counted.
+  // Starts a window apart differ at its first change, and seeing the same mostly means an empty range.
+  const result = await client.query<{ same: boolean }>(
+    `select case when exists (select 1 from (select c.txid ${inRange} order by c.txid limit $3) c
+                               where pg_visible_in_snapshot(c.txid, $1::pg_snapshot)
+                                     <> pg_visible_in_snapshot(c.txid, $2::pg_snapshot))
+                 then false
+                 else (select count(*) from (select 1 ${inRange} limit $3) c) < $3 end as same`,
+    [a.snapshot, b.snapshot, sameChangesProbe],
+  );
+  return result.rows[0]!.same;
+}
+
+function startKey(from: Position['from']): string {
+  return [from.snapshot, from.idBound, from.nextXid].join('|');
+}
+
+/** Everything but the query that decides a read's result; `start` stands for the window's start. */
+function windowKey(start: string, position: Position, limits: ChunkLimits): string {
+  const { to, appliedId } = position;
+  return [start, to?.snapshot, to?.idCeiling, appliedId, limits.changes, limits.bytes].join('|');
+}

@@ -1,0 +1,175 @@
+// Fan-out that reads the log once (issue 20): targets at the same position share the daemon's ticks and
+// chunk reads (src/apply/shared-log.ts), and so do targets at different positions that see the same
+// changes; each still gets exactly what the source holds, and a target that parks holds nobody back.
+import { describe, expect, it } from 'vitest';
+
+import type { Daemon } from '../../src/daemon/daemon.js';
+import { freshDatabase, sharedClusters, type FreshDatabase } from '../support/fixtures.js';
+import { withClient } from '../support/cluster.js';
+import {
+  configFile,
+  fingerprint,
+  makeConfig,
+  runCli,
+  startDaemon,
+  targetStatus,
+  waitCaughtUp,
+} from '../support/replication.js';
+import { loadRegisteredPosition } from '../../src/log/targets.js';
+import { waitFor } from '../support/wait.js';
+
+const ddl = `create table items (id bigint primary key, v int not null, pad text)`;
+const everything = 'select * from items';
+
+/** Four targets on the two target clusters, each with `items` (and `extra` SQL on the first). */
+async function setUp(extra = ''): Promise<{ src: FreshDatabase; targets: FreshDatabase[] }> {
+  const { source, target1, target2 } = sharedClusters();
+  const src = await freshDatabase(source);
+  await source.query(ddl, [], src.name);
+  const targets: FreshDatabase[] = [];
+  for (const cluster of [target1, target2, target1, target2]) {
+    const db = await freshDatabase(cluster);
+    await cluster.query(`${ddl}; ${targets.length === 0 ? extra : ''}`, [], db.name);
+    targets.push(db);
+  }
+  return { src, targets };
+}
+
+/** Targets t1.. on `targets`, or on the first `count` of them. */
+function rawConfig(
+  src: FreshDatabase,
+  targets: FreshDatabase[],
+  count = targets.length,
+): Record<string, unknown> {
+  return {
+    source: { url: src.url },
+    tables: ['public.items'],
+    targets: targets
+      .slice(0, count)
+      .map((db, i) => ({ name: `t${i + 1}`, url: db.url, initialSync: 'none' })),
+    // Small chunks: a backlog is many of them.
+    apply: { pollIntervalMs: 200, batchSize: 100 },
+    retry: { initialDelayMs: 100, maxDelayMs: 1000, dataErrorDelayMs: 200 },
+  };
+}
+
+function configFor(
+  src: FreshDatabase,
+  targets: FreshDatabase[],
+  count?: number,
+): ReturnType<typeof makeConfig> {
+  return makeConfig(rawConfig(src, targets, count));
+}
+
+/** `writers` sessions, each running `transactions` of inserts, updates and deletes, some multi-row. */
+async function write(url: string, writers: number, transactions: number, seed: number): Promise<void> {
+  await Promise.all(
+    Array.from({ length: writers }, (_, w) =>
+      withClient(url, async (db) => {
+        for (let i = 0; i < transactions; i++) {
+          const base = seed * 1_000_000 + w * 100_000 + i * 10;
+          await db.query('begin');
+          await db.query(
+            `insert into items select g, g % 997, repeat('x', g % 50) from generate_series($1::int, $1::int + 4) g`,
+            [base],
+          );
+          await db.query(`update items set v = v + 1 where id = $1 or id % 7 = $2`, [base, i % 7]);
+          await db.query(`delete from items where id = $1`, [base + 2]);
+          await db.query('commit');
+        }
+      }),
+    ),
+  );
+}
+
+async function expectEqual(src: FreshDatabase, targets: FreshDatabase[]): Promise<void> {
+  const expected = await fingerprint(src.url, everything);
+  expect(expected.count).toBeGreaterThan(0);
+  for (const [i, target] of targets.entries()) {
+    expect(await fingerprint(target.url, everything), `target t${i + 1}`).toEqual(expected);
+  }
+}
+
+function reads(daemon: Daemon): NonNullable<Daemon['logReads']> {
+  return { ...daemon.logReads! };
+}
+
+describe('fan-out through one reading of the log', () => {
+  it('shares ticks and chunks between targets at one position, each equal to the source', async () => {
+    const { src, targets } = await setUp();
+    const config = configFor(src, targets);
+    // A backlog written while the daemon is stopped: every target starts from it at once.
+    let daemon = await startDaemon(config);
+    await waitCaughtUp(config);
+    await daemon.stop();
+    await write(src.url, 3, 40, 1);
+    daemon = await startDaemon(config);
+    // Live writes from concurrent sessions while the backlog drains.
+    await write(src.url, 3, 60, 2);
+    await waitCaughtUp(config);
+    await expectEqual(src, targets);
+    const counts = reads(daemon);
+    await daemon.stop();
+    // Each read the source served was taken by other targets too: fewer reads than takes, by far.
+    expect(counts.ticksShared, JSON.stringify(counts)).toBeGreaterThan(0);
+    expect(counts.chunksShared, JSON.stringify(counts)).toBeGreaterThan(counts.chunksRead);
+  });
+
+  it('targets that start at different positions seeing the same changes read a backlog once', async () => {
+    const { src, targets } = await setUp();
+    // t1 and t2 apply some changes, and their position ends at a tick of that daemon's.
+    const firstTwo = configFor(src, targets, 2);
+    let daemon = await startDaemon(firstTwo);
+    await write(src.url, 2, 10, 5);
+    await waitCaughtUp(firstTwo);
+    await daemon.stop();
+    // t3 and t4 are registered later, each at a tick of its own: a start that sees what t1's sees.
+    const all = configFor(src, targets);
+    const install = await runCli(await configFile(rawConfig(src, targets)), 'install');
+    expect(install.code, install.out).toBe(0);
+    const froms = await withClient(src.url, (db) =>
+      Promise.all(
+        ['t1', 't3'].map(async (t) => (await loadRegisteredPosition(db, all.schema, t))!.position.from),
+      ),
+    );
+    expect(froms[0]!.snapshot).not.toBe(froms[1]!.snapshot);
+    // A backlog in front of both starts.
+    await write(src.url, 3, 40, 6);
+    daemon = await startDaemon(all);
+    await waitCaughtUp(all);
+    await expectEqual(src, targets);
+    const counts = reads(daemon);
+    await daemon.stop();
+    expect(counts.startsMerged, JSON.stringify(counts)).toBeGreaterThan(0);
+    // One read for all four targets, each taken by the three others: with two starts read apart, the
+    // backlog's chunks would be read twice and shared once each.
+    expect(counts.chunksShared, JSON.stringify(counts)).toBeGreaterThanOrEqual(2 * counts.chunksRead);
+  });
+
+  it('a target that parks lags alone: the others get everything, and it catches up once fixed', async () => {
+    // The first target refuses some rows until its constraint goes.
+    const { src, targets } = await setUp(`alter table items add constraint small check (v < 900)`);
+    const config = configFor(src, targets);
+    const daemon = await startDaemon(config);
+    await write(src.url, 3, 40, 3);
+    await waitFor(async () => (await targetStatus(config, 't1')).state === 'parked', {
+      what: 't1 to park',
+      timeoutMs: 30_000,
+    });
+    // The others go on while t1 is parked: they apply writes made after it parked.
+    await write(src.url, 2, 20, 4);
+    const expected = await fingerprint(src.url, everything);
+    await waitFor(
+      async () => {
+        const found = await Promise.all(targets.slice(1).map((t) => fingerprint(t.url, everything)));
+        return found.every((f) => f.count === expected.count && f.hash === expected.hash);
+      },
+      { what: 'the targets that did not park to hold every row', timeoutMs: 30_000 },
+    );
+    expect((await targetStatus(config, 't1')).state).toBe('parked');
+    await withClient(targets[0]!.url, (db) => db.query('alter table items drop constraint small'));
+    await waitCaughtUp(config);
+    await expectEqual(src, targets);
+    await daemon.stop();
+  });
+});
