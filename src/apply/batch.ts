@@ -158,10 +158,12 @@ class TableChanges {
     let state = this.keys.get(canonical);
     if (state === undefined) {
       const before = !event.arrival && event.keep ? event.image : undefined;
-      state = { canonical, key: key.text, first: event.change, ids: [], before, after: undefined };
+      // `[id]`, not `[]` and a push: V8 gives a pushed-to array room for 16, and a chunk's keys mostly
+      // have one change (20 targets' steps held 48 MB of that room on a 50k-change backlog).
+      const ids = [event.change.id];
+      state = { canonical, key: key.text, first: event.change, ids, before, after: undefined };
       this.keys.set(canonical, state);
-    }
-    if (state.ids.at(-1) !== event.change.id) state.ids.push(event.change.id);
+    } else if (state.ids.at(-1) !== event.change.id) state.ids.push(event.change.id);
     state.after = event.arrival && event.keep ? event.image : undefined;
   }
 

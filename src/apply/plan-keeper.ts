@@ -28,6 +28,9 @@ import type { Snapshot } from '../log/snapshot.js';
 import type { LogChange } from '../log/window.js';
 import { buildTargetPlan, describeSourceTables, type SourceTables, type TargetPlan } from './plan.js';
 
+/** How the source's tables are described now (describeRelids, or the daemon's shared SharedLog.describe). */
+export type TablesDescriber = (source: pg.ClientBase, relids: number[]) => Promise<Map<number, TableInfo>>;
+
 /** A table the target no longer takes: applied up to `until` (src/capture/table-set.ts). */
 export interface Drain {
   relid: number;
@@ -105,9 +108,13 @@ export class PlanKeeper {
    * caller rebuilds its plan. A table dropped since its changes were written is not a change: its
    * images are whole, and the target takes them as before.
    */
-  async sourceChanged(source: pg.ClientBase, changes: readonly LogChange[]): Promise<boolean> {
+  async sourceChanged(
+    source: pg.ClientBase,
+    changes: readonly LogChange[],
+    describe: TablesDescriber = describeRelids,
+  ): Promise<boolean> {
     const relids = [...new Set(changes.map((c) => c.relid))];
-    const now = await describeRelids(source, relids);
+    const now = await describe(source, relids);
     const changed = relids.filter((relid) => {
       const before = this.#byRelid.get(relid);
       const after = now.get(relid);

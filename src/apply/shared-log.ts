@@ -21,10 +21,18 @@
  */
 import type pg from 'pg';
 
+import { describeRelids, type TableInfo } from '../capture/catalog.js';
 import { ident } from '../config/identifiers.js';
 import { coerceError } from '../failure/errors.js';
 import { parseSnapshot, seesAllOf } from '../log/snapshot.js';
-import { takeTick, type Chunk, type ChunkLimits, type Position, type Tick } from '../log/window.js';
+import {
+  takeTick,
+  type Chunk,
+  type ChunkLimits,
+  type LogChange,
+  type Position,
+  type Tick,
+} from '../log/window.js';
 
 /** What the SharedLog saved the source: tests and the fan-out bench read it. */
 export interface SharedLogCounts {
@@ -94,6 +102,8 @@ export class SharedLog {
   };
   /** The tick taken last, offered to the next workers that open a window. */
   private latest: TickOffer | undefined;
+  /** Per chunk read once (by its first change, shared by every taker), its tables as described after. */
+  private readonly described = new WeakMap<LogChange, Map<string, Promise<Map<number, TableInfo>>>>();
   /** By read query, then by window key. */
   private readonly chunks = new Map<string, Map<string, ChunkOffer>>();
   private readonly readers = new Map<object, ReaderState>();
@@ -230,6 +240,35 @@ export class SharedLog {
       this.drop(query, key, mine);
       throw thrown;
     }
+  }
+
+  /**
+   * The source's tables of `changes` as they are now: described once per chunk for all the workers that
+   * share it (each asks after the chunk was read, so the description sees every ALTER before a change of
+   * it, as describeRelids would for each worker; src/apply/plan-keeper.ts).
+   */
+  describe(
+    source: pg.ClientBase,
+    changes: readonly LogChange[],
+    relids: number[],
+  ): Promise<Map<number, TableInfo>> {
+    const first = changes[0];
+    if (first === undefined) return describeRelids(source, relids);
+    let byRelids = this.described.get(first);
+    if (byRelids === undefined) {
+      byRelids = new Map();
+      this.described.set(first, byRelids);
+    }
+    const key = [...relids].sort((a, b) => a - b).join(',');
+    const known = byRelids.get(key);
+    if (known !== undefined) return known;
+    const found = describeRelids(source, relids);
+    byRelids.set(key, found);
+    // A failure is the asking worker's (its connection); the next asks again.
+    found.catch(() => {
+      if (byRelids.get(key) === found) byRelids.delete(key);
+    });
+    return found;
   }
 
   /** The key of the start that stands for `from` in chunk keys: found once per start, on `source`. */

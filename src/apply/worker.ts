@@ -327,7 +327,9 @@ export class TargetWorker extends Runnable {
       await this.forgetPassedDrains();
       return 0;
     }
-    if (await this.planKeeper.sourceChanged(source, changes)) await this.planAgain();
+    const described = (client: pg.ClientBase, relids: number[]) =>
+      this.deps.log.describe(client, changes, relids);
+    if (await this.planKeeper.sourceChanged(source, changes, described)) await this.planAgain();
     const started = performance.now();
     const target = this.target!;
     const scope = {
