@@ -108,12 +108,17 @@ interface Attempt {
   conflicts: Conflict[];
 }
 
-/** The statements of `steps`, each with the step it writes (truncates write none of a RowsStep). */
-function stepStatements(
+/**
+ * A chunk's transaction up to its commit: begin, the statements of `steps`, each with the step it writes
+ * (truncates write none of a RowsStep), and the position they reach.
+ */
+function transaction(
   steps: readonly ApplyStep[],
   how: MismatchReport,
+  key: PositionKey,
+  next: Position,
 ): { step?: RowsStep; statement: Statement }[] {
-  const sent: { step?: RowsStep; statement: Statement }[] = [];
+  const sent: { step?: RowsStep; statement: Statement }[] = [{ statement: { text: 'begin' } }];
   for (const step of steps) {
     if (step.kind === 'truncate') {
       for (const statement of truncateStatements(step.tables, step.partitions)) sent.push({ statement });
@@ -122,6 +127,7 @@ function stepStatements(
     const statement = rowsStepStatement(step, how);
     if (statement !== undefined) sent.push({ step, statement });
   }
+  sent.push({ statement: savePositionStatement(key.schema, key.origin, key.target, next) });
   return sent;
 }
 
@@ -139,12 +145,7 @@ async function attemptChunk(
   next: Position,
 ): Promise<Attempt> {
   const steps = stepsOf(changes, scope.tables);
-  const sent = [
-    { statement: { text: 'begin' } },
-    ...stepStatements(steps, { guarded: key.schema }),
-    { statement: savePositionStatement(key.schema, key.origin, key.target, next) },
-    { statement: { text: 'commit' } },
-  ];
+  const sent = [...transaction(steps, { guarded: key.schema }, key, next), { statement: { text: 'commit' } }];
   const settled = await sendPipelined(client, () => sent.map(({ statement }) => client.query(statement)));
   try {
     const results = valuesOrFirstFailure(settled);
@@ -174,11 +175,7 @@ async function attemptReporting(
   key: PositionKey,
   next: Position,
 ): Promise<Attempt> {
-  const sent = [
-    { statement: { text: 'begin' } },
-    ...stepStatements(steps, reportMismatches),
-    { statement: savePositionStatement(key.schema, key.origin, key.target, next) },
-  ];
+  const sent = transaction(steps, reportMismatches, key, next);
   const settled = await sendPipelined(client, () => sent.map(({ statement }) => client.query(statement)));
   const conflicts: Conflict[] = [];
   let inTurn = false;
