@@ -159,8 +159,8 @@ interface ExplainedPlan {
 }
 
 /**
- * Server time of single-row statements, from EXPLAIN ANALYZE in one session with the daemon stopped:
- * the triggers' own cost, free of commits and of other sessions. Medians, as a descheduled backend
+ * Server time of single-row statements, from EXPLAIN ANALYZE in one session with the daemon stopped,
+ * each rolled back: the triggers' own cost, free of commits and of other sessions. Medians, as a descheduled backend
  * now and then makes a statement take many times longer.
  */
 async function measureCost(rig: Rig): Promise<CostResult[]> {
@@ -177,10 +177,14 @@ async function measureCost(rig: Rig): Promise<CostResult[]> {
         const sample = samples.get(key) ?? { execution: [], trigger: [] };
         samples.set(key, sample);
         for (let i = 0; i < costWarmup + costStatements; i++) {
+          // Rolled back: rows changed without capture in one mode would meet the captured changes of
+          // another on the target as conflicts once the daemon runs again.
+          await rig.admin.query('begin');
           const explained = await rig.admin.query<{ 'QUERY PLAN': ExplainedPlan[] }>({
             text: `explain (analyze, format json) ${workload.statement}`,
             values: workload.values(),
           });
+          await rig.admin.query('rollback');
           const plan = explained.rows[0]?.['QUERY PLAN'][0];
           if (i < costWarmup || plan === undefined) continue;
           sample.execution.push(plan['Execution Time'] * 1000);

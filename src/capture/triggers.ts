@@ -60,8 +60,9 @@ export async function captureIsCurrent(
 ): Promise<boolean> {
   const result = await client.query<{ current: number }>(
     `select (select count(*)::int4 from pg_trigger g
-              where g.tgrelid = t.relid and g.tgname = any($2::text[]) and g.tgargs = c.args) as current
-       from unnest($1::oid[], $3::bytea[]) as c(root, args)
+              where g.tgrelid = t.relid and g.tgname = any($2::text[]) and g.tgargs = c.args
+                and g.tgfoid = c.function::regproc) as current
+       from unnest($1::oid[], $3::bytea[], $4::text[]) as c(root, args, function)
        cross join lateral (select c.root as relid
                            union all
                            select p.relid from pg_partition_tree(c.root) p where p.relid <> c.root) t`,
@@ -69,12 +70,22 @@ export async function captureIsCurrent(
       tables.map((t) => t.relid),
       events.map((e) => triggerName(schema, e)),
       tables.map((t) => triggerArgsBytes(captureArgs(applicationName, t.image))),
+      tables.map((t) => captureFunction(schema, t.image)),
     ],
   );
   return result.rows.every((r) => r.current === events.length);
 }
 
-/** The trigger arguments of sql/source/007's capture(). */
+/**
+ * The trigger function: capture_rows() (sql/source/014) where the images are whole rows without json
+ * columns, as most are; capture() for the rest.
+ */
+function captureFunction(schema: string, image: CaptureImage): string {
+  const name = image.textColumns.length === 0 && image.jsonColumns.length === 0 ? 'capture_rows' : 'capture';
+  return `${ident(schema)}.${name}`;
+}
+
+/** The trigger arguments of sql/source/007's capture(), which capture_rows() takes too. */
 function captureArgs(applicationName: string, image: CaptureImage): string[] {
   const text = new Set(image.textColumns);
   const selectList =
@@ -101,9 +112,11 @@ export async function ensureCaptureTriggers(
   const names = events.map((e) => triggerName(schema, e));
   const args = captureArgs(applicationName, image);
   const expected = triggerArgsBytes(args);
+  const fn = captureFunction(schema, image);
   const existing = await client.query<{ tgname: string; current: boolean }>(
-    `select tgname, tgargs = $3::bytea as current from pg_trigger where tgrelid = $1::oid and tgname = any($2::text[])`,
-    [relid, names, expected],
+    `select tgname, tgargs = $3::bytea and tgfoid = $4::regproc as current
+       from pg_trigger where tgrelid = $1::oid and tgname = any($2::text[])`,
+    [relid, names, expected, fn],
   );
   const current = new Set(existing.rows.filter((r) => r.current).map((r) => r.tgname));
   let changed = false;
@@ -113,7 +126,7 @@ export async function ensureCaptureTriggers(
     await client.query(`drop trigger if exists ${ident(name)} on ${qualifiedIdent(table)}`);
     await client.query(
       `create trigger ${ident(name)} after ${event} on ${qualifiedIdent(table)} ${referencing[event]}
-         for each statement execute function ${ident(schema)}.capture(${args.map(sqlLiteral).join(', ')})`,
+         for each statement execute function ${fn}(${args.map(sqlLiteral).join(', ')})`,
     );
     changed = true;
   }

@@ -3,7 +3,7 @@
  * rings, and arms the doorbell again when a worker goes idle. It also hears operator commands. NOTIFY is a hint, never the truth:
  * after every (re)connect the workers are woken to read from their positions, and they poll anyway.
  * Every 250 ms it also looks for a ring that sent no notification, and, on a source whose writers never
- * ring (one that can prepare transactions: sql/source/007), for new changes in the log.
+ * ring (one that can prepare transactions: sql/source/014), for new changes in the log.
  */
 import type pg from 'pg';
 
@@ -68,7 +68,7 @@ export class LogListener extends Runnable {
           this.onWake();
         });
         await client.query(`listen ${ident(doorbellChannel(this.config.schema))}; listen ${ident(control)}`);
-        // The same test as the capture trigger's (sql/source/007); fixed until the server restarts, which
+        // The same test as the doorbell's ring() (sql/source/014); fixed until the server restarts, which
         // ends this connection.
         const prepares = await client.query<{ prepares: boolean }>(
           `select current_setting('max_prepared_transactions')::int > 0 as prepares`,
@@ -111,20 +111,19 @@ export class LogListener extends Runnable {
   private async armOnce(): Promise<void> {
     const client = this.client;
     if (client === undefined) return; // not listening: the poll interval covers it
-    const s = ident(this.config.schema);
     const ringsBefore = this.rings;
-    // pg_sequence_last_value() reads under the sequence's lock; a plain `select last_value` may catch
-    // the value 32 ahead that nextval() holds there while it logs (src/log/window.ts), and would arm
-    // the doorbell at a ring that never comes.
-    await client.query('select setval($1::regclass, pg_sequence_last_value($2::regclass))', [
-      `${s}.doorbell_armed`,
-      `${s}.doorbell_rings`,
-    ]);
+    // is_called false: pg_sequence_last_value() reads NULL until a writer draws 1 and rings
+    // (sql/source/014).
+    await client.query('select setval($1::regclass, 1, false)', [this.doorbell()]);
     // A writer may ring right after the setval, and its notification may arrive in the same read as the
     // reply and be handled first: then the doorbell is disarmed already, and must not be marked armed,
     // or no worker would ever arm it again. (A writer that rings and rolls back disarms it silently;
     // checkRung() finds that.)
     if (this.rings === ringsBefore) this.armed = true;
+  }
+
+  private doorbell(): string {
+    return `${ident(this.config.schema)}.doorbell`;
   }
 
   /**
@@ -133,10 +132,9 @@ export class LogListener extends Runnable {
    * workers' poll.
    */
   private async checkRung(client: pg.Client): Promise<void> {
-    const s = ident(this.config.schema);
     const result = await client.query<{ rung: boolean }>(
-      'select pg_sequence_last_value($1::regclass) <> pg_sequence_last_value($2::regclass) as rung',
-      [`${s}.doorbell_rings`, `${s}.doorbell_armed`],
+      'select pg_sequence_last_value($1::regclass) is not null as rung',
+      [this.doorbell()],
     );
     // Still armed after the reply: no notification came meanwhile, and no arming is under way (it would
     // have queued its setval behind this query). A ring by a transaction still open wakes the workers

@@ -28,14 +28,10 @@ const tables = `
   create table "Order Lines" (order_id bigint, line int, qty int not null, primary key (order_id, line));`;
 const tableList = 'orders, "Order Lines"';
 
-/** A database of its own with the tables, made by an admin; `grants` run there as the admin. */
-async function adminDatabase(cluster: PgCluster, grants: string) {
+/** A database of its own with the tables of `ddl`, made by an admin; `grants` run there as the admin. */
+async function adminDatabase(cluster: PgCluster, ddl: string, grants: string) {
   const db = await freshDatabase(cluster);
-  await cluster.query(
-    `revoke all on database ${ident(db.name)} from public; ${tables}; ${grants}`,
-    [],
-    db.name,
-  );
+  await cluster.query(`revoke all on database ${ident(db.name)} from public; ${ddl}; ${grants}`, [], db.name);
   return db;
 }
 
@@ -50,36 +46,49 @@ async function rolesOf(url: string): Promise<{ superuser: boolean; ownsTables: b
   });
 }
 
+/**
+ * The grants of docs/operations.md, no more: the tables of `ddl` belong to an application role, the
+ * source role holds TRIGGER and SELECT on them and owns trigsync's schema, the target role what apply needs.
+ * `appSchema`, if named, is a schema of the application role's own on the source.
+ */
+async function leastPrivilegeRig(ddl: string, tableList: string, appSchema?: string) {
+  const { source, target1 } = sharedClusters();
+  const password = 'least privilege';
+  const [app, capture, apply] = [uniqueName('app'), uniqueName('capture'), uniqueName('apply')];
+  await createRole(source, app, password);
+  await createRole(source, capture, password);
+  await createRole(target1, apply, password);
+  const src = await adminDatabase(
+    source,
+    ddl,
+    `${tableList
+      .split(', ')
+      .map((t) => `alter table ${t} owner to ${ident(app)};`)
+      .join('\n')}
+     grant usage on schema public to ${ident(app)}, ${ident(capture)};
+     grant select, trigger on ${tableList} to ${ident(capture)};
+     create schema trigsync authorization ${ident(capture)};
+     ${appSchema === undefined ? '' : `create schema ${ident(appSchema)} authorization ${ident(app)};`}`,
+  );
+  await source.query(`grant connect on database ${ident(src.name)} to ${ident(app)}, ${ident(capture)}`);
+  const dst = await adminDatabase(
+    target1,
+    ddl,
+    `grant usage on schema public to ${ident(apply)};
+     grant select, insert, update, delete, truncate on ${tableList} to ${ident(apply)};
+     create schema trigsync authorization ${ident(apply)};`,
+  );
+  await target1.query(`grant connect on database ${ident(dst.name)} to ${ident(apply)}`);
+  return {
+    appUrl: source.url(src.name, { user: app, password }),
+    sourceUrl: source.url(src.name, { user: capture, password }),
+    targetUrl: target1.url(dst.name, { user: apply, password }),
+  };
+}
+
 describe('least privilege', () => {
   it('replicates, syncs and verifies with a source role holding TRIGGER and SELECT only, and a target role holding what apply needs', async () => {
-    const { source, target1 } = sharedClusters();
-    const password = 'least privilege';
-    const [app, capture, apply] = [uniqueName('app'), uniqueName('capture'), uniqueName('apply')];
-    await createRole(source, app, password);
-    await createRole(source, capture, password);
-    await createRole(target1, apply, password);
-
-    // The grants of docs/operations.md, no more.
-    const src = await adminDatabase(
-      source,
-      `alter table orders owner to ${ident(app)};
-       alter table "Order Lines" owner to ${ident(app)};
-       grant usage on schema public to ${ident(app)}, ${ident(capture)};
-       grant select, trigger on ${tableList} to ${ident(capture)};
-       create schema trigsync authorization ${ident(capture)};`,
-    );
-    await source.query(`grant connect on database ${ident(src.name)} to ${ident(app)}, ${ident(capture)}`);
-    const dst = await adminDatabase(
-      target1,
-      `grant usage on schema public to ${ident(apply)};
-       grant select, insert, update, delete, truncate on ${tableList} to ${ident(apply)};
-       create schema trigsync authorization ${ident(apply)};`,
-    );
-    await target1.query(`grant connect on database ${ident(dst.name)} to ${ident(apply)}`);
-
-    const appUrl = source.url(src.name, { user: app, password });
-    const sourceUrl = source.url(src.name, { user: capture, password });
-    const targetUrl = target1.url(dst.name, { user: apply, password });
+    const { appUrl, sourceUrl, targetUrl } = await leastPrivilegeRig(tables, tableList);
     for (const url of [appUrl, sourceUrl, targetUrl])
       expect(await rolesOf(url)).toMatchObject({ superuser: false });
     expect(await rolesOf(sourceUrl)).toEqual({ superuser: false, ownsTables: false });
@@ -124,6 +133,77 @@ describe('least privilege', () => {
     const verified = await runCli(file, 'verify', 'replica');
     expect(verified.out).toMatch(/orders/);
     expect(verified.code).toBe(0);
+    await daemon.stop();
+  });
+
+  it("runs none of a writer's own operators or functions, and leaves its styles as they were", async () => {
+    // capture_rows() is a security definer function without a SET clause (sql/source/014): it runs
+    // under the writer's search_path, so it must name everything by schema. Here the writer's path puts
+    // a schema of its own first, whose functions and operators raise if anything calls them.
+    const measures =
+      'create table measures (id bigint primary key, span interval, ratio float8, at timestamptz)';
+    const { appUrl, sourceUrl, targetUrl } = await leastPrivilegeRig(measures, 'measures', 'trap');
+    const raw = {
+      source: { url: sourceUrl },
+      tables: ['measures'],
+      targets: [{ name: 'replica', url: targetUrl, initialSync: 'copy' }],
+      metrics: { enabled: false },
+    };
+    const config = makeConfig(raw);
+    const daemon = await startDaemon(config);
+    // Synced before the writes, so that the target's rows come from their captured images.
+    await waitCaughtUp(config);
+    const functions = await withClient(sourceUrl, (db) =>
+      db.query<{ fn: string }>(`select distinct tgfoid::regproc::text as fn from pg_trigger
+                                  where tgrelid = 'public.measures'::regclass and not tgisinternal`),
+    );
+    expect(functions.rows.map((r) => r.fn)).toEqual(['trigsync.capture_rows']);
+
+    const sprung = (returns: string) =>
+      `returns ${returns} language sql as $$ select case when trap.sprung() then null::${returns} end $$`;
+    await withClient(appUrl, (db) =>
+      db.query(`
+        create function trap.sprung() returns boolean language plpgsql as
+          $$ begin raise exception 'a function of the writer''s trap schema ran as %', current_user; end $$;
+        create function trap.eq(text, text) ${sprung('boolean')};
+        create operator trap.= (leftarg = text, rightarg = text, function = trap.eq);
+        create operator trap.<> (leftarg = text, rightarg = text, function = trap.eq);
+        create function trap.eq(bigint, bigint) ${sprung('boolean')};
+        create operator trap.= (leftarg = bigint, rightarg = bigint, function = trap.eq);
+        create function trap.eq(oid, oid) ${sprung('boolean')};
+        create operator trap.= (leftarg = oid, rightarg = oid, function = trap.eq);
+        create function trap.lt(int, int) ${sprung('boolean')};
+        create operator trap.< (leftarg = int, rightarg = int, function = trap.lt);
+        create function trap.to_json(anyelement) ${sprung('json')};
+        create function trap.current_setting(text) ${sprung('text')};
+        create function trap.set_config(text, text, boolean) ${sprung('text')};
+        create function trap.nextval(regclass) ${sprung('bigint')};
+        create function trap.pg_sequence_last_value(regclass) ${sprung('bigint')};
+        -- Seen by every role, the function's owner included.
+        grant usage on schema trap to public;`),
+    );
+
+    const styles = `select pg_catalog.current_setting('intervalstyle') as interval_style,
+                           pg_catalog.current_setting('extra_float_digits') as float_digits`;
+    const writerStyles = { interval_style: 'iso_8601', float_digits: '0' };
+    await withClient(appUrl, async (db) => {
+      await db.query(`set search_path = trap, pg_catalog, public; set intervalstyle = iso_8601;
+                      set extra_float_digits = 0`);
+      await db.query('begin');
+      await db.query(`insert into public.measures
+                        select g, g * interval '1 day 2 hours', 1.0 / (g + 2), now() from generate_series(1, 6) g`);
+      expect((await db.query(styles)).rows[0]).toEqual(writerStyles);
+      await db.query(`update public.measures set ratio = ratio / 7 where id operator(pg_catalog.=) 2`);
+      await db.query(`update public.measures set id = id + 10 where id operator(pg_catalog.=) 3`);
+      await db.query(`delete from public.measures where id operator(pg_catalog.=) 4`);
+      await db.query('commit');
+      expect((await db.query(styles)).rows[0]).toEqual(writerStyles);
+      await db.query('truncate public.measures');
+      await db.query(`insert into public.measures values (1, interval '1 year 1 second', 1.0 / 3, now())`);
+    });
+    await waitCaughtUp(config);
+    const query = 'select * from measures';
+    await expectSameRows({ url: appUrl, query }, { url: targetUrl, query }, 'id');
     await daemon.stop();
   });
 });
