@@ -19,8 +19,9 @@
 import type pg from 'pg';
 
 import { describeRelids, sameShape, type TableInfo } from '../capture/catalog.js';
-import { reconcileGuards } from '../capture/guard.js';
+import { readGuards, reconcileGuards, type GuardsRead } from '../capture/guard.js';
 import { formatQualifiedName } from '../config/identifiers.js';
+import { sendPipelined } from '../db/pipeline.js';
 import type { CapturedTable, Config, TableMapping, TargetConfig } from '../config/types.js';
 import { ConfigError } from '../failure/errors.js';
 import type { Logger } from '../lib/logger.js';
@@ -70,11 +71,22 @@ export class PlanKeeper {
   }
 
   /** The plan against the target as it is now, its guards in place; warnings are logged. */
-  async build(targetClient: pg.ClientBase): Promise<TargetPlan> {
+  async build(targetClient: pg.Client): Promise<TargetPlan> {
+    // The plan's catalog reads and the guards' go in one round trip (a slow link pays one at a start).
+    const [built, guards] = await sendPipelined<unknown>(targetClient, () => [
+      buildTargetPlan(this.config, this.#draining(), this.#sourceTables, targetClient),
+      readGuards(
+        targetClient,
+        this.config,
+        this.target,
+        this.target.tables.map((m) => m.target),
+      ),
+    ]);
     let plan: TargetPlan;
-    try {
-      plan = await buildTargetPlan(this.config, this.#draining(), this.#sourceTables, targetClient);
-    } catch (thrown) {
+    if (built!.status === 'fulfilled') {
+      plan = built!.value as TargetPlan;
+    } else {
+      const thrown: unknown = built!.reason;
       if (!(thrown instanceof ConfigError) || this.#drains.length === 0) throw thrown;
       plan = await buildTargetPlan(this.config, this.target, this.#sourceTables, targetClient);
       const tables = this.#drains.map((d) => formatQualifiedName(d.table));
@@ -86,7 +98,8 @@ export class PlanKeeper {
     }
     // Guards go with the configured tables only: a drained table is on its way out.
     const configured = new Map([...plan.tables].filter(([relid]) => !this.ceilings.has(relid)));
-    await reconcileGuards(targetClient, this.config, this.target, { ...plan, tables: configured });
+    const read = guards!.status === 'fulfilled' ? (guards!.value as GuardsRead) : undefined;
+    await reconcileGuards(targetClient, this.config, this.target, { ...plan, tables: configured }, read);
     for (const warning of plan.warnings) this.log.warn(warning);
     return plan;
   }

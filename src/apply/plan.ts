@@ -129,10 +129,14 @@ export async function buildTargetPlan(
   const tables = new Map<number, TablePlan>();
   /** Source relid -> the target table's relid. */
   const targetRelids = new Map<number, number>();
-  const described = await describeTables(
-    targetClient,
-    target.tables.map((m) => m.target),
+  const names = target.tables.map((m) => m.target);
+  // Both sent at once: in pipeline mode (PlanKeeper) they share a round trip.
+  const describing = describeTables(targetClient, names);
+  const edges = foreignKeyEdges(targetClient, names).then(
+    (found) => found,
+    (thrown: unknown) => ({ thrown }),
   );
+  const described = await describing;
   for (const [m, mapping] of target.tables.entries()) {
     const sourceName = formatQualifiedName(mapping.source);
     const targetName = formatQualifiedName(mapping.target);
@@ -202,8 +206,10 @@ export async function buildTargetPlan(
       rank: 0,
     });
   }
+  const found = await edges;
   if (problems.length > 0) throw new ConfigError(problems);
-  await rankByForeignKeys(targetClient, tables, targetRelids);
+  if (!Array.isArray(found)) throw found.thrown;
+  rankByForeignKeys(found, tables, targetRelids);
   const readTables: ReadTable[] = [...tables.values()].map((t) => {
     const mapping = target.tables.find((m) => formatQualifiedName(m.source) === t.sourceName);
     return {
@@ -221,16 +227,17 @@ export async function buildTargetPlan(
  * Rank the plan's tables parents first by the target's foreign keys (Kahn's algorithm; ties and cycles
  * in the plan's order).
  */
-async function rankByForeignKeys(
-  targetClient: pg.ClientBase,
+function rankByForeignKeys(
+  edges: readonly { child: number; parent: number }[],
   tables: Map<number, TablePlan>,
   targetRelids: Map<number, number>,
-): Promise<void> {
+): void {
   const bySourceRelid = new Map([...targetRelids].map(([source, target]) => [target, source]));
-  const edges = await foreignKeyEdges(targetClient, [...targetRelids.values()]);
   const parents = new Map<number, Set<number>>([...tables.keys()].map((relid) => [relid, new Set()]));
   for (const { child, parent } of edges) {
-    parents.get(bySourceRelid.get(child)!)!.add(bySourceRelid.get(parent)!);
+    const [from, to] = [bySourceRelid.get(child), bySourceRelid.get(parent)];
+    // Keys of a table the plan leaves out (missing on the source, reported there) rank nothing.
+    if (from !== undefined && to !== undefined) parents.get(from)?.add(to);
   }
   const order: number[] = [];
   const placed = new Set<number>();

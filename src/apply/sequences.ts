@@ -61,6 +61,8 @@ async function ownedSequences(
   client: pg.ClientBase,
   tables: readonly { table: string; column: string | null }[],
 ): Promise<{ i: number; column: string; sequence: QualifiedName }[]> {
+  // Tables without sequences cost no round trip (to a target across a slow link, between two batches).
+  if (tables.length === 0) return [];
   const result = await client.query<{ i: string; column: string; schema: string; name: string }>(
     `select t.i, a.attname as column, n.nspname as schema, c.relname as name
        from unnest($1::text[], $2::text[]) with ordinality as t (tbl, col, i)
@@ -86,6 +88,7 @@ async function capturedOnTarget(
   schema: string,
   tables: readonly string[],
 ): Promise<Set<string>> {
+  if (tables.length === 0) return new Set();
   const registry = `${ident(schema)}.captured_table`;
   const found = await target.query<{ found: boolean }>('select to_regclass($1) is not null as found', [
     registry,
@@ -119,7 +122,7 @@ export async function resolveSequences(
   const captured = await capturedOnTarget(
     target,
     schema,
-    tables.map((t) => qualifiedIdent(t.target)),
+    replicated.map((o) => qualifiedIdent(tables[o.i]!.target)),
   );
   const pairs: SequencePair[] = [];
   replicated.forEach((o, i) => {

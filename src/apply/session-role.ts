@@ -9,8 +9,13 @@
  */
 import type pg from 'pg';
 
-import { sendPipelined } from '../db/pipeline.js';
+import { latestVersion, migrate, readInstalledVersion } from '../capture/migrations.js';
+import { pipelinedPair, sendPipelined } from '../db/pipeline.js';
 import { sqlState } from '../failure/errors.js';
+import type { Snapshot } from '../log/snapshot.js';
+import type { Position } from '../log/window.js';
+import { loadAppliedPosition } from './statements.js';
+import { loadFloors } from './sync.js';
 import { takeTargetLock, targetLockStatement } from './target-lock.js';
 
 export type TriggerMode = 'replica' | 'origin';
@@ -30,25 +35,78 @@ function triggerModeOf(outcome: PromiseSettledResult<unknown>): TriggerMode {
   throw outcome.reason;
 }
 
+/** Statements that share the session's round trip, and how each went. */
+type Alongside<T extends readonly unknown[]> = { [K in keyof T]: Promise<T[K]> };
+type Settled<T extends readonly unknown[]> = { [K in keyof T]: PromiseSettledResult<T[K]> };
+
 /**
  * A worker's target session made ready in one round trip (three across a slow link otherwise): text
  * forms that every server reads back the same way, the trigger mode, and the worker's lock on the
- * target, taken the long way (takeTargetLock) only when another session holds it.
+ * target, taken the long way (takeTargetLock) only when another session holds it. `alongside` starts
+ * statements that go in the same round trip (reads of the worker's position, say); `waited` tells that
+ * they ran before the lock was this session's.
  */
-export async function openTargetSession(
+export async function openTargetSession<T extends readonly unknown[]>(
   client: pg.Client,
   origin: string,
   target: string,
-): Promise<TriggerMode> {
-  const [styles, replica, lock] = await sendPipelined<pg.QueryResult>(client, () => [
+  alongside: () => Alongside<T>,
+): Promise<{ mode: TriggerMode; waited: boolean; alongside: Settled<T> }> {
+  // Started in this order, and answered in it: the statements alongside run after the lock's.
+  const [styles, replica, lock, ...rest] = await sendPipelined<unknown>(client, () => [
     client.query(`set datestyle = 'ISO, YMD'; set intervalstyle = 'postgres'`),
     client.query(replicaStatement),
     client.query(targetLockStatement(origin, target)),
+    ...alongside(),
   ]);
   if (styles!.status === 'rejected') throw styles!.reason;
   const mode = triggerModeOf(replica!);
   if (lock!.status === 'rejected') throw lock!.reason;
-  const locked = (lock!.value.rows[0] as { locked?: boolean } | undefined)?.locked === true;
-  if (!locked) await takeTargetLock(client, origin, target);
-  return mode;
+  const rows = (lock!.value as pg.QueryResult).rows as { locked?: boolean }[];
+  const waited = rows[0]?.locked !== true;
+  if (waited) await takeTargetLock(client, origin, target);
+  return { mode, waited, alongside: rest as unknown as Settled<T> };
+}
+
+/** What a worker starts from on its target. */
+export interface TargetStart {
+  mode: TriggerMode;
+  /** The target's own record of what it applied from this source: the truth, which the source's trails. */
+  position: Position | undefined;
+  floors: Map<number, Snapshot>;
+}
+
+/**
+ * A worker's start on its target, in one round trip where the target's schema is current and the lock
+ * free (nearly every start): the session, the schema's version, the position and the floors. Otherwise
+ * the schema is migrated, and the position and floors read again, under the lock.
+ */
+export async function startTargetSession(
+  client: pg.Client,
+  schema: string,
+  origin: string,
+  target: string,
+): Promise<TargetStart> {
+  const readPosition = () => loadAppliedPosition(client, schema, origin, target);
+  const readFloors = () => loadFloors(client, schema, origin, target);
+  const { mode, waited, alongside } = await openTargetSession(
+    client,
+    origin,
+    target,
+    () => [readInstalledVersion(client, schema, 'target'), readPosition(), readFloors()] as const,
+  );
+  const [version, position, floors] = alongside;
+  if (version.status === 'rejected') throw version.reason;
+  if (
+    !waited &&
+    version.value === latestVersion('target', schema) &&
+    position.status === 'fulfilled' &&
+    floors.status === 'fulfilled'
+  ) {
+    return { mode, position: position.value, floors: floors.value };
+  }
+  // Their failures (tables not made yet, say) are answered by the migration, or thrown again below.
+  await migrate(client, schema, 'target', version.value);
+  const [again, againFloors] = await pipelinedPair(client, readPosition, readFloors);
+  return { mode, position: again, floors: againFloors };
 }

@@ -10,13 +10,11 @@
  */
 import type pg from 'pg';
 
-import { migrate } from '../capture/migrations.js';
 import { forgetDrained } from '../capture/table-set.js';
 import { formatQualifiedName } from '../config/identifiers.js';
 import { configSecrets, redactSecrets } from '../config/redact.js';
 import type { Config, TargetConfig } from '../config/types.js';
 import { connect, daemonConnectOptions } from '../db/connect.js';
-import { pipelinedPair } from '../db/pipeline.js';
 import type { TermFence } from '../db/term-fence.js';
 import { clearFailures, loadSkipped, parkTarget, recordFailure } from '../failure/error-queue.js';
 import { classifyError, coerceError, ConfigError, sqlState, type ErrorKind } from '../failure/errors.js';
@@ -45,11 +43,11 @@ import { LogReader, prepareReaderSession } from './log-reader.js';
 import type { SharedLog } from './shared-log.js';
 import { TargetLockHeld } from './target-lock.js';
 import { objectText, rowFields } from './row-image.js';
-import { loadAppliedPosition, saveAppliedPosition } from './statements.js';
-import { copyTables, dropFloors, loadFloors, type SyncResult } from './sync.js';
+import { saveAppliedPosition } from './statements.js';
+import { copyTables, dropFloors, type SyncResult } from './sync.js';
 import { SyncReporter } from './sync-progress.js';
 import { SideCopy } from './side-copy.js';
-import { openTargetSession, type TriggerMode } from './session-role.js';
+import { startTargetSession, type TriggerMode } from './session-role.js';
 
 export interface WorkerDeps {
   config: Config;
@@ -270,15 +268,10 @@ export class TargetWorker extends Runnable {
     const client = await onTarget(() => connect(target.url, daemonConnectOptions(config)));
     try {
       await onTarget(async () => {
-        this.triggerMode = await openTargetSession(client, this.deps.origin, this.name);
+        const start = await startTargetSession(client, config.schema, this.deps.origin, this.name);
+        this.triggerMode = start.mode;
         this.log.info({ triggers: this.triggerMode }, `target applies as ${this.triggerMode}`);
-        await migrate(client, config.schema, 'target');
-        // The truth is the target's own record; the source's copy only trails it.
-        [this.position, this.floors] = await pipelinedPair(
-          client,
-          () => loadAppliedPosition(client, config.schema, this.deps.origin, this.name),
-          () => loadFloors(client, config.schema, this.deps.origin, this.name),
-        );
+        [this.position, this.floors] = [start.position, start.floors];
         this.unrecordedChanges = 0;
       });
       this.position ??= await this.registeredPosition();

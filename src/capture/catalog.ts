@@ -153,20 +153,26 @@ export function sameShape(a: TableInfo, b: TableInfo): boolean {
 }
 
 /**
- * The foreign keys among `relids` (a partition's stands for its partitioned table): each referencing
- * table with the table it references. Self-references are left out.
+ * The foreign keys among the tables of these names (a partition's stands for its partitioned table):
+ * each referencing table's oid with the referenced one's. Self-references are left out.
  */
 export async function foreignKeyEdges(
   client: pg.ClientBase,
-  relids: readonly number[],
+  tables: readonly QualifiedName[],
 ): Promise<{ child: number; parent: number }[]> {
+  if (tables.length === 0) return [];
   const result = await client.query<{ child: string; parent: string }>(
-    `select distinct f.child::int8 as child, f.parent::int8 as parent
+    `with named as (select c.oid
+                      from unnest($1::text[], $2::text[]) as t(schema_name, table_name)
+                      join pg_namespace n on n.nspname = t.schema_name
+                      join pg_class c on c.relnamespace = n.oid and c.relname = t.table_name)
+     select distinct f.child::int8 as child, f.parent::int8 as parent
        from pg_constraint c
        cross join lateral (select coalesce(pg_partition_root(c.conrelid), c.conrelid) as child,
                                   coalesce(pg_partition_root(c.confrelid), c.confrelid) as parent) f
-      where c.contype = 'f' and f.child = any($1::oid[]) and f.parent = any($1::oid[]) and f.child <> f.parent`,
-    [relids],
+      where c.contype = 'f' and f.child in (select oid from named) and f.parent in (select oid from named)
+        and f.child <> f.parent`,
+    [tables.map((t) => t.schema), tables.map((t) => t.name)],
   );
   return result.rows.map((r) => ({ child: Number(r.child), parent: Number(r.parent) }));
 }

@@ -50,13 +50,18 @@ export async function reconcileGuards(
   config: Config,
   target: TargetConfig,
   plan: TargetPlan,
+  read?: GuardsRead,
 ): Promise<void> {
   const tables = [...plan.tables.values()].map((t) => t.target);
   const where = `targets.${target.name}`;
   // Nearly every connect finds the guards as they should be: one read, without the lock's transaction
-  // (four round trips more, a sixth of a worker's start across a slow link).
-  const wanted = target.readOnly ? [config.applicationName, target.guardRole ?? ''] : undefined;
-  const states = await guardStates(client, config.schema, tables, wanted);
+  // (four round trips more, a sixth of a worker's start across a slow link), and none where the caller
+  // read them already for these very tables.
+  const names = (list: readonly QualifiedName[]) => JSON.stringify(list.map(formatQualifiedName));
+  const states =
+    read !== undefined && names(read.tables) === names(tables)
+      ? read.states
+      : (await readGuards(client, config, target, tables)).states;
   const settled = target.readOnly
     ? target.guardRole === undefined && states.every((s) => s.current)
     : states.every((s) => !s.present);
@@ -138,6 +143,26 @@ function notOwner(schema: string, s: GuardState, role: string): string {
     `DROP TRIGGER needs ownership of the table, which role ${formatIdentifier(role)} lacks; as the table's ` +
     `owner run: drop trigger ${formatIdentifier(guardTriggerName(schema))} on ${s.display}`
   );
+}
+
+/** The guards of some tables as reconcileGuards reads them first. */
+export interface GuardsRead {
+  tables: readonly QualifiedName[];
+  states: GuardState[];
+}
+
+/**
+ * The guards of `tables` as reconcileGuards reads them first, in one statement that the caller may send
+ * in one round trip with others (src/db/pipeline.ts).
+ */
+export async function readGuards(
+  client: pg.ClientBase,
+  config: Config,
+  target: TargetConfig,
+  tables: readonly QualifiedName[],
+): Promise<GuardsRead> {
+  const wanted = target.readOnly ? [config.applicationName, target.guardRole ?? ''] : undefined;
+  return { tables, states: await guardStates(client, config.schema, tables, wanted) };
 }
 
 /** The guard of each table that exists; `args` undefined: none is current. */

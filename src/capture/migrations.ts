@@ -46,16 +46,32 @@ function lockKey(schema: string): string {
   return `select pg_advisory_xact_lock(hashtextextended(${sqlLiteral(`trigsync migrate ${schema}`)}, 0))`;
 }
 
-async function installedVersion(client: pg.Client, schema: string, track: MigrationTrack): Promise<number> {
-  const exists = await client.query<{ found: boolean }>('select to_regclass($1) is not null as found', [
-    `${ident(schema)}.schema_version`,
-  ]);
-  if (exists.rows[0]?.found !== true) return 0;
-  const result = await client.query<{ version: number | null }>(
-    `select max(version) as version from ${ident(schema)}.schema_version where track = $1`,
-    [track],
-  );
-  return result.rows[0]?.version ?? 0;
+/**
+ * The installed version of a track, 0 if none. Its two statements are sent at once: in pipeline mode
+ * (src/db/pipeline.ts) they share a round trip with each other and with whatever the caller sends
+ * alongside. The second fails where the version table does not exist yet, which the first tells.
+ */
+export function readInstalledVersion(
+  client: pg.ClientBase,
+  schema: string,
+  track: MigrationTrack,
+): Promise<number> {
+  const table = `${ident(schema)}.schema_version`;
+  const exists = client.query<{ found: boolean }>('select to_regclass($1) is not null as found', [table]);
+  const highest = client
+    .query<{ version: number | null }>(`select max(version) as version from ${table} where track = $1`, [
+      track,
+    ])
+    .then(
+      (result) => result.rows[0]?.version ?? 0,
+      (thrown: unknown) => ({ thrown }),
+    );
+  return exists.then(async (result) => {
+    const version = await highest;
+    if (result.rows[0]?.found !== true) return 0;
+    if (typeof version !== 'number') throw version.thrown;
+    return version;
+  });
 }
 
 export interface MigrateResult {
@@ -63,15 +79,19 @@ export interface MigrateResult {
   to: number;
 }
 
-/** Bring one track up to date; returns the versions before and after. */
+/**
+ * Bring one track up to date; returns the versions before and after. `installed` is the version the
+ * caller read already (readInstalledVersion), if it did.
+ */
 export async function migrate(
   client: pg.Client,
   schema: string,
   track: MigrationTrack,
+  installed?: number,
 ): Promise<MigrateResult> {
   const migrations = loadMigrations(track, schema);
   const latest = migrations.at(-1)?.version ?? 0;
-  const from = await installedVersion(client, schema, track);
+  const from = installed ?? (await readInstalledVersion(client, schema, track));
   if (from > latest) throw newerSchemaError(schema, track, from, latest);
 
   // Only the missing ones, each in a transaction of its own: on a target across a slow link, a connect
@@ -93,7 +113,7 @@ export async function migrate(
            primary key (track, version))`,
       );
       // Read again under the lock: another process may have migrated meanwhile.
-      const current = await installedVersion(client, schema, track);
+      const current = await readInstalledVersion(client, schema, track);
       if (current > latest) throw newerSchemaError(schema, track, current, latest);
       if (current < migration.version) {
         await client.query(migration.sql);
@@ -111,14 +131,19 @@ export async function migrate(
   return { from, to: Math.max(from, latest) };
 }
 
+/** The version this build brings a track to. */
+export function latestVersion(track: MigrationTrack, schema: string): number {
+  return loadMigrations(track, schema).at(-1)?.version ?? 0;
+}
+
 /** Refuse to run against a schema that a newer trigsync installed. */
 export async function assertSchemaKnown(
   client: pg.Client,
   schema: string,
   track: MigrationTrack,
 ): Promise<number> {
-  const latest = loadMigrations(track, schema).at(-1)?.version ?? 0;
-  const current = await installedVersion(client, schema, track);
+  const latest = latestVersion(track, schema);
+  const current = await readInstalledVersion(client, schema, track);
   if (current > latest) throw newerSchemaError(schema, track, current, latest);
   return current;
 }
