@@ -93,17 +93,28 @@ export async function readStatus(client: pg.ClientBase, config: Config): Promise
     sync_table: string | null;
     sync_rows: string | null;
     sync_rows_estimate: string | null;
+    from_snapshot: string;
+    to_snapshot: string | null;
+    applied_id: number;
   }>(
     `select t.name, ${groupOf('t')} as group, t.state, t.last_error, t.last_applied_at, t.parked_since, t.sync_tables,
             t.sync_requested_at, t.sync_table, t.sync_rows, t.sync_rows_estimate,
-            (select count(*) from ${s}.error_queue e where e.target = t.name) as error_queue
+            (select count(*) from ${s}.error_queue e where e.target = t.name) as error_queue,
+            t.from_snapshot::text as from_snapshot, t.to_snapshot::text as to_snapshot, t.applied_id
        from ${s}.target t order by t.name`,
   );
   const toCopy = await tablesToCopy(client, config.schema);
   const sequences = await readSequenceStatus(client, config.schema);
-  const statuses: TargetStatus[] = [];
+  // Targets at one position over the same tables have one backlog: counted once (fan-out keeps many
+  // targets at one position, and the status sampler counts every second).
+  const atPosition = new Map<string, string[]>();
   for (const t of targets.rows) {
-    const relids = relidsOf.get(t.name);
+    const key = JSON.stringify([t.from_snapshot, t.to_snapshot, t.applied_id, relidsOf.get(t.name) ?? null]);
+    atPosition.set(key, [...(atPosition.get(key) ?? []), t.name]);
+  }
+  const backlogs = new Map<string, { backlog: number; lag: number | null }>();
+  for (const names of atPosition.values()) {
+    const relids = relidsOf.get(names[0]!);
     // A target gone from the config holds the log for every captured table.
     const backlog = await client.query<{ backlog: number; lag: number | null }>(
       `select count(*) as backlog, extract(epoch from clock_timestamp() - min(c.captured_at))::float8 as lag
@@ -114,9 +125,14 @@ export async function readStatus(client: pg.ClientBase, config: Config): Promise
           and not pg_visible_in_snapshot(c.txid, t.from_snapshot)
           and not (t.to_snapshot is not null and pg_visible_in_snapshot(c.txid, t.to_snapshot) and c.id <= t.applied_id)
         where t.name = $1 and ($2::oid[] is null or c.relid = any($2::oid[]))`,
-      [t.name, relids ?? null],
+      [names[0], relids ?? null],
     );
-    const row = backlog.rows[0];
+    for (const name of names) backlogs.set(name, backlog.rows[0] ?? { backlog: 0, lag: null });
+  }
+  const statuses: TargetStatus[] = [];
+  for (const t of targets.rows) {
+    const relids = relidsOf.get(t.name);
+    const row = backlogs.get(t.name);
     statuses.push({
       name: t.name,
       group: t.group,
