@@ -5,7 +5,6 @@ import { readFile } from 'node:fs/promises';
 import type pg from 'pg';
 
 import { installSource } from '../../src/capture/install.js';
-import { doorbellChannel } from '../../src/capture/migrations.js';
 import { dropCaptureTriggers } from '../../src/capture/triggers.js';
 import { ident } from '../../src/config/identifiers.js';
 import type { Config } from '../../src/config/types.js';
@@ -114,11 +113,10 @@ export async function setTriggers(client: pg.Client, config: Config, triggers: T
   if (triggers === 'statement') await installSource(client, config);
 }
 
-/** The row-level variant's function, next to trigsync's capture() in the installed schema. */
+/** The row-level variant's function, next to trigsync's capture functions in the installed schema. */
 export async function installRowLevelCapture(client: pg.Client): Promise<void> {
   const sql = (await readFile(new URL('../sql/capture-row.sql', import.meta.url), 'utf8'))
     .replaceAll('{{schema_in_literal}}', ident(schema).replaceAll("'", "''"))
-    .replaceAll('{{schema}}', ident(schema))
-    .replaceAll('{{channel}}', `'${doorbellChannel(schema)}'`);
+    .replaceAll('{{schema}}', ident(schema));
   await client.query(sql);
 }

@@ -8,8 +8,6 @@
 -- - The doorbell is one sequence. The daemon arms it with setval(.., 1, false), after which
 --   pg_sequence_last_value() reads NULL; of the writers that find it so, the one whose nextval() draws 1
 --   rings. An unarmed doorbell costs a writer one read of one sequence, where it was two.
--- The sequences of 001's doorbell stay until uninstall, so that a daemon of the previous version still
--- connects; it is no longer woken, and finds new changes by its poll.
 create sequence {{schema}}.doorbell as bigint;
 select nextval('{{schema_in_literal}}.doorbell');
 
@@ -153,3 +151,6 @@ begin
   return null;
 end $$;
 revoke all on function {{schema}}.capture_rows() from public;
+
+-- 001's doorbell goes: nothing rings it now, and a daemon of an earlier version refuses this schema.
+drop sequence {{schema}}.doorbell_rings, {{schema}}.doorbell_armed;
