@@ -35,39 +35,6 @@ function triggerModeOf(outcome: PromiseSettledResult<unknown>): TriggerMode {
   throw outcome.reason;
 }
 
-/** Statements that share the session's round trip, and how each went. */
-type Alongside<T extends readonly unknown[]> = { [K in keyof T]: Promise<T[K]> };
-type Settled<T extends readonly unknown[]> = { [K in keyof T]: PromiseSettledResult<T[K]> };
-
-/**
- * A worker's target session made ready in one round trip (three across a slow link otherwise): text
- * forms that every server reads back the same way, the trigger mode, and the worker's lock on the
- * target, taken the long way (takeTargetLock) only when another session holds it. `alongside` starts
- * statements that go in the same round trip (reads of the worker's position, say); `waited` tells that
- * they ran before the lock was this session's.
- */
-export async function openTargetSession<T extends readonly unknown[]>(
-  client: pg.Client,
-  origin: string,
-  target: string,
-  alongside: () => Alongside<T>,
-): Promise<{ mode: TriggerMode; waited: boolean; alongside: Settled<T> }> {
-  // Started in this order, and answered in it: the statements alongside run after the lock's.
-  const [styles, replica, lock, ...rest] = await sendPipelined<unknown>(client, () => [
-    client.query(`set datestyle = 'ISO, YMD'; set intervalstyle = 'postgres'`),
-    client.query(replicaStatement),
-    client.query(targetLockStatement(origin, target)),
-    ...alongside(),
-  ]);
-  if (styles!.status === 'rejected') throw styles!.reason;
-  const mode = triggerModeOf(replica!);
-  if (lock!.status === 'rejected') throw lock!.reason;
-  const rows = (lock!.value as pg.QueryResult).rows as { locked?: boolean }[];
-  const waited = rows[0]?.locked !== true;
-  if (waited) await takeTargetLock(client, origin, target);
-  return { mode, waited, alongside: rest as unknown as Settled<T> };
-}
-
 /** What a worker starts from on its target. */
 export interface TargetStart {
   mode: TriggerMode;
@@ -78,8 +45,10 @@ export interface TargetStart {
 
 /**
  * A worker's start on its target, in one round trip where the target's schema is current and the lock
- * free (nearly every start): the session, the schema's version, the position and the floors. Otherwise
- * the schema is migrated, and the position and floors read again, under the lock.
+ * free (nearly every start): text forms that every server reads back the same way, the trigger mode,
+ * the worker's lock on the target, the schema's version, the position and the floors. The lock is taken
+ * the long way (takeTargetLock) only when another session holds it; then, or where the schema is behind
+ * or a read failed, the schema is migrated and the position and floors read again, under the lock.
  */
 export async function startTargetSession(
   client: pg.Client,
@@ -89,24 +58,36 @@ export async function startTargetSession(
 ): Promise<TargetStart> {
   const readPosition = () => loadAppliedPosition(client, schema, origin, target);
   const readFloors = () => loadFloors(client, schema, origin, target);
-  const { mode, waited, alongside } = await openTargetSession(
-    client,
-    origin,
-    target,
-    () => [readInstalledVersion(client, schema, 'target'), readPosition(), readFloors()] as const,
-  );
-  const [version, position, floors] = alongside;
-  if (version.status === 'rejected') throw version.reason;
+  // Started in this order, and answered in it: the reads run after the lock's statement.
+  const [styles, replica, lock, version, position, floors] = await sendPipelined<unknown>(client, () => [
+    client.query(`set datestyle = 'ISO, YMD'; set intervalstyle = 'postgres'`),
+    client.query(replicaStatement),
+    client.query(targetLockStatement(origin, target)),
+    readInstalledVersion(client, schema, 'target'),
+    readPosition(),
+    readFloors(),
+  ]);
+  if (styles!.status === 'rejected') throw styles!.reason;
+  const mode = triggerModeOf(replica!);
+  if (lock!.status === 'rejected') throw lock!.reason;
+  const locked = ((lock!.value as pg.QueryResult).rows[0] as { locked?: boolean } | undefined)?.locked;
+  if (locked !== true) await takeTargetLock(client, origin, target);
+  if (version!.status === 'rejected') throw version!.reason;
+  const installed = version!.value as number;
   if (
-    !waited &&
-    version.value === latestVersion('target', schema) &&
-    position.status === 'fulfilled' &&
-    floors.status === 'fulfilled'
+    locked === true &&
+    installed === latestVersion('target', schema) &&
+    position!.status === 'fulfilled' &&
+    floors!.status === 'fulfilled'
   ) {
-    return { mode, position: position.value, floors: floors.value };
+    return {
+      mode,
+      position: position!.value as Position | undefined,
+      floors: floors!.value as Map<number, Snapshot>,
+    };
   }
   // Their failures (tables not made yet, say) are answered by the migration, or thrown again below.
-  await migrate(client, schema, 'target', version.value);
+  await migrate(client, schema, 'target', installed);
   const [again, againFloors] = await pipelinedPair(client, readPosition, readFloors);
   return { mode, position: again, floors: againFloors };
 }
