@@ -50,7 +50,11 @@ export function coerceError(thrown: unknown): Error {
   try {
     return new Error(`non-error thrown: ${JSON.stringify(thrown)}`);
   } catch {
-    return new Error(`non-error thrown: ${String(thrown)}`);
+    try {
+      return new Error(`non-error thrown: ${String(thrown)}`);
+    } catch {
+      return new Error('non-error thrown, which cannot be shown');
+    }
   }
 }
 
@@ -82,10 +86,9 @@ const connectionCodes = new Set([
 export function classifyError(thrown: unknown): ErrorKind {
   if (thrown instanceof TrigsyncError) return thrown.kind;
   const code = (thrown as { code?: unknown } | null)?.code;
-  if (typeof code === 'string') {
-    if (connectionCodes.has(code)) return 'connection';
-    if (/^[0-9A-Z]{5}$/.test(code)) return connectionClasses.has(code.slice(0, 2)) ? 'connection' : 'data';
-  }
+  if (typeof code === 'string' && connectionCodes.has(code)) return 'connection';
+  const state = sqlState(thrown);
+  if (state !== undefined) return connectionClasses.has(state.slice(0, 2)) ? 'connection' : 'data';
   const message = coerceError(thrown).message;
   // pg raises these without a code when the socket dies under it.
   if (
@@ -101,7 +104,8 @@ export function classifyError(thrown: unknown): ErrorKind {
 /** The SQLSTATE of a pg error, if it has one. */
 export function sqlState(thrown: unknown): string | undefined {
   const code = (thrown as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code : undefined;
+  // Five characters with a digit: Node's error codes (EPIPE, EBUSY) have five letters and no digit.
+  return typeof code === 'string' && /^(?=.*\d)[0-9A-Z]{5}$/.test(code) ? code : undefined;
 }
 
 /**
