@@ -1,6 +1,7 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
   formatQualifiedName,
@@ -333,6 +334,51 @@ describe('validation', () => {
       ]),
     );
     expect(problems).toHaveLength(4);
+  });
+
+  it('names keys that are never read, even those convict skips', () => {
+    const problems = rejects({
+      ...JSON.parse('{"__proto__": {"x": 1}, "source": {"url": "postgres://h/db", "__proto__": 1}}'),
+      tables: ['t'],
+      constructor: { prototype: 1 },
+      'metrics.port': 1,
+    });
+    expect(problems).toEqual([
+      '__proto__: unknown key',
+      'source.__proto__: unknown key',
+      'constructor: unknown key',
+      '["metrics.port"]: unknown key',
+    ]);
+  });
+
+  it('rejects any document with a ConfigError and nothing else', () => {
+    // Keys of every level of the schema, and some it lacks, so that values land where a mapping belongs,
+    // mappings where a value belongs, and unknown keys at any depth.
+    const keys = [
+      ...['source', 'url', 'schema', 'group', 'tables', 'targets', 'sequences', 'apply', 'batchSize'],
+      ...['metrics', 'port', 'enabled', 'log', 'level', 'retry', 'name', 'sorce', '__proto__'],
+      ...['constructor', 'prototype', 'metrics.port'],
+    ];
+    const document = fc.object({
+      key: fc.constantFrom(...keys),
+      values: [fc.constantFrom(null, true, 0, 70_000, 1.5, '', 'x', 'public.orders', sourceUrl)],
+      maxDepth: 3,
+      maxKeys: 5,
+    });
+    const env = fc.record(
+      { TRIGSYNC_METRICS_PORT: fc.constantFrom('80', '80x'), TRIGSYNC_SOURCE_URL: fc.constant(sourceUrl) },
+      { requiredKeys: [] },
+    );
+    fc.assert(
+      fc.property(fc.boolean(), document, env, (complete, raw, env) => {
+        try {
+          configFromObject(complete ? { ...minimal, ...raw } : raw, { env });
+        } catch (error) {
+          expect(error).toBeInstanceOf(ConfigError);
+        }
+      }),
+      { numRuns: 1000 },
+    );
   });
 
   it('requires the source URL', () => {

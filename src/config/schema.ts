@@ -2,6 +2,11 @@
  * The convict schema of the file's fixed keys: defaults, environment variables and value checks.
  * Convict does not look inside lists, so the entries of `tables`, `targets` and `sequences` are checked in
  * tables.ts; here they only have to be lists.
+ *
+ * Problems never pass through the text of a convict error. The formats report into the load's Problems
+ * through the leaf convict hands them; the file's keys and shapes, which convict can only report as text
+ * (and misreads, for a mapping given where a value belongs or the reverse), are checked by our own walk of
+ * the document, which gives convict only what it reads correctly.
  */
 
 import convict from 'convict';
@@ -61,12 +66,20 @@ interface Leaf {
   format: FormatName;
   default: unknown;
   env?: string;
-  sensitive?: boolean;
   min?: number;
   max?: number;
   values?: readonly string[];
 }
-type SchemaNode = Leaf | { [key: string]: SchemaNode };
+interface Branch {
+  [key: string]: SchemaNode;
+}
+type SchemaNode = Leaf | Branch;
+
+/** A leaf as convict holds it during one load (see convictSchema): the formats report through it. */
+interface LoadLeaf extends Leaf {
+  report: (message: string) => void;
+  sensitive: true;
+}
 
 /** Each format: the check giving the problem, and how a string (from the environment) becomes a value. */
 const formats: Record<FormatName, FormatDef> = {
@@ -97,9 +110,11 @@ const formats: Record<FormatName, FormatDef> = {
 for (const [name, format] of Object.entries(formats)) {
   convict.addFormat({
     name,
-    validate(value: unknown, leaf: Leaf) {
+    // Convict passes the leaf of this load's schema; the problem goes to that load's Problems, with its key
+    // path, and nothing is thrown, so convict has no message of ours to word.
+    validate(value: unknown, leaf: LoadLeaf) {
       const problem = format.check(value, leaf);
-      if (problem !== undefined) throw new Error(problem);
+      if (problem !== undefined) leaf.report(problem);
     },
     ...(format.coerce === undefined ? {} : { coerce: format.coerce }),
   });
@@ -111,11 +126,9 @@ const integer = (defaultValue: number, min: number, max: number, doc: string): L
   default: defaultValue,
   min,
   max,
-  // Keeps convict from appending the raw value to its messages; ours already show what is safe to show.
-  sensitive: true,
 });
 
-/** The schema. `sensitive` everywhere: convict must never echo a value (a URL) into a message. */
+/** The file's fixed keys, as declared once: convict, the docs test and schemaEnvVars read it. */
 export const configSchema = {
   source: {
     url: {
@@ -123,7 +136,6 @@ export const configSchema = {
       format: 'trigsync-pg-url',
       default: null,
       env: 'TRIGSYNC_SOURCE_URL',
-      sensitive: true,
     },
   },
   schema: {
@@ -131,25 +143,22 @@ export const configSchema = {
     format: 'trigsync-identifier',
     default: 'trigsync',
     env: 'TRIGSYNC_SCHEMA',
-    sensitive: true,
   },
   group: {
     doc: 'Group of daemons this one belongs to: each group has its own leader and targets',
     format: 'trigsync-name',
     default: defaultGroup,
     env: 'TRIGSYNC_GROUP',
-    sensitive: true,
   },
   applicationName: {
     doc: 'application_name of trigsync sessions; writes under it are not captured',
     format: 'trigsync-application-name',
     default: 'trigsync',
     env: 'TRIGSYNC_APPLICATION_NAME',
-    sensitive: true,
   },
-  tables: { doc: 'Captured tables', format: 'trigsync-list', default: [], sensitive: true },
-  targets: { doc: 'Targets', format: 'trigsync-list', default: [], sensitive: true },
-  sequences: { doc: 'Sequences carried to targets', format: 'trigsync-list', default: [], sensitive: true },
+  tables: { doc: 'Captured tables', format: 'trigsync-list', default: [] },
+  targets: { doc: 'Targets', format: 'trigsync-list', default: [] },
+  sequences: { doc: 'Sequences carried to targets', format: 'trigsync-list', default: [] },
   apply: {
     batchSize: integer(5000, 1, 100_000, 'Most changes applied in one transaction'),
     // A worker holds the chunk it applies about twice (as read, and as the statements' JSON array
@@ -190,14 +199,12 @@ export const configSchema = {
       doc: 'Serve /metrics, /healthz, /readyz',
       format: 'trigsync-bool',
       default: true,
-      sensitive: true,
     },
     host: {
       doc: 'Listen address',
       format: 'trigsync-host',
       default: '0.0.0.0',
       env: 'TRIGSYNC_METRICS_HOST',
-      sensitive: true,
     },
     port: {
       doc: 'Listen port; 0 picks a free one',
@@ -206,7 +213,6 @@ export const configSchema = {
       min: 0,
       max: 65535,
       env: 'TRIGSYNC_METRICS_PORT',
-      sensitive: true,
     },
   },
   log: {
@@ -216,7 +222,6 @@ export const configSchema = {
       values: logLevels,
       default: 'info',
       env: 'TRIGSYNC_LOG_LEVEL',
-      sensitive: true,
     },
   },
 } satisfies Record<string, SchemaNode>;
@@ -226,8 +231,8 @@ function isLeaf(node: SchemaNode): node is Leaf {
 }
 
 /** Own keys only: a file's `constructor:` must not find Object.prototype.constructor. */
-function childOf(node: SchemaNode, key: string): SchemaNode | undefined {
-  return !isLeaf(node) && Object.hasOwn(node, key) ? node[key] : undefined;
+function childOf(node: Branch, key: string): SchemaNode | undefined {
+  return Object.hasOwn(node, key) ? node[key] : undefined;
 }
 
 /** Every leaf with its key path, e.g. for the docs test. */
@@ -246,86 +251,64 @@ export const schemaEnvVars: ReadonlyMap<string, string[]> = new Map(
  * go to `problems`; returns the values, which are only meaningful when no problem was found.
  */
 export function runConvict(raw: Record<string, unknown>, env: Record<string, string>, problems: Problems) {
-  const cleaned = precheck(raw, configSchema, [], problems);
-  const conf = convict<ConvictValues>(configSchema as unknown as convict.Schema<ConvictValues>, {
-    env,
-    args: [],
+  const document = checkShape(raw, configSchema, [], problems);
+  const schema = convictSchema(configSchema, [], (path, leaf, message) => {
+    // Convict reads the environment after the file, so a value is the variable's whenever it is set.
+    const from = leaf.env !== undefined && Object.hasOwn(env, leaf.env) ? leaf.env : undefined;
+    problems.add(path, message, from);
   });
-  conf.load(cleaned);
-  try {
-    conf.validate({ allowed: 'strict' });
-  } catch (error) {
-    for (const line of (error as Error).message.split('\n')) addConvictProblem(line, env, problems);
-  }
+  const conf = convict<ConvictValues>(schema as unknown as convict.Schema<ConvictValues>, { env, args: [] });
+  conf.load(document);
+  // Strict, as an assertion: checkShape leaves convict no undeclared key and nothing of the wrong shape,
+  // and the formats report instead of throwing, so an error here is a bug in trigsync, not in the file.
+  conf.validate({ allowed: 'strict' });
   return conf.getProperties();
 }
 
 /**
- * Convict misreads a mapping where it expects a value (and the reverse): it reports a key as both
- * missing and undeclared, or throws a TypeError. So shapes are checked first, and a value of the wrong
- * shape is reported here and left out of what convict sees.
+ * The schema convict gets for one load: each leaf as declared, with `report` sending its problems to
+ * this load, and `sensitive` so that convict would never echo a value (a URL) into an error of its own.
  */
-function precheck(raw: Record<string, unknown>, schema: SchemaNode, path: KeyPath, problems: Problems) {
-  const cleaned: Record<string, unknown> = {};
+function convictSchema(
+  node: SchemaNode,
+  path: string[],
+  report: (path: string[], leaf: Leaf, message: string) => void,
+): LoadLeaf | { [key: string]: unknown } {
+  if (isLeaf(node)) return { ...node, sensitive: true, report: (message) => report(path, node, message) };
+  return Object.fromEntries(
+    Object.entries(node).map(([key, child]) => [key, convictSchema(child, [...path, key], report)]),
+  );
+}
+
+/**
+ * The keys and shapes of `raw` against the schema, which convict reports only as text if at all: it names
+ * an undeclared key once per value under it, without a suggestion, and skips `__proto__`, `constructor`
+ * and dotted keys silently; a mapping given for a value or a value for a mapping it reports as a missing
+ * key plus undeclared ones (or throws a TypeError), and a mapping given for a list it takes for the list.
+ * So this walk reports unknown keys and values of the wrong shape, and returns the rest of the document,
+ * which convict reads as declared.
+ */
+function checkShape(raw: Record<string, unknown>, node: Branch, path: KeyPath, problems: Problems) {
+  const document: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(raw)) {
-    const node = childOf(schema, key);
-    if (key === '__proto__') {
-      problems.add([...path, key], 'unknown key'); // convict would skip it silently
-    } else if (node === undefined) {
-      cleaned[key] = value; // convict reports it as undeclared
+    const child = childOf(node, key);
+    const at = [...path, key];
+    if (child === undefined) {
+      problems.add(at, unknownKeyMessage(key, Object.keys(node)));
     } else if (
       value === undefined ||
-      (value === null && (!isLeaf(node) || node.format === 'trigsync-list'))
+      (value === null && (!isLeaf(child) || child.format === 'trigsync-list'))
     ) {
       // `metrics:` with nothing under it in YAML means the defaults, as does `targets:`.
-    } else if (!isLeaf(node)) {
-      if (isPlainObject(value)) cleaned[key] = precheck(value, node, [...path, key], problems);
-      else problems.add([...path, key], `must be a mapping with keys ${Object.keys(node).join(', ')}`);
-    } else if (isPlainObject(value) || (node.format === 'trigsync-list' && !Array.isArray(value))) {
-      problems.add([...path, key], formats[node.format].check(value, node) ?? 'must not be a mapping');
+    } else if (!isLeaf(child)) {
+      if (isPlainObject(value)) document[key] = checkShape(value, child, at, problems);
+      else problems.add(at, `must be a mapping with keys ${Object.keys(child).join(', ')}`);
+    } else if (isPlainObject(value)) {
+      // The leaf's own check words it (`must be a list, got a mapping`); convict never sees the mapping.
+      problems.add(at, formats[child.format].check(value, child) ?? 'must not be a mapping');
     } else {
-      cleaned[key] = value;
+      document[key] = value;
     }
   }
-  return cleaned;
-}
-
-/** Turn one line of convict's message into a problem. */
-function addConvictProblem(line: string, env: Record<string, string>, problems: Problems): void {
-  if (line.trim() === '') return;
-  const undeclared = /^configuration param '(.*)' not declared in the schema$/.exec(line);
-  if (undeclared?.[1] !== undefined) {
-    const [path, known] = unknownPrefix(undeclared[1].split('.'));
-    const key = path[path.length - 1] ?? '';
-    const message = unknownKeyMessage(key, known);
-    // Several undeclared leaves under one unknown key are one problem.
-    if (!problems.list.some((p) => p.message === message && p.path.join('.') === path.join('.'))) {
-      problems.add(path, message);
-    }
-    return;
-  }
-  const missing = /^configuration param '(.*)' missing from config/.exec(line);
-  if (missing?.[1] !== undefined) {
-    problems.add(missing[1].split('.'), 'missing');
-    return;
-  }
-  const invalid = /^([^:]+): (.*)$/.exec(line);
-  if (invalid?.[1] !== undefined && invalid[2] !== undefined) {
-    const envName = [...schemaEnvVars].find(([name, p]) => p.join('.') === invalid[1] && name in env)?.[0];
-    problems.add(invalid[1].split('.'), invalid[2], envName);
-    return;
-  }
-  problems.add([], line);
-}
-
-/** The shortest prefix of an undeclared key path that is not in the schema, and its known siblings. */
-function unknownPrefix(path: string[]): [string[], string[]] {
-  let node: SchemaNode = configSchema;
-  for (let i = 0; i < path.length; i++) {
-    const key = path[i] ?? '';
-    const child = childOf(node, key);
-    if (child === undefined) return [path.slice(0, i + 1), isLeaf(node) ? [] : Object.keys(node)];
-    node = child;
-  }
-  return [path, []];
+  return document;
 }
