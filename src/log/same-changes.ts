@@ -5,6 +5,7 @@
 import type pg from 'pg';
 
 import { ident } from '../config/identifiers.js';
+import { visibleSql } from './applied-by.js';
 import type { Position } from './window.js';
 
 type WindowStart = Position['from'];
@@ -33,8 +34,7 @@ export async function sameChanges(
   // Starts a window apart differ at its first change, and seeing the same mostly means an empty range.
   const result = await client.query<{ same: boolean }>(
     `select case when exists (select 1 from (select c.txid ${inRange} order by c.txid limit $3) c
-                               where pg_visible_in_snapshot(c.txid, $1::pg_snapshot)
-                                     <> pg_visible_in_snapshot(c.txid, $2::pg_snapshot))
+                               where ${visibleSql('$1::pg_snapshot')} <> ${visibleSql('$2::pg_snapshot')})
                  then false
                  else (select count(*) from (select 1 ${inRange} limit $3) c) < $3 end as same`,
     [a.snapshot, b.snapshot, sameChangesProbe],

@@ -6,6 +6,7 @@ import { ident, qualifiedIdent, sqlLiteral } from '../config/identifiers.js';
 import { defaultGroup, type Config } from '../config/types.js';
 import { leaderLockHeld, leaderLockName } from '../db/term-fence.js';
 import type { TargetState } from '../lib/events.js';
+import { pendingSql } from './applied-by.js';
 import { readSequenceStatus, type SequenceStatus } from './sequence-state.js';
 
 export interface TargetStatus {
@@ -113,6 +114,13 @@ export async function readStatus(client: pg.ClientBase, config: Config): Promise
     atPosition.set(key, [...(atPosition.get(key) ?? []), t.name]);
   }
   const backlogs = new Map<string, { backlog: number; lag: number | null }>();
+  // The backlog: the changes the source sees now that the target's position has not applied. Those
+  // older than from's xmin are all visible in `from`: the txid index starts there.
+  const notApplied = pendingSql('pg_current_snapshot()', {
+    fromSnapshot: 't.from_snapshot',
+    toSnapshot: 't.to_snapshot',
+    appliedId: 't.applied_id',
+  });
   for (const names of atPosition.values()) {
     const relids = relidsOf.get(names[0]!);
     // A target gone from the config holds the log for every captured table.
@@ -121,9 +129,7 @@ export async function readStatus(client: pg.ClientBase, config: Config): Promise
          from ${s}.target t
          join ${s}.change_log c
            on c.txid >= pg_snapshot_xmin(t.from_snapshot)
-          and pg_visible_in_snapshot(c.txid, pg_current_snapshot())
-          and not pg_visible_in_snapshot(c.txid, t.from_snapshot)
-          and not (t.to_snapshot is not null and pg_visible_in_snapshot(c.txid, t.to_snapshot) and c.id <= t.applied_id)
+          and ${notApplied}
         where t.name = $1 and ($2::oid[] is null or c.relid = any($2::oid[]))`,
       [names[0], relids ?? null],
     );

@@ -11,9 +11,10 @@
  *
  * A target's position is a window between two ticks. Everything visible in `from` is applied. The window
  * holds the changes visible in `to` and not in `from`, applied in id order, in chunks; `appliedId` is the
- * last one applied. Within a window, id order is each row's commit order, because a writer takes the row
- * lock before its capture trigger draws an id. Not visible in `from` means: in its xip list, or at or above
- * its xmax (which is the last completed xid + 1, so running transactions may sit above it). The window is:
+ * last one applied (the rule of what a position has applied is written once: src/log/applied-by.ts).
+ * Within a window, id order is each row's commit order, because a writer takes the row lock before its
+ * capture trigger draws an id. Not visible in `from` means: in its xip list, or at or above its xmax
+ * (which is the last completed xid + 1, so running transactions may sit above it). The window is:
  *   A. ids <= from.idBound: written by transactions older than from.nextXid that `from` does not see, so
  *      their txids are `from`'s xip list plus [from.xmax, from.nextXid): a few point lookups by txid,
  *      however old a long transaction is;
@@ -23,6 +24,7 @@
 import type pg from 'pg';
 
 import { ident } from '../config/identifiers.js';
+import { pendingSql } from './applied-by.js';
 
 export interface Tick {
   /** pg_snapshot in text form, `xmin:xmax:xip,...`. */
@@ -247,6 +249,14 @@ export function windowQuery(schema: string, tables: ReadTable[]): string {
                           select x::text::xid8
                             from generate_series(pg_snapshot_xmax($1::pg_snapshot)::text::int8,
                                                  $3::xid8::text::int8 - 1) as x)`;
+  // Which changes the window still holds is the rule's (src/log/applied-by.ts). The txids and ids of A
+  // and B below only say where in the indexes they lie: their index conditions, which the rule's filter
+  // leaves as they are.
+  const pending = pendingSql(
+    '$4::pg_snapshot',
+    { fromSnapshot: '$1::pg_snapshot', toSnapshot: '$4::pg_snapshot', appliedId: '$6' },
+    'c',
+  );
   // The next $7 changes by id, each with its bytes as text unless its stored bytes, and those of the
   // changes before it, leave it out; then those that the bytes before them let in.
   const before = (bytes: string): string =>
@@ -263,14 +273,13 @@ export function windowQuery(schema: string, tables: ReadTable[]): string {
                 (select * from ${log} c
                   where c.txid = any (${txidsOfA})
                     and c.id > $6 and c.id <= $2
-                    and pg_visible_in_snapshot(c.txid, $4::pg_snapshot)
+                    and ${pending}
                     and c.relid in (${relids})
                   order by c.id limit $7)
                 union all
                 (select * from ${log} c
                   where c.id > greatest($2, $6) and c.id <= $5
-                    and pg_visible_in_snapshot(c.txid, $4::pg_snapshot)
-                    and not pg_visible_in_snapshot(c.txid, $1::pg_snapshot)
+                    and ${pending}
                     and c.relid in (${relids})
                   order by c.id limit $7)
               ) c

@@ -12,6 +12,7 @@ import { sourceOrigin } from '../capture/install.js';
 import { ident, qualifiedIdent } from '../config/identifiers.js';
 import type { QualifiedName } from '../config/types.js';
 import { sleep } from '../lib/runnable.js';
+import { appliedBySql, pendingSql, visibleSql, type PositionSql } from '../log/applied-by.js';
 import { loadRegisteredPosition } from '../log/targets.js';
 import type { Position } from '../log/window.js';
 import type { Key } from './table-side.js';
@@ -85,6 +86,11 @@ export async function targetPosition(
   return (await loadRegisteredPosition(source, follower.schema, follower.target))?.position;
 }
 
+/** A position bound as three parameters from $n on: from's snapshot, to's (null: none) and appliedId. */
+function positionParams(n: number): PositionSql {
+  return { fromSnapshot: `$${n}::pg_snapshot`, toSnapshot: `$${n + 1}::pg_snapshot`, appliedId: `$${n + 2}` };
+}
+
 export interface Pending {
   /** Changes of the snapshot the position has not applied. */
   changes: number;
@@ -95,8 +101,7 @@ export interface Pending {
 }
 
 /**
- * The changes visible in the snapshot that the position has not applied. Applied means, as in
- * src/log/window.ts: visible in `from`, or in the open window (visible in `to`) up to `appliedId`.
+ * The changes visible in the snapshot that the position has not applied (src/log/applied-by.ts).
  * Changes older than from's xmin are all visible in `from`; the (txid, id) index finds the rest.
  * A change removed by the pruner was applied by every target, so none is missed.
  */
@@ -116,9 +121,7 @@ export async function pendingChanges(
        from ${ident(follower.schema)}.change_log c
       where c.txid >= pg_snapshot_xmin($2::pg_snapshot)
         and c.txid < pg_snapshot_xmax($1::pg_snapshot)
-        and pg_visible_in_snapshot(c.txid, $1::pg_snapshot)
-        and not pg_visible_in_snapshot(c.txid, $2::pg_snapshot)
-        and not coalesce(pg_visible_in_snapshot(c.txid, $3::pg_snapshot) and c.id <= $4, false)
+        and ${pendingSql('$1::pg_snapshot', positionParams(2))}
         and c.relid = any($5::oid[])`,
     [
       snapshot.snapshot,
@@ -219,9 +222,7 @@ export async function keysInFlight(
        cross join lateral ${image} as p
       where c.relid = $1 and (i.image is not null or c.op in ('T', 'P'))
         and c.txid >= least(pg_snapshot_xmin($2::pg_snapshot), pg_snapshot_xmin($3::pg_snapshot))
-        and pg_visible_in_snapshot(c.txid, $2::pg_snapshot)
-            <> (pg_visible_in_snapshot(c.txid, $3::pg_snapshot)
-                or coalesce(pg_visible_in_snapshot(c.txid, $4::pg_snapshot) and c.id <= $5, false))
+        and ${visibleSql('$2::pg_snapshot')} <> ${appliedBySql(positionParams(3))}
       limit $6`,
     [
       table.relid,
