@@ -27,7 +27,7 @@ export function appliedEvent(
     else if (change.op === 'D') counts.delete++;
     else if (change.op === 'T' || change.op === 'P') counts.truncate++;
     // An update is two changes (old image V, new image U): one latency.
-    if (change.op !== 'V') latencies.push((now - change.capturedAt.getTime()) / 1000);
+    if (change.op !== 'V') latencies.push((now - change.capturedMs) / 1000);
   }
   return {
     target,

@@ -5,36 +5,51 @@
  * exactly as captured.
  */
 
+// Scanned by character code, and strings by indexOf: the daemon's one thread walks every image of a bulk
+// apply, and this is several times faster than a loop over one-character strings.
+const quote = 0x22;
+const backslash = 0x5c;
+
+function isSpace(code: number): boolean {
+  return code === 0x20 || code === 0x0a || code === 0x09 || code === 0x0d;
+}
+
 function skipSpace(text: string, i: number): number {
-  while (i < text.length && (text[i] === ' ' || text[i] === '\n' || text[i] === '\t' || text[i] === '\r'))
-    i++;
+  while (i < text.length && isSpace(text.charCodeAt(i))) i++;
   return i;
 }
 
 /** The index just past the string that starts at `i` (at its opening quote). */
 function skipString(text: string, i: number): number {
-  for (i++; i < text.length; i++) {
-    const c = text[i];
-    if (c === '\\') i++;
-    else if (c === '"') return i + 1;
+  for (let from = i + 1; ;) {
+    const end = text.indexOf('"', from);
+    if (end < 0) throw new Error('row image: unterminated string');
+    // The quote ends the string unless an odd number of backslashes escapes it.
+    let before = end - 1;
+    while (before > i && text.charCodeAt(before) === backslash) before--;
+    if ((end - 1 - before) % 2 === 0) return end + 1;
+    from = end + 1;
   }
-  throw new Error('row image: unterminated string');
 }
 
 /** The index just past the JSON value that starts at `i`. */
 function skipValue(text: string, i: number): number {
-  const first = text[i];
-  if (first === '"') return skipString(text, i);
-  if (first !== '{' && first !== '[') {
-    while (i < text.length && !',}] \n\t\r'.includes(text[i]!)) i++;
+  const first = text.charCodeAt(i);
+  if (first === quote) return skipString(text, i);
+  if (first !== 0x7b && first !== 0x5b) {
+    // A number, true, false or null: up to the next delimiter.
+    for (; i < text.length; i++) {
+      const c = text.charCodeAt(i);
+      if (c === 0x2c || c === 0x7d || c === 0x5d || isSpace(c)) break;
+    }
     return i;
   }
   let depth = 0;
   for (; i < text.length; i++) {
-    const c = text[i];
-    if (c === '"') i = skipString(text, i) - 1;
-    else if (c === '{' || c === '[') depth++;
-    else if (c === '}' || c === ']') {
+    const c = text.charCodeAt(i);
+    if (c === quote) i = skipString(text, i) - 1;
+    else if (c === 0x7b || c === 0x5b) depth++;
+    else if (c === 0x7d || c === 0x5d) {
       depth--;
       if (depth === 0) return i + 1;
     }
@@ -43,15 +58,17 @@ function skipValue(text: string, i: number): number {
 }
 
 /**
- * The top-level fields of a row image: column name → the value's JSON text, unaltered. With `wanted`,
- * stops as soon as those are found.
+ * Walk the top-level fields of a row image in order: `visit` gets each column's name and where its
+ * value's JSON text starts and ends, unaltered; it returns false to stop the walk.
  */
-export function rowFields(image: string, wanted?: ReadonlySet<string>): Map<string, string> {
-  const fields = new Map<string, string>();
+export function walkFields(
+  image: string,
+  visit: (name: string, start: number, end: number) => boolean | void,
+): void {
   let i = skipSpace(image, 0);
   if (image[i] !== '{') throw new Error(`row image: not an object: ${image.slice(0, 40)}`);
   i = skipSpace(image, i + 1);
-  if (image[i] === '}') return fields;
+  if (image[i] === '}') return;
   for (;;) {
     const keyEnd = skipString(image, i);
     // Column names seldom hold an escape: JSON.parse only for those that do (a third of the scan's time).
@@ -61,13 +78,25 @@ export function rowFields(image: string, wanted?: ReadonlySet<string>): Map<stri
     if (image[i] !== ':') throw new Error('row image: expected a colon');
     const start = skipSpace(image, i + 1);
     const end = skipValue(image, start);
-    if (wanted === undefined || wanted.has(name)) fields.set(name, image.slice(start, end));
-    if (wanted !== undefined && fields.size === wanted.size) return fields;
+    if (visit(name, start, end) === false) return;
     i = skipSpace(image, end);
-    if (image[i] === '}') return fields;
+    if (image[i] === '}') return;
     if (image[i] !== ',') throw new Error('row image: expected a comma');
     i = skipSpace(image, i + 1);
   }
+}
+
+/**
+ * The top-level fields of a row image: column name → the value's JSON text, unaltered. With `wanted`,
+ * stops as soon as those are found.
+ */
+export function rowFields(image: string, wanted?: ReadonlySet<string>): Map<string, string> {
+  const fields = new Map<string, string>();
+  walkFields(image, (name, start, end) => {
+    if (wanted === undefined || wanted.has(name)) fields.set(name, image.slice(start, end));
+    return wanted === undefined || fields.size < wanted.size;
+  });
+  return fields;
 }
 
 /** A JSON object text of the given fields, in the given order. */

@@ -184,7 +184,8 @@ export interface LogChange {
   op: 'I' | 'D' | 'V' | 'U' | 'T' | 'P';
   /** The writing transaction (xid8 in text). */
   txid: string;
-  capturedAt: Date;
+  /** When it was captured, in milliseconds since the epoch (a number: parsing a Date per change costs). */
+  capturedMs: number;
   /** The row image as JSON text, exactly as captured: the new row of I and U, the old of V and D; null for T. */
   row: string | null;
   /** The json and jsonb columns that are SQL NULL in the image (to_json writes JSON null for both). */
@@ -262,7 +263,8 @@ export function windowQuery(schema: string, tables: ReadTable[]): string {
   const before = (bytes: string): string =>
     `sum(${bytes}) over (order by c.id rows unbounded preceding) - (${bytes})`;
   return `
-    select c.id, c.relid::int8 as relid, c.op, c.txid::text as txid, c.captured_at, c.row::text as row, c.nulls,
+    select c.id, c.relid::int8 as relid, c.op, c.txid::text as txid,
+           date_part('epoch', c.captured_at) * 1000 as captured_ms, c.row::text as row, c.nulls,
            ${keepOf('c.row')} as keep, c.old_row::text as old_row, c.old_nulls, ${keepOf('c.old_row')} as keep_old,
            c.statement, c.bytes
       from (
@@ -320,7 +322,7 @@ export async function readWindow(
     relid: number;
     op: LogChange['op'];
     txid: string;
-    captured_at: Date;
+    captured_ms: number;
     row: string | null;
     nulls: string[] | null;
     keep: boolean;
@@ -347,7 +349,7 @@ export async function readWindow(
     relid: r.relid,
     op: r.op,
     txid: r.txid,
-    capturedAt: r.captured_at,
+    capturedMs: r.captured_ms,
     row: r.row,
     nulls: r.nulls,
     keep: r.keep,

@@ -7,7 +7,7 @@ export function logChange(partial: Partial<LogChange> = {}): LogChange {
     relid: 1,
     op: 'I',
     txid: '100',
-    capturedAt: new Date(0),
+    capturedMs: 0,
     row: '{}',
     nulls: null,
     keep: true,
