@@ -11,6 +11,7 @@ import { visibleIn, type Snapshot } from '../log/snapshot.js';
 import type { LogChange, Position } from '../log/window.js';
 import { sendPipelined, valuesOrFirstFailure } from '../db/pipeline.js';
 import { buildSteps, type ApplyStep, type RowsStep } from './batch.js';
+import { copyInto, stepCopyText, type RoundTrip } from './copy-in.js';
 import {
   applyRowsStep,
   describeConflict,
@@ -56,6 +57,8 @@ export interface TargetScope {
   floors: ReadonlyMap<number, Snapshot>;
   /** Per table the target no longer takes, what it still applies: the changes this snapshot sees. */
   ceilings: ReadonlyMap<number, Snapshot>;
+  /** The link's round trip: insert steps of enough rows go by COPY on the bet of no conflict (copy-in.ts). */
+  roundTrip: RoundTrip;
 }
 
 /** The changes of the chunk that the target still needs. */
@@ -88,7 +91,12 @@ export function prepareChunk(scope: TargetScope, changes: readonly LogChange[]):
     byTables = new WeakMap();
     prepared.set(changes, byTables);
   }
-  if (!byTables.has(scope.tables)) byTables.set(scope.tables, buildSteps(changes, scope.tables));
+  let steps = byTables.get(scope.tables);
+  if (steps === undefined) {
+    steps = buildSteps(changes, scope.tables);
+    byTables.set(scope.tables, steps);
+  }
+  for (const step of steps) if (step.kind !== 'truncate') stepCopyText(step, scope.roundTrip.copyFromRows);
 }
 
 function stepsOf(changes: readonly LogChange[], tables: ReadonlyMap<number, TablePlan>): ApplyStep[] {
@@ -108,20 +116,29 @@ interface Attempt {
   conflicts: Conflict[];
 }
 
+/** What a transaction sends: a statement, with the step it writes (truncates write none), or a COPY. */
+type Sent = { step?: RowsStep; statement: Statement } | { step: RowsStep; copy: string };
+
 /**
- * A chunk's transaction up to its commit: begin, the statements of `steps`, each with the step it writes
- * (truncates write none of a RowsStep), and the position they reach.
+ * A chunk's transaction up to its commit: begin, the statements of `steps`, each with the step it writes,
+ * and the position they reach. Insert steps of `copyFromRows` rows or more go by COPY where they can.
  */
 function transaction(
   steps: readonly ApplyStep[],
   how: MismatchReport,
   key: PositionKey,
   next: Position,
-): { step?: RowsStep; statement: Statement }[] {
-  const sent: { step?: RowsStep; statement: Statement }[] = [{ statement: { text: 'begin' } }];
+  copyFromRows = Infinity,
+): Sent[] {
+  const sent: Sent[] = [{ statement: { text: 'begin' } }];
   for (const step of steps) {
     if (step.kind === 'truncate') {
       for (const statement of truncateStatements(step.tables, step.partitions)) sent.push({ statement });
+      continue;
+    }
+    const copy = stepCopyText(step, copyFromRows);
+    if (copy !== undefined) {
+      sent.push({ step, copy });
       continue;
     }
     const statement = rowsStepStatement(step, how);
@@ -130,6 +147,53 @@ function transaction(
   sent.push({ statement: savePositionStatement(key.schema, key.origin, key.target, next) });
   return sent;
 }
+
+/** A COPY met a key that holds a row: the bet of no conflict is lost, as a guarded statement's would be. */
+class CopyMetRow extends Error {}
+
+/**
+ * Send a transaction's statements pipelined, in runs between its COPYs (which a pipeline cannot hold);
+ * returns the last statement's result, or throws the first failure. The first answer times the link.
+ */
+async function sendInRuns(
+  client: pg.Client,
+  sent: readonly Sent[],
+  roundTrip: RoundTrip,
+): Promise<pg.QueryResult | undefined> {
+  let run: Statement[] = [];
+  let last: pg.QueryResult | undefined;
+  let timed = false;
+  const flush = async (): Promise<void> => {
+    const statements = run;
+    run = [];
+    if (statements.length === 0) return;
+    const started = performance.now();
+    const settled = await sendPipelined(client, () =>
+      statements.map((s, i) =>
+        i > 0 || timed
+          ? client.query(s)
+          : client.query(s).finally(() => roundTrip.observe(performance.now() - started)),
+      ),
+    );
+    timed = true;
+    last = valuesOrFirstFailure(settled).at(-1);
+  };
+  for (const item of sent) {
+    if ('statement' in item) {
+      run.push(item.statement);
+      continue;
+    }
+    await flush();
+    last = undefined;
+    await copyInto(client, item.step.table, item.copy).catch((thrown: unknown) => {
+      throw sqlState(thrown) === uniqueViolation ? new CopyMetRow('', { cause: thrown }) : thrown;
+    });
+  }
+  await flush();
+  return last;
+}
+
+const uniqueViolation = '23505';
 
 /**
  * One attempt at a chunk in one transaction. First on the bet that it meets no conflict: begin, every
@@ -145,17 +209,19 @@ async function attemptChunk(
   next: Position,
 ): Promise<Attempt> {
   const steps = stepsOf(changes, scope.tables);
-  const sent = [...transaction(steps, { guarded: key.schema }, key, next), { statement: { text: 'commit' } }];
-  const settled = await sendPipelined(client, () => sent.map(({ statement }) => client.query(statement)));
+  const sent: Sent[] = [
+    ...transaction(steps, { guarded: key.schema }, key, next, scope.roundTrip.copyFromRows),
+    { statement: { text: 'commit' } },
+  ];
   try {
-    const results = valuesOrFirstFailure(settled);
+    const last = await sendInRuns(client, sent, scope.roundTrip);
     // Every statement answered: the commit did too, unless the transaction was aborted meanwhile.
-    if (results.at(-1)!.command === 'COMMIT') return { committed: true, conflicts: [] };
-    throw new Error(`commit of a batch answered ${results.at(-1)!.command}`);
+    if (last?.command === 'COMMIT') return { committed: true, conflicts: [] };
+    throw new Error(`commit of a batch answered ${last?.command}`);
   } catch (thrown) {
     // The transaction is over by now, committed or rolled back: a rollback makes sure of it.
     await client.query('rollback').catch(() => undefined);
-    if (sqlState(thrown) !== mismatchesFoundCode) throw thrown;
+    if (!(thrown instanceof CopyMetRow) && sqlState(thrown) !== mismatchesFoundCode) throw thrown;
   }
   return attemptReporting(client, scope, steps, key, next);
 }
@@ -175,7 +241,7 @@ async function attemptReporting(
   key: PositionKey,
   next: Position,
 ): Promise<Attempt> {
-  const sent = transaction(steps, reportMismatches, key, next);
+  const sent = transaction(steps, reportMismatches, key, next).filter((s) => 'statement' in s);
   const settled = await sendPipelined(client, () => sent.map(({ statement }) => client.query(statement)));
   const conflicts: Conflict[] = [];
   let inTurn = false;

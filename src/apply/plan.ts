@@ -33,6 +33,11 @@ export interface TablePlan {
   /** The target table is partitioned: TRUNCATE takes its partitions too. */
   partitioned: boolean;
   /**
+   * Rows may go in by COPY (src/apply/copy-in.ts), which writes what json_populate_recordset would: the
+   * target has no rules (which COPY ignores), and no json column on either side (taken as JSON, not text).
+   */
+  copyable: boolean;
+  /**
    * Place in the target's foreign-key order: a table referenced by another comes first (src/apply/batch.ts
    * writes parents first and deletes children first). Tables in a cycle keep the config's order.
    */
@@ -203,6 +208,10 @@ export async function buildTargetPlan(
       keyScan: source.key.length === 1 && targetColumns.get(source.key[0]!)?.array === false,
       targetRelid: info.relid,
       partitioned: info.partitioned,
+      copyable:
+        !info.rules &&
+        jsonColumnsOf(source.columns).length === 0 &&
+        written.every((c) => targetColumns.get(c)?.json === false),
       rank: 0,
     });
   }

@@ -41,6 +41,8 @@ export interface TargetStart {
   /** The target's own record of what it applied from this source: the truth, which the source's trails. */
   position: Position | undefined;
   floors: Map<number, Snapshot>;
+  /** How long the target took to answer the session's first statement: about one round trip. */
+  roundTripMs: number;
 }
 
 /**
@@ -59,8 +61,12 @@ export async function startTargetSession(
   const readPosition = () => loadAppliedPosition(client, schema, origin, target);
   const readFloors = () => loadFloors(client, schema, origin, target);
   // Started in this order, and answered in it: the reads run after the lock's statement.
+  const sent = performance.now();
+  let roundTripMs = NaN;
   const [styles, replica, lock, version, position, floors] = await sendPipelined<unknown>(client, () => [
-    client.query(`set datestyle = 'ISO, YMD'; set intervalstyle = 'postgres'`),
+    client
+      .query(`set datestyle = 'ISO, YMD'; set intervalstyle = 'postgres'`)
+      .finally(() => (roundTripMs = performance.now() - sent)),
     client.query(replicaStatement),
     client.query(targetLockStatement(origin, target)),
     readInstalledVersion(client, schema, 'target'),
@@ -84,10 +90,11 @@ export async function startTargetSession(
       mode,
       position: position!.value as Position | undefined,
       floors: floors!.value as Map<number, Snapshot>,
+      roundTripMs,
     };
   }
   // Their failures (tables not made yet, say) are answered by the migration, or thrown again below.
   await migrate(client, schema, 'target', installed);
   const [again, againFloors] = await pipelinedPair(client, readPosition, readFloors);
-  return { mode, position: again, floors: againFloors };
+  return { mode, position: again, floors: againFloors, roundTripMs };
 }

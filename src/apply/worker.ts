@@ -48,6 +48,7 @@ import { copyTables, dropFloors, type SyncResult } from './sync.js';
 import { SyncReporter } from './sync-progress.js';
 import { SideCopy } from './side-copy.js';
 import { startTargetSession, type TriggerMode } from './session-role.js';
+import { RoundTrip } from './copy-in.js';
 
 export interface WorkerDeps {
   config: Config;
@@ -111,6 +112,8 @@ export class TargetWorker extends Runnable {
   private operatorStale = true;
   private requestCheckedAt = 0;
   private floors = new Map<number, Snapshot>();
+  /** The target link's round trip, timed anew on each connection: large inserts go by COPY where short. */
+  private roundTrip = new RoundTrip();
   private state: TargetState = 'new';
   private mirroredAt = 0;
   /** The change whose conflict parked this target, reported already. */
@@ -272,6 +275,8 @@ export class TargetWorker extends Runnable {
         this.triggerMode = start.mode;
         this.log.info({ triggers: this.triggerMode }, `target applies as ${this.triggerMode}`);
         [this.position, this.floors] = [start.position, start.floors];
+        this.roundTrip = new RoundTrip();
+        this.roundTrip.observe(start.roundTripMs);
         this.unrecordedChanges = 0;
       });
       this.position ??= await this.registeredPosition();
@@ -331,6 +336,7 @@ export class TargetWorker extends Runnable {
       conflict: this.deps.target.conflict,
       floors: this.floors,
       ceilings: this.planKeeper.ceilings,
+      roundTrip: this.roundTrip,
     };
     // The window's last chunk closes it in the same transaction.
     const whole = full ? undefined : closeWindow(position);

@@ -17,6 +17,8 @@ export interface ColumnInfo {
   textForm: boolean;
   /** An array type (or a domain over one): `= any(array(...))` does not compare it. */
   array: boolean;
+  /** json or jsonb (or a domain over one): json_populate_record takes a JSON value for it as it is. */
+  json: boolean;
 }
 
 export interface TableInfo {
@@ -31,6 +33,8 @@ export interface TableInfo {
   uniqueKeys: string[][];
   /** A partitioned table: its rows live in its partitions. */
   partitioned: boolean;
+  /** The table has rules, which INSERT obeys and COPY does not. */
+  rules: boolean;
 }
 
 /**
@@ -57,14 +61,20 @@ const arrayType = `(select coalesce(b.typcategory, t.typcategory) = 'A'
                       from pg_type t left join pg_type b on t.typtype = 'd' and b.oid = t.typbasetype
                      where t.oid = a.atttypid)`;
 
+/** Whether column `a` is json or jsonb, or a domain over one. */
+const jsonType = `(select coalesce(b.oid, t.oid) in ('json'::regtype, 'jsonb'::regtype)
+                     from pg_type t left join pg_type b on t.typtype = 'd' and b.oid = t.typbasetype
+                    where t.oid = a.atttypid)`;
+
 /** One row per table of `pg_class c`; the caller adds the FROM and WHERE that pick the tables. */
-const describeColumns = `select c.oid::int8 as relid, c.relkind = 'p' as partitioned,
+const describeColumns = `select c.oid::int8 as relid, c.relkind = 'p' as partitioned, c.relhasrules as rules,
    (select json_agg(json_build_object('name', a.attname,
                                       'type', format_type(a.atttypid, a.atttypmod),
                                       'generated', a.attgenerated <> '',
                                       'notNull', a.attnotnull,
                                       'textForm', ${castToJson},
-                                      'array', ${arrayType}) order by a.attnum)
+                                      'array', ${arrayType},
+                                      'json', ${jsonType}) order by a.attnum)
       from pg_attribute a
      where a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped) as columns,
    (select json_agg(a.attname order by k.ord)
@@ -89,6 +99,7 @@ const describeColumns = `select c.oid::int8 as relid, c.relkind = 'p' as partiti
 interface DescribedRow {
   relid: string;
   partitioned: boolean;
+  rules: boolean;
   columns: ColumnInfo[] | null;
   key: string[] | null;
   unique_keys: string[][] | null;
@@ -101,6 +112,7 @@ function tableInfo(row: DescribedRow): TableInfo {
     primaryKey: row.key ?? [],
     uniqueKeys: row.unique_keys ?? [],
     partitioned: row.partitioned,
+    rules: row.rules,
   };
 }
 

@@ -16,6 +16,7 @@ export function tablePlan(relid: number, name: string, rank: number, partitioned
     keyScan: true,
     targetRelid: relid + 1000,
     partitioned,
+    copyable: true,
     rank,
   };
 }
