@@ -20,6 +20,7 @@ import type pg from 'pg';
 
 import { describeRelids, sameShape, type TableInfo } from '../capture/catalog.js';
 import { readGuards, reconcileGuards, type GuardsRead } from '../capture/guard.js';
+import { describeSourceTables, type SourceTables } from '../capture/source-tables.js';
 import { formatQualifiedName } from '../config/identifiers.js';
 import { sendPipelined } from '../db/pipeline.js';
 import type { CapturedTable, Config, TableMapping, TargetConfig } from '../config/types.js';
@@ -27,7 +28,7 @@ import { ConfigError } from '../failure/errors.js';
 import type { Logger } from '../lib/logger.js';
 import type { Snapshot } from '../log/snapshot.js';
 import type { LogChange } from '../log/window.js';
-import { buildTargetPlan, describeSourceTables, type SourceTables, type TargetPlan } from './plan.js';
+import { buildTargetPlan, type TargetPlan } from './plan.js';
 
 /** How the source's tables are described now (describeRelids, or the daemon's shared SharedLog.describe). */
 export type TablesDescriber = (source: pg.ClientBase, relids: number[]) => Promise<Map<number, TableInfo>>;

@@ -10,17 +10,18 @@
  */
 import type pg from 'pg';
 
+import type { SourceTables } from '../capture/source-tables.js';
 import { forgetDrained } from '../capture/table-set.js';
 import { formatQualifiedName } from '../config/identifiers.js';
 import { configSecrets, redactSecrets } from '../config/redact.js';
 import type { Config, TargetConfig } from '../config/types.js';
 import { connect, daemonConnectOptions } from '../db/connect.js';
 import type { TermFence } from '../db/term-fence.js';
-import { clearFailures, loadSkipped, parkTarget, recordFailure } from '../failure/error-queue.js';
 import { classifyError, coerceError, ConfigError, sqlState, type ErrorKind } from '../failure/errors.js';
-import type { TargetState, TrigsyncEvents } from '../lib/events.js';
+import type { TrigsyncEvents } from '../lib/events.js';
 import type { Logger } from '../lib/logger.js';
 import { Backoff, Doorbell, Runnable } from '../lib/runnable.js';
+import type { TargetState } from '../lib/status-report.js';
 import { parseSnapshot, seesAllOf, type Snapshot } from '../log/snapshot.js';
 import {
   finishSyncRequest,
@@ -30,12 +31,13 @@ import {
   saveSyncProgress,
   type SyncRequest,
 } from '../log/targets.js';
+import { clearFailures, loadSkipped, parkTarget, recordFailure } from '../log/error-queue.js';
 import { claimPosition, PositionLost } from '../log/horizon.js';
 import { closeWindow, positionAt, takeTick, type LogChange, type Position } from '../log/window.js';
 import { wholeStatements } from './batch.js';
 import { applyFindingCulprit, ChangeRefused, prepareChunk, type PositionKey } from './chunk.js';
 import { reportConflicts, type Conflict } from './conflicts.js';
-import type { SourceTables, TargetPlan } from './plan.js';
+import type { TargetPlan } from './plan.js';
 import { PlanKeeper, type Drain } from './plan-keeper.js';
 import { SequenceKeeper } from './sequences.js';
 import { appliedEvent } from './applied-event.js';

@@ -10,7 +10,6 @@
  */
 import type pg from 'pg';
 
-import type { TargetPlan } from '../apply/plan.js';
 import {
   formatIdentifier,
   formatQualifiedName,
@@ -26,6 +25,14 @@ import { objectName } from './triggers.js';
 /** `<schema>_guard`: the schema in the name keeps two trigsync installs in one database apart. */
 export function guardTriggerName(schema: string): string {
   return objectName(`${schema}_guard`);
+}
+
+/**
+ * What the guards read of a target's plan (src/apply/plan.ts, which sits above capture): the target
+ * tables it takes.
+ */
+interface PlannedTables {
+  tables: ReadonlyMap<number, { target: QualifiedName }>;
 }
 
 /** What the catalog says about the guard of one table, and what the session may do about it. */
@@ -49,7 +56,7 @@ export async function reconcileGuards(
   client: pg.ClientBase,
   config: Config,
   target: TargetConfig,
-  plan: TargetPlan,
+  plan: PlannedTables,
   read?: GuardsRead,
 ): Promise<void> {
   const tables = [...plan.tables.values()].map((t) => t.target);

@@ -1,44 +1,17 @@
 /**
- * `install` on the source: migrations, the capture triggers of every configured table, the target
- * registry. Idempotent: run by `trigsync install` and at the start of every term of the leading daemon
- * (src/daemon/daemon.ts), of every group's leader (each installs its own tables and targets, one at a
- * time). Captured tables the config does not list stay captured (src/capture/table-set.ts): only
- * `uninstall` stops capture.
+ * The capture side of `install` and `uninstall` on the source: the capture triggers of a table and its
+ * partitions, this source's identity, and the removal of trigsync's objects from the source and the
+ * targets. `installSource` (src/log/install-source.ts) installs them with the target registry.
  */
 import type pg from 'pg';
 
-import { describeSourceTables } from '../apply/plan.js';
 import { formatQualifiedName, ident } from '../config/identifiers.js';
 import type { Config, QualifiedName, TargetConfig } from '../config/types.js';
 import { inTransaction } from '../db/connect.js';
 import { ConfigError } from '../failure/errors.js';
-import { registerTargets, requestSync, type ClaimedTarget } from '../log/targets.js';
 import { dropGuards } from './guard.js';
-import { migrate, type MigrateResult } from './migrations.js';
 import type { TableInfo } from './catalog.js';
-import {
-  capturedNotInConfig,
-  recordGroupTables,
-  recordTargetTables,
-  tablesToCopy,
-  type TableToCopy,
-} from './table-set.js';
 import { dropCaptureTriggers, ensureCaptureTriggers, partitionsOf, type CaptureImage } from './triggers.js';
-
-export interface SourceInstallReport {
-  schema: MigrateResult;
-  tables: { table: string; relid: number; key: string[]; triggers: 'created' | 'unchanged' }[];
-  /** Captured tables this config does not list: their capture stays. */
-  notInConfig: string[];
-  /** Tables `initialSync: none` targets take and may lack rows or changes of: a copy of each is needed. */
-  toCopy: TableToCopy[];
-  /** The same for `initialSync: copy` targets: a sync of each is requested, which the daemon copies. */
-  copying: TableToCopy[];
-  targetsAdded: string[];
-  targetsRemoved: string[];
-  /** Targets this group took over from a group that no daemon leads (src/log/targets.ts). */
-  targetsClaimed: ClaimedTarget[];
-}
 
 /**
  * Serialise the changes of capture triggers on this source for the rest of the transaction: the leaders
@@ -46,86 +19,8 @@ export interface SourceInstallReport {
  * make one table's triggers at once would fail or deadlock. Taken again in one transaction, it is held
  * once.
  */
-async function lockCapture(client: pg.ClientBase, schema: string): Promise<void> {
+export async function lockCapture(client: pg.ClientBase, schema: string): Promise<void> {
   await client.query(`select pg_advisory_xact_lock(hashtext('trigsync capture'), hashtext($1))`, [schema]);
-}
-
-export async function installSource(
-  client: pg.ClientBase & pg.Client,
-  config: Config,
-): Promise<SourceInstallReport> {
-  const { tables, problems } = await describeSourceTables(client, config);
-  if (problems.length > 0) throw new ConfigError(problems);
-  const schema = await migrate(client, config.schema, 'source');
-  const s = ident(config.schema);
-  const report: SourceInstallReport = {
-    schema,
-    tables: [],
-    notInConfig: [],
-    toCopy: [],
-    copying: [],
-    targetsAdded: [],
-    targetsRemoved: [],
-    targetsClaimed: [],
-  };
-
-  await inTransaction(client, async () => {
-    await lockCapture(client, config.schema);
-    const before = await client.query<{ relid: string }>(
-      `select relid::int8 as relid from ${s}.captured_table`,
-    );
-    const captured = new Set(before.rows.map((r) => Number(r.relid)));
-    for (const [display, table] of tables) {
-      const changed = await ensureTableCapture(client, config, table);
-      await client.query(
-        `insert into ${s}.captured_table (relid, schema_name, table_name, key_columns) values ($1, $2, $3, $4)
-         on conflict (relid) do update set schema_name = excluded.schema_name, table_name = excluded.table_name,
-           key_columns = excluded.key_columns`,
-        [table.relid, table.name.schema, table.name.name, table.key],
-      );
-      report.tables.push({
-        table: display,
-        relid: table.relid,
-        key: table.key,
-        triggers: changed ? 'created' : 'unchanged',
-      });
-    }
-    await recordGroupTables(
-      client,
-      config.schema,
-      config.group,
-      [...tables.values()].map((t) => t.relid),
-    );
-    report.notInConfig = await capturedNotInConfig(client, config);
-    const targets = await registerTargets(client, config.schema, config.group, config.targets);
-    report.targetsAdded = targets.added;
-    report.targetsRemoved = targets.removed;
-    report.targetsClaimed = targets.claimed;
-    const relidOf = (name: QualifiedName) => tables.get(formatQualifiedName(name))!.relid;
-    await recordTargetTables(
-      client,
-      config.schema,
-      config.targets.map((t) => ({
-        name: t.name,
-        tables: t.tables.map((mapping) => ({ relid: relidOf(mapping.source), mapping })),
-      })),
-      {
-        targets: targets.added,
-        relids: [...tables.values()].map((t) => t.relid).filter((r) => !captured.has(r)),
-      },
-    );
-    const modes = new Map(config.targets.map((t) => [t.name, t.initialSync]));
-    for (const gap of await tablesToCopy(client, config.schema)) {
-      if (modes.get(gap.target) === 'none') report.toCopy.push(gap);
-      if (modes.get(gap.target) === 'copy') report.copying.push(gap);
-    }
-    // A table a copy target takes anew (added to the config, say) is copied to it like its first tables.
-    for (const target of new Set(report.copying.map((g) => g.target))) {
-      const tables = report.copying.filter((g) => g.target === target).map((g) => g.table);
-      await requestSync(client, config.schema, target, tables);
-    }
-  });
-  return report;
 }
 
 /** How a table's rows are written into the log (src/capture/triggers.ts). */

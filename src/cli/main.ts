@@ -6,9 +6,10 @@ import { readFileSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 
 import { ConfigError, UsageError, coerceError } from '../failure/errors.js';
+import type { CommandContext } from './command-context.js';
 import { commands, findCommand, type CommandSpec } from './commands.js';
 import { ExitCode } from './exit-codes.js';
-import { handlers, type CommandContext } from './handlers.js';
+import { handlers } from './handlers.js';
 import type { Output } from './output.js';
 import { processOutput } from './output.js';
 

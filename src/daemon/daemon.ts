@@ -10,13 +10,13 @@
  * the batch in flight before the leader's lock is released.
  */
 import type { Drain } from '../apply/plan-keeper.js';
-import { describeSourceTables, type SourceTables } from '../apply/plan.js';
 import { SharedLog, type SharedLogCounts } from '../apply/shared-log.js';
 import { TargetWorker } from '../apply/worker.js';
-import { installSource, sourceOrigin } from '../capture/install.js';
+import { sourceOrigin } from '../capture/install.js';
 import { CaptureWatcher } from '../capture/capture-watcher.js';
 import { copyAdvice, drainingTables, notInConfigAdvice } from '../capture/table-set.js';
 import { assertSchemaKnown } from '../capture/migrations.js';
+import { describeSourceTables, type SourceTables } from '../capture/source-tables.js';
 import { formatQualifiedName } from '../config/identifiers.js';
 import type { Config } from '../config/types.js';
 import { withClient } from '../db/connect.js';
@@ -25,6 +25,7 @@ import { classifyError, coerceError, ConfigError } from '../failure/errors.js';
 import { TrigsyncEvents } from '../lib/events.js';
 import type { Logger } from '../lib/logger.js';
 import { Backoff, sleep, type Runnable } from '../lib/runnable.js';
+import { installSource } from '../log/install-source.js';
 import { LogListener } from '../log/listener.js';
 import { LogPruner } from '../log/pruner.js';
 import { parseSnapshot } from '../log/snapshot.js';

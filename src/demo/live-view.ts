@@ -3,7 +3,7 @@
  * ("notes") printed above it. Elsewhere (a pipe, a log, CI): the notes, and a plain status line every
  * few seconds, without escape codes.
  */
-import type { TargetState } from '../lib/events.js';
+import type { TargetState } from '../lib/status-report.js';
 import type { MonitorSnapshot } from './monitor.js';
 
 export interface Terminal {

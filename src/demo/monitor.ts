@@ -7,9 +7,10 @@ import type pg from 'pg';
 
 import type { Config } from '../config/types.js';
 import { connect } from '../db/connect.js';
-import type { TargetState, TrigsyncEvents } from '../lib/events.js';
+import type { TrigsyncEvents } from '../lib/events.js';
 import { Runnable, sleep } from '../lib/runnable.js';
-import { readStatus, type Status } from '../log/status.js';
+import type { Status, TargetState } from '../lib/status-report.js';
+import { readStatus } from '../log/status.js';
 
 export interface TargetView {
   name: string;

@@ -7,8 +7,9 @@
 import type { Config } from '../config/types.js';
 import { connect } from '../db/connect.js';
 import { coerceError } from '../failure/errors.js';
-import type { TargetState, TrigsyncEvents } from '../lib/events.js';
+import type { TrigsyncEvents } from '../lib/events.js';
 import { sleep } from '../lib/runnable.js';
+import type { TargetState } from '../lib/status-report.js';
 import { verify, type VerifyReport } from '../verify/verify.js';
 import type { DemoEnvironment } from './environment.js';
 import type { LiveView } from './live-view.js';

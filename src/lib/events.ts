@@ -2,9 +2,7 @@
 import { EventEmitter } from 'node:events';
 
 import type { ErrorKind } from '../failure/errors.js';
-import type { Status } from '../log/status.js';
-
-export type TargetState = 'new' | 'syncing' | 'catching_up' | 'live' | 'parked' | 'removed';
+import type { Status, TargetState } from './status-report.js';
 
 export interface TrigsyncEventMap {
   'batch:applied': [

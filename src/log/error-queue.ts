@@ -6,7 +6,7 @@
 import type pg from 'pg';
 
 import { ident } from '../config/identifiers.js';
-import { ConfigError } from './errors.js';
+import { ConfigError } from '../failure/errors.js';
 
 export interface ErrorQueueEntry {
   target: string;

@@ -14,7 +14,7 @@ import { coerceError } from '../failure/errors.js';
 import type { Logger } from '../lib/logger.js';
 import { Backoff, Runnable, sleep } from '../lib/runnable.js';
 import { doorbellChannel } from '../capture/migrations.js';
-import { controlChannel, parseControl, type ControlCommand } from '../failure/control.js';
+import { controlChannel, parseControl, type ControlCommand } from './control.js';
 
 /** How often the LISTEN connection checks the doorbell (or the log); the check proves it alive too. */
 const doorbellCheckMs = 250;

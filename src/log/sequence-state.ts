@@ -6,6 +6,7 @@
 import type pg from 'pg';
 
 import { ident } from '../config/identifiers.js';
+import type { SequenceStatus } from '../lib/status-report.js';
 
 /** One replicated sequence of a target, as its worker last saw it. Values are int8 as text. */
 export interface SequenceState {
@@ -17,19 +18,6 @@ export interface SequenceState {
   /** The target sequence's increment; null when unknown (the sequence is missing). */
   increment: string | null;
   /** What keeps it from being carried (missing, no privilege, out of range); null when none. */
-  problem: string | null;
-}
-
-/** A sequence in `status`: the source's value now against the target's. */
-export interface SequenceStatus {
-  source: string;
-  target: string;
-  sourceValue: string | null;
-  targetValue: string | null;
-  /** How far the target trails the source, in values of the sequence; 0 when at or beyond it. */
-  lag: number;
-  /** The source has handed out a value the target might still hand out. */
-  behind: boolean;
   problem: string | null;
 }
 

@@ -6,7 +6,7 @@ import { ident } from '../config/identifiers.js';
 import type { TargetConfig } from '../config/types.js';
 import { leaderLockHeld, leaderLockName } from '../db/term-fence.js';
 import { ConfigError } from '../failure/errors.js';
-import type { TargetState } from '../lib/events.js';
+import type { TargetState } from '../lib/status-report.js';
 import {
   fromStored,
   positionAt,

@@ -5,8 +5,9 @@
  */
 import type pg from 'pg';
 
-import { buildTargetPlan, describeSourceTables, type TablePlan } from '../apply/plan.js';
+import { buildTargetPlan, type TablePlan } from '../apply/plan.js';
 import type { ColumnInfo } from '../capture/catalog.js';
+import { describeSourceTables } from '../capture/source-tables.js';
 import { formatQualifiedName } from '../config/identifiers.js';
 import type { Config, TargetConfig } from '../config/types.js';
 import { connect } from '../db/connect.js';

@@ -6,8 +6,9 @@ import { describe, expect, it } from 'vitest';
 
 import type { Config } from '../../src/config/types.js';
 import type { Daemon } from '../../src/daemon/daemon.js';
+import type { Status } from '../../src/lib/status-report.js';
 import { pruneLog } from '../../src/log/pruner.js';
-import { readStatus, type Status } from '../../src/log/status.js';
+import { readStatus } from '../../src/log/status.js';
 import { withClient } from '../support/cluster.js';
 import { sourceAndTwoTargets, waitFor, type FreshDatabase } from '../support/fixtures.js';
 import {

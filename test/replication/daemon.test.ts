@@ -2,8 +2,9 @@
 // a config edit (G6), pruning and what holds the log (G7), install and uninstall.
 import { describe, expect, it } from 'vitest';
 
-import { installSource, uninstallSource } from '../../src/capture/install.js';
+import { uninstallSource } from '../../src/capture/install.js';
 import { ConfigError } from '../../src/failure/errors.js';
+import { installSource } from '../../src/log/install-source.js';
 import { withClient } from '../support/cluster.js';
 import { freshDatabase, sharedClusters, waitFor, type FreshDatabase } from '../support/fixtures.js';
 import { clientAs, expectSameRows, makeConfig, startDaemon, waitCaughtUp } from '../support/replication.js';

@@ -26,7 +26,7 @@ import {
   targetStatus,
 } from '../support/replication.js';
 import type { Config } from '../../src/config/types.js';
-import type { TargetStatus } from '../../src/log/status.js';
+import type { TargetStatus } from '../../src/lib/status-report.js';
 
 // Loaded once per file and per cluster; each test copies them (CREATE DATABASE ... TEMPLATE), which is
 // faster than running the scripts again.

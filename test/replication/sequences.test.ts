@@ -4,7 +4,7 @@
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 
-import type { Status } from '../../src/log/status.js';
+import type { Status } from '../../src/lib/status-report.js';
 import { withClient } from '../support/cluster.js';
 import { freshDatabase, sharedClusters, waitFor, type FreshDatabase } from '../support/fixtures.js';
 import {

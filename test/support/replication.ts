@@ -14,7 +14,8 @@ import { configFromObject } from '../../src/config/load.js';
 import type { Config } from '../../src/config/types.js';
 import { Daemon } from '../../src/daemon/daemon.js';
 import { createLogger, type Logger } from '../../src/lib/logger.js';
-import { readStatus, type Status, type TargetStatus } from '../../src/log/status.js';
+import type { Status, TargetStatus } from '../../src/lib/status-report.js';
+import { readStatus } from '../../src/log/status.js';
 import { trackResource, waitFor } from './fixtures.js';
 import { withClient } from './cluster.js';
 

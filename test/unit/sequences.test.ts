@@ -6,8 +6,8 @@ import { keepResidue } from '../../src/apply/sequences.js';
 import { checkProblems, statusTable } from '../../src/cli/commands/status.js';
 import { configFromObject } from '../../src/config/load.js';
 import { ConfigError } from '../../src/failure/errors.js';
+import type { Status } from '../../src/lib/status-report.js';
 import { sequenceLag } from '../../src/log/sequence-state.js';
-import type { Status } from '../../src/log/status.js';
 
 describe('keepResidue', () => {
   it('takes the first value at or above the source that keeps the residue', () => {

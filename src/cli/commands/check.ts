@@ -4,16 +4,17 @@
  */
 import type pg from 'pg';
 
-import { buildTargetPlan, describeSourceTables, type SourceTables } from '../../apply/plan.js';
+import { buildTargetPlan } from '../../apply/plan.js';
 import { applyAsReplica, type TriggerMode } from '../../apply/session-role.js';
+import { describeSourceTables, type SourceTables } from '../../capture/source-tables.js';
 import { capturedNotInConfig, copyAdvice, notInConfigAdvice, tablesToCopy } from '../../capture/table-set.js';
 import { loadConfig } from '../../config/load.js';
 import type { Config } from '../../config/types.js';
 import { configSecrets, redactSecrets, redactUrl } from '../../config/redact.js';
 import { withClient } from '../../db/connect.js';
 import { ConfigError, coerceError } from '../../failure/errors.js';
+import type { CommandContext } from '../command-context.js';
 import { ExitCode } from '../exit-codes.js';
-import type { CommandContext } from '../handlers.js';
 import { configOptions } from './common.js';
 
 interface DatabaseReport {

@@ -1,6 +1,6 @@
 /** What several commands share. */
 import { UsageError } from '../../failure/errors.js';
-import type { CommandContext, OptionValue } from '../handlers.js';
+import type { CommandContext, OptionValue } from '../command-context.js';
 
 /** loadConfig's options from the command line and the environment. */
 export function configOptions(context: CommandContext): { file?: string; env: NodeJS.ProcessEnv } {

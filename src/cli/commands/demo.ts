@@ -2,8 +2,8 @@
 import { runDemo } from '../../demo/demo.js';
 import type { Terminal } from '../../demo/live-view.js';
 import { UsageError } from '../../failure/errors.js';
+import type { CommandContext, OptionValue } from '../command-context.js';
 import { ExitCode } from '../exit-codes.js';
-import type { CommandContext, OptionValue } from '../handlers.js';
 import { processOutput } from '../output.js';
 
 const defaultDurationSeconds = 60;

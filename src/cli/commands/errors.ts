@@ -2,11 +2,11 @@
 import { loadConfig } from '../../config/load.js';
 import type { Config } from '../../config/types.js';
 import { withClient } from '../../db/connect.js';
-import { sendControl } from '../../failure/control.js';
-import { listErrors, parkedWithoutChange, skipChange } from '../../failure/error-queue.js';
 import { UsageError } from '../../failure/errors.js';
+import { sendControl } from '../../log/control.js';
+import { listErrors, parkedWithoutChange, skipChange } from '../../log/error-queue.js';
+import type { CommandContext } from '../command-context.js';
 import { ExitCode } from '../exit-codes.js';
-import type { CommandContext } from '../handlers.js';
 import { configOptions } from './common.js';
 
 export function targetArgument(

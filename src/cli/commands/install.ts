@@ -2,10 +2,11 @@
  * `trigsync install` and `uninstall --yes`: create or remove trigsync's objects on the source and targets;
  * `uninstall --table T --yes` stops capturing only the tables named.
  */
-import { describeSourceTables, buildTargetPlan } from '../../apply/plan.js';
+import { buildTargetPlan } from '../../apply/plan.js';
 import { reconcileGuards } from '../../capture/guard.js';
-import { installSource, sourceOrigin, uninstallSource, uninstallTarget } from '../../capture/install.js';
+import { sourceOrigin, uninstallSource, uninstallTarget } from '../../capture/install.js';
 import { migrate } from '../../capture/migrations.js';
+import { describeSourceTables } from '../../capture/source-tables.js';
 import { copyAdvice, notInConfigAdvice, uncaptureTables } from '../../capture/table-set.js';
 import { parseQualifiedName } from '../../config/identifiers.js';
 import { loadConfig } from '../../config/load.js';
@@ -13,9 +14,10 @@ import { configSecrets, redactSecrets } from '../../config/redact.js';
 import type { Config, TargetConfig } from '../../config/types.js';
 import { withClient } from '../../db/connect.js';
 import { ConfigError, UsageError, coerceError } from '../../failure/errors.js';
+import { installSource } from '../../log/install-source.js';
 import { claimedMessage } from '../../log/targets.js';
+import type { CommandContext, OptionValue } from '../command-context.js';
 import { ExitCode } from '../exit-codes.js';
-import type { CommandContext, OptionValue } from '../handlers.js';
 import { configOptions } from './common.js';
 
 type TargetOutcome =

@@ -3,8 +3,8 @@ import { loadConfig } from '../../config/load.js';
 import { Daemon } from '../../daemon/daemon.js';
 import { createLogger } from '../../lib/logger.js';
 import { sleep } from '../../lib/runnable.js';
+import type { CommandContext } from '../command-context.js';
 import { ExitCode } from '../exit-codes.js';
-import type { CommandContext } from '../handlers.js';
 import { configOptions } from './common.js';
 
 export async function startCommand(context: CommandContext): Promise<ExitCode> {

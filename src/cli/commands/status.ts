@@ -4,10 +4,10 @@ import { loadConfig } from '../../config/load.js';
 import { defaultGroup } from '../../config/types.js';
 import { withClient } from '../../db/connect.js';
 import { UsageError } from '../../failure/errors.js';
-import type { SequenceStatus } from '../../log/sequence-state.js';
-import { readStatus, type CopyStatus, type Status, type TargetStatus } from '../../log/status.js';
+import type { CopyStatus, SequenceStatus, Status, TargetStatus } from '../../lib/status-report.js';
+import { readStatus } from '../../log/status.js';
+import type { CommandContext, OptionValue } from '../command-context.js';
 import { ExitCode } from '../exit-codes.js';
-import type { CommandContext, OptionValue } from '../handlers.js';
 import { columns, configOptions } from './common.js';
 
 /** `--check` fails when a target's lag exceeds this, unless --max-lag says otherwise. */

@@ -12,12 +12,12 @@ import { formatQualifiedName, ident, parseQualifiedName } from '../../config/ide
 import { loadConfig } from '../../config/load.js';
 import type { Config } from '../../config/types.js';
 import { withClient } from '../../db/connect.js';
-import { sendControl } from '../../failure/control.js';
 import { ConfigError, UsageError } from '../../failure/errors.js';
+import { sendControl } from '../../log/control.js';
 import { loadSyncRequest, requestSync } from '../../log/targets.js';
 import { sleep } from '../../lib/runnable.js';
+import type { CommandContext } from '../command-context.js';
 import { ExitCode } from '../exit-codes.js';
-import type { CommandContext } from '../handlers.js';
 import { processOutput } from '../output.js';
 import { configOptions } from './common.js';
 import { targetArgument } from './errors.js';

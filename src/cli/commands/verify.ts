@@ -3,8 +3,8 @@ import { loadConfig } from '../../config/load.js';
 import { UsageError } from '../../failure/errors.js';
 import { selectTables } from '../../verify/selection.js';
 import { verify, type TargetReport, type VerifyReport } from '../../verify/verify.js';
+import type { CommandContext } from '../command-context.js';
 import { ExitCode } from '../exit-codes.js';
-import type { CommandContext } from '../handlers.js';
 import type { Output } from '../output.js';
 import { columns, configOptions, waitMs as waitOption } from './common.js';
 
