@@ -6,7 +6,7 @@
 import type pg from 'pg';
 
 import type { ConflictMode } from '../config/types.js';
-import { classifyError, ConflictError, sqlState } from '../failure/errors.js';
+import { classifyError, ConflictError, sqlState, TrigsyncError } from '../failure/errors.js';
 import { visibleIn, type Snapshot } from '../log/snapshot.js';
 import type { LogChange, Position } from '../log/window.js';
 import { sendPipelined, valuesOrFirstFailure } from '../db/pipeline.js';
@@ -38,13 +38,13 @@ export interface PositionKey {
 }
 
 /** The one change that a target refuses: an error it raised, or a conflict under the `park` policy. */
-export class ChangeRefused extends Error {
+export class ChangeRefused extends TrigsyncError {
   constructor(
     readonly change: LogChange,
     override readonly cause: unknown,
     readonly conflict?: Conflict,
   ) {
-    super(`change ${change.id} refused by the target`, { cause });
+    super(`change ${change.id} refused by the target`, 'data', { cause });
   }
 }
 

@@ -21,12 +21,13 @@ import type pg from 'pg';
 import { describeRelids, sameShape, type TableInfo } from '../capture/catalog.js';
 import { readGuards, reconcileGuards, type GuardsRead } from '../capture/guard.js';
 import { describeSourceTables, type SourceTables } from '../capture/source-tables.js';
+import { forgetDrained } from '../capture/table-set.js';
 import { formatQualifiedName } from '../config/identifiers.js';
 import { sendPipelined } from '../db/pipeline.js';
 import type { CapturedTable, Config, TableMapping, TargetConfig } from '../config/types.js';
 import { ConfigError } from '../failure/errors.js';
 import type { Logger } from '../lib/logger.js';
-import type { Snapshot } from '../log/snapshot.js';
+import { parseSnapshot, seesAllOf, type Snapshot } from '../log/snapshot.js';
 import type { LogChange } from '../log/window.js';
 import { buildTargetPlan, type TargetPlan } from './plan.js';
 
@@ -59,11 +60,6 @@ export class PlanKeeper {
     this.#drains = [...drains];
     for (const d of drains) this.ceilings.set(d.relid, d.until);
     this.#describedAs(sourceTables);
-  }
-
-  /** The drains not given up. */
-  get drains(): readonly Drain[] {
-    return this.#drains;
   }
 
   #describedAs(sourceTables: SourceTables): void {
@@ -105,9 +101,22 @@ export class PlanKeeper {
     return plan;
   }
 
-  /** The drain of `relid` is done: it leaves the list (its ceiling stays, so nothing later applies). */
-  drained(relid: number): void {
-    this.#drains = this.#drains.filter((d) => d.relid !== relid);
+  /**
+   * Drains whose ceiling a closed window's start (`from`, a pg_snapshot's text) has passed are done:
+   * said once, forgotten on the source, and left out of the list (their ceilings stay, so nothing later
+   * applies).
+   */
+  async forgetPassedDrains(source: pg.ClientBase, fromSnapshot: string): Promise<void> {
+    if (this.#drains.length === 0) return;
+    const from = parseSnapshot(fromSnapshot);
+    for (const drain of this.#drains.filter((d) => seesAllOf(from, d.until))) {
+      await forgetDrained(source, this.config.schema, this.target.name, drain.relid);
+      this.#drains = this.#drains.filter((d) => d.relid !== drain.relid);
+      this.log.info(
+        { table: formatQualifiedName(drain.table) },
+        'removed from the config: its changes up to the removal are applied, later ones are not',
+      );
+    }
   }
 
   /** The target with the drained tables' mappings after its own. */

@@ -1,0 +1,145 @@
+/**
+ * A worker's session: its connections to the source and the target, the plan, and the position it
+ * applies from. It is opened whole or not at all (openSession), so that a worker holds one or none.
+ */
+import type pg from 'pg';
+
+import type { Config, TargetConfig } from '../config/types.js';
+import { connect, daemonConnectOptions } from '../db/connect.js';
+import type { TermFence } from '../db/term-fence.js';
+import { ConfigError } from '../failure/errors.js';
+import type { Logger } from '../lib/logger.js';
+import type { TargetState } from '../lib/status-report.js';
+import { claimPosition, PositionLost } from '../log/horizon.js';
+import type { Snapshot } from '../log/snapshot.js';
+import { loadRegisteredPosition } from '../log/targets.js';
+import type { Position } from '../log/window.js';
+import { RoundTrip } from './copy-in.js';
+import { prepareReaderSession } from './log-reader.js';
+import type { TargetPlan } from './plan.js';
+import type { PlanKeeper } from './plan-keeper.js';
+import { startTargetSession } from './session-role.js';
+import { onTarget } from './worker-failure.js';
+
+export interface Session {
+  source: pg.Client;
+  target: pg.Client;
+  /** Built against the target at the session's start, and again when it may no longer fit. */
+  plan: TargetPlan;
+  position: Position;
+  /** Per table copied by a sync, the copy's snapshot: the stream leaves out what the copy holds. */
+  floors: Map<number, Snapshot>;
+  /** The target link's round trip: large inserts go by COPY where it is short (copy-in.ts). */
+  roundTrip: RoundTrip;
+  /** The log cannot serve the position: only a copy of every table, from a new position, helps. */
+  positionLost: boolean;
+  /** Changes the source counts as applied to a target that holds no position of its own. */
+  unrecordedChanges: number;
+}
+
+/** What opening a session needs of its worker. */
+export interface SessionContext {
+  config: Config;
+  target: TargetConfig;
+  origin: string;
+  fence: TermFence;
+  log: Logger;
+  planKeeper: PlanKeeper;
+  /** Read the operator's skips and sync request from the source, before the target is planned. */
+  loadOperatorState: (source: pg.Client) => Promise<void>;
+  /** Whether a sync now asked of the target copies every table of `plan`. */
+  syncCoversAll: (plan: TargetPlan) => boolean;
+  /** The state the source holds for a target without a position of its own. */
+  registeredState: (state: TargetState) => void;
+}
+
+/** Open a worker's session; what fails on the target is a TargetFailed (worker-failure.ts). */
+export async function openSession(context: SessionContext): Promise<Session> {
+  const opened: pg.Client[] = [];
+  try {
+    const source = await context.fence.connect();
+    opened.push(source);
+    await prepareReaderSession(source);
+    await context.loadOperatorState(source);
+    const target = await onTarget(() => connect(context.target.url, daemonConnectOptions(context.config)));
+    opened.push(target);
+    const start = await onTarget(() =>
+      startTargetSession(target, context.config.schema, context.origin, context.target.name),
+    );
+    context.log.info({ triggers: start.mode }, `target applies as ${start.mode}`);
+    const roundTrip = new RoundTrip();
+    roundTrip.observe(start.roundTripMs);
+    let position = start.position;
+    let unrecordedChanges = 0;
+    if (position === undefined) {
+      const registered = await registeredPosition(context, source);
+      [position, unrecordedChanges] = [registered.position, registered.appliedChanges];
+    }
+    context.log.info('connected to target');
+    const plan = await onTarget(() => context.planKeeper.build(target));
+    const positionLost = await claim(context, source, plan, position, unrecordedChanges);
+    return {
+      source,
+      target,
+      plan,
+      position,
+      floors: start.floors,
+      roundTrip,
+      positionLost,
+      unrecordedChanges,
+    };
+  } catch (thrown) {
+    await Promise.all(opened.map((c) => c.end().catch(() => undefined)));
+    throw thrown;
+  }
+}
+
+/** A session's end: both connections closed. */
+export async function closeSession(session: Session): Promise<void> {
+  await Promise.all([session.source, session.target].map((c) => c.end().catch(() => undefined)));
+}
+
+async function registeredPosition(
+  context: SessionContext,
+  source: pg.Client,
+): Promise<{ position: Position; appliedChanges: number }> {
+  const name = context.target.name;
+  const registered = await loadRegisteredPosition(source, context.config.schema, name);
+  if (registered === undefined) {
+    throw new ConfigError(`target ${name} is not registered on the source; run trigsync install`);
+  }
+  context.registeredState(registered.state === 'parked' ? 'catching_up' : registered.state);
+  return registered;
+}
+
+/**
+ * Before reading anything: can the log serve the target's position? A position it cannot serve parks
+ * the target (PositionLost names what happened) until a copy of all its tables gives it a new one.
+ * Returns whether it is lost, for such a copy.
+ */
+async function claim(
+  context: SessionContext,
+  source: pg.Client,
+  plan: TargetPlan,
+  position: Position,
+  unrecordedChanges: number,
+): Promise<boolean> {
+  const name = context.target.name;
+  try {
+    if (unrecordedChanges > 0) {
+      // Every batch records its position on the target: a target without one was replaced, or restored
+      // to before its first batch, and lacks what the source counts as applied.
+      throw new PositionLost(
+        `target ${name}: it holds no record of what it applied from this source, but the source ` +
+          `counts ${unrecordedChanges} changes applied to it: the target database was replaced, or ` +
+          `restored from an older backup. Copy it again with \`trigsync sync ${name}\``,
+      );
+    }
+    await claimPosition(source, context.config.schema, name, position);
+    return false;
+  } catch (thrown) {
+    if (!(thrown instanceof PositionLost) || !context.syncCoversAll(plan)) throw thrown;
+    context.log.warn({ err: thrown.message }, 'position lost; the requested sync copies every table');
+    return true;
+  }
+}

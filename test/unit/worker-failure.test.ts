@@ -1,0 +1,67 @@
+// What a worker's failure means (src/apply/worker-failure.ts): wait, reconnect or park, and with what kind.
+// No database.
+import pg from 'pg';
+import { describe, expect, it } from 'vitest';
+
+import { ChangeRefused } from '../../src/apply/chunk.js';
+import { TargetLockHeld } from '../../src/apply/target-lock.js';
+import { judge, onTarget, TargetFailed } from '../../src/apply/worker-failure.js';
+import { ConfigError } from '../../src/failure/errors.js';
+import { PositionLost } from '../../src/log/horizon.js';
+import { logChange } from '../support/log-change.js';
+
+function databaseError(code: string): pg.DatabaseError {
+  const error = new pg.DatabaseError('error from the server', 0, 'error');
+  error.code = code;
+  return error;
+}
+
+const refused = () =>
+  Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
+
+describe('judge', () => {
+  it("waits, without parking, while another daemon holds the target's apply lock", () => {
+    expect(judge(new TargetFailed(new TargetLockHeld('reporting'))).verdict).toBe('wait');
+  });
+
+  it('parks the target on its own failures, retried as their kind says', () => {
+    expect(judge(new TargetFailed(refused()))).toMatchObject({ verdict: 'park', kind: 'connection' });
+    expect(judge(new TargetFailed(databaseError('42703')))).toMatchObject({ verdict: 'park', kind: 'data' });
+    const plan = new ConfigError('targets.reporting: table public.t does not exist on target reporting');
+    expect(judge(new TargetFailed(plan))).toMatchObject({ verdict: 'park', kind: 'config', cause: plan });
+  });
+
+  it('parks with the refused change, whose cause is what the target said', () => {
+    const cause = databaseError('23503');
+    const thrown = new ChangeRefused(logChange({ id: 7, op: 'I', row: '{"id":1}' }), cause);
+    expect(judge(thrown)).toEqual({ verdict: 'park', kind: 'data', cause, refused: thrown });
+  });
+
+  it('parks on what an operator must fix on the source: a lost position, a target not registered', () => {
+    expect(judge(new PositionLost('the log was pruned past it'))).toMatchObject({
+      verdict: 'park',
+      kind: 'data',
+    });
+    expect(judge(new ConfigError('target x is not registered'))).toMatchObject({
+      verdict: 'park',
+      kind: 'config',
+    });
+  });
+
+  it('reconnects to a source that is unavailable, without parking the target', () => {
+    expect(judge(refused())).toMatchObject({ verdict: 'reconnect', kind: 'connection' });
+    expect(judge(databaseError('57P01'))).toMatchObject({ verdict: 'reconnect', kind: 'connection' });
+  });
+});
+
+describe('onTarget', () => {
+  it("marks what fails as the target's, once, and lets a refused change through as it is", async () => {
+    const cause = databaseError('42P01');
+    const wrapped = (await onTarget(() => Promise.reject(cause)).catch((e: unknown) => e)) as TargetFailed;
+    expect(wrapped).toBeInstanceOf(TargetFailed);
+    expect(wrapped.cause).toBe(cause);
+    expect(await onTarget(() => Promise.reject(wrapped)).catch((e: unknown) => e)).toBe(wrapped);
+    const change = new ChangeRefused(logChange({ id: 1, op: 'D', row: '{"id":1}' }), cause);
+    expect(await onTarget(() => Promise.reject(change)).catch((e: unknown) => e)).toBe(change);
+  });
+});
