@@ -302,10 +302,10 @@ describe('a table without a primary key', () => {
     const ddl = `create table t3 (a int, v text); create unique index on t3 (a);
                  create table t4 (id int primary key, v text);`;
     const s = await setup(['t3'], ddl, { dst: ddl });
-    // check reports what it finds by connecting as a problem found (1), as it does a missing target
-    // column (test/cli.test.ts); install stops on it as a configuration error (2).
+    // check, install and start take it as a configuration error (2), as a missing target column
+    // (test/cli.test.ts).
     for (const [command, exit] of [
-      ['check', ExitCode.problemFound],
+      ['check', ExitCode.usage],
       ['install', ExitCode.usage],
     ] as const) {
       const { code, out } = await runCli(s.file, command);
@@ -320,7 +320,7 @@ describe('a table without a primary key', () => {
     const badKey = await setup([{ table: 'public.t4', key: ['v'] }], ddl, { dst: ddl });
     const notKey = /public\.t4: key \(v\) is not the primary key or a unique index over NOT NULL columns/;
     for (const [command, exit] of [
-      ['check', ExitCode.problemFound],
+      ['check', ExitCode.usage],
       ['install', ExitCode.usage],
     ] as const) {
       const { code, out } = await runCli(badKey.file, command);

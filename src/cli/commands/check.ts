@@ -110,7 +110,6 @@ export async function checkCommand(context: CommandContext): Promise<ExitCode> {
     ),
   );
   const reports = [source, ...targets];
-  const healthy = reports.every((r) => r.reachable && r.problems.length === 0);
 
   if (options.json === true) {
     out.print(JSON.stringify({ config: { file: config.file ?? null, valid: true }, databases: reports }));
@@ -127,5 +126,8 @@ export async function checkCommand(context: CommandContext): Promise<ExitCode> {
       for (const warning of r.warnings) out.print(`${' '.repeat(width)}  WARNING ${warning}`);
     }
   }
-  return healthy ? ExitCode.ok : ExitCode.problemFound;
+  // A config that does not fit its databases (a table without a key, a column the target lacks) is a
+  // configuration error, as `install` and `start` take it; a database out of reach, a problem found.
+  if (reports.some((r) => r.problems.length > 0)) return ExitCode.usage;
+  return reports.every((r) => r.reachable) ? ExitCode.ok : ExitCode.problemFound;
 }
