@@ -16,7 +16,7 @@
  */
 import type { LogChange } from '../log/window.js';
 import type { TablePlan } from './plan.js';
-import { canonicalKey, objectText, rowFields } from './row-image.js';
+import { canonicalKey, KeyReader, objectText, rowFields } from './row-image.js';
 
 /** A row image as captured: its JSON text, and its json columns that are SQL NULL. */
 export interface Image {
@@ -141,14 +141,14 @@ class TableChanges {
   readonly keys = new Map<string, KeyState>();
   /** Updates whose old and new key differ, by change id: candidates for a move. */
   readonly keyChanges = new Map<number, { from: string; to: string }>();
-  private readonly keySet: ReadonlySet<string>;
+  private readonly keyReader: KeyReader;
 
   constructor(readonly table: TablePlan) {
-    this.keySet = new Set(table.key);
+    this.keyReader = new KeyReader(table.key);
   }
 
   keyOf(image: Image): KeyText {
-    const text = objectText(this.table.key, rowFields(image.row, this.keySet));
+    const text = this.keyReader.read(image.row);
     return { text, canonical: canonicalKey(text) };
   }
 

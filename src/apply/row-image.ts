@@ -99,6 +99,45 @@ export function rowFields(image: string, wanted?: ReadonlySet<string>): Map<stri
   return fields;
 }
 
+/**
+ * Reads a key's JSON object text straight from row images, as objectText(key, rowFields(image, key))
+ * writes it: one walk that stops at the last key column, no map of the fields. Made once per table; the
+ * daemon reads a key from every change it applies.
+ */
+export class KeyReader {
+  private readonly at: Map<string, number>;
+  /** `{"a":`, `,"b":`: what goes before each key column's value. */
+  private readonly prefixes: string[];
+  private readonly values: string[];
+  private image = '';
+  private found = 0;
+  private readonly visit = (name: string, start: number, end: number): boolean => {
+    const at = this.at.get(name);
+    if (at !== undefined) {
+      this.values[at] = this.image.slice(start, end);
+      this.found++;
+    }
+    return this.found < this.values.length;
+  };
+
+  constructor(key: readonly string[]) {
+    this.at = new Map(key.map((name, i) => [name, i]));
+    this.prefixes = key.map((name, i) => `${i === 0 ? '{' : ','}${JSON.stringify(name)}:`);
+    this.values = key.map(() => 'null');
+  }
+
+  read(image: string): string {
+    if (this.values.length === 0) return '{}';
+    this.values.fill('null');
+    this.image = image;
+    this.found = 0;
+    walkFields(image, this.visit);
+    let text = '';
+    for (let i = 0; i < this.values.length; i++) text += this.prefixes[i]! + this.values[i]!;
+    return `${text}}`;
+  }
+}
+
 /** A JSON object text of the given fields, in the given order. */
 export function objectText(names: readonly string[], fields: ReadonlyMap<string, string>): string {
   return `{${names.map((n) => `${JSON.stringify(n)}:${fields.get(n) ?? 'null'}`).join(',')}}`;

@@ -309,6 +309,23 @@ export interface Chunk {
 }
 
 /** Read the next chunk of the open window. */
+/** A row of the window's query (windowQuery), as an array in its select list's order. */
+type WindowRow = [
+  id: number,
+  relid: number,
+  op: LogChange['op'],
+  txid: string,
+  capturedMs: number,
+  row: string | null,
+  nulls: string[] | null,
+  keep: boolean,
+  oldRow: string | null,
+  oldNulls: string[] | null,
+  keepOld: boolean,
+  statement: string | null,
+  bytes: number,
+];
+
 export async function readWindow(
   client: pg.ClientBase,
   query: string,
@@ -317,22 +334,11 @@ export async function readWindow(
 ): Promise<Chunk> {
   const to = position.to;
   if (to === undefined) throw new Error('readWindow: no open window');
-  const result = await client.query<{
-    id: number;
-    relid: number;
-    op: LogChange['op'];
-    txid: string;
-    captured_ms: number;
-    row: string | null;
-    nulls: string[] | null;
-    keep: boolean;
-    old_row: string | null;
-    old_nulls: string[] | null;
-    keep_old: boolean;
-    statement: string | null;
-    bytes: number;
-  }>({
+  // Rows as arrays, in the select list's order: the daemon's one thread makes a LogChange of every
+  // row of a bulk apply, and an object per row keyed by column name first was a third more to make.
+  const result = await client.query<WindowRow>({
     text: query,
+    rowMode: 'array',
     values: [
       position.from.snapshot,
       position.from.idBound,
@@ -344,21 +350,27 @@ export async function readWindow(
       limits.bytes,
     ],
   });
-  const changes = result.rows.map((r): LogChange => ({
-    id: r.id,
-    relid: r.relid,
-    op: r.op,
-    txid: r.txid,
-    capturedMs: r.captured_ms,
-    row: r.row,
-    nulls: r.nulls,
-    keep: r.keep,
-    oldRow: r.old_row,
-    oldNulls: r.old_nulls,
-    keepOld: r.keep_old,
-    statement: r.statement === null ? null : Number(r.statement),
-  }));
-  const bytes = result.rows.reduce((sum, r) => sum + r.bytes, 0);
+  const changes: LogChange[] = new Array<LogChange>(result.rows.length);
+  let bytes = 0;
+  for (let i = 0; i < result.rows.length; i++) {
+    const [id, relid, op, txid, capturedMs, row, nulls, keep, oldRow, oldNulls, keepOld, statement, size] =
+      result.rows[i]!;
+    changes[i] = {
+      id,
+      relid,
+      op,
+      txid,
+      capturedMs,
+      row,
+      nulls,
+      keep,
+      oldRow,
+      oldNulls,
+      keepOld,
+      statement: statement === null ? null : Number(statement),
+    };
+    bytes += size;
+  }
   // A change left out by the bytes follows changes of at least `limits.bytes`.
   return { changes, bytes, full: changes.length >= limits.changes || bytes >= limits.bytes };
 }

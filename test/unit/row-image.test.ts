@@ -3,7 +3,7 @@
 import fc, { type JsonValue } from 'fast-check';
 import { describe, expect, it } from 'vitest';
 
-import { canonicalKey, objectText, rowFields } from '../../src/apply/row-image.js';
+import { canonicalKey, KeyReader, objectText, rowFields } from '../../src/apply/row-image.js';
 
 /** Characters a JSON scanner is likely to trip on, and any other code point. */
 const tricky = fc.oneof(
@@ -70,6 +70,24 @@ describe('rowFields', () => {
         const asked = new Set(missing ? [...wanted, '\u0000not a column'] : wanted);
         const expected = [...all].filter(([name]) => asked.has(name));
         expect([...rowFields(image, asked)]).toEqual(expected);
+      }),
+    );
+  });
+
+  it('reads a key as objectText of the key fields writes it, reused across images', () => {
+    const rowsAndKey = rows.chain((row) =>
+      fc.tuple(fc.constant(row), fc.subarray(Object.keys(row)), fc.boolean()),
+    );
+    fc.assert(
+      fc.property(fc.array(rowsAndKey, { minLength: 1, maxLength: 4 }), layouts, (cases, layout) => {
+        // One reader per key, as each table has one: what it read last must not leak into the next.
+        for (const [row, key, missing] of cases) {
+          const names = missing ? [...key, '\u0000not a column'] : key;
+          const reader = new KeyReader(names);
+          for (const image of [rowImage(row, layout).image, rowImage({}, layout).image]) {
+            expect(reader.read(image)).toBe(objectText(names, rowFields(image, new Set(names))));
+          }
+        }
       }),
     );
   });
