@@ -19,7 +19,7 @@ import type { Config, TargetConfig } from '../config/types.js';
 import type { TermFence } from '../db/term-fence.js';
 import type { TrigsyncEvents } from '../lib/events.js';
 import type { Logger } from '../lib/logger.js';
-import { Backoff, Doorbell, Runnable } from '../lib/runnable.js';
+import { Doorbell, Runnable, type RetryWait } from '../lib/runnable.js';
 import type { TargetState } from '../lib/status-report.js';
 import { loadSyncRequest, saveRegisteredPosition, type SyncRequest } from '../log/targets.js';
 import { clearFailures, loadSkipped } from '../log/error-queue.js';
@@ -72,8 +72,6 @@ export class TargetWorker extends Runnable {
   readonly name: string;
   /** Rung by the doorbell's notifications: new changes may be there. */
   readonly wake = new Doorbell();
-  /** Rung by `trigsync retry` and `skip`: a parked target tries again now. */
-  private readonly retryNow = new Doorbell();
   private readonly log: Logger;
   /** The connections, plan and position: whole, or none (worker-session.ts). */
   private session: Session | undefined;
@@ -96,7 +94,7 @@ export class TargetWorker extends Runnable {
   private readonly failures: FailureReporter;
 
   constructor(private readonly deps: WorkerDeps) {
-    super();
+    super(deps.config.retry);
     this.name = deps.target.name;
     this.log = deps.logger.child({ target: deps.target.name });
     const { config, events, fence } = deps;
@@ -110,60 +108,64 @@ export class TargetWorker extends Runnable {
   /** An operator asked to retry (or skipped a change, or asked for a sync): act now. */
   retry(reload: boolean): void {
     if (reload) this.operatorStale = true;
-    this.retryNow.ring();
+    // A parked target tries again now.
+    this.retryNow();
     this.wake.ring();
   }
 
   protected async loop(signal: AbortSignal): Promise<void> {
-    const backoff = new Backoff(this.deps.config.retry);
-    while (this.shouldRun()) {
-      try {
-        const session = await this.open();
-        if (this.syncRequest !== undefined && this.sideCopy === undefined) {
-          if (!(await this.copyAlongside(session, this.syncRequest))) {
-            await this.sync(session, this.syncRequest);
-            continue;
-          }
-        }
-        if (this.sideCopy?.ended === true) await this.sideCopyEnded(session, this.sideCopy);
-        let applied = await this.step(session);
-        if (applied < 0) {
-          // At a change the copy beside the stream lacks: wait for the copy, which rings when it ends.
-          await this.wake.wait(this.deps.config.apply.pollIntervalMs, signal);
-          continue;
-        }
-        backoff.reset();
-        if (applied > 0) {
-          await this.reader.pace(session.position, signal);
-          continue;
-        }
-        // Idle: ring-me-next-time, then look once more, since a write may have landed before the arming.
-        await this.deps.armDoorbell();
-        applied = await this.step(session);
-        if (applied > 0) continue;
-        // Idle workers poll together: their looks share a tick, and their positions stay one.
-        await this.wake.wait(this.deps.log.untilPoll(this.deps.config.apply.pollIntervalMs), signal);
-      } catch (thrown) {
-        this.reader.discard();
-        const verdict = judge(thrown);
-        if (verdict.verdict === 'wait') {
-          // Not a failure of this target: a former leader is finishing its batch. Do not park it.
-          this.log.info(verdict.message);
-          await this.disconnect();
-          await this.retryNow.wait(backoff.next(), signal);
-          continue;
-        }
-        await this.failures.report(verdict, this.session);
-        if (verdict.verdict === 'park') this.setState('parked');
-        if (verdict.kind === 'connection') await this.disconnect();
-        // The target or the source may be fixed by the time of the retry: plan against them anew.
-        else this.replan = true;
-        const delay =
-          verdict.kind === 'connection' ? backoff.next() : this.deps.config.retry.dataErrorDelayMs;
-        await this.retryNow.wait(delay, signal);
+    await this.retrying(
+      () => this.turn(signal),
+      (thrown) => this.failed(thrown),
+    );
+    await this.disconnect();
+  }
+
+  /** Open the session if there is none, then copy, or apply the next chunk, or wait for changes. */
+  private async turn(signal: AbortSignal): Promise<void> {
+    const session = await this.open();
+    if (this.syncRequest !== undefined && this.sideCopy === undefined) {
+      if (!(await this.copyAlongside(session, this.syncRequest))) {
+        await this.sync(session, this.syncRequest);
+        return;
       }
     }
-    await this.disconnect();
+    if (this.sideCopy?.ended === true) await this.sideCopyEnded(session, this.sideCopy);
+    let applied = await this.step(session);
+    if (applied < 0) {
+      // At a change the copy beside the stream lacks: wait for the copy, which rings when it ends.
+      await this.wake.wait(this.deps.config.apply.pollIntervalMs, signal);
+      return;
+    }
+    this.resetBackoff();
+    if (applied > 0) {
+      await this.reader.pace(session.position, signal);
+      return;
+    }
+    // Idle: ring-me-next-time, then look once more, since a write may have landed before the arming.
+    await this.deps.armDoorbell();
+    applied = await this.step(session);
+    if (applied > 0) return;
+    // Idle workers poll together: their looks share a tick, and their positions stay one.
+    await this.wake.wait(this.deps.log.untilPoll(this.deps.config.apply.pollIntervalMs), signal);
+  }
+
+  /** Say and act on what a failure means (judge); the wait is the backoff's, or the data-error cadence. */
+  private async failed(thrown: unknown): Promise<RetryWait> {
+    this.reader.discard();
+    const verdict = judge(thrown);
+    if (verdict.verdict === 'wait') {
+      // Not a failure of this target: a former leader is finishing its batch. Do not park it.
+      this.log.info(verdict.message);
+      await this.disconnect();
+      return;
+    }
+    await this.failures.report(verdict, this.session);
+    if (verdict.verdict === 'park') this.setState('parked');
+    if (verdict.kind === 'connection') await this.disconnect();
+    // The target or the source may be fixed by the time of the retry: plan against them anew.
+    else this.replan = true;
+    return verdict.kind === 'connection' ? undefined : { afterMs: this.deps.config.retry.dataErrorDelayMs };
   }
 
   private get key(): PositionKey {

@@ -24,7 +24,7 @@ import type { TermFence } from '../db/term-fence.js';
 import { classifyError, coerceError, ConfigError } from '../failure/errors.js';
 import { TrigsyncEvents } from '../lib/events.js';
 import type { Logger } from '../lib/logger.js';
-import { Backoff, sleep, type Runnable } from '../lib/runnable.js';
+import { RetryLoop, type Runnable } from '../lib/runnable.js';
 import { installSource } from '../log/install-source.js';
 import { LogListener } from '../log/listener.js';
 import { LogPruner } from '../log/pruner.js';
@@ -127,16 +127,14 @@ export class Daemon {
 
   /** Run `work`, retrying while the source is unreachable (containers start together); undefined if stopped. */
   private async whenReachable<T>(work: () => Promise<T>): Promise<T | undefined> {
-    const backoff = new Backoff(this.config.retry);
     const signal = this.stopRequested.signal;
+    const retry = new RetryLoop(this.config.retry, signal);
     while (!signal.aborted) {
-      try {
-        return await work();
-      } catch (thrown) {
+      const done = await retry.attempt(work, (thrown) => {
         if (classifyError(thrown) !== 'connection') throw thrown;
         this.logger.warn({ err: coerceError(thrown).message }, 'source unreachable; retrying');
-        await sleep(backoff.next(), signal);
-      }
+      });
+      if (done !== undefined) return done.value;
     }
     return undefined;
   }

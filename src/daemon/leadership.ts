@@ -11,7 +11,8 @@
  * that sees it silent for `leaderTimeoutMs` ends the session and every other source session of the term
  * (src/db/term-fence.ts), then takes the lock. Sessions the old process opens when it resumes cannot join
  * the ended term, and on the targets each worker's lock (src/apply/target-lock.ts) is taken over by the
- * new leader's: two daemons never apply to one target.
+ * new leader's: two daemons never apply to one target. The leader's own check of its lock session
+ * (src/db/held-connection.ts) gives up after the same `leaderTimeoutMs`, and ends its term.
  */
 import { hostname } from 'node:os';
 import type pg from 'pg';
@@ -19,6 +20,7 @@ import type pg from 'pg';
 import { ident } from '../config/identifiers.js';
 import type { Config } from '../config/types.js';
 import { connect, daemonConnectOptions } from '../db/connect.js';
+import { HeldConnection } from '../db/held-connection.js';
 import {
   deposeLeader,
   leaderSession,
@@ -30,14 +32,12 @@ import {
 import { classifyError, coerceError } from '../failure/errors.js';
 import type { TrigsyncEvents } from '../lib/events.js';
 import type { Logger } from '../lib/logger.js';
-import { Backoff, Runnable, sleep } from '../lib/runnable.js';
+import { Runnable } from '../lib/runnable.js';
 
 /** How often the leader proves its lock connection alive (the heartbeat standbys watch). */
 const leaderCheckMs = 1_000;
 /** How often a standby tries the lock: after a leader's crash, a takeover within half a second. */
 const standbyTryMs = 500;
-/** A lock check that takes longer ends the term: a leader cut off from its source must stop applying. */
-const leaderCheckTimeoutMs = 10_000;
 
 /** This process, as status shows it: host and pid. */
 export const daemonIdentity = `${hostname()}:${process.pid}`;
@@ -55,6 +55,10 @@ export interface LeaderTerm {
 export class Leadership extends Runnable {
   readonly name = 'leadership';
   private leading = false;
+  /** The server process of a lock connection given up while leading: the next connection ends it. */
+  private abandoned: number | undefined;
+  /** "standing by" is logged once, until this daemon leads. */
+  private standingByLogged = false;
   /** The term's start (install, then the parts), which must settle before the term can end. */
   private beginning: Promise<void> | undefined;
   private decide!: (failure?: Error) => void;
@@ -72,7 +76,7 @@ export class Leadership extends Runnable {
     private readonly events: TrigsyncEvents,
     private readonly term: LeaderTerm,
   ) {
-    super();
+    super(config.retry);
   }
 
   get isLeader(): boolean {
@@ -85,54 +89,57 @@ export class Leadership extends Runnable {
   }
 
   protected async loop(signal: AbortSignal): Promise<void> {
-    const backoff = new Backoff(this.config.retry);
-    let waitingLogged = false;
-    let failures = 0;
-    let fatal: Error | undefined;
-    /** The server process of a lock connection given up while leading. */
-    let abandoned: number | undefined;
-    while (this.shouldRun() && fatal === undefined) {
-      let client: pg.Client | undefined;
-      try {
-        client = await connect(this.config.source.url, daemonConnectOptions(this.config));
-        const ended = sessionEnd(client);
-        backoff.reset();
-        failures = 0;
-        if (abandoned !== undefined)
-          await endAbandonedSession(client, abandoned, this.config.applicationName);
-        abandoned = undefined;
-        while (this.shouldRun() && !(await tryLeaderLock(client, this.key))) {
-          if (!waitingLogged) this.logger.info('another daemon leads; standing by');
-          waitingLogged = true;
-          this.decide();
-          await this.deposeIfSilent(client);
-          if (!(await aliveAfter(standbyTryMs, ended, signal))) throw new Error('lock connection lost');
-        }
-        if (!this.shouldRun()) break;
-        waitingLogged = false;
-        await this.lead(client, ended, signal);
-      } catch (thrown) {
-        if (classifyError(thrown) === 'config') {
-          fatal = coerceError(thrown);
-        } else {
+    try {
+      await this.retrying(
+        () => this.stand(signal),
+        (thrown) => {
+          // A configuration error ends the daemon: `retrying` rejects with it.
+          if (classifyError(thrown) === 'config') throw coerceError(thrown);
           // Once per outage at warn; the retries after it at debug.
-          const level = failures++ === 0 ? 'warn' : 'debug';
+          const level = this.retriesSinceReset === 0 ? 'warn' : 'debug';
           this.logger[level](
             { err: coerceError(thrown).message },
             'leadership: lost or could not begin a term',
           );
-        }
-      } finally {
-        // A lock connection given up while leading may be half-open: the server still holds its
-        // session, and the lock with it, until its own keepalive notices (hours by default).
-        if (this.leading && client !== undefined) abandoned = backendPid(client);
-        await this.resign();
-        await client?.end().catch(() => undefined);
-      }
-      if (this.shouldRun() && fatal === undefined) await sleep(backoff.next(), signal);
+        },
+      );
+    } catch (fatal) {
+      this.decide(coerceError(fatal));
+      throw fatal;
     }
-    this.decide(fatal);
-    if (fatal !== undefined) throw fatal;
+    this.decide();
+  }
+
+  /** One lock connection: stand by until the lock is ours, then lead until it is lost or we stop. */
+  private async stand(signal: AbortSignal): Promise<void> {
+    const held = await HeldConnection.open(
+      () => connect(this.config.source.url, daemonConnectOptions(this.config)),
+      this.config,
+      'lock connection',
+    );
+    try {
+      this.resetBackoff();
+      if (this.abandoned !== undefined)
+        await endAbandonedSession(held.client, this.abandoned, this.config.applicationName);
+      this.abandoned = undefined;
+      await held.checkEvery(standbyTryMs, signal, async (client) => {
+        if (await tryLeaderLock(client, this.key)) return true;
+        if (!this.standingByLogged) this.logger.info('another daemon leads; standing by');
+        this.standingByLogged = true;
+        this.decide();
+        await this.deposeIfSilent(client);
+        return false;
+      });
+      if (!this.shouldRun()) return;
+      this.standingByLogged = false;
+      await this.lead(held, signal);
+    } finally {
+      // A lock connection given up while leading may be half-open: the server still holds its
+      // session, and the lock with it, until its own keepalive notices (hours by default).
+      if (this.leading) this.abandoned = held.pid;
+      await this.resign();
+      await held.close();
+    }
   }
 
   /** Standing by: a leader whose lock session has been silent too long is hung; end its term. */
@@ -150,19 +157,17 @@ export class Leadership extends Runnable {
    * Holding the lock: work (the term installs first), record who leads, and prove the lock session
    * alive every second, from the first moment on (standbys watch it; installing may take a while).
    */
-  private async lead(client: pg.Client, ended: Promise<void>, signal: AbortSignal): Promise<void> {
+  private async lead(held: HeldConnection, signal: AbortSignal): Promise<void> {
     this.leading = true;
-    const fence = new TermFence(this.config, await termOf(client, this.key));
+    const fence = new TermFence(this.config, await termOf(held.client, this.key));
     let failure: Error | undefined;
-    this.beginning = this.begin(client, fence).catch((thrown: unknown) => {
+    this.beginning = this.begin(held.client, fence).catch((thrown: unknown) => {
       failure = coerceError(thrown);
     });
-    while (this.shouldRun()) {
+    await held.checkEvery(leaderCheckMs, signal, async (client) => {
       if (failure !== undefined) throw failure;
-      if (!(await aliveAfter(leaderCheckMs, ended, signal))) throw new Error('lock connection lost');
-      if (!this.shouldRun()) break;
-      await withTimeout(client.query('select 1'), leaderCheckTimeoutMs, 'lock connection unresponsive');
-    }
+      await client.query('select 1');
+    });
   }
 
   private async begin(client: pg.Client, fence: TermFence): Promise<void> {
@@ -192,10 +197,6 @@ export class Leadership extends Runnable {
   }
 }
 
-function backendPid(client: pg.Client): number | undefined {
-  return (client as unknown as { processID?: number | null }).processID ?? undefined;
-}
-
 /**
  * Terminate this daemon's former lock session if the server still runs it: it is ours (we closed our
  * end), and while it lives it holds the leader's lock that this daemon, or a standby, needs. Same role,
@@ -207,30 +208,4 @@ async function endAbandonedSession(client: pg.Client, pid: number, applicationNa
       where pid = $1 and usename = current_user and application_name = $2`,
     [pid, applicationName],
   );
-}
-
-/** Resolves when the client's session ends or fails. */
-function sessionEnd(client: pg.Client): Promise<void> {
-  return new Promise((resolve) => {
-    client.once('end', resolve);
-    client.once('error', () => resolve());
-  });
-}
-
-/** Waits `ms` (cut short by the signal); false when the session ended meanwhile. */
-async function aliveAfter(ms: number, ended: Promise<void>, signal: AbortSignal): Promise<boolean> {
-  return Promise.race([sleep(ms, signal).then(() => true), ended.then(() => false)]);
-}
-
-/** The promise's outcome, or a rejection after `ms`. */
-async function withTimeout<T>(work: Promise<T>, ms: number, message: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(message)), ms);
-  });
-  try {
-    return await Promise.race([work, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
 }

@@ -8,7 +8,7 @@ import type pg from 'pg';
 import type { Config } from '../config/types.js';
 import { coerceError } from '../failure/errors.js';
 import type { Logger } from '../lib/logger.js';
-import { Backoff, Runnable, sleep } from '../lib/runnable.js';
+import { Runnable, sleep } from '../lib/runnable.js';
 import type { TermFence } from './term-fence.js';
 
 export abstract class PeriodicSourceJob extends Runnable {
@@ -20,28 +20,27 @@ export abstract class PeriodicSourceJob extends Runnable {
     /** What failed, for the log: `pruning failed; retrying`. */
     private readonly doing: string,
   ) {
-    super();
+    super(config.retry);
   }
 
   /** One round of the work. */
   protected abstract work(client: pg.Client): Promise<void>;
 
   protected async loop(signal: AbortSignal): Promise<void> {
-    const backoff = new Backoff(this.config.retry);
     let client: pg.Client | undefined;
-    while (this.shouldRun()) {
-      try {
+    await this.retrying(
+      async () => {
         client ??= await this.fence.connect();
         await this.work(client);
-        backoff.reset();
+        this.resetBackoff();
         await sleep(this.intervalMs, signal);
-      } catch (thrown) {
+      },
+      async (thrown) => {
         this.logger.warn({ err: coerceError(thrown).message }, `${this.doing} failed; retrying`);
         await client?.end().catch(() => undefined);
         client = undefined;
-        await sleep(backoff.next(), signal);
-      }
-    }
+      },
+    );
     await client?.end().catch(() => undefined);
   }
 }

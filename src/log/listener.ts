@@ -9,10 +9,11 @@ import type pg from 'pg';
 
 import { ident } from '../config/identifiers.js';
 import type { Config } from '../config/types.js';
+import { HeldConnection } from '../db/held-connection.js';
 import type { TermFence } from '../db/term-fence.js';
 import { coerceError } from '../failure/errors.js';
 import type { Logger } from '../lib/logger.js';
-import { Backoff, Runnable, sleep } from '../lib/runnable.js';
+import { Runnable } from '../lib/runnable.js';
 import { doorbellChannel } from '../capture/migrations.js';
 import { controlChannel, parseControl, type ControlCommand } from './control.js';
 
@@ -21,7 +22,8 @@ const doorbellCheckMs = 250;
 
 export class LogListener extends Runnable {
   readonly name = 'listener';
-  private client: pg.Client | undefined;
+  /** The LISTEN connection, once set up. */
+  private held: HeldConnection | undefined;
   /** What we last set the doorbell to; a notification means a writer disarmed it. */
   private armed = false;
   /** Doorbell notifications heard so far: tells whether one arrived while we were arming. */
@@ -44,58 +46,56 @@ export class LogListener extends Runnable {
     /** Called with each operator command (trigsync retry, skip). */
     private readonly onControl: (command: ControlCommand) => void,
   ) {
-    super();
+    super(config.retry);
   }
 
   protected async loop(signal: AbortSignal): Promise<void> {
-    const backoff = new Backoff(this.config.retry);
-    while (this.shouldRun()) {
-      try {
-        const client = await this.fence.connect();
-        const ended = new Promise<void>((resolve) => {
-          client.once('end', resolve);
-          client.once('error', () => resolve());
-        });
-        const control = controlChannel(this.config.schema);
-        client.on('notification', (message) => {
-          if (message.channel === control) {
-            const command = parseControl(message.payload);
-            if (command !== undefined) this.onControl(command);
-            return;
-          }
-          this.rings++;
-          this.armed = false;
-          this.onWake();
-        });
-        await client.query(`listen ${ident(doorbellChannel(this.config.schema))}; listen ${ident(control)}`);
-        // The same test as the doorbell's ring() (sql/source/014); fixed until the server restarts, which
-        // ends this connection.
-        const prepares = await client.query<{ prepares: boolean }>(
-          `select current_setting('max_prepared_transactions')::int > 0 as prepares`,
-        );
-        this.writersRing = prepares.rows[0]?.prepares !== true;
-        this.lastId = undefined;
-        this.drawers.clear();
-        this.client = client;
-        this.armed = false;
-        backoff.reset();
-        this.onWake();
-        while (this.shouldRun()) {
-          const alive = await Promise.race([
-            sleep(doorbellCheckMs, signal).then(() => true),
-            ended.then(() => false),
-          ]);
-          if (!alive || !this.shouldRun()) break;
-          if (this.writersRing) await this.checkRung(client);
-          else await this.checkLog(client);
-        }
-      } catch (thrown) {
+    await this.retrying(
+      () => this.listen(signal),
+      (thrown) => {
         this.logger.warn({ err: coerceError(thrown).message }, 'listen connection lost; reconnecting');
-      }
-      await this.closeClient();
-      if (this.shouldRun()) await sleep(backoff.next(), signal);
+      },
+    );
+  }
+
+  /** One LISTEN session: set up, wake the workers, then check the doorbell (or the log) until it is lost. */
+  private async listen(signal: AbortSignal): Promise<void> {
+    const held = await HeldConnection.open(() => this.fence.connect(), this.config, 'listen connection');
+    try {
+      const client = held.client;
+      const control = controlChannel(this.config.schema);
+      client.on('notification', (message) => {
+        if (message.channel === control) {
+          const command = parseControl(message.payload);
+          if (command !== undefined) this.onControl(command);
+          return;
+        }
+        this.rings++;
+        this.armed = false;
+        this.onWake();
+      });
+      await client.query(`listen ${ident(doorbellChannel(this.config.schema))}; listen ${ident(control)}`);
+      // The same test as the doorbell's ring() (sql/source/014); fixed until the server restarts, which
+      // ends this connection.
+      const prepares = await client.query<{ prepares: boolean }>(
+        `select current_setting('max_prepared_transactions')::int > 0 as prepares`,
+      );
+      this.writersRing = prepares.rows[0]?.prepares !== true;
+      this.lastId = undefined;
+      this.drawers.clear();
+      this.held = held;
+      this.armed = false;
+      this.resetBackoff();
+      this.onWake();
+      // The check proves the connection alive; a lost one throws, and the loop reconnects after a backoff.
+      await held.checkEvery(doorbellCheckMs, signal, (c) =>
+        this.writersRing ? this.checkRung(c) : this.checkLog(c),
+      );
+    } finally {
+      if (this.held === held) this.held = undefined;
+      this.armed = false;
+      await held.close();
     }
-    await this.closeClient();
   }
 
   /** Arm the doorbell unless it is known to be armed; concurrent callers share one update. */
@@ -109,7 +109,7 @@ export class LogListener extends Runnable {
   }
 
   private async armOnce(): Promise<void> {
-    const client = this.client;
+    const client = this.held?.client;
     if (client === undefined) return; // not listening: the poll interval covers it
     const ringsBefore = this.rings;
     // is_called false: pg_sequence_last_value() reads NULL until a writer draws 1 and rings
@@ -190,12 +190,5 @@ export class LogListener extends Runnable {
       wake = true;
     }
     if (wake) this.onWake();
-  }
-
-  private async closeClient(): Promise<void> {
-    const client = this.client;
-    this.client = undefined;
-    this.armed = false;
-    await client?.end().catch(() => undefined);
   }
 }
