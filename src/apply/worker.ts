@@ -241,7 +241,8 @@ export class TargetWorker extends Runnable {
     }
     if (changes.length === 0) {
       session.position = closeWindow(position);
-      await this.mirror(session, 'live', 0, false);
+      // An empty window is live; one that ends after its chunks (the last was full) was a backlog.
+      await this.mirror(session, position.appliedId === 0 ? 'live' : 'catching_up', 0, false);
       await this.sequences.keep(source, target, session.plan, true);
       await this.forgetPassedDrains(session);
       return 0;
@@ -260,6 +261,9 @@ export class TargetWorker extends Runnable {
     };
     // The window's last chunk closes it in the same transaction.
     const whole = full ? undefined : closeWindow(position);
+    // Live is within one chunk of the source: a window that took several chunks was a backlog, and the
+    // next one, gathered meanwhile, may be one too (a drained target flipped live and back per window).
+    const onlyChunk = whole !== undefined && position.appliedId === 0;
     session.position = position;
     if (whole === undefined) {
       const ahead = this.reader.readAhead(source, session.plan.readQuery, {
@@ -283,7 +287,7 @@ export class TargetWorker extends Runnable {
         changes,
         this.key,
         position,
-        (next, part, conflicts) => this.applied(session, next, part, conflicts, started),
+        (next, part, conflicts) => this.applied(session, next, part, conflicts, started, onlyChunk),
         whole,
       ),
     );
@@ -299,6 +303,7 @@ export class TargetWorker extends Runnable {
     part: readonly LogChange[],
     conflicts: readonly Conflict[],
     started: number,
+    onlyChunk: boolean,
   ): Promise<void> {
     const wasParked = this.state === 'parked';
     if (next.to === undefined) await dropPassedFloors(this.syncContext, session, next);
@@ -309,7 +314,8 @@ export class TargetWorker extends Runnable {
       log: this.log,
     });
     session.position = next;
-    await this.mirror(session, next.to === undefined ? 'live' : 'catching_up', part.length, true);
+    const state = next.to === undefined && onlyChunk ? 'live' : 'catching_up';
+    await this.mirror(session, state, part.length, true);
     if (wasParked) {
       await clearFailures(session.source, this.deps.config.schema, this.name, part.at(-1)!.id);
       this.log.info('target accepts changes again');

@@ -33,8 +33,12 @@ export function makeConfig(raw: Record<string, unknown>): Config {
   );
 }
 
-/** The daemon in this process, stopped by the test (leak-checked). */
-export async function startDaemon(config: Config, logger?: Logger): Promise<Daemon> {
+/** The daemon in this process, stopped by the test (leak-checked); `beforeStart` may listen to its events. */
+export async function startDaemon(
+  config: Config,
+  logger?: Logger,
+  beforeStart?: (daemon: Daemon) => void,
+): Promise<Daemon> {
   const daemon = new Daemon(
     config,
     logger ?? createLogger(process.env.TRIGSYNC_TEST_LOG === '1' ? 'trace' : 'silent'),
@@ -50,6 +54,7 @@ export async function startDaemon(config: Config, logger?: Logger): Promise<Daem
     await stop();
     stopped = true;
   };
+  beforeStart?.(daemon);
   try {
     await daemon.start();
   } catch (thrown) {
