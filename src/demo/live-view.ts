@@ -4,7 +4,7 @@
  * few seconds, without escape codes.
  */
 import type { TargetState } from '../lib/status-report.js';
-import type { MonitorSnapshot } from './monitor.js';
+import type { MonitorSnapshot, TargetView } from './monitor.js';
 
 export interface Terminal {
   print(line: string): void;
@@ -24,6 +24,7 @@ const stateColours: Partial<Record<TargetState, string>> = {
   parked: '\x1b[31m',
 };
 
+const header = ['TARGET', 'STATE', 'BACKLOG', 'LAG', 'CHANGES/S', 'APPLIED', 'ERRORS'];
 /** Per column of the table: target, state (catching_up), backlog, lag, rate, applied, errors. */
 const minimumWidths = [9, 11, 7, 6, 9, 8, 6];
 
@@ -106,23 +107,14 @@ export class LiveView {
 
   private tableLines(): string[] {
     const s = this.snapshot();
-    const header = ['TARGET', 'STATE', 'BACKLOG', 'LAG', 'CHANGES/S', 'APPLIED', 'ERRORS'];
-    const rows = s.targets.map((t) => [
-      t.name,
-      t.state,
-      optional(t.backlog, count),
-      optional(t.lagSeconds, seconds),
-      count(Math.round(t.rate)),
-      count(t.applied),
-      String(t.errorQueue),
-    ]);
+    const rows = tableRows(s.targets);
     // Room for the usual values from the start, so that columns do not shift as numbers grow.
     const widths = header.map((h, i) =>
       Math.max(h.length, minimumWidths[i] ?? 0, ...rows.map((r) => r[i]!.length)),
     );
-    // Names and states to the left, numbers to the right.
+    // Names, states and errors to the left, numbers to the right; the errors' text is not padded.
     const cell = (text: string, i: number): string =>
-      i < 2 ? text.padEnd(widths[i]!) : text.padStart(widths[i]!);
+      i === header.length - 1 ? text : i < 2 ? text.padEnd(widths[i]!) : text.padStart(widths[i]!);
     const colour = (row: string[]): string =>
       row
         .map((text, i) => {
@@ -146,13 +138,30 @@ export class LiveView {
 
   private statusLine(): string {
     const s = this.snapshot();
-    const targets = s.targets.map(
-      (t) =>
-        `${t.name} ${t.state} backlog ${optional(t.backlog, String)} lag ${optional(t.lagSeconds, seconds)} ` +
-        `${Math.round(t.rate)}/s applied ${t.applied}`,
-    );
+    const targets = s.targets.map(targetSummary);
     return `[${this.elapsed().padStart(4)}] source ${Math.round(s.sourceTxPerSecond)} tx/s | ${targets.join(' | ')}`;
   }
+}
+
+/** The table's rows, one per target, a cell per column of `header`. */
+export function tableRows(targets: readonly TargetView[]): string[][] {
+  return targets.map((t) => [
+    t.name,
+    t.state,
+    optional(t.backlog, count),
+    optional(t.lagSeconds, seconds),
+    count(Math.round(t.rate)),
+    count(t.applied),
+    t.errors,
+  ]);
+}
+
+/** A target in the plain status line. */
+export function targetSummary(t: TargetView): string {
+  return (
+    `${t.name} ${t.state} backlog ${optional(t.backlog, String)} lag ${optional(t.lagSeconds, seconds)} ` +
+    `${Math.round(t.rate)}/s applied ${t.applied} errors ${t.errors}`
+  );
 }
 
 /** Cut a line to the terminal's width, counting visible characters only (escape codes take none). */

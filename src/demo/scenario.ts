@@ -14,6 +14,7 @@ import { verify, type VerifyReport } from '../verify/verify.js';
 import type { DemoEnvironment } from './environment.js';
 import type { LiveView } from './live-view.js';
 import type { DemoMonitor } from './monitor.js';
+import { stateNote } from './shown-state.js';
 import type { ShopWorkload } from './workload.js';
 
 /** Thrown out of any wait once the user asked the demo to stop. */
@@ -124,14 +125,17 @@ export async function runScenario(parts: ScenarioParts): Promise<VerifyReport> {
   return verify(config, { waitMs: conditionTimeoutMs });
 }
 
-/** What the daemon does, as notes: copies done, state changes, the error that parked a target. */
-function narrate({ events, view }: ScenarioParts): void {
+/**
+ * What the daemon does, as notes: copies done, the error that parked a target, and each state change
+ * as the table shows it, with its reason (shown-state.ts).
+ */
+function narrate({ events, monitor, view }: ScenarioParts): void {
   const lastError = new Map<string, string>();
   events.on('sync:done', ({ target, rows, seconds }) =>
     view.note(`${target}: initial copy done, ${rows} rows in ${seconds.toFixed(1)} s`),
   );
+  monitor.onStateChange((target, shown) => view.note(stateNote(target, shown)));
   events.on('target:state', ({ target, state }) => {
-    view.note(`${target}: ${state}`);
     if (state === 'live') lastError.delete(target);
   });
   events.on('target:error', ({ target, kind, message }) => {

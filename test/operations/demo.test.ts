@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest';
 
 import { main } from '../../src/cli/main.js';
 import { collectingOutput } from '../../src/cli/output.js';
+import { liveLagSeconds } from '../../src/demo/shown-state.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const execFileAsync = promisify(execFile);
@@ -113,6 +114,19 @@ describe('trigsync demo', () => {
       [copied, refused, parked, drained, equal].sort((a, b) => a - b),
     );
     expect(run.stdout).toMatch(/^ {2}analytics +shop\.orders +yes /m);
+
+    // The live view is truthful (src/demo/shown-state.ts): live only within the live lag, every
+    // catching_up with its reason, and a parked replica with the error it waits on, not 0 errors.
+    for (const [line, lag] of run.stdout.matchAll(/\w+ live backlog \d+ lag ([\d.]+)s/g)) {
+      expect(Number(lag), line).toBeLessThanOrEqual(liveLagSeconds);
+    }
+    for (const [note] of run.stdout.matchAll(/^\[ *\d+s\] \w+: catching_up.*$/gm)) {
+      expect(note).toMatch(/catching_up: [\d,]+ changes? behind, oldest [\d.]+s old$/);
+    }
+    expect(run.stdout).toMatch(/^\[ *\d+s\] analytics: parked: connection error: /m);
+    for (const [line] of run.stdout.matchAll(/analytics parked backlog .*/g)) {
+      expect(line).toMatch(/ errors parked: connection error: /);
+    }
     expect(run.stdout).toMatch(/^Metrics:\s+http:\/\/127\.0\.0\.1:\d+\/metrics$/m);
     expect(run.stdout).toMatch(/npx trigsync status --config \S+trigsync\.yaml/);
     // Not a terminal: plain lines, no escape codes.
