@@ -9,6 +9,7 @@ import { describeTables, foreignKeyEdges, type ColumnInfo } from '../capture/cat
 import type { SourceTables } from '../capture/source-tables.js';
 import { formatQualifiedName, qualifiedIdent } from '../config/identifiers.js';
 import type { Config, QualifiedName, TargetConfig } from '../config/types.js';
+import { sendPipelined } from '../db/pipeline.js';
 import { ConfigError } from '../failure/errors.js';
 import { windowQuery, type ReadTable } from '../log/window.js';
 
@@ -84,13 +85,13 @@ export async function buildTargetPlan(
   /** Source relid -> the target table's relid. */
   const targetRelids = new Map<number, number>();
   const names = target.tables.map((m) => m.target);
-  // Both sent at once: in pipeline mode (PlanKeeper) they share a round trip.
-  const describing = describeTables(targetClient, names);
-  const edges = foreignKeyEdges(targetClient, names).then(
-    (found) => found,
-    (thrown: unknown) => ({ thrown }),
-  );
-  const described = await describing;
+  // One round trip for both; the foreign keys' failure is thrown after the config's problems.
+  const [describing, edges] = await sendPipelined<unknown>(targetClient, () => [
+    describeTables(targetClient, names),
+    foreignKeyEdges(targetClient, names),
+  ]);
+  if (describing!.status === 'rejected') throw describing!.reason;
+  const described = describing!.value as Awaited<ReturnType<typeof describeTables>>;
   for (const [m, mapping] of target.tables.entries()) {
     const sourceName = formatQualifiedName(mapping.source);
     const targetName = formatQualifiedName(mapping.target);
@@ -164,10 +165,9 @@ export async function buildTargetPlan(
       rank: 0,
     });
   }
-  const found = await edges;
   if (problems.length > 0) throw new ConfigError(problems);
-  if (!Array.isArray(found)) throw found.thrown;
-  rankByForeignKeys(found, tables, targetRelids);
+  if (edges!.status === 'rejected') throw edges!.reason;
+  rankByForeignKeys(edges!.value as Awaited<ReturnType<typeof foreignKeyEdges>>, tables, targetRelids);
   const readTables: ReadTable[] = [...tables.values()].map((t) => {
     const mapping = target.tables.find((m) => formatQualifiedName(m.source) === t.sourceName);
     return {

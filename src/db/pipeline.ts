@@ -14,13 +14,17 @@ import type pg from 'pg';
  * pipeline mode; resolves once every one of them is answered, to their outcomes in order. The client is
  * in pipeline mode only meanwhile, since COPY (pg-copy-streams, used by a sync on the same connection)
  * is refused in that mode; it must have no statement in flight when this starts, and has none after.
+ * Statements sent outside the mode while another is in flight are queued by node-postgres, which warns
+ * that this is deprecated.
  */
 export async function sendPipelined<T>(
-  client: pg.Client,
+  client: pg.ClientBase,
   send: () => readonly Promise<T>[],
 ): Promise<PromiseSettledResult<T>[]> {
   // `pipeline` is a constructor option that node-postgres reads at each send, not only at connect.
   const mode = client as unknown as { pipeline: boolean };
+  // Inside another sendPipelined (a plan read with the guards): the outer one ends the mode.
+  if (mode.pipeline) return Promise.allSettled(send());
   mode.pipeline = true;
   try {
     return await Promise.allSettled(send());
