@@ -1,4 +1,5 @@
 /** What a command's handler is given and returns; the registry of handlers is handlers.ts. */
+import type { CommandSpec } from './commands.js';
 import type { ExitCode } from './exit-codes.js';
 import type { Output } from './output.js';
 
@@ -6,6 +7,8 @@ import type { Output } from './output.js';
 export type OptionValue = string | boolean | string[] | undefined;
 
 export interface CommandContext {
+  /** The description of the command being run: its options' defaults live there. */
+  command: CommandSpec;
   /** Positional arguments after the command word. */
   args: string[];
   options: Record<string, OptionValue>;

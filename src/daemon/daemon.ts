@@ -19,7 +19,7 @@ import { assertSchemaKnown } from '../capture/migrations.js';
 import { describeSourceTables, type SourceTables } from '../capture/source-tables.js';
 import { formatQualifiedName } from '../config/identifiers.js';
 import type { Config } from '../config/types.js';
-import { withClient } from '../db/connect.js';
+import { sourceDatabase, withClient } from '../db/connect.js';
 import type { TermFence } from '../db/term-fence.js';
 import { classifyError, coerceError, ConfigError } from '../failure/errors.js';
 import { TrigsyncEvents } from '../lib/events.js';
@@ -142,7 +142,8 @@ export class Daemon {
   /** What can be known without changing the source: a schema too new, tables missing or keyless. */
   private async check(): Promise<boolean> {
     const { config } = this;
-    return withClient(config.source.url, { applicationName: config.applicationName }, async (client) => {
+    const options = { applicationName: config.applicationName, database: sourceDatabase };
+    return withClient(config.source.url, options, async (client) => {
       await assertSchemaKnown(client, config.schema, 'source');
       const described = await describeSourceTables(client, config);
       if (described.problems.length > 0) throw new ConfigError(described.problems);

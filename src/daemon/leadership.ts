@@ -36,6 +36,8 @@ import { Runnable } from '../lib/runnable.js';
 
 /** How often the leader proves its lock connection alive (the heartbeat standbys watch). */
 const leaderCheckMs = 1_000;
+/** Every this many checks, the check records the leader's heartbeat: a write every 10 s, not every second. */
+const seenEveryChecks = 10;
 /** How often a standby tries the lock: after a leader's crash, a takeover within half a second. */
 const standbyTryMs = 500;
 
@@ -161,12 +163,22 @@ export class Leadership extends Runnable {
     this.leading = true;
     const fence = new TermFence(this.config, await termOf(held.client, this.key));
     let failure: Error | undefined;
-    this.beginning = this.begin(held.client, fence).catch((thrown: unknown) => {
-      failure = coerceError(thrown);
-    });
+    let begun = false;
+    this.beginning = this.begin(held.client, fence).then(
+      () => void (begun = true),
+      (thrown: unknown) => void (failure = coerceError(thrown)),
+    );
+    let checks = 0;
     await held.checkEvery(leaderCheckMs, signal, async (client) => {
       if (failure !== undefined) throw failure;
-      await client.query('select 1');
+      // Now and then, once the term has begun (the schema is current, the leader row written), the check
+      // is the leader's heartbeat: what `status` shows as last seen once no daemon runs (src/log/status.ts).
+      if (!begun || checks++ % seenEveryChecks !== 0) return void (await client.query('select 1'));
+      await client.query(
+        `update ${ident(this.config.schema)}.leader set seen_at = clock_timestamp()
+          where group_name = $1 and backend_pid = pg_backend_pid()`,
+        [this.config.group],
+      );
     });
   }
 

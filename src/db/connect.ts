@@ -4,6 +4,7 @@ import type { Socket } from 'node:net';
 import pg from 'pg';
 
 import type { Config } from '../config/types.js';
+import { classifyError, coerceError, TrigsyncError } from '../failure/errors.js';
 
 export interface ConnectOptions {
   applicationName: string;
@@ -11,6 +12,59 @@ export interface ConnectOptions {
   connectTimeoutMs?: number;
   /** Give up the connection when a query in flight hears nothing from the server this long (ms). */
   silenceTimeoutMs?: number;
+  /**
+   * The database as errors name it: `source` or `target NAME` (sourceDatabase, targetDatabase). Given,
+   * a failure to connect and a connection that breaks under a query throw a DatabaseConnectionError
+   * that names it; an error of the statement itself (a constraint, a missing table) is left as it is.
+   */
+  database?: string;
+}
+
+/** How errors name the source. */
+export const sourceDatabase = 'source';
+
+/** How errors name a target. */
+export function targetDatabase(name: string): string {
+  return `target ${name}`;
+}
+
+/**
+ * A connection to a named database could not be opened, or broke. The message names the database;
+ * kind and `code` (the SQLSTATE, or Node's network code) are the cause's, so the taxonomy
+ * (src/failure/errors.ts) treats it as it treats the cause: a refused connection is still retried.
+ */
+export class DatabaseConnectionError extends TrigsyncError {
+  readonly code: string | undefined;
+  /** What went wrong, without the database's name. */
+  readonly reason: string;
+  constructor(
+    readonly database: string,
+    cause: unknown,
+  ) {
+    const reason = causeMessage(cause);
+    super(`${database}: ${reason}`, classifyError(cause), { cause });
+    this.reason = reason;
+    const code = (cause as { code?: unknown } | null)?.code;
+    this.code = typeof code === 'string' ? code : undefined;
+  }
+}
+
+/**
+ * The cause's message. Node reports a refused connection to a name with several addresses (localhost:
+ * ::1 and 127.0.0.1) as an AggregateError without a message of its own: its parts' messages then.
+ */
+function causeMessage(cause: unknown): string {
+  const error = coerceError(cause);
+  if (error.message !== '') return error.message;
+  const parts = error instanceof AggregateError ? error.errors.map((e) => coerceError(e).message) : [];
+  const code = (cause as { code?: unknown }).code;
+  return parts.filter((m) => m !== '').join('; ') || (typeof code === 'string' ? code : 'connection failed');
+}
+
+/** `thrown` naming `database`, when it is a connection error not named yet; else as it is. */
+export function nameDatabase(database: string | undefined, thrown: unknown): unknown {
+  if (database === undefined || thrown instanceof DatabaseConnectionError) return thrown;
+  return classifyError(thrown) === 'connection' ? new DatabaseConnectionError(database, thrown) : thrown;
 }
 
 // int8 (change ids, counts) as a JS number: exact up to 2^53, which at 100k changes a second
@@ -38,14 +92,32 @@ export async function connect(url: string, options: ConnectOptions): Promise<pg.
   const client = new pg.Client(clientConfig(url, options));
   // An idle client whose server goes away emits 'error'; without a listener that would crash the process.
   client.on('error', () => undefined);
+  const { database } = options;
   try {
     await client.connect();
     if (options.silenceTimeoutMs !== undefined) watchSilence(client, options.silenceTimeoutMs);
   } catch (thrown) {
     await client.end().catch(() => undefined);
-    throw thrown;
+    // Whatever stops the connection from opening (refused, a password, no such database) is about it.
+    throw database === undefined || thrown instanceof TrigsyncError
+      ? thrown
+      : new DatabaseConnectionError(database, thrown);
   }
+  if (database !== undefined) nameBrokenConnection(client, database);
   return client;
+}
+
+/** A query's rejection for a broken connection names the database (see ConnectOptions.database). */
+function nameBrokenConnection(client: pg.Client, database: string): void {
+  const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+  client.query = ((...args: unknown[]) => {
+    const result = query(...args);
+    // Only queries that return a promise: a callback's or a stream's (COPY) errors are their own.
+    if (!(result instanceof Promise)) return result;
+    return result.catch((thrown: unknown) => {
+      throw nameDatabase(database, thrown);
+    });
+  }) as typeof client.query;
 }
 
 /**

@@ -35,7 +35,8 @@ export function introLines(paths: DemoPaths, durationSeconds: number): string[] 
 }
 
 export function verifyLines(report: VerifyReport): string[] {
-  const header = ['REPLICA', 'TABLE', 'EQUAL', 'SOURCE ROWS', 'REPLICA ROWS', 'DIFFERENCES'];
+  // The counts are each side's own snapshot: an equal table's differ by at most the rows in flight.
+  const header = ['REPLICA', 'TABLE', 'EQUAL', 'SOURCE ROWS', 'REPLICA ROWS', 'IN FLIGHT', 'DIFFERENCES'];
   const rows = report.targets.flatMap((target) =>
     target.tables.map((t) => [
       target.name,
@@ -43,6 +44,7 @@ export function verifyLines(report: VerifyReport): string[] {
       t.equal ? 'yes' : 'NO',
       String(t.sourceRows),
       String(t.targetRows),
+      String(t.inFlight),
       String(t.differencesTotal),
     ]),
   );

@@ -19,6 +19,15 @@ export interface TargetStatus {
   lastError: string | null;
   /** When the target was parked, while it is. */
   parkedSince: string | null;
+  /** When an install found the target gone from its group's config, while it is removed. */
+  removedSince: string | null;
+  /** When the target's state was last recorded on the source (by its worker, mostly). */
+  recordedAt: string;
+  /**
+   * A daemon of the target's group runs now, so `state` is kept current; false: no daemon runs, and
+   * `state` is as it was last seen (at `recordedAt`).
+   */
+  current: boolean;
   lastAppliedAt: string | null;
   configured: boolean;
   /** Tables the target takes and may lack rows or changes of, since when: `trigsync sync` copies them. */
@@ -52,13 +61,30 @@ export interface Status {
    * when none runs.
    */
   leader: Leader | null;
+  /** Whether a daemon of this config's group runs, and when one was last seen. */
+  daemon: DaemonStatus;
   /** This config's group. */
   group: string;
   /**
    * Every group the source knows (this config's, those with targets, tables or a leader recorded), by
-   * name, each with its leader now.
+   * name, each with its leader now and whether a daemon of it runs.
    */
-  groups: { name: string; leader: Leader | null }[];
+  groups: { name: string; leader: Leader | null; daemon: DaemonStatus }[];
+}
+
+/** A group's daemons as the source sees them. */
+export interface DaemonStatus {
+  /** A daemon of the group leads now: it holds the group's leader lock on the source. */
+  running: boolean;
+  /**
+   * The group's daemons' last sign of life. While one runs: its leader's last heartbeat (the lock
+   * session runs a statement every second), or now where this role cannot see that session. Else the
+   * latest of the leader's last recorded heartbeat, the start of its term and the last update of one of
+   * the group's targets. Null when no daemon of the group was ever seen.
+   */
+  lastSeen: string | null;
+  /** Seconds from `lastSeen` to now, by the source's clock. */
+  secondsSinceSeen: number | null;
 }
 
 export interface Leader {

@@ -5,7 +5,7 @@ import { capturedNotInConfig, tablesToCopy } from '../capture/table-set.js';
 import { ident, qualifiedIdent, sqlLiteral } from '../config/identifiers.js';
 import { defaultGroup, type Config } from '../config/types.js';
 import { leaderLockHeld, leaderLockName } from '../db/term-fence.js';
-import type { Status, TargetState, TargetStatus } from '../lib/status-report.js';
+import type { DaemonStatus, Status, TargetState, TargetStatus } from '../lib/status-report.js';
 import { pendingSql } from './applied-by.js';
 import { readSequenceStatus } from './sequence-state.js';
 
@@ -28,6 +28,8 @@ export async function readStatus(client: pg.ClientBase, config: Config): Promise
     last_error: string | null;
     last_applied_at: Date | null;
     parked_since: Date | null;
+    removed_at: Date | null;
+    updated_at: Date;
     error_queue: number;
     sync_tables: string[] | null;
     sync_requested_at: Date | null;
@@ -38,7 +40,8 @@ export async function readStatus(client: pg.ClientBase, config: Config): Promise
     to_snapshot: string | null;
     applied_id: number;
   }>(
-    `select t.name, ${groupOf('t')} as group, t.state, t.last_error, t.last_applied_at, t.parked_since, t.sync_tables,
+    `select t.name, ${groupOf('t')} as group, t.state, t.last_error, t.last_applied_at, t.parked_since,
+            ${removedAt('t')} as removed_at, t.updated_at, t.sync_tables,
             t.sync_requested_at, t.sync_table, t.sync_rows, t.sync_rows_estimate,
             (select count(*) from ${s}.error_queue e where e.target = t.name) as error_queue,
             t.from_snapshot::text as from_snapshot, t.to_snapshot::text as to_snapshot, t.applied_id
@@ -75,6 +78,8 @@ export async function readStatus(client: pg.ClientBase, config: Config): Promise
     );
     for (const name of names) backlogs.set(name, backlog.rows[0] ?? { backlog: 0, lag: null });
   }
+  const groups = await readGroups(client, config);
+  const running = new Set(groups.filter((g) => g.daemon.running).map((g) => g.name));
   const statuses: TargetStatus[] = [];
   for (const t of targets.rows) {
     const relids = relidsOf.get(t.name);
@@ -87,7 +92,11 @@ export async function readStatus(client: pg.ClientBase, config: Config): Promise
       lagSeconds: row?.backlog === 0 ? 0 : Math.max(0, row?.lag ?? 0),
       errorQueue: t.error_queue,
       lastError: t.last_error,
-      parkedSince: t.parked_since?.toISOString() ?? null,
+      // A target removed while parked, or added back, keeps the time it parked: not shown then.
+      parkedSince: t.state === 'parked' ? (t.parked_since?.toISOString() ?? null) : null,
+      removedSince: t.state === 'removed' ? (t.removed_at ?? t.updated_at).toISOString() : null,
+      recordedAt: t.updated_at.toISOString(),
+      current: running.has(t.group),
       lastAppliedAt: t.last_applied_at?.toISOString() ?? null,
       configured: relids !== undefined,
       toCopy: toCopy.filter((g) => g.target === t.name).map(({ table, since }) => ({ table, since })),
@@ -105,12 +114,13 @@ export async function readStatus(client: pg.ClientBase, config: Config): Promise
     });
   }
   const rows = await client.query<{ rows: number }>(`select count(*) as rows from ${s}.change_log`);
-  const groups = await readGroups(client, config);
+  const own = groups.find((g) => g.name === config.group);
   return {
     targets: statuses,
     log: { rows: rows.rows[0]?.rows ?? 0 },
     notInConfig: await capturedNotInConfig(client, config),
-    leader: groups.find((g) => g.name === config.group)?.leader ?? null,
+    leader: own?.leader ?? null,
+    daemon: own?.daemon ?? { running: false, lastSeen: null, secondsSinceSeen: null },
     group: config.group,
     groups,
   };
@@ -124,7 +134,19 @@ function groupOf(alias: string): string {
   return `coalesce(to_jsonb(${alias}) ->> 'group_name', ${sqlLiteral(defaultGroup)})`;
 }
 
-/** The groups the source knows, with the leader of each. */
+/**
+ * When the target was removed: null on a source that an older trigsync installed (before
+ * sql/source/015), where the target's last update stands in.
+ */
+function removedAt(alias: string): string {
+  return `(to_jsonb(${alias}) ->> 'removed_at')::timestamptz`;
+}
+
+/**
+ * The groups the source knows, with the leader of each and whether a daemon of it runs: one holds the
+ * group's leader lock (its leader row is written once its term has installed, so a daemon that is
+ * installing runs without one yet).
+ */
 async function readGroups(client: pg.ClientBase, config: Config): Promise<Status['groups']> {
   const s = ident(config.schema);
   const recorded = await client.query<{ found: boolean }>(`select to_regclass($1) is not null as found`, [
@@ -138,15 +160,47 @@ async function readGroups(client: pg.ClientBase, config: Config): Promise<Status
   );
   const names = known.rows.map((r) => r.name);
   // A row is the leader only while its session still holds its group's lock: a killed leader leaves
-  // history.
-  const leaders = await client.query<{ group: string; daemon: string; since: Date }>(
-    `select g.name as group, d.daemon, d.since
-       from ${s}.leader d join unnest($1::text[], $2::text[]) as g (name, lock) on g.name = ${groupOf('d')}
-      where exists (select from pg_locks l where l.pid = d.backend_pid and ${leaderLockHeld('g.lock', '$3')})`,
+  // history. The lock session's last statement is the leader's heartbeat (src/daemon/leadership.ts);
+  // pg_stat_activity shows it to the same role (or pg_read_all_stats) only.
+  const found = await client.query<{
+    group: string;
+    daemon: string | null;
+    since: Date | null;
+    running: boolean;
+    recorded: boolean;
+    last_seen: Date | null;
+    seconds: number | null;
+  }>(
+    `select g.name as group, d.daemon, d.since, h.pid is not null as running,
+            coalesce(h.pid = d.backend_pid, false) as recorded, seen.at as last_seen,
+            case when h.pid is null or h.heartbeat is not null
+                 then extract(epoch from clock_timestamp() - seen.at)::float8 end as seconds
+       from unnest($1::text[], $2::text[]) as g (name, lock)
+       left join ${s}.leader d on ${groupOf('d')} = g.name
+       left join lateral (
+         select l.pid,
+                case when a.state in ('idle', 'active', 'idle in transaction') then a.state_change end as heartbeat
+           from pg_locks l left join pg_stat_activity a on a.pid = l.pid
+          where ${leaderLockHeld('g.lock', '$3')} limit 1) h on true
+       cross join lateral (
+         select case when h.pid is not null then coalesce(h.heartbeat, clock_timestamp())
+                     else greatest((to_jsonb(d) ->> 'seen_at')::timestamptz, d.since,
+                                   (select max(t.updated_at) from ${s}.target t where ${groupOf('t')} = g.name))
+                end as at) seen`,
     [names, names.map(leaderLockName), config.schema],
   );
-  const leaderOf = new Map(
-    leaders.rows.map((r) => [r.group, { daemon: r.daemon, since: r.since.toISOString() }]),
-  );
-  return names.map((name) => ({ name, leader: leaderOf.get(name) ?? null }));
+  const byName = new Map(found.rows.map((r) => [r.group, r]));
+  return names.map((name) => {
+    const r = byName.get(name);
+    const leader =
+      r?.recorded === true && r.daemon !== null && r.since !== null
+        ? { daemon: r.daemon, since: r.since.toISOString() }
+        : null;
+    const daemon: DaemonStatus = {
+      running: r?.running === true,
+      lastSeen: r?.last_seen?.toISOString() ?? null,
+      secondsSinceSeen: r?.seconds === null || r?.seconds === undefined ? null : Math.max(0, r.seconds),
+    };
+    return { name, leader, daemon };
+  });
 }

@@ -67,9 +67,12 @@ export async function registerTargets(
       claimed.push({ name, from: owner });
     }
     if (existing.get(name) === 'removed') {
-      await client.query(`update ${s}.target set state = 'catching_up', updated_at = now() where name = $1`, [
-        name,
-      ]);
+      // Back from removal: it parks anew if it fails again.
+      await client.query(
+        `update ${s}.target set state = 'catching_up', removed_at = null, parked_since = null, updated_at = now()
+          where name = $1`,
+        [name],
+      );
     } else if (!existing.has(name)) {
       const values = positionValues(positionAt(await takeTick(client, schema)));
       await client.query(
@@ -97,7 +100,8 @@ export async function registerTargets(
   );
   if (removed.length > 0) {
     await client.query(
-      `update ${s}.target set state = 'removed', updated_at = now() where name = any($1::text[])`,
+      // Not updated_at: status takes that for a daemon's last sign of life, and `install` removes too.
+      `update ${s}.target set state = 'removed', removed_at = now() where name = any($1::text[])`,
       [removed],
     );
   }

@@ -10,7 +10,13 @@ import type { ColumnInfo } from '../capture/catalog.js';
 import { describeSourceTables } from '../capture/source-tables.js';
 import { formatQualifiedName } from '../config/identifiers.js';
 import type { Config, TargetConfig } from '../config/types.js';
-import { connect } from '../db/connect.js';
+import {
+  connect,
+  DatabaseConnectionError,
+  sourceDatabase,
+  targetDatabase,
+  type ConnectOptions,
+} from '../db/connect.js';
 import { ConfigError } from '../failure/errors.js';
 import { installedOrigin, type Follower } from './catch-up.js';
 import { selectTables } from './selection.js';
@@ -45,16 +51,19 @@ export function keyTypesOf(work: TargetWork, table: TablePlan): string[] {
 /**
  * Connect to the source and, in turn, to each target the options select; plan each target as the
  * daemon does and hand it to `visit`. Usage errors name an unknown target or table; a source or target
- * that does not fit the config is a ConfigError.
+ * that does not fit the config is a ConfigError. Connection errors name their database (`source`,
+ * `target NAME`); one of a target, at its connect or under `visit`, goes to `unreachable` when given
+ * (the other targets are still visited), else it is thrown.
  */
 export async function forEachTarget<T>(
   config: Config,
   options: { target?: string | undefined; table?: string | undefined },
   visit: (session: TargetSession) => Promise<T>,
+  unreachable?: (target: TargetConfig, error: DatabaseConnectionError) => T,
 ): Promise<T[]> {
   const selection = selectTables(config, options);
-  const connectOptions = { applicationName: config.applicationName };
-  const source = await connect(config.source.url, connectOptions);
+  const on = (database: string): ConnectOptions => ({ applicationName: config.applicationName, database });
+  const source = await connect(config.source.url, on(sourceDatabase));
   let log: pg.Client | undefined;
   try {
     await verifySessionSettings(source);
@@ -63,12 +72,20 @@ export async function forEachTarget<T>(
     const origin = await installedOrigin(source, config.schema);
     // Where trigsync replicates, a second session reads the change log in snapshots of its own.
     if (origin !== undefined) {
-      log = await connect(config.source.url, connectOptions);
+      log = await connect(config.source.url, on(sourceDatabase));
       await verifySessionSettings(log);
     }
     const results: T[] = [];
     for (const { target, mappings } of selection) {
-      const client = await connect(target.url, connectOptions);
+      const database = targetDatabase(target.name);
+      let client: pg.Client;
+      try {
+        client = await connect(target.url, on(database));
+      } catch (thrown) {
+        if (unreachable === undefined || !isOf(thrown, database)) throw thrown;
+        results.push(unreachable(target, thrown));
+        continue;
+      }
       try {
         await verifySessionSettings(client);
         const plan = await buildTargetPlan(config, { ...target, tables: mappings }, described.tables, client);
@@ -90,6 +107,11 @@ export async function forEachTarget<T>(
           follower,
         };
         results.push(await visit({ config, target, source, client, work }));
+      } catch (thrown) {
+        // The target broke off midway: the sessions on the source are still usable (visit ends its
+        // transactions whatever happens), so the next target is compared.
+        if (unreachable === undefined || !isOf(thrown, database)) throw thrown;
+        results.push(unreachable(target, thrown));
       } finally {
         await client.end().catch(() => undefined);
       }
@@ -99,4 +121,9 @@ export async function forEachTarget<T>(
     await log?.end().catch(() => undefined);
     await source.end().catch(() => undefined);
   }
+}
+
+/** A connection error of `database`. */
+function isOf(thrown: unknown, database: string): thrown is DatabaseConnectionError {
+  return thrown instanceof DatabaseConnectionError && thrown.database === database;
 }

@@ -7,6 +7,7 @@ import type pg from 'pg';
 
 import type { TablePlan } from '../apply/plan.js';
 import { describeTable } from '../capture/catalog.js';
+import { configSecrets, redactSecrets } from '../config/redact.js';
 import type { Config } from '../config/types.js';
 import {
   beginSnapshot,
@@ -47,9 +48,18 @@ export interface TableReport {
   table: string;
   targetTable: string;
   equal: boolean;
-  /** Rows on the source under the mapping's row filter, and on the target, in the first pass. */
+  /**
+   * Rows on the source under the mapping's row filter, in the source snapshot, and on the target, in the
+   * target's snapshot (the first pass). The two snapshots are apart by the changes the target applied
+   * in between: an equal table's counts differ by at most `inFlight`.
+   */
   sourceRows: number;
   targetRows: number;
+  /**
+   * Keys that changes touched between the two snapshots (or that differed in the first pass and no
+   * longer did when re-checked): compared by key, and again once the target had applied their changes.
+   */
+  inFlight: number;
   differences: { key: Record<string, string | number>; kind: DifferenceKind }[];
   differencesTotal: number;
   /** Rows each side hashed in the database, and rows (keys with a row hash) it sent to the client. */
@@ -61,6 +71,7 @@ export interface TableReport {
 
 export interface TargetReport {
   name: string;
+  state: 'compared';
   equal: boolean;
   /** The source snapshot compared against, and when it was taken (source clock). */
   comparedAt: { snapshot: string; at: string };
@@ -74,9 +85,20 @@ export interface TargetReport {
   tables: TableReport[];
 }
 
+/** A target verify could not reach, or that broke off: not compared, so not equal. */
+export interface UnreachableTarget {
+  name: string;
+  state: 'unreachable';
+  /** Why, as the connection said it (without the target's name, which `name` gives). */
+  reason: string;
+  equal: false;
+  tables: TableReport[];
+}
+
 export interface VerifyReport {
+  /** Every selected target was compared and found equal. */
   equal: boolean;
-  targets: TargetReport[];
+  targets: (TargetReport | UnreachableTarget)[];
 }
 
 /** A key as JSON: integers as numbers where exact, everything else as its text. */
@@ -106,15 +128,34 @@ export interface Compared {
   differences: Difference[];
   /** Differences beyond those kept for re-checking: counted as found. */
   unchecked: number;
+  /** keyId of the keys compared by key because changes touched them between the two snapshots. */
+  byKey: Set<string>;
+  /** keyId of the keys that differed in a pass and no longer did when re-checked. */
+  settled: Set<string>;
   seconds: number;
 }
 
 /** Keys changed between the two sides' snapshots that are compared by key, at most. */
 const maxKeysInFlight = 100_000;
 
+/**
+ * Compare every selected target. A target that cannot be reached, or whose connection breaks midway,
+ * is reported unreachable and the others are still compared; the source's failure fails it all.
+ */
 export async function verify(config: Config, options: VerifyOptions = {}): Promise<VerifyReport> {
-  const targets = await forEachTarget(config, options, (session) =>
-    verifyTarget(session.source, session.client, session.work, options),
+  const secrets = configSecrets(config);
+  const targets = await forEachTarget(
+    config,
+    options,
+    (session): Promise<TargetReport | UnreachableTarget> =>
+      verifyTarget(session.source, session.client, session.work, options),
+    (target, error): UnreachableTarget => ({
+      name: target.name,
+      state: 'unreachable',
+      reason: redactSecrets(error.reason, secrets),
+      equal: false,
+      tables: [],
+    }),
   );
   return { equal: targets.every((t) => t.equal), targets };
 }
@@ -217,6 +258,8 @@ export async function compareTarget(
           targetRows: result.targetRows,
           differences: result.differences,
           unchecked: result.differencesTotal - result.differences.length,
+          byKey: new Set(byKey.map(keyId)),
+          settled: new Set(),
           seconds: (performance.now() - started) / 1000,
         });
       }
@@ -249,6 +292,7 @@ async function verifyTarget(
       equal: total === 0,
       sourceRows: c.sourceRows,
       targetRows: c.targetRows,
+      inFlight: new Set([...c.byKey, ...c.settled]).size,
       differences: c.differences
         .slice(0, options.limit ?? 100)
         .map((d) => ({ key: keyObject(c.table, c.keyTypes, d.key), kind: d.kind })),
@@ -260,6 +304,7 @@ async function verifyTarget(
   });
   return {
     name: work.name,
+    state: 'compared',
     equal: tables.every((t) => t.equal),
     comparedAt: { snapshot: snapshot.snapshot, at: snapshot.at.toISOString() },
     replicating: catchUp.replicating,
@@ -305,6 +350,8 @@ async function recheck(
         for (const c of differing) {
           const keys = c.differences.map((d) => d.key);
           c.differences = await recheckKeys(c.sides.source, c.sides.target, keys);
+          const standing = new Set(c.differences.map((d) => keyId(d.key)));
+          for (const key of keys) if (!standing.has(keyId(key))) c.settled.add(keyId(key));
           const touched = inFlight.get(c.table);
           const touchedIds = new Set(touched?.map(keyId));
           if (c.differences.some((d) => touched === undefined || touchedIds.has(keyId(d.key)))) {

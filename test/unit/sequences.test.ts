@@ -74,6 +74,9 @@ describe('status', () => {
         errorQueue: 0,
         lastError: null,
         parkedSince: null,
+        removedSince: null,
+        recordedAt: 'T',
+        current: false,
         lastAppliedAt: null,
         configured: true,
         toCopy: [],
@@ -84,8 +87,11 @@ describe('status', () => {
     log: { rows: 0 },
     notInConfig: [],
     leader: null,
+    daemon: { running: false, lastSeen: null, secondsSinceSeen: null },
     group: 'default',
-    groups: [{ name: 'default', leader: null }],
+    groups: [
+      { name: 'default', leader: null, daemon: { running: false, lastSeen: null, secondsSinceSeen: null } },
+    ],
   });
   const kept = { source: 'public.a_id_seq', target: 'public.a_id_seq', problem: null };
 

@@ -289,7 +289,7 @@ describe('trigsync repair', () => {
     });
     const none = await runCli(unreachable, 'repair');
     expect(none.code).toBe(2);
-    expect(none.out).toMatch(/repair takes a target/);
+    expect(none.out).toMatch(/repair needs TARGET/);
     const target = await runCli(unreachable, 'repair', 'nosuch');
     expect(target.code).toBe(2);
     expect(target.out).toMatch(/no target named nosuch in the config \(targets: replica\)/);

@@ -201,6 +201,7 @@ describe('trigsync verify', () => {
       const { code, report, stderr } = await runVerify('replica', '--config', file, '--json', '--wait', '30');
       expect(stderr).toBe('');
       const target = report!.targets[0]!;
+      if (target.state !== 'compared') expect.fail(`replica not compared: ${target.reason}`);
       const items = target.tables[0]!;
       console.log(
         `verify under load (${writes} writes so far): lag ${target.lagSeconds} s, ${target.rechecks} re-check round(s); ` +

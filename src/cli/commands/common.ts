@@ -1,6 +1,6 @@
 /** What several commands share. */
 import { UsageError } from '../../failure/errors.js';
-import type { CommandContext, OptionValue } from '../command-context.js';
+import type { CommandContext } from '../command-context.js';
 
 /** loadConfig's options from the command line and the environment. */
 export function configOptions(context: CommandContext): { file?: string; env: NodeJS.ProcessEnv } {
@@ -9,14 +9,22 @@ export function configOptions(context: CommandContext): { file?: string; env: No
     : { file: context.configFile, env: context.env };
 }
 
-/** `--wait SECONDS` (verify, repair): how long to wait for a target to catch up, in milliseconds. */
-export function waitMs(value: OptionValue, defaultSeconds = 30): number {
-  if (value === undefined) return defaultSeconds * 1000;
-  const seconds = Number(value);
-  if (typeof value !== 'string' || value.trim() === '' || !Number.isFinite(seconds) || seconds < 0) {
-    throw new UsageError(`--wait takes a number of seconds, not ${String(value)}`);
+/**
+ * A `--NAME SECONDS` option of the command being run, or its default: both, and what it accepts, come
+ * from the command's description (commands.ts), which the help shows.
+ */
+export function secondsOption(context: CommandContext, name: string): number {
+  const seconds = context.command.options[name]?.seconds;
+  if (seconds === undefined) throw new Error(`${context.command.name} has no option --${name} in seconds`);
+  const value = context.options[name];
+  if (value === undefined) return seconds.default;
+  const given = typeof value === 'string' && /^\s*(\d+\.?\d*|\.\d+)\s*$/.test(value) ? Number(value) : NaN;
+  if (!(given >= seconds.minimum) || (seconds.whole === true && !Number.isInteger(given))) {
+    const what = seconds.whole === true ? 'a whole number of seconds' : 'a number of seconds';
+    const least = seconds.minimum > 0 ? `, at least ${seconds.minimum}` : '';
+    throw new UsageError(`--${name} takes ${what}${least}, not '${String(value)}'`);
   }
-  return seconds * 1000;
+  return given;
 }
 
 /** Rows of cells as lines of aligned columns (the first row is usually the header). */

@@ -1,32 +1,17 @@
 /** `trigsync demo [--duration SECONDS]`: the embedded demo (src/demo/), stopped cleanly by Ctrl-C. */
 import { runDemo } from '../../demo/demo.js';
 import type { Terminal } from '../../demo/live-view.js';
-import { UsageError } from '../../failure/errors.js';
-import type { CommandContext, OptionValue } from '../command-context.js';
+import type { CommandContext } from '../command-context.js';
 import { ExitCode } from '../exit-codes.js';
 import { processOutput } from '../output.js';
+import { secondsOption } from './common.js';
 
-const defaultDurationSeconds = 60;
-/** Time for the servers to start, the replicas to copy, one outage and its recovery, and verify. */
-const minimumDurationSeconds = 20;
 /** A second signal this soon after the first is the same Ctrl-C, delivered twice. */
 const duplicateSignalMs = 500;
 
-function durationSeconds(value: OptionValue): number {
-  if (value === undefined) return defaultDurationSeconds;
-  const seconds = typeof value === 'string' && /^\s*\d+\s*$/.test(value) ? Number(value) : NaN;
-  if (!Number.isSafeInteger(seconds) || seconds < minimumDurationSeconds) {
-    throw new UsageError(
-      `--duration takes a whole number of seconds, at least ${minimumDurationSeconds}, not ${String(value)}`,
-    );
-  }
-  return seconds;
-}
-
 export async function demoCommand(context: CommandContext): Promise<ExitCode> {
-  const { args, options, out } = context;
-  if (args.length > 0) throw new UsageError(`demo takes no arguments, not ${args.join(' ')}`);
-  const duration = durationSeconds(options.duration);
+  const { out } = context;
+  const duration = secondsOption(context, 'duration');
 
   // The live table redraws in place only on a real terminal; tests and pipes get plain lines.
   const tty = out === processOutput && process.stdout.isTTY;

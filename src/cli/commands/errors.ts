@@ -1,7 +1,7 @@
 /** The error queue and what operators do about it: `errors`, `retry TARGET`, `skip TARGET CHANGE_ID --yes`. */
 import { loadConfig } from '../../config/load.js';
 import type { Config } from '../../config/types.js';
-import { withClient } from '../../db/connect.js';
+import { sourceDatabase, withClient } from '../../db/connect.js';
 import { UsageError } from '../../failure/errors.js';
 import { sendControl } from '../../log/control.js';
 import { listErrors, parkedWithoutChange, skipChange } from '../../log/error-queue.js';
@@ -32,7 +32,7 @@ export async function errorsCommand(context: CommandContext): Promise<ExitCode> 
   const target = targetArgument(context, config, false);
   const { entries, parked } = await withClient(
     config.source.url,
-    { applicationName: config.applicationName },
+    { applicationName: config.applicationName, database: sourceDatabase },
     async (client) => ({
       entries: await listErrors(client, config.schema, target),
       parked: await parkedWithoutChange(client, config.schema, target),
@@ -63,7 +63,8 @@ export async function errorsCommand(context: CommandContext): Promise<ExitCode> 
 export async function retryCommand(context: CommandContext): Promise<ExitCode> {
   const config = loadConfig(configOptions(context));
   const target = targetArgument(context, config, true)!;
-  await withClient(config.source.url, { applicationName: config.applicationName }, (client) =>
+  const connectOptions = { applicationName: config.applicationName, database: sourceDatabase };
+  await withClient(config.source.url, connectOptions, (client) =>
     sendControl(client, config.schema, { command: 'retry', target }),
   );
   context.out.print(`retry of ${target} requested; a running daemon tries it now`);
@@ -84,7 +85,7 @@ export async function skipCommand(context: CommandContext): Promise<ExitCode> {
   }
   const skipped = await withClient(
     config.source.url,
-    { applicationName: config.applicationName },
+    { applicationName: config.applicationName, database: sourceDatabase },
     async (client) => {
       const result = await skipChange(client, config.schema, target, changeId);
       await sendControl(client, config.schema, { command: 'skip', target });

@@ -1,25 +1,20 @@
 /** `trigsync repair TARGET [--table T] [--dry-run] [--wait SECONDS]`: write the keys verify finds different. */
 import { loadConfig } from '../../config/load.js';
-import { UsageError } from '../../failure/errors.js';
 import { repair, type RepairReport } from '../../verify/repair.js';
 import { selectTables } from '../../verify/selection.js';
 import type { CommandContext } from '../command-context.js';
 import { ExitCode } from '../exit-codes.js';
 import type { Output } from '../output.js';
-import { columns, configOptions, waitMs as waitOption } from './common.js';
+import { columns, configOptions, secondsOption } from './common.js';
 
 export async function repairCommand(context: CommandContext): Promise<ExitCode> {
   const { args, options, out } = context;
-  if (args.length !== 1) {
-    throw new UsageError(
-      args.length === 0 ? 'repair takes a target' : `repair takes one target, not ${args.join(' ')}`,
-    );
-  }
+  // main checked the arguments against the command's description: exactly one target.
   const selection = {
     target: args[0]!,
     table: typeof options.table === 'string' ? options.table : undefined,
   };
-  const waitMs = waitOption(options.wait);
+  const waitMs = secondsOption(context, 'wait') * 1000;
   const config = loadConfig(configOptions(context));
   selectTables(config, selection); // usage errors before any connection
   const dryRun = options['dry-run'] === true;

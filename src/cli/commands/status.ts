@@ -2,38 +2,33 @@
 import { copyAdvice, notInConfigAdvice } from '../../capture/table-set.js';
 import { loadConfig } from '../../config/load.js';
 import { defaultGroup } from '../../config/types.js';
-import { withClient } from '../../db/connect.js';
-import { UsageError } from '../../failure/errors.js';
-import type { CopyStatus, SequenceStatus, Status, TargetStatus } from '../../lib/status-report.js';
+import { sourceDatabase, withClient } from '../../db/connect.js';
+import type {
+  CopyStatus,
+  DaemonStatus,
+  SequenceStatus,
+  Status,
+  TargetStatus,
+} from '../../lib/status-report.js';
 import { readStatus } from '../../log/status.js';
-import type { CommandContext, OptionValue } from '../command-context.js';
+import type { CommandContext } from '../command-context.js';
 import { ExitCode } from '../exit-codes.js';
-import { columns, configOptions } from './common.js';
-
-/** `--check` fails when a target's lag exceeds this, unless --max-lag says otherwise. */
-export const defaultMaxLagSeconds = 60;
+import { columns, configOptions, secondsOption } from './common.js';
 
 export async function statusCommand(context: CommandContext): Promise<ExitCode> {
   const { out, options } = context;
-  const maxLag = maxLagOption(options['max-lag']);
+  const maxLag = secondsOption(context, 'max-lag');
   const config = loadConfig(configOptions(context));
-  const status = await withClient(config.source.url, { applicationName: config.applicationName }, (client) =>
-    readStatus(client, config),
-  );
+  // Everything status shows is read from the source (the daemon records each target's state there):
+  // it connects to no target, so no target can stop it.
+  const connectOptions = { applicationName: config.applicationName, database: sourceDatabase };
+  const status = await withClient(config.source.url, connectOptions, (client) => readStatus(client, config));
   if (options.json === true) out.print(JSON.stringify(status));
   else for (const line of statusTable(status)) out.print(line);
   if (options.check !== true) return ExitCode.ok;
   const problems = checkProblems(status, maxLag);
   for (const problem of problems) out.error(`check: ${problem}`);
   return problems.length > 0 ? ExitCode.problemFound : ExitCode.ok;
-}
-
-function maxLagOption(value: OptionValue): number {
-  if (value === undefined) return defaultMaxLagSeconds;
-  const seconds = typeof value === 'string' && /^\d+(\.\d+)?$/.test(value) ? Number(value) : NaN;
-  if (!Number.isFinite(seconds))
-    throw new UsageError(`--max-lag: a number of seconds, not '${String(value)}'`);
-  return seconds;
 }
 
 /**
@@ -49,7 +44,7 @@ export function checkProblems(status: Status, maxLagSeconds: number): string[] {
       problems.push(`target ${t.name} lags ${t.lagSeconds.toFixed(1)} s (more than ${maxLagSeconds} s)`);
     for (const gap of uncopied(t)) problems.push(copyAdvice({ target: t.name, ...gap }));
   }
-  if (status.leader === null)
+  if (status.leader === null && !status.daemon.running)
     problems.push(
       grouped(status)
         ? `no trigsync daemon of group ${status.group} is running for this source (no leader)`
@@ -100,7 +95,7 @@ export function statusTable(status: Status): string[] {
     ...status.targets.map((t) => [
       ...(groups ? [t.group] : []),
       t.name,
-      t.parkedSince === null ? t.state : `${t.state} since ${t.parkedSince}`,
+      stateCell(t),
       String(t.backlog),
       `${t.lagSeconds.toFixed(1)}s`,
       String(t.errorQueue),
@@ -114,9 +109,50 @@ export function statusTable(status: Status): string[] {
   for (const t of status.targets) for (const s of t.sequences) lines.push(...sequenceLine(t.name, s));
   if (status.notInConfig.length > 0) lines.push(notInConfigAdvice(status.notInConfig));
   lines.push(`change log: ${status.log.rows} row(s)`);
-  const leaderLine = (leader: Status['leader']) =>
-    leader === null ? 'none (no daemon is running)' : `${leader.daemon} since ${leader.since}`;
-  if (!groups) lines.push(`leader: ${leaderLine(status.leader)}`);
-  else for (const g of status.groups) lines.push(`leader of group ${g.name}: ${leaderLine(g.leader)}`);
+  const leaderLine = (leader: Status['leader'], daemon: DaemonStatus) =>
+    leader !== null
+      ? `${leader.daemon} since ${leader.since}`
+      : daemon.running
+        ? 'none recorded yet (a daemon holds the lock and is starting)'
+        : 'none';
+  if (!groups) {
+    lines.push(`leader: ${leaderLine(status.leader, status.daemon)}`);
+    lines.push(`daemon: ${daemonLine(status.daemon)}`);
+  } else {
+    for (const g of status.groups) {
+      lines.push(`leader of group ${g.name}: ${leaderLine(g.leader, g.daemon)}`);
+      lines.push(`daemon of group ${g.name}: ${daemonLine(g.daemon)}`);
+    }
+  }
   return lines;
+}
+
+/**
+ * A target's state, with since when for a parked or removed one; `last seen` when no daemon of its
+ * group runs to keep it current (a removed target's state is the config's, not a daemon's).
+ */
+function stateCell(t: TargetStatus): string {
+  const since = t.state === 'parked' ? t.parkedSince : t.state === 'removed' ? t.removedSince : null;
+  const state = since === null ? t.state : `${t.state} since ${since}`;
+  return t.current || t.state === 'removed' ? state : `last seen ${state}`;
+}
+
+/** Whether a daemon runs; when none does, when one was last seen, which is what the states show. */
+export function daemonLine(daemon: DaemonStatus): string {
+  const ago = daemon.secondsSinceSeen === null ? '' : `, ${secondsAgo(daemon.secondsSinceSeen)}`;
+  if (daemon.running) {
+    // The leader's lock session is another role's where this one may not see its activity.
+    const seconds = daemon.secondsSinceSeen;
+    return seconds === null ? 'running' : `running (last heartbeat ${secondsAgo(seconds)})`;
+  }
+  if (daemon.lastSeen === null) return 'not running (never seen on this source)';
+  return `not running (last seen ${daemon.lastSeen}${ago}): target states are as last seen then`;
+}
+
+/** `3.2 s ago`, `5 min ago`, `2 h ago`, `3 d ago`. */
+export function secondsAgo(seconds: number): string {
+  if (seconds < 60) return `${seconds.toFixed(1)} s ago`;
+  if (seconds < 3600) return `${Math.floor(seconds / 60)} min ago`;
+  if (seconds < 86_400) return `${Math.floor(seconds / 3600)} h ago`;
+  return `${Math.floor(seconds / 86_400)} d ago`;
 }

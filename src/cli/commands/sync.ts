@@ -11,7 +11,7 @@ import { describeSyncProgress } from '../../apply/sync-progress.js';
 import { formatQualifiedName, ident, parseQualifiedName } from '../../config/identifiers.js';
 import { loadConfig } from '../../config/load.js';
 import type { Config } from '../../config/types.js';
-import { withClient } from '../../db/connect.js';
+import { sourceDatabase, withClient } from '../../db/connect.js';
 import { ConfigError, UsageError } from '../../failure/errors.js';
 import { sendControl } from '../../log/control.js';
 import { loadSyncRequest, requestSync } from '../../log/targets.js';
@@ -88,7 +88,8 @@ export async function syncCommand(context: CommandContext): Promise<ExitCode> {
   const target = targetArgument(context, config, true)!;
   const tables = selectedTables(context, config, target);
   const what = tables.length === 0 ? 'every table' : tables.join(', ');
-  return withClient(config.source.url, { applicationName: config.applicationName }, async (client) => {
+  const connectOptions = { applicationName: config.applicationName, database: sourceDatabase };
+  return withClient(config.source.url, connectOptions, async (client) => {
     if (!(await requestSync(client, config.schema, target, tables)))
       throw new ConfigError(`target ${target} is not registered on the source; run install (or start) first`);
     const request = (await loadSyncRequest(client, config.schema, target))!;

@@ -1,0 +1,142 @@
+// Through the built binary against real servers: `uninstall --yes` names the trigsync schema it leaves on
+// a target the config no longer lists, with the SQL that removes it; `start` that finds its metrics port
+// taken says whether a trigsync daemon holds it.
+import { execFile } from 'node:child_process';
+import { createServer, type Server } from 'node:net';
+import { promisify } from 'node:util';
+
+import { describe, expect, it } from 'vitest';
+
+import { withClient } from '../support/cluster.js';
+import { sourceAndTwoTargets, waitFor } from '../support/fixtures.js';
+import { ChildDaemon, configFile, makeConfig, startDaemon, waitCaughtUp } from '../support/replication.js';
+
+const run = promisify(execFile);
+
+/** The built command, as a user runs it (npm test builds first). */
+async function trigsync(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, ['bin/trigsync.js', ...args], {
+      env: { ...process.env, TRIGSYNC_CONFIG: '' },
+    });
+    return { code: 0, stdout, stderr };
+  } catch (thrown) {
+    const failed = thrown as { code: number; stdout: string; stderr: string };
+    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
+  }
+}
+
+async function trigsyncSchemas(url: string): Promise<number> {
+  return withClient(url, async (client) => {
+    const result = await client.query<{ n: number }>(
+      `select count(*)::int as n from pg_namespace where nspname = 'trigsync'`,
+    );
+    return result.rows[0]!.n;
+  });
+}
+
+/** A TCP server on a free port of 127.0.0.1, as any other program might hold it. */
+async function holdPort(): Promise<Server> {
+  // It reads (and never answers), so that it sees its clients leave and can close.
+  const server = createServer((socket) => socket.on('error', () => undefined).resume());
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return server;
+}
+
+function portOf(server: Server): number {
+  const address = server.address();
+  if (address === null || typeof address === 'string') throw new Error('not listening on a port');
+  return address.port;
+}
+
+function close(server: Server): Promise<void> {
+  return new Promise((resolve) => server.close(() => resolve()));
+}
+
+describe('uninstall with a removed target', () => {
+  it("removes what it reaches and names the removed target's schema with the SQL that removes it", async () => {
+    const { src, one, two } = await sourceAndTwoTargets(
+      'create table orders (id int primary key, total int)',
+    );
+    const both = {
+      source: { url: src.url },
+      tables: ['orders'],
+      targets: [
+        { name: 'one', url: one.url, initialSync: 'none' },
+        { name: 'two', url: two.url, initialSync: 'none' },
+      ],
+      metrics: { enabled: false },
+    };
+    // Both targets have applied something: each holds this source's position.
+    const daemon = await startDaemon(makeConfig(both));
+    await withClient(src.url, (db) => db.query('insert into orders values (1, 10), (2, 20)'));
+    await waitCaughtUp(makeConfig(both));
+    await daemon.stop();
+
+    // Target two leaves the config; install marks it removed in the source's registry.
+    const file = await configFile({ ...both, targets: [both.targets[0]] });
+    expect((await trigsync('install', '--config', file)).code).toBe(0);
+
+    const { code, stdout } = await trigsync('uninstall', '--yes', '--config', file);
+    expect(code).toBe(0);
+    expect(stdout).toContain('target one: ok');
+    expect(stdout).toMatch(
+      /^target two: removed from the config, so not reached: its database keeps trigsync's schema trigsync /m,
+    );
+    expect(await trigsyncSchemas(src.url)).toBe(0);
+    expect(await trigsyncSchemas(one.url)).toBe(0);
+    expect(await trigsyncSchemas(two.url)).toBe(1);
+
+    // The SQL as printed removes it.
+    const sql = stdout
+      .split('\n')
+      .filter((line) => line.startsWith('  ') && !line.trimStart().startsWith('--'))
+      .join('\n');
+    expect(sql).toMatch(
+      /^ {2}delete from trigsync\.applied_position where origin = '[^']+';\n {2}drop schema trigsync cascade;$/,
+    );
+    await withClient(two.url, async (db) => {
+      const position = await db.query('select from trigsync.applied_position');
+      expect(position.rowCount).toBe(1);
+      await db.query(sql);
+    });
+    expect(await trigsyncSchemas(two.url)).toBe(0);
+  });
+});
+
+describe('start with its metrics port taken', () => {
+  it('names the trigsync daemon that holds it, or another program', async () => {
+    const { src, one } = await sourceAndTwoTargets('create table orders (id int primary key, total int)');
+    const raw = {
+      source: { url: src.url },
+      tables: ['orders'],
+      targets: [{ name: 'one', url: one.url, initialSync: 'none' }],
+    };
+
+    // A port of its own: held by a plain server first, then free for the daemon.
+    const plain = await holdPort();
+    const port = portOf(plain);
+    const config = await configFile({ ...raw, metrics: { host: '127.0.0.1', port } });
+    const taken = await trigsync('start', '--config', config);
+    expect(taken.code).toBe(3);
+    expect(taken.stderr).toContain(
+      `metrics port ${port} on 127.0.0.1 is taken by another program: free the port, or set another metrics.port`,
+    );
+    await close(plain);
+
+    const first = await ChildDaemon.create({ ...raw, metrics: { host: '127.0.0.1', port } });
+    await first.start();
+    await waitFor(
+      async () => /^trigsync_leader 1$/m.test(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()),
+      { what: 'the first daemon to lead' },
+    );
+    const second = await trigsync('start', '--config', first.configFile);
+    expect(second.code).toBe(3);
+    expect(second.stderr).toContain(
+      `metrics port ${port} on 127.0.0.1 is taken by another trigsync daemon (the leader, applying to targets one): ` +
+        'stop that daemon, or give this one another metrics.port',
+    );
+    expect(first.running).toBe(true);
+    expect(await first.stop()).toBe(0);
+  });
+});
