@@ -10,10 +10,13 @@ const layers = [
   'lib',
   'db',
   'capture',
-  'log', // the change log and the source's trigsync state
-  'apply',
+  'changelog', // the change log, positions in it, and the source's record of targets
+  'apply', // changes made into set-based statements and applied to a target
+  'sync', // copying tables to a target: requests, the copy, its progress
+  'worker', // one target's worker: a session that reads, applies, syncs, and judges failures
   'verify',
   'metrics',
+  'operator', // what an operator asks of a running daemon: retry, skip, sync
   'daemon',
   'demo',
   'cli',

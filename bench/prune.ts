@@ -1,5 +1,5 @@
 // Benchmark 3: pruning the change log under sustained load, designs simulated in plain SQL (the product
-// is not changed): what src/log/pruner.ts does, DELETE in chunks of what is older than the horizon,
+// is not changed): what src/changelog/pruner.ts does, DELETE in chunks of what is older than the horizon,
 // left to autovacuum or followed by a VACUUM of the log, versus a log of rotating partitions where
 // pruning is a TRUNCATE of the oldest one. A writer inserts log-like rows at a steady high rate (or as fast as it
 // can); a consumer prunes every second whatever is older than about two seconds. We record the insert
@@ -20,7 +20,7 @@ const rowsPerTransaction = 10;
 /** Prune what is older than this, once a second. */
 const keepMs = 2_000;
 const cycleMs = 1_000;
-/** As src/log/pruner.ts. */
+/** As src/changelog/pruner.ts. */
 const deleteChunk = 20_000;
 const partitions = 4;
 
@@ -198,7 +198,7 @@ async function consume(client: pg.Client, design: Design['key'], signal: AbortSi
   return cycles;
 }
 
-/** As pruneLog() in src/log/pruner.ts: chunks, so that no statement holds locks long. */
+/** As pruneLog() in src/changelog/pruner.ts: chunks, so that no statement holds locks long. */
 async function deleteOlder(client: pg.Client, xmin: string): Promise<number> {
   let removed = 0;
   for (;;) {

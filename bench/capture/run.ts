@@ -6,7 +6,7 @@
 // and the target sharing the machine.
 import type pg from 'pg';
 
-import { installSource } from '../../src/log/install-source.js';
+import { installSource } from '../../src/operator/install-source.js';
 import type { Config } from '../../src/config/types.js';
 import type { LoadGenerator } from '../support/load.js';
 import { describeMachine, machineHeader } from '../support/machine.js';

@@ -7,7 +7,7 @@ import type pg from 'pg';
 import { dropCaptureTriggers } from '../../src/capture/triggers.js';
 import { ident } from '../../src/config/identifiers.js';
 import type { Config } from '../../src/config/types.js';
-import { installSource } from '../../src/log/install-source.js';
+import { installSource } from '../../src/operator/install-source.js';
 import { insertWorkload, randomId, type Workload } from '../support/load.js';
 import { schema } from '../support/trigsync.js';
 import type { WaitProfile } from '../support/waits.js';

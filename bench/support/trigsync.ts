@@ -9,7 +9,7 @@ import { Daemon } from '../../src/daemon/daemon.js';
 import { connect } from '../../src/db/connect.js';
 import type { TrigsyncEvents } from '../../src/lib/events.js';
 import { createLogger } from '../../src/lib/logger.js';
-import { readStatus } from '../../src/log/status.js';
+import { readStatus } from '../../src/changelog/status.js';
 import { waitFor } from '../../test/support/wait.js';
 import type { LocalCluster } from '../../test/support/local-cluster.js';
 import { createDatabase, rowCount } from './servers.js';

@@ -3,7 +3,7 @@
 -- string literal, {{schema_literal}} by the name as a literal, {{channel}} by the NOTIFY channel as a literal.
 
 -- Every captured row change. Ids come from a sequence without cache, so that an id read before a
--- snapshot bounds every change written after it (see src/log/window.ts).
+-- snapshot bounds every change written after it (see src/changelog/window.ts).
 create sequence {{schema}}.change_log_id_seq as bigint cache 1;
 
 create table {{schema}}.change_log (
@@ -47,7 +47,7 @@ create table {{schema}}.target (
   name text primary key,
   state text not null default 'new'
     check (state in ('new', 'syncing', 'catching_up', 'live', 'parked', 'removed')),
-  -- The position (src/log/window.ts): every change visible in from_snapshot is applied, and so are the
+  -- The position (src/changelog/window.ts): every change visible in from_snapshot is applied, and so are the
   -- changes of the open window (visible in to_snapshot, not in from_snapshot) with id <= applied_id.
   from_snapshot pg_snapshot not null,
   from_id_bound bigint not null,

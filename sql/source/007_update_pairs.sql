@@ -104,7 +104,7 @@ begin
   -- called at install, so neither is NULL). No ring where transactions can be prepared: PostgreSQL
   -- refuses to PREPARE a transaction that has executed NOTIFY, and capture must never fail a writer's
   -- transaction. There the listener finds new changes by the change log's id sequence instead
-  -- (src/log/listener.ts).
+  -- (src/daemon/listener.ts).
   if current_setting('max_prepared_transactions')::int = 0
      and pg_sequence_last_value('{{schema_in_literal}}.doorbell_rings')
          = pg_sequence_last_value('{{schema_in_literal}}.doorbell_armed') then

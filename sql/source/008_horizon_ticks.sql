@@ -1,6 +1,6 @@
--- What the change log can still serve (src/log/horizon.ts).
+-- What the change log can still serve (src/changelog/horizon.ts).
 --
--- Every tick's transaction id (src/log/window.ts), kept while a position may start from it. A position
+-- Every tick's transaction id (src/changelog/window.ts), kept while a position may start from it. A position
 -- names its ticks by these ids; a source that no longer has one lost the history the position was taken
 -- in (restored from a backup, failed over to a standby that lagged), even once it has handed the same
 -- transaction ids out again. Written by the tick's own transaction, which makes it write WAL.

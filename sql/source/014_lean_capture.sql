@@ -14,7 +14,7 @@ select nextval('{{schema_in_literal}}.doorbell');
 -- The doorbell, once a writer found it armed. No ring where transactions can be prepared: PostgreSQL
 -- refuses to PREPARE a transaction that has executed NOTIFY, and capture must never fail a writer's
 -- transaction. There the listener finds new changes by the change log's id sequence instead
--- (src/log/listener.ts), and does not arm the doorbell. Of the writers that found it armed, the one that
+-- (src/daemon/listener.ts), and does not arm the doorbell. Of the writers that found it armed, the one that
 -- draws 1 rings.
 create function {{schema}}.ring() returns void
 language plpgsql security definer set search_path = pg_catalog, pg_temp as $$

@@ -1,8 +1,8 @@
--- What `status` tells apart (src/log/status.ts): when a target was removed from the config, rather than
+-- What `status` tells apart (src/changelog/status.ts): when a target was removed from the config, rather than
 -- when it last parked; and when a group's daemon was last seen alive, once none runs.
 
 -- Set when an install finds the target gone from its group's config, cleared when it comes back
--- (src/log/targets.ts). Targets removed before this migration: their last update is when that was.
+-- (src/changelog/targets.ts). Targets removed before this migration: their last update is when that was.
 alter table {{schema}}.target add column removed_at timestamptz;
 update {{schema}}.target set removed_at = updated_at where state = 'removed';
 

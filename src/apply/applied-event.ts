@@ -1,6 +1,6 @@
 /** What a committed batch tells the metrics: changes per table and operation, and their latencies. */
 import type { TrigsyncEventMap } from '../lib/events.js';
-import type { LogChange } from '../log/window.js';
+import type { LogChange } from '../changelog/window.js';
 import type { TargetPlan } from './plan.js';
 
 type AppliedEvent = TrigsyncEventMap['batch:applied'][0];

@@ -14,7 +14,7 @@
  * in (a source's ON UPDATE CASCADE logs the children first). TRUNCATEs one transaction made together are
  * one step, the partitions it truncated alone (P) with them.
  */
-import type { LogChange } from '../log/window.js';
+import type { LogChange } from '../changelog/window.js';
 import type { TablePlan } from './plan.js';
 import { canonicalKey, KeyReader, objectText, rowFields } from './row-image.js';
 

@@ -7,8 +7,8 @@ import type pg from 'pg';
 
 import type { ConflictMode } from '../config/types.js';
 import { classifyError, ConflictError, sqlState, TrigsyncError } from '../failure/errors.js';
-import { visibleIn, type Snapshot } from '../log/snapshot.js';
-import type { LogChange, Position } from '../log/window.js';
+import { visibleIn, type Snapshot } from '../changelog/snapshot.js';
+import type { LogChange, Position } from '../changelog/window.js';
 import { sendPipelined, valuesOrFirstFailure } from '../db/pipeline.js';
 import { buildSteps, type ApplyStep, type RowsStep } from './batch.js';
 import { copyInto, stepCopyText, type RoundTrip } from './copy-in.js';

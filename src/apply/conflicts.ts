@@ -8,7 +8,7 @@ import type pg from 'pg';
 
 import type { TrigsyncEvents } from '../lib/events.js';
 import type { Logger } from '../lib/logger.js';
-import type { LogChange } from '../log/window.js';
+import type { LogChange } from '../changelog/window.js';
 import type { ConflictMode } from '../config/types.js';
 import { imagesOf, type KeyChange, type RowsStep } from './batch.js';
 import type { TablePlan } from './plan.js';

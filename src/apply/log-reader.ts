@@ -1,5 +1,5 @@
 /**
- * How a worker reads its windows of the log (src/log/window.ts): ticks that open them, paced when the
+ * How a worker reads its windows of the log (src/changelog/window.ts): ticks that open them, paced when the
  * source is busy, chunks bounded by changes and by bytes, and each next chunk read from the source while
  * the current one applies to the target. Ticks and chunks go through the daemon's SharedLog, which
  * gives workers at the same position the same ones.
@@ -16,7 +16,7 @@ import {
   type ChunkLimits,
   type LogChange,
   type Position,
-} from '../log/window.js';
+} from '../changelog/window.js';
 
 /**
  * A window of this many changes means a busy source: the next window opens only `busyWindowMs` after

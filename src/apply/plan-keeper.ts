@@ -27,8 +27,8 @@ import { sendPipelined } from '../db/pipeline.js';
 import type { CapturedTable, Config, TableMapping, TargetConfig } from '../config/types.js';
 import { ConfigError } from '../failure/errors.js';
 import type { Logger } from '../lib/logger.js';
-import { parseSnapshot, seesAllOf, type Snapshot } from '../log/snapshot.js';
-import type { LogChange } from '../log/window.js';
+import { parseSnapshot, seesAllOf, type Snapshot } from '../changelog/snapshot.js';
+import type { LogChange } from '../changelog/window.js';
 import { buildTargetPlan, type TargetPlan } from './plan.js';
 
 /** How the source's tables are described now (describeRelids, or the daemon's shared SharedLog.describe). */

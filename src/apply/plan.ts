@@ -11,7 +11,7 @@ import { formatQualifiedName, qualifiedIdent } from '../config/identifiers.js';
 import type { Config, QualifiedName, TargetConfig } from '../config/types.js';
 import { sendPipelined } from '../db/pipeline.js';
 import { ConfigError } from '../failure/errors.js';
-import { windowQuery, type ReadTable } from '../log/window.js';
+import { windowQuery, type ReadTable } from '../changelog/window.js';
 
 export interface TablePlan {
   relid: number;

@@ -25,7 +25,7 @@ import {
   saveSequenceStates,
   type SequenceState,
   type SourceSequence,
-} from '../log/sequence-state.js';
+} from '../changelog/sequence-state.js';
 import type { TargetPlan } from './plan.js';
 import { resolveSequences, type SequencePair } from './sequence-pairs.js';
 

@@ -12,10 +12,10 @@ import type pg from 'pg';
 import { latestVersion, migrate, readInstalledVersion } from '../capture/migrations.js';
 import { pipelinedPair, sendPipelined } from '../db/pipeline.js';
 import { sqlState } from '../failure/errors.js';
-import type { Snapshot } from '../log/snapshot.js';
-import type { Position } from '../log/window.js';
+import type { Snapshot } from '../changelog/snapshot.js';
+import type { Position } from '../changelog/window.js';
 import { loadAppliedPosition } from './statements.js';
-import { loadFloors } from './sync.js';
+import { loadFloors } from './floors.js';
 import { takeTargetLock, targetLockStatement } from './target-lock.js';
 
 export type TriggerMode = 'replica' | 'origin';

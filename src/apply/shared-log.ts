@@ -3,7 +3,7 @@
  * the source one read, not one each (issue 20).
  *
  * Ticks: a worker opening a window may end it at a tick another worker took, when that tick sees every
- * transaction the worker's `from` sees (src/log/window.ts: the window is then the changes visible in it
+ * transaction the worker's `from` sees (src/changelog/window.ts: the window is then the changes visible in it
  * and not in `from`, each applied once). Workers at the same position so open the same window.
  *
  * Chunks: a read is keyed by the read query and the window, applied id and limits, which decide its
@@ -23,8 +23,8 @@ import type pg from 'pg';
 
 import { describeRelids, type TableInfo } from '../capture/catalog.js';
 import { coerceError } from '../failure/errors.js';
-import { sameChanges } from '../log/same-changes.js';
-import { parseSnapshot, seesAllOf } from '../log/snapshot.js';
+import { sameChanges } from '../changelog/same-changes.js';
+import { parseSnapshot, seesAllOf } from '../changelog/snapshot.js';
 import {
   takeTick,
   type Chunk,
@@ -32,7 +32,7 @@ import {
   type LogChange,
   type Position,
   type Tick,
-} from '../log/window.js';
+} from '../changelog/window.js';
 
 /** What the SharedLog saved the source: tests and the fan-out bench read it. */
 export interface SharedLogCounts {
@@ -138,7 +138,7 @@ export class SharedLog {
 
   /**
    * A tick to end a window from `from`: the last one taken, if it sees all `from` sees, else a new one on
-   * `source`. Any such tick makes a window (src/log/window.ts); an older one only leaves the changes
+   * `source`. Any such tick makes a window (src/changelog/window.ts); an older one only leaves the changes
    * since to the next window, which opens at once when this one had changes. `fresh`: the tick must see
    * every commit before this call (the worker found nothing and may have armed the doorbell): only a
    * tick whose snapshot is yet to be taken will do.

@@ -11,7 +11,7 @@ import {
   positionValues,
   type Position,
   type StoredPosition,
-} from '../log/window.js';
+} from '../changelog/window.js';
 import type { RowImages } from './batch.js';
 import type { TablePlan } from './plan.js';
 

@@ -1,7 +1,7 @@
 /**
  * The capture side of `install` and `uninstall` on the source: the capture triggers of a table and its
  * partitions, this source's identity, and the removal of trigsync's objects from the source and the
- * targets. `installSource` (src/log/install-source.ts) installs them with the target registry.
+ * targets. `installSource` (src/operator/install-source.ts) installs them with the target registry.
  */
 import type pg from 'pg';
 

@@ -3,7 +3,7 @@
  * group (src/daemon/leadership.ts). Each term as leader installs what is missing (only the leader's
  * config shapes the source: a standby with a stale config must not drop triggers; another group's
  * tables and targets are left as they are) and runs the listener, the pruner (one group's prunes at a
- * time: src/log/pruner.ts) and one worker per target of its group. Leader or not, it samples the source's status for the metrics and
+ * time: src/changelog/pruner.ts) and one worker per target of its group. Leader or not, it samples the source's status for the metrics and
  * /readyz.
  *
  * Starts in dependency order and stops in reverse; stop lets each worker finish (commit or roll back)
@@ -11,7 +11,7 @@
  */
 import type { Drain } from '../apply/plan-keeper.js';
 import { SharedLog, type SharedLogCounts } from '../apply/shared-log.js';
-import { TargetWorker } from '../apply/worker.js';
+import { TargetWorker } from '../worker/worker.js';
 import { sourceOrigin } from '../capture/install.js';
 import { CaptureWatcher } from '../capture/capture-watcher.js';
 import { copyAdvice, drainingTables, notInConfigAdvice } from '../capture/table-set.js';
@@ -25,11 +25,11 @@ import { classifyError, coerceError, ConfigError } from '../failure/errors.js';
 import { TrigsyncEvents } from '../lib/events.js';
 import type { Logger } from '../lib/logger.js';
 import { RetryLoop, type Runnable } from '../lib/runnable.js';
-import { installSource } from '../log/install-source.js';
-import { LogListener } from '../log/listener.js';
-import { LogPruner } from '../log/pruner.js';
-import { parseSnapshot } from '../log/snapshot.js';
-import { claimedMessage } from '../log/targets.js';
+import { installSource } from '../operator/install-source.js';
+import { LogListener } from './listener.js';
+import { LogPruner } from '../changelog/pruner.js';
+import { parseSnapshot } from '../changelog/snapshot.js';
+import { claimedMessage } from '../changelog/targets.js';
 import { Metrics } from '../metrics/metrics.js';
 import { MetricsServer } from '../metrics/server.js';
 import { Leadership } from './leadership.js';

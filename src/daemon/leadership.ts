@@ -172,7 +172,7 @@ export class Leadership extends Runnable {
     await held.checkEvery(leaderCheckMs, signal, async (client) => {
       if (failure !== undefined) throw failure;
       // Now and then, once the term has begun (the schema is current, the leader row written), the check
-      // is the leader's heartbeat: what `status` shows as last seen once no daemon runs (src/log/status.ts).
+      // is the leader's heartbeat: what `status` shows as last seen once no daemon runs (src/changelog/status.ts).
       if (!begun || checks++ % seenEveryChecks !== 0) return void (await client.query('select 1'));
       await client.query(
         `update ${ident(this.config.schema)}.leader set seen_at = clock_timestamp()

@@ -10,7 +10,7 @@ import { connect, daemonConnectOptions } from '../db/connect.js';
 import { coerceError } from '../failure/errors.js';
 import type { TrigsyncEvents } from '../lib/events.js';
 import { Runnable, sleep } from '../lib/runnable.js';
-import { readStatus } from '../log/status.js';
+import { readStatus } from '../changelog/status.js';
 
 export const sampleIntervalMs = 1_000;
 /**

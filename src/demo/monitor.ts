@@ -10,7 +10,7 @@ import { connect } from '../db/connect.js';
 import type { TrigsyncEvents } from '../lib/events.js';
 import { Runnable, sleep } from '../lib/runnable.js';
 import type { Status, TargetState } from '../lib/status-report.js';
-import { readStatus } from '../log/status.js';
+import { readStatus } from '../changelog/status.js';
 import { errorsCell, firstLine, shownState, type LastError, type ShownState } from './shown-state.js';
 
 export interface TargetView {

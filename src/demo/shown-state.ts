@@ -1,8 +1,8 @@
 /**
- * What the demo shows of a target, decided from one status sample (src/log/status.ts), so that a row's
+ * What the demo shows of a target, decided from one status sample (src/changelog/status.ts), so that a row's
  * state never disagrees with the backlog and lag beside it.
  *
- * The daemon calls a target `live` once a window of the log fits in one chunk (src/apply/worker.ts), and
+ * The daemon calls a target `live` once a window of the log fits in one chunk (src/worker/worker.ts), and
  * the source keeps that record until the worker applies again: a target that stops answering, without an
  * error yet, stays `live` there while the changes pile up. The view shows `live` only when the target
  * also trails by at most `liveLagSeconds`, and gives every other state its reason.

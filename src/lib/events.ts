@@ -29,7 +29,7 @@ export interface TrigsyncEventMap {
       resolution: 'applied' | 'skipped' | 'parked';
     },
   ];
-  /** A sync's copy, as it goes (src/apply/sync.ts). */
+  /** A sync's copy, as it goes (src/sync/copy-tables.ts). */
   'sync:progress': [{ target: string; table: string; rows: number; estimate: number | undefined }];
   'sync:done': [{ target: string; rows: number; seconds: number }];
   'target:state': [{ target: string; state: TargetState }];

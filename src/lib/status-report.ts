@@ -1,5 +1,5 @@
 /**
- * What `status` reports, as a shape: read by src/log/status.ts, carried by the `status:sampled` event
+ * What `status` reports, as a shape: read by src/changelog/status.ts, carried by the `status:sampled` event
  * (events.ts), shown by the CLI and the metrics. Kept apart from the reader so that the layers below the
  * change log can name it.
  */
@@ -8,7 +8,7 @@ export type TargetState = 'new' | 'syncing' | 'catching_up' | 'live' | 'parked' 
 
 export interface TargetStatus {
   name: string;
-  /** The group of daemons it belongs to (src/log/targets.ts). */
+  /** The group of daemons it belongs to (src/changelog/targets.ts). */
   group: string;
   state: TargetState;
   /** Changes captured and not yet applied; 0 exactly when the target has applied everything. */
@@ -32,7 +32,7 @@ export interface TargetStatus {
   configured: boolean;
   /** Tables the target takes and may lack rows or changes of, since when: `trigsync sync` copies them. */
   toCopy: { table: string; since: string }[];
-  /** Replicated sequences: the source's value now, the target's as its worker last set it (src/log/sequence-state.ts). */
+  /** Replicated sequences: the source's value now, the target's as its worker last set it (src/changelog/sequence-state.ts). */
   sequences: SequenceStatus[];
   /** A copy asked of the target (`sync`, initialSync, a table added) and not done yet; null when none. */
   copying: CopyStatus | null;

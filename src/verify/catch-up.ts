@@ -12,9 +12,9 @@ import { sourceOrigin } from '../capture/install.js';
 import { ident, qualifiedIdent } from '../config/identifiers.js';
 import type { QualifiedName } from '../config/types.js';
 import { sleep } from '../lib/runnable.js';
-import { appliedBySql, pendingSql, visibleSql, type PositionSql } from '../log/applied-by.js';
-import { loadRegisteredPosition } from '../log/targets.js';
-import type { Position } from '../log/window.js';
+import { appliedBySql, pendingSql, visibleSql, type PositionSql } from '../changelog/applied-by.js';
+import { loadRegisteredPosition } from '../changelog/targets.js';
+import type { Position } from '../changelog/window.js';
 import type { Key } from './table-side.js';
 
 /** A source session held in one snapshot. */
@@ -101,7 +101,7 @@ export interface Pending {
 }
 
 /**
- * The changes visible in the snapshot that the position has not applied (src/log/applied-by.ts).
+ * The changes visible in the snapshot that the position has not applied (src/changelog/applied-by.ts).
  * Changes older than from's xmin are all visible in `from`; the (txid, id) index finds the rest.
  * A change removed by the pruner was applied by every target, so none is missed.
  */

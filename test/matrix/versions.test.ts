@@ -152,7 +152,7 @@ const changesDuringCopy = [
 /**
  * A truncate between other changes of the same table, while the copy may still run: TRUNCATE ignores
  * older snapshots, so a copy that did not lock its tables before taking its snapshot would read the
- * table empty and meet the changes before the truncate as conflicts (src/apply/sync.ts).
+ * table empty and meet the changes before the truncate as conflicts (src/sync/copy-tables.ts).
  */
 const truncateAmongChanges = [
   `update order_lines set sku = sku || ' before truncate' where order_id = 1`,

@@ -7,8 +7,8 @@ import { describe, expect, it } from 'vitest';
 import type { Config } from '../../src/config/types.js';
 import type { Daemon } from '../../src/daemon/daemon.js';
 import type { Status } from '../../src/lib/status-report.js';
-import { pruneLog } from '../../src/log/pruner.js';
-import { readStatus } from '../../src/log/status.js';
+import { pruneLog } from '../../src/changelog/pruner.js';
+import { readStatus } from '../../src/changelog/status.js';
 import { withClient } from '../support/cluster.js';
 import { sourceAndTwoTargets, waitFor, type FreshDatabase } from '../support/fixtures.js';
 import {

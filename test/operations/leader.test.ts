@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 
 import { configFromObject } from '../../src/config/load.js';
 import type { Status } from '../../src/lib/status-report.js';
-import { readStatus } from '../../src/log/status.js';
+import { readStatus } from '../../src/changelog/status.js';
 import { withClient } from '../support/cluster.js';
 import { waitFor } from '../support/fixtures.js';
 import { scrape, valueOf } from '../support/metrics.js';

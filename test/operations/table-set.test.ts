@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import type { Config } from '../../src/config/types.js';
 import type { Daemon } from '../../src/daemon/daemon.js';
 import type { Status } from '../../src/lib/status-report.js';
-import { readStatus } from '../../src/log/status.js';
+import { readStatus } from '../../src/changelog/status.js';
 import { withClient } from '../support/cluster.js';
 import { connect, sourceAndTwoTargets, waitFor, type FreshDatabase } from '../support/fixtures.js';
 import { delay } from '../support/wait.js';

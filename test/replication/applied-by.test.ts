@@ -1,4 +1,4 @@
-// The applied-by-position rule (src/log/applied-by.ts) in PostgreSQL: its SQL agrees with its TypeScript
+// The applied-by-position rule (src/changelog/applied-by.ts) in PostgreSQL: its SQL agrees with its TypeScript
 // twin on generated positions and changes, and the window read built on it still finds its changes by
 // the change log's indexes.
 import fc from 'fast-check';
@@ -6,9 +6,9 @@ import { describe, expect, it } from 'vitest';
 
 import { prepareReaderSession } from '../../src/apply/log-reader.js';
 import { migrate } from '../../src/capture/migrations.js';
-import { appliedBy, appliedBySql, pendingSql, type PositionSql } from '../../src/log/applied-by.js';
-import { parseSnapshot, visibleIn } from '../../src/log/snapshot.js';
-import { windowQuery, type Position } from '../../src/log/window.js';
+import { appliedBy, appliedBySql, pendingSql, type PositionSql } from '../../src/changelog/applied-by.js';
+import { parseSnapshot, visibleIn } from '../../src/changelog/snapshot.js';
+import { windowQuery, type Position } from '../../src/changelog/window.js';
 import { withClient } from '../support/cluster.js';
 import { freshDatabase, sharedClusters } from '../support/fixtures.js';
 import { predicateCase, type PredicateCase } from '../unit/position-predicate-arbitraries.js';

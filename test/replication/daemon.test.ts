@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 
 import { uninstallSource } from '../../src/capture/install.js';
 import { ConfigError } from '../../src/failure/errors.js';
-import { installSource } from '../../src/log/install-source.js';
+import { installSource } from '../../src/operator/install-source.js';
 import { withClient } from '../support/cluster.js';
 import { freshDatabase, sharedClusters, waitFor, type FreshDatabase } from '../support/fixtures.js';
 import { clientAs, expectSameRows, makeConfig, startDaemon, waitCaughtUp } from '../support/replication.js';

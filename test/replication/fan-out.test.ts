@@ -15,7 +15,7 @@ import {
   targetStatus,
   waitCaughtUp,
 } from '../support/replication.js';
-import { loadRegisteredPosition } from '../../src/log/targets.js';
+import { loadRegisteredPosition } from '../../src/changelog/targets.js';
 import { waitFor } from '../support/wait.js';
 
 const ddl = `create table items (id bigint primary key, v int not null, pad text)`;

@@ -12,7 +12,7 @@ import { describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
 import { collectingOutput } from '../../src/cli/output.js';
 import type { Config } from '../../src/config/types.js';
-import { readStatus } from '../../src/log/status.js';
+import { readStatus } from '../../src/changelog/status.js';
 import { withClient } from '../support/cluster.js';
 import {
   createRole,

@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
 
 import { migrate } from '../../src/capture/migrations.js';
-import { readStatus } from '../../src/log/status.js';
+import { readStatus } from '../../src/changelog/status.js';
 import {
   openWindow,
   positionAt,
@@ -14,7 +14,7 @@ import {
   takeTick,
   windowQuery,
   type Chunk,
-} from '../../src/log/window.js';
+} from '../../src/changelog/window.js';
 import { withClient } from '../support/cluster.js';
 import { freshDatabase, sharedClusters, waitFor } from '../support/fixtures.js';
 import { ChildDaemon, expectSameRows, makeConfig } from '../support/replication.js';

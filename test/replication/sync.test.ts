@@ -3,7 +3,7 @@
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 
-import { readStatus } from '../../src/log/status.js';
+import { readStatus } from '../../src/changelog/status.js';
 import { withClient } from '../support/cluster.js';
 import {
   createRole,

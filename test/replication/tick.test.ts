@@ -1,11 +1,11 @@
 // A tick's xid must be durable before anything relies on it: after a crash, an xid whose commit never
 // reached the disk can be handed out again, to a writer whose changes the stored snapshot would take as
-// seen (src/log/window.ts). PostgreSQL flushes no commit of a transaction that wrote no WAL, whatever
+// seen (src/changelog/window.ts). PostgreSQL flushes no commit of a transaction that wrote no WAL, whatever
 // synchronous_commit says; the tick writes some (sql/source/006_tick.sql).
 import { describe, expect, it } from 'vitest';
 
 import { migrate } from '../../src/capture/migrations.js';
-import { takeTick, type Tick } from '../../src/log/window.js';
+import { takeTick, type Tick } from '../../src/changelog/window.js';
 import { withClient } from '../support/cluster.js';
 import { durableCluster, freshDatabase, privateCluster } from '../support/fixtures.js';
 
@@ -81,7 +81,7 @@ describe('a tick', () => {
     expect(BigInt(rows[0]!.next)).toBeGreaterThan(BigInt(written!.xid));
   });
 
-  // Part A of a window (src/log/window.ts) holds the changes at or below `from`'s id bound by the
+  // Part A of a window (src/changelog/window.ts) holds the changes at or below `from`'s id bound by the
   // transactions older than its xid; a change there by a newer one would be in neither part: lost. The
   // bound must be read before the xid is drawn, and exactly: `select last_value` from the sequence reads
   // its buffer unlocked and may catch the value 32 ahead that nextval() holds there while it logs. That

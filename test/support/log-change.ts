@@ -1,5 +1,5 @@
 // A change as a worker reads it from the log, for unit tests: an insert of `{}` unless told otherwise.
-import type { LogChange } from '../../src/log/window.js';
+import type { LogChange } from '../../src/changelog/window.js';
 
 export function logChange(partial: Partial<LogChange> = {}): LogChange {
   return {

@@ -15,7 +15,7 @@ import type { Config } from '../../src/config/types.js';
 import { Daemon } from '../../src/daemon/daemon.js';
 import { createLogger, type Logger } from '../../src/lib/logger.js';
 import type { Status, TargetStatus } from '../../src/lib/status-report.js';
-import { readStatus } from '../../src/log/status.js';
+import { readStatus } from '../../src/changelog/status.js';
 import { trackResource, waitFor } from './fixtures.js';
 import { withClient } from './cluster.js';
 

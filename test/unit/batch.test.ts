@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 
 import { buildSteps, wholeStatements, type ApplyStep } from '../../src/apply/batch.js';
 import { canonicalKey } from '../../src/apply/row-image.js';
-import type { LogChange } from '../../src/log/window.js';
+import type { LogChange } from '../../src/changelog/window.js';
 import { logChange } from '../support/log-change.js';
 import { tablePlan } from '../support/table-plan.js';
 

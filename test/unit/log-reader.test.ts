@@ -1,9 +1,9 @@
 // How a worker reads a chunk in pieces (src/apply/log-reader.ts), against a window modelled in memory
-// by the read query's rule (src/log/window.ts). No database.
+// by the read query's rule (src/changelog/window.ts). No database.
 import { describe, expect, it } from 'vitest';
 
 import { readInPieces } from '../../src/apply/log-reader.js';
-import type { Chunk, ChunkLimits, LogChange } from '../../src/log/window.js';
+import type { Chunk, ChunkLimits, LogChange } from '../../src/changelog/window.js';
 import { logChange } from '../support/log-change.js';
 
 const MB = 1024 * 1024;

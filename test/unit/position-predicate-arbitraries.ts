@@ -1,11 +1,11 @@
-// Positions and changes generated for the tests of the applied-by-position rule (src/log/applied-by.ts):
+// Positions and changes generated for the tests of the applied-by-position rule (src/changelog/applied-by.ts):
 // test/unit/position-predicate.test.ts (the TypeScript twin alone) and test/replication/applied-by.test.ts
 // (the SQL against it). Transaction ids come from a small range, so that a change's txid often falls
 // below a snapshot's xmin, in its xip list, between them, at its xmax and above; in the first epoch or the
 // second (xid8 past 2^32); change ids and appliedId overlap.
 import fc from 'fast-check';
 
-import type { AppliedPosition, LoggedChange } from '../../src/log/applied-by.js';
+import type { AppliedPosition, LoggedChange } from '../../src/changelog/applied-by.js';
 
 /** A pg_snapshot in text form that PostgreSQL accepts: xmin <= xip (ascending) < xmax. */
 export function snapshotText(base: bigint): fc.Arbitrary<string> {

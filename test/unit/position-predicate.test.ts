@@ -1,12 +1,12 @@
-// The applied-by-position rule in TypeScript (src/log/applied-by.ts), the invariant behind "no change is
+// The applied-by-position rule in TypeScript (src/changelog/applied-by.ts), the invariant behind "no change is
 // lost": which changes a position has applied. No database; test/replication/applied-by.test.ts holds
 // the SQL to it.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 
-import { appliedBy, type AppliedPosition } from '../../src/log/applied-by.js';
-import { parseSnapshot, seesAllOf, visibleIn } from '../../src/log/snapshot.js';
-import { closeWindow, openWindow, positionAt, type Position, type Tick } from '../../src/log/window.js';
+import { appliedBy, type AppliedPosition } from '../../src/changelog/applied-by.js';
+import { parseSnapshot, seesAllOf, visibleIn } from '../../src/changelog/snapshot.js';
+import { closeWindow, openWindow, positionAt, type Position, type Tick } from '../../src/changelog/window.js';
 import { predicateCase } from './position-predicate-arbitraries.js';
 
 /** A tick of which the rule reads the snapshot alone. */

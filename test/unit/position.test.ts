@@ -1,4 +1,4 @@
-// A target's position between ticks (src/log/window.ts): opening and closing windows, and the stored
+// A target's position between ticks (src/changelog/window.ts): opening and closing windows, and the stored
 // form that the source's `target` and the target's `applied_position` rows hold. No database.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -14,7 +14,7 @@ import {
   type Position,
   type StoredPosition,
   type Tick,
-} from '../../src/log/window.js';
+} from '../../src/changelog/window.js';
 
 const ids = fc.maxSafeNat();
 const xid8s = fc.bigInt({ min: 3n, max: 2n ** 64n - 1n }).map(String);

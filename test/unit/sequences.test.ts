@@ -1,5 +1,5 @@
 // Replicated sequences without a database: the value a target sequence is set to (src/apply/sequences.ts),
-// the lag status shows (src/log/sequence-state.ts), its line in `status`, and the `sequences` config.
+// the lag status shows (src/changelog/sequence-state.ts), its line in `status`, and the `sequences` config.
 import { describe, expect, it } from 'vitest';
 
 import { keepResidue } from '../../src/apply/sequences.js';
@@ -7,7 +7,7 @@ import { checkProblems, statusTable } from '../../src/cli/commands/status.js';
 import { configFromObject } from '../../src/config/load.js';
 import { ConfigError } from '../../src/failure/errors.js';
 import type { Status } from '../../src/lib/status-report.js';
-import { sequenceLag } from '../../src/log/sequence-state.js';
+import { sequenceLag } from '../../src/changelog/sequence-state.js';
 
 describe('keepResidue', () => {
   it('takes the first value at or above the source that keeps the residue', () => {

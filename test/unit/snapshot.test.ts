@@ -1,9 +1,9 @@
-// pg_snapshot values in JavaScript (src/log/snapshot.ts): which transactions a snapshot sees, with xid8s
+// pg_snapshot values in JavaScript (src/changelog/snapshot.ts): which transactions a snapshot sees, with xid8s
 // past 2^53 compared exactly. No database.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 
-import { parseSnapshot, seesAllOf, visibleIn, type Snapshot } from '../../src/log/snapshot.js';
+import { parseSnapshot, seesAllOf, visibleIn, type Snapshot } from '../../src/changelog/snapshot.js';
 
 /** pg_snapshot's text: xip ascending, every one in [xmin, xmax). */
 function snapshotText(s: Snapshot): string {

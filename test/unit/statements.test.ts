@@ -13,7 +13,7 @@ import {
   type MismatchReport,
   type Statement,
 } from '../../src/apply/statements.js';
-import { openWindow, positionAt } from '../../src/log/window.js';
+import { openWindow, positionAt } from '../../src/changelog/window.js';
 import { tablePlan } from '../support/table-plan.js';
 
 /** A table with `json` json columns besides id and v. */

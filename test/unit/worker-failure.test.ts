@@ -1,13 +1,13 @@
-// What a worker's failure means (src/apply/worker-failure.ts): wait, reconnect or park, and with what kind.
+// What a worker's failure means (src/worker/worker-failure.ts): wait, reconnect or park, and with what kind.
 // No database.
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 
 import { ChangeRefused } from '../../src/apply/chunk.js';
 import { TargetLockHeld } from '../../src/apply/target-lock.js';
-import { judge, onTarget, TargetFailed } from '../../src/apply/worker-failure.js';
+import { judge, onTarget, TargetFailed } from '../../src/worker/worker-failure.js';
 import { ConfigError } from '../../src/failure/errors.js';
-import { PositionLost } from '../../src/log/horizon.js';
+import { PositionLost } from '../../src/changelog/horizon.js';
 import { logChange } from '../support/log-change.js';
 
 function databaseError(code: string): pg.DatabaseError {

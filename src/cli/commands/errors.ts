@@ -3,8 +3,8 @@ import { loadConfig } from '../../config/load.js';
 import type { Config } from '../../config/types.js';
 import { sourceDatabase, withClient } from '../../db/connect.js';
 import { UsageError } from '../../failure/errors.js';
-import { sendControl } from '../../log/control.js';
-import { listErrors, parkedWithoutChange, skipChange } from '../../log/error-queue.js';
+import { listErrors, parkedWithoutChange } from '../../changelog/error-queue.js';
+import { askRetry, askSkip } from '../../operator/commands.js';
 import type { CommandContext } from '../command-context.js';
 import { ExitCode } from '../exit-codes.js';
 import { configOptions } from './common.js';
@@ -64,9 +64,7 @@ export async function retryCommand(context: CommandContext): Promise<ExitCode> {
   const config = loadConfig(configOptions(context));
   const target = targetArgument(context, config, true)!;
   const connectOptions = { applicationName: config.applicationName, database: sourceDatabase };
-  await withClient(config.source.url, connectOptions, (client) =>
-    sendControl(client, config.schema, { command: 'retry', target }),
-  );
+  await withClient(config.source.url, connectOptions, (client) => askRetry(client, config.schema, target));
   context.out.print(`retry of ${target} requested; a running daemon tries it now`);
   return ExitCode.ok;
 }
@@ -86,11 +84,7 @@ export async function skipCommand(context: CommandContext): Promise<ExitCode> {
   const skipped = await withClient(
     config.source.url,
     { applicationName: config.applicationName, database: sourceDatabase },
-    async (client) => {
-      const result = await skipChange(client, config.schema, target, changeId);
-      await sendControl(client, config.schema, { command: 'skip', target });
-      return result;
-    },
+    (client) => askSkip(client, config.schema, target, changeId),
   );
   context.out.print(
     `skipped change ${changeId} (${skipped.op} on ${skipped.table}) for ${target}; recorded as done by ${skipped.skippedBy}`,

@@ -10,7 +10,7 @@ import type {
   Status,
   TargetStatus,
 } from '../../lib/status-report.js';
-import { readStatus } from '../../log/status.js';
+import { readStatus } from '../../changelog/status.js';
 import type { CommandContext } from '../command-context.js';
 import { ExitCode } from '../exit-codes.js';
 import { columns, configOptions, secondsOption } from './common.js';

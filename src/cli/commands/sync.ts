@@ -5,16 +5,15 @@
  * on it: then the cause, and exit 1 while the daemon tries again.
  */
 import { SingleBar } from 'cli-progress';
-import type pg from 'pg';
 
-import { describeSyncProgress } from '../../apply/sync-progress.js';
-import { formatQualifiedName, ident, parseQualifiedName } from '../../config/identifiers.js';
+import { describeSyncProgress } from '../../sync/progress.js';
+import { formatQualifiedName, parseQualifiedName } from '../../config/identifiers.js';
 import { loadConfig } from '../../config/load.js';
 import type { Config } from '../../config/types.js';
 import { sourceDatabase, withClient } from '../../db/connect.js';
 import { ConfigError, UsageError } from '../../failure/errors.js';
-import { sendControl } from '../../log/control.js';
-import { loadSyncRequest, requestSync } from '../../log/targets.js';
+import { askSync } from '../../operator/commands.js';
+import { loadSyncRequest, readSyncProgress, type SyncRequestProgress } from '../../sync/requests.js';
 import { sleep } from '../../lib/runnable.js';
 import type { CommandContext } from '../command-context.js';
 import { ExitCode } from '../exit-codes.js';
@@ -26,15 +25,6 @@ const pollMs = 500;
 const lineEveryMs = 5_000;
 /** After this long without a start, say that a daemon must be running. */
 const daemonHintAfterMs = 10_000;
-
-interface Progress {
-  table: string | null;
-  rows: number | null;
-  estimate: number | null;
-  startedAt: Date | null;
-  /** The target's error, when it parked after the request (the copy failed, or could not begin). */
-  parkedWith: string | null;
-}
 
 function selectedTables(context: CommandContext, config: Config, target: string): string[] {
   const option = context.options.table;
@@ -60,29 +50,6 @@ function selectedTables(context: CommandContext, config: Config, target: string)
   ];
 }
 
-async function readProgress(client: pg.ClientBase, schema: string, target: string): Promise<Progress> {
-  const result = await client.query<{
-    sync_table: string | null;
-    sync_rows: number | null;
-    sync_rows_estimate: number | null;
-    sync_started_at: Date | null;
-    parked_with: string | null;
-  }>(
-    `select sync_table, sync_rows, sync_rows_estimate, sync_started_at,
-            case when state = 'parked' and updated_at > sync_requested_at then last_error end as parked_with
-       from ${ident(schema)}.target where name = $1`,
-    [target],
-  );
-  const row = result.rows[0];
-  return {
-    table: row?.sync_table ?? null,
-    rows: row?.sync_rows ?? null,
-    estimate: row?.sync_rows_estimate ?? null,
-    startedAt: row?.sync_started_at ?? null,
-    parkedWith: row?.parked_with ?? null,
-  };
-}
-
 export async function syncCommand(context: CommandContext): Promise<ExitCode> {
   const config = loadConfig(configOptions(context));
   const target = targetArgument(context, config, true)!;
@@ -90,10 +57,9 @@ export async function syncCommand(context: CommandContext): Promise<ExitCode> {
   const what = tables.length === 0 ? 'every table' : tables.join(', ');
   const connectOptions = { applicationName: config.applicationName, database: sourceDatabase };
   return withClient(config.source.url, connectOptions, async (client) => {
-    if (!(await requestSync(client, config.schema, target, tables)))
+    const request = await askSync(client, config.schema, target, tables);
+    if (request === undefined)
       throw new ConfigError(`target ${target} is not registered on the source; run install (or start) first`);
-    const request = (await loadSyncRequest(client, config.schema, target))!;
-    await sendControl(client, config.schema, { command: 'sync', target });
     context.out.print(
       `sync of ${what} to ${target} requested; following the daemon's copy (Ctrl-C stops following, not the copy)`,
     );
@@ -107,12 +73,12 @@ export async function syncCommand(context: CommandContext): Promise<ExitCode> {
     const asked = Date.now();
     let hinted = false;
     let lineAt = 0;
-    let last: Progress | undefined;
+    let last: SyncRequestProgress | undefined;
     try {
       for (;;) {
         const current = await loadSyncRequest(client, config.schema, target);
         if (current?.requestedAt !== request.requestedAt) break;
-        last = await readProgress(client, config.schema, target);
+        last = await readSyncProgress(client, config.schema, target);
         if (last.parkedWith !== null) {
           bar?.stop();
           context.out.print(

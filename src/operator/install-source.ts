@@ -21,7 +21,8 @@ import { formatQualifiedName, ident } from '../config/identifiers.js';
 import type { Config, QualifiedName } from '../config/types.js';
 import { inTransaction } from '../db/connect.js';
 import { ConfigError } from '../failure/errors.js';
-import { registerTargets, requestSync, type ClaimedTarget } from './targets.js';
+import { registerTargets, type ClaimedTarget } from '../changelog/targets.js';
+import { requestSync } from '../sync/requests.js';
 
 export interface SourceInstallReport {
   schema: MigrateResult;
@@ -34,7 +35,7 @@ export interface SourceInstallReport {
   copying: TableToCopy[];
   targetsAdded: string[];
   targetsRemoved: string[];
-  /** Targets this group took over from a group that no daemon leads (src/log/targets.ts). */
+  /** Targets this group took over from a group that no daemon leads (src/changelog/targets.ts). */
   targetsClaimed: ClaimedTarget[];
 }
 

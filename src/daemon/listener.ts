@@ -15,7 +15,7 @@ import { coerceError } from '../failure/errors.js';
 import type { Logger } from '../lib/logger.js';
 import { Runnable } from '../lib/runnable.js';
 import { doorbellChannel } from '../capture/migrations.js';
-import { controlChannel, parseControl, type ControlCommand } from './control.js';
+import { controlChannel, parseControl, type ControlCommand } from '../operator/control.js';
 
 /** How often the LISTEN connection checks the doorbell (or the log); the check proves it alive too. */
 const doorbellCheckMs = 250;
@@ -152,7 +152,7 @@ export class LogListener extends Runnable {
    * nothing yet, and nothing would wake them at its commit.
    */
   private async checkLog(client: pg.Client): Promise<void> {
-    // pg_sequence_last_value(), not `select last_value from` (src/log/window.ts).
+    // pg_sequence_last_value(), not `select last_value from` (src/changelog/window.ts).
     const last = await client.query<{ id: string | null }>(
       'select pg_sequence_last_value($1::regclass)::text as id',
       [`${ident(this.config.schema)}.change_log_id_seq`],

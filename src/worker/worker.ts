@@ -1,5 +1,5 @@
 /**
- * One target's worker: reads the log in windows (src/log/window.ts) and applies each chunk to the target
+ * One target's worker: reads the log in windows (src/changelog/window.ts) and applies each chunk to the target
  * in one transaction together with the position it reaches, then updates the source's copy. One ordered
  * stream per target; targets run in parallel and never wait for each other (G4).
  *
@@ -21,19 +21,20 @@ import type { TrigsyncEvents } from '../lib/events.js';
 import type { Logger } from '../lib/logger.js';
 import { Doorbell, Runnable, type RetryWait } from '../lib/runnable.js';
 import type { TargetState } from '../lib/status-report.js';
-import { loadSyncRequest, saveRegisteredPosition, type SyncRequest } from '../log/targets.js';
-import { clearFailures, loadSkipped } from '../log/error-queue.js';
-import { closeWindow, type LogChange, type Position } from '../log/window.js';
-import { wholeStatements } from './batch.js';
-import { applyFindingCulprit, prepareChunk, type PositionKey } from './chunk.js';
-import { reportConflicts, type Conflict } from './conflicts.js';
-import { PlanKeeper, type Drain } from './plan-keeper.js';
-import { SequenceKeeper } from './sequences.js';
-import { appliedEvent } from './applied-event.js';
-import { LogReader } from './log-reader.js';
-import type { SharedLog } from './shared-log.js';
-import { saveAppliedPosition } from './statements.js';
-import type { SideCopy } from './side-copy.js';
+import { saveRegisteredPosition } from '../changelog/targets.js';
+import { loadSyncRequest, type SyncRequest } from '../sync/requests.js';
+import { clearFailures, loadSkipped } from '../changelog/error-queue.js';
+import { closeWindow, type LogChange, type Position } from '../changelog/window.js';
+import { wholeStatements } from '../apply/batch.js';
+import { applyFindingCulprit, prepareChunk, type PositionKey } from '../apply/chunk.js';
+import { reportConflicts, type Conflict } from '../apply/conflicts.js';
+import { PlanKeeper, type Drain } from '../apply/plan-keeper.js';
+import { SequenceKeeper } from '../apply/sequences.js';
+import { appliedEvent } from '../apply/applied-event.js';
+import { LogReader } from '../apply/log-reader.js';
+import type { SharedLog } from '../apply/shared-log.js';
+import { saveAppliedPosition } from '../apply/statements.js';
+import type { SideCopy } from '../sync/side-copy.js';
 import {
   copyInStreamPlace,
   dropPassedFloors,
@@ -83,7 +84,7 @@ export class TargetWorker extends Runnable {
   private skipped = new Set<number>();
   /** A sync asked of this target: copied before anything else is applied, or beside the stream. */
   private syncRequest: SyncRequest | undefined;
-  /** The copy of some tables that runs beside the stream (src/apply/side-copy.ts). */
+  /** The copy of some tables that runs beside the stream (src/sync/side-copy.ts). */
   private sideCopy: SideCopy | undefined;
   /** Skips and the sync request are reloaded from the source when an operator acts. */
   private operatorStale = true;
@@ -364,7 +365,7 @@ export class TargetWorker extends Runnable {
   /**
    * Copy the position to the source; when nothing was applied, only now and then, and to the target
    * first: the source's copy is never ahead of the target's own record, since the pruner goes by the
-   * copy and a worker that connects checks the record against what the pruner removed (log/horizon.ts).
+   * copy and a worker that connects checks the record against what the pruner removed (changelog/horizon.ts).
    */
   private async mirror(session: Session, state: TargetState, applied: number, force: boolean): Promise<void> {
     const now = Date.now();

@@ -5,7 +5,7 @@
  * target's foreign keys allow (copy-plan.ts), and each is given a floor: the copy's snapshot, whose changes the stream then leaves out for that table (chunk.ts), while every
  * change the snapshot does not see is applied as usual. So no change is lost or applied twice, and the
  * target's position does not move; the other tables carry on from it. A target whose position the log
- * cannot serve (src/log/horizon.ts) has every table copied and gets a new position in the same
+ * cannot serve (src/changelog/horizon.ts) has every table copied and gets a new position in the same
  * transaction, taken before the copy's snapshot. A copy cut off (daemon killed)
  * rolls back whole and the request, kept on the source, starts it over.
  */
@@ -20,12 +20,11 @@ import type { Config, TargetConfig } from '../config/types.js';
 import { referencesInto } from '../capture/catalog.js';
 import { connect } from '../db/connect.js';
 import { coerceError, CopyFailed, sqlState } from '../failure/errors.js';
-import { parseSnapshot, type Snapshot } from '../log/snapshot.js';
-import type { Position } from '../log/window.js';
-import type { PositionKey } from './chunk.js';
+import type { Position } from '../changelog/window.js';
+import type { PositionKey } from '../apply/chunk.js';
 import { mergeStatements, planCopy, truncateStatement } from './copy-plan.js';
-import type { TablePlan } from './plan.js';
-import { saveAppliedPosition } from './statements.js';
+import type { TablePlan } from '../apply/plan.js';
+import { saveAppliedPosition } from '../apply/statements.js';
 
 export interface SyncProgress {
   table: string;
@@ -235,32 +234,4 @@ function copyFailure(thrown: unknown, target: string): string {
     );
   }
   return parts.join('; ');
-}
-
-/** The floors this target holds for this source: relid → the snapshot of the copy. */
-export async function loadFloors(
-  target: pg.ClientBase,
-  schema: string,
-  origin: string,
-  name: string,
-): Promise<Map<number, Snapshot>> {
-  const result = await target.query<{ relid: number; snapshot: string }>(
-    `select relid, snapshot from ${ident(schema)}.table_floor where origin = $1 and target = $2`,
-    [origin, name],
-  );
-  return new Map(result.rows.map((r) => [r.relid, parseSnapshot(r.snapshot)]));
-}
-
-/** Floors that the position has passed leave nothing to hide: drop them. */
-export async function dropFloors(
-  target: pg.ClientBase,
-  schema: string,
-  origin: string,
-  name: string,
-  relids: readonly number[],
-): Promise<void> {
-  await target.query(
-    `delete from ${ident(schema)}.table_floor where origin = $1 and target = $2 and relid = any($3::int8[])`,
-    [origin, name, relids],
-  );
 }

@@ -157,12 +157,19 @@ export async function listErrors(
  * that target's error queue. Records each skip with the change's content, who and when; returns the
  * recorded row of the named change.
  */
+/** A change an operator skipped for a target: its table and operation, and who skipped it. */
+export interface SkippedChange {
+  table: string;
+  op: string;
+  skippedBy: string;
+}
+
 export async function skipChange(
   client: pg.ClientBase,
   schema: string,
   target: string,
   changeId: number,
-): Promise<{ table: string; op: string; skippedBy: string }> {
+): Promise<SkippedChange> {
   const s = ident(schema);
   await client.query('begin');
   try {

@@ -1,6 +1,6 @@
 /**
  * A worker's copies of a sync (`trigsync sync`, a lost position): in the stream's place, or beside it
- * (src/apply/side-copy.ts) when the request names some of the tables and the position stands. Either way
+ * (src/sync/side-copy.ts) when the request names some of the tables and the position stands. Either way
  * the copy's snapshot becomes the floor of its tables: the stream leaves out what the copy holds.
  */
 import type { Config, TargetConfig } from '../config/types.js';
@@ -9,14 +9,15 @@ import type { TrigsyncEvents } from '../lib/events.js';
 import type { Logger } from '../lib/logger.js';
 import type { Doorbell } from '../lib/runnable.js';
 import type { TargetState } from '../lib/status-report.js';
-import { parseSnapshot, seesAllOf } from '../log/snapshot.js';
-import { finishSyncRequest, saveSyncProgress, type SyncRequest } from '../log/targets.js';
-import { positionAt, takeTick, type Position } from '../log/window.js';
-import type { PositionKey } from './chunk.js';
-import type { TargetPlan } from './plan.js';
-import { SideCopy } from './side-copy.js';
-import { copyTables, dropFloors, type SyncResult } from './sync.js';
-import { SyncReporter } from './sync-progress.js';
+import { parseSnapshot, seesAllOf } from '../changelog/snapshot.js';
+import { finishSyncRequest, saveSyncProgress, type SyncRequest } from '../sync/requests.js';
+import { positionAt, takeTick, type Position } from '../changelog/window.js';
+import type { PositionKey } from '../apply/chunk.js';
+import type { TargetPlan } from '../apply/plan.js';
+import { SideCopy } from '../sync/side-copy.js';
+import { dropFloors } from '../apply/floors.js';
+import { copyTables, type SyncResult } from '../sync/copy-tables.js';
+import { SyncReporter } from '../sync/progress.js';
 import { onTarget, TargetFailed } from './worker-failure.js';
 import type { Session } from './worker-session.js';
 
@@ -49,7 +50,7 @@ function logMerged(context: SyncContext, result: SyncResult): void {
   }
 }
 
-/** Copy the requested tables (src/apply/sync.ts) in the stream's place, and mark the request done. */
+/** Copy the requested tables (src/sync/copy-tables.ts) in the stream's place, and mark the request done. */
 export async function copyInStreamPlace(
   context: SyncContext,
   session: Session,

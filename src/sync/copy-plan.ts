@@ -1,5 +1,5 @@
 /**
- * How a copy (src/apply/sync.ts) empties and fills a set of target tables so that the target's own
+ * How a copy (src/sync/copy-tables.ts) empties and fills a set of target tables so that the target's own
  * foreign keys hold, without superuser. Tables that nothing outside the set references are emptied
  * together by one TRUNCATE, which a foreign key allows only when every referencing table is in the same
  * statement. A table that a table outside the set references (or that a merged table references) is
@@ -9,7 +9,7 @@
  */
 import type { ForeignKeyInto } from '../capture/catalog.js';
 import { ident, qualifiedIdent } from '../config/identifiers.js';
-import type { TablePlan } from './plan.js';
+import type { TablePlan } from '../apply/plan.js';
 
 export interface CopyPlan {
   /** Emptied together by one TRUNCATE, then filled by COPY. */

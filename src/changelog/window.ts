@@ -11,7 +11,7 @@
  *
  * A target's position is a window between two ticks. Everything visible in `from` is applied. The window
  * holds the changes visible in `to` and not in `from`, applied in id order, in chunks; `appliedId` is the
- * last one applied (the rule of what a position has applied is written once: src/log/applied-by.ts).
+ * last one applied (the rule of what a position has applied is written once: src/changelog/applied-by.ts).
  * Within a window, id order is each row's commit order, because a writer takes the row lock before its
  * capture trigger draws an id. Not visible in `from` means: in its xip list, or at or above its xmax
  * (which is the last completed xid + 1, so running transactions may sit above it). The window is:
@@ -67,7 +67,7 @@ export async function takeTick(
   const idSequence = `${ident(schema)}.change_log_id_seq`;
   const flushSequence = `${ident(schema)}.tick_flush`;
   const bound = await client.query<{ id: number }>(`select ${lastId} as id`, [idSequence]);
-  // The tick's row (sql/source/008) names it for later checks (src/log/horizon.ts), and is WAL. Ticks
+  // The tick's row (sql/source/008) names it for later checks (src/changelog/horizon.ts), and is WAL. Ticks
   // taken inside one transaction (install registers its targets so) share their xid, and its row.
   const xid = await client.query<{ xid: string }>(
     `with durable as (select set_config('synchronous_commit', 'on', true)),
@@ -250,7 +250,7 @@ export function windowQuery(schema: string, tables: ReadTable[]): string {
                           select x::text::xid8
                             from generate_series(pg_snapshot_xmax($1::pg_snapshot)::text::int8,
                                                  $3::xid8::text::int8 - 1) as x)`;
-  // Which changes the window still holds is the rule's (src/log/applied-by.ts). The txids and ids of A
+  // Which changes the window still holds is the rule's (src/changelog/applied-by.ts). The txids and ids of A
   // and B below only say where in the indexes they lie: their index conditions, which the rule's filter
   // leaves as they are.
   const pending = pendingSql(

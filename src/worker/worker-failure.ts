@@ -11,12 +11,12 @@ import { classifyError, coerceError, sqlState, TrigsyncError, type ErrorKind } f
 import type { TrigsyncEvents } from '../lib/events.js';
 import type { TermFence } from '../db/term-fence.js';
 import type { Logger } from '../lib/logger.js';
-import { parkTarget, recordFailure } from '../log/error-queue.js';
-import { ChangeRefused } from './chunk.js';
-import { reportConflicts } from './conflicts.js';
-import type { TargetPlan } from './plan.js';
-import { objectText, rowFields } from './row-image.js';
-import { TargetLockHeld } from './target-lock.js';
+import { parkTarget, recordFailure } from '../changelog/error-queue.js';
+import { ChangeRefused } from '../apply/chunk.js';
+import { reportConflicts } from '../apply/conflicts.js';
+import type { TargetPlan } from '../apply/plan.js';
+import { objectText, rowFields } from '../apply/row-image.js';
+import { TargetLockHeld } from '../apply/target-lock.js';
 
 /**
  * A failure on the target's side (its connection, its schema, a plan that no longer fits it), as opposed

@@ -3,7 +3,7 @@
  * the statements that read the change log and in TypeScript beside it (test/replication/applied-by.test.ts
  * holds the two to each other). A change is applied by a position when it is visible in `from`, or a
  * window is open and the change is visible in its `to` with an id at most `appliedId`
- * (src/log/window.ts says why). The window read, status and verify build their filters here.
+ * (src/changelog/window.ts says why). The window read, status and verify build their filters here.
  *
  * The SQL is text over the caller's expressions, not a function of the schema: it goes inline into the
  * caller's statement, so that the planner folds bound snapshots to constants and an absent `to` away, and
@@ -44,7 +44,7 @@ export function pendingSql(snapshot: string, position: PositionSql, change = 'c'
   return `(${visibleSql(snapshot, change)} and not ${appliedBySql(position, change)})`;
 }
 
-/** What the rule reads of a position (src/log/window.ts's Position is one). */
+/** What the rule reads of a position (src/changelog/window.ts's Position is one). */
 export interface AppliedPosition {
   from: { snapshot: string };
   to: { snapshot: string } | undefined;

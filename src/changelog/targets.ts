@@ -1,7 +1,6 @@
 /** The source's registry of targets: positions (trailing the targets' own) and states. */
 import type pg from 'pg';
 
-import { forgetCopied } from '../capture/table-set.js';
 import { ident } from '../config/identifiers.js';
 import type { TargetConfig } from '../config/types.js';
 import { leaderLockHeld, leaderLockName } from '../db/term-fence.js';
@@ -182,79 +181,3 @@ export async function saveTargetError(
 }
 
 /** A sync asked of a target: these source tables (empty: all of its tables), asked at that time. */
-export interface SyncRequest {
-  tables: string[];
-  /** Text, exact to the microsecond: it tells this request from a newer one. */
-  requestedAt: string;
-}
-
-export async function loadSyncRequest(
-  client: pg.ClientBase,
-  schema: string,
-  name: string,
-): Promise<SyncRequest | undefined> {
-  const result = await client.query<{ tables: string[] | null; requested_at: string | null }>(
-    `select sync_tables as tables, sync_requested_at::text as requested_at from ${ident(schema)}.target where name = $1`,
-    [name],
-  );
-  const row = result.rows[0];
-  if (row?.tables === null || row?.tables === undefined) return undefined;
-  return { tables: row.tables, requestedAt: row.requested_at ?? '' };
-}
-
-/**
- * Ask for a sync of `tables` (none: every table); it outlives restarts. A request still pending is
- * widened, not replaced: its tables are copied too. Returns false when the target is not registered.
- */
-export async function requestSync(
-  client: pg.ClientBase,
-  schema: string,
-  name: string,
-  tables: readonly string[],
-): Promise<boolean> {
-  const result = await client.query(
-    `update ${ident(schema)}.target set
-       sync_tables = case
-         when cardinality($2::text[]) = 0 or cardinality(sync_tables) = 0 then '{}'::text[]
-         when sync_tables is null then $2::text[]
-         else array(select distinct t from unnest(sync_tables || $2::text[]) t order by t) end,
-       sync_requested_at = clock_timestamp(),
-       sync_table = null, sync_rows = null, sync_rows_estimate = null, sync_started_at = null
-     where name = $1`,
-    [name, tables],
-  );
-  return result.rowCount === 1;
-}
-
-/** How far the copy is, for `sync` and `status` to show. */
-export async function saveSyncProgress(
-  client: pg.ClientBase,
-  schema: string,
-  name: string,
-  progress: { table: string; rows: number; estimate: number | undefined; startedAt: Date },
-): Promise<void> {
-  await client.query(
-    `update ${ident(schema)}.target set sync_table = $2, sync_rows = $3, sync_rows_estimate = $4,
-       sync_started_at = $5 where name = $1`,
-    [name, progress.table, progress.rows, progress.estimate ?? null, progress.startedAt],
-  );
-}
-
-/**
- * The copy committed on the target: the request is done, unless a newer one came meanwhile, and the
- * target lacks nothing of the tables copied.
- */
-export async function finishSyncRequest(
-  client: pg.ClientBase,
-  schema: string,
-  name: string,
-  request: SyncRequest,
-): Promise<void> {
-  // First: `sync` follows the request, and is done when it is gone.
-  await forgetCopied(client, schema, name, request.tables);
-  await client.query(
-    `update ${ident(schema)}.target set sync_tables = null, sync_requested_at = null
-      where name = $1 and sync_requested_at::text is not distinct from nullif($2, '')`,
-    [name, request.requestedAt],
-  );
-}

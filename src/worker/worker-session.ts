@@ -10,15 +10,15 @@ import type { TermFence } from '../db/term-fence.js';
 import { ConfigError } from '../failure/errors.js';
 import type { Logger } from '../lib/logger.js';
 import type { TargetState } from '../lib/status-report.js';
-import { claimPosition, PositionLost } from '../log/horizon.js';
-import type { Snapshot } from '../log/snapshot.js';
-import { loadRegisteredPosition } from '../log/targets.js';
-import type { Position } from '../log/window.js';
-import { RoundTrip } from './copy-in.js';
-import { prepareReaderSession } from './log-reader.js';
-import type { TargetPlan } from './plan.js';
-import type { PlanKeeper } from './plan-keeper.js';
-import { startTargetSession } from './session-role.js';
+import { claimPosition, PositionLost } from '../changelog/horizon.js';
+import type { Snapshot } from '../changelog/snapshot.js';
+import { loadRegisteredPosition } from '../changelog/targets.js';
+import type { Position } from '../changelog/window.js';
+import { RoundTrip } from '../apply/copy-in.js';
+import { prepareReaderSession } from '../apply/log-reader.js';
+import type { TargetPlan } from '../apply/plan.js';
+import type { PlanKeeper } from '../apply/plan-keeper.js';
+import { startTargetSession } from '../apply/session-role.js';
 import { onTarget } from './worker-failure.js';
 
 export interface Session {

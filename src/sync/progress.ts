@@ -5,7 +5,7 @@
 import { coerceError } from '../failure/errors.js';
 import type { TrigsyncEvents } from '../lib/events.js';
 import type { Logger } from '../lib/logger.js';
-import type { SyncProgress } from './sync.js';
+import type { SyncProgress } from './copy-tables.js';
 
 const saveIntervalMs = 1_000;
 const logIntervalMs = 5_000;

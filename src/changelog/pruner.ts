@@ -2,7 +2,7 @@
  * Removes changes that every registered target has applied (G7). A change is applied everywhere when
  * its transaction is older than the oldest xmin of the targets' positions, every group's targets
  * alike. Targets that are parked or removed from the config hold the log; status shows which. The
- * horizon is recorded first (src/log/horizon.ts), so that a target found behind it later is told so, not
+ * horizon is recorded first (src/changelog/horizon.ts), so that a target found behind it later is told so, not
  * served a gap.
  *
  * Each group's leader runs a pruner, and one of them prunes: the one whose session holds the pruner's

@@ -15,12 +15,12 @@ import { coerceError } from '../failure/errors.js';
 import type { TrigsyncEvents } from '../lib/events.js';
 import type { Logger } from '../lib/logger.js';
 import type { Doorbell } from '../lib/runnable.js';
-import { parseSnapshot, visibleIn, type Snapshot } from '../log/snapshot.js';
-import { saveSyncProgress, type SyncRequest } from '../log/targets.js';
-import type { TablePlan } from './plan.js';
-import { applyAsReplica } from './session-role.js';
-import { copyTables, type SyncResult } from './sync.js';
-import { SyncReporter } from './sync-progress.js';
+import { parseSnapshot, visibleIn, type Snapshot } from '../changelog/snapshot.js';
+import { saveSyncProgress, type SyncRequest } from './requests.js';
+import type { TablePlan } from '../apply/plan.js';
+import { applyAsReplica } from '../apply/session-role.js';
+import { copyTables, type SyncResult } from './copy-tables.js';
+import { SyncReporter } from './progress.js';
 
 export interface SideCopyDeps {
   config: Config;

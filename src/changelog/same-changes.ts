@@ -1,5 +1,5 @@
 /**
- * Whether two window starts see the same changes of the log (src/log/window.ts): the test by which
+ * Whether two window starts see the same changes of the log (src/changelog/window.ts): the test by which
  * targets at different stored positions share their reads of it (src/apply/shared-log.ts).
  */
 import type pg from 'pg';
@@ -19,7 +19,7 @@ const sameChangesProbe = 1_000;
  * other's. A change visible in one and not the other has a txid at or above the lower xmin (below it,
  * both see it) and below the higher xmax (at or above it, neither does): a range of the txid index, often
  * empty, and read no further than sameChangesProbe. A transaction that commits later is in neither; one
- * that `a` or `b` does not see is not pruned (src/log/pruner.ts keeps what a position has not applied).
+ * that `a` or `b` does not see is not pruned (src/changelog/pruner.ts keeps what a position has not applied).
  */
 export async function sameChanges(
   client: pg.ClientBase,
