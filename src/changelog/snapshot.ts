@@ -10,15 +10,26 @@ export interface Snapshot {
 }
 
 export function parseSnapshot(text: string): Snapshot {
-  const [xmin, xmax, xip] = text.split(':');
-  if (xmin === undefined || xmax === undefined || xip === undefined)
-    throw new Error(`not a pg_snapshot: ${text}`);
-  return {
-    xmin: BigInt(xmin),
-    xmax: BigInt(xmax),
-    xip: new Set(xip === '' ? [] : xip.split(',').map(BigInt)),
-  };
+  // pg_snapshot's text form, as the server writes it: xmin <= every xip < xmax, in decimal.
+  const parts = snapshotText.exec(text);
+  const snapshot =
+    parts === null
+      ? undefined
+      : {
+          xmin: BigInt(parts[1]!),
+          xmax: BigInt(parts[2]!),
+          xip: new Set(parts[3] === undefined ? [] : parts[3].split(',').map(BigInt)),
+        };
+  if (
+    snapshot === undefined ||
+    snapshot.xmin > snapshot.xmax ||
+    [...snapshot.xip].some((x) => x < snapshot.xmin || x >= snapshot.xmax)
+  )
+    throw new Error(`not a pg_snapshot: ${JSON.stringify(text)}`);
+  return snapshot;
 }
+
+const snapshotText = /^(\d+):(\d+):(\d+(?:,\d+)*)?$/;
 
 /** pg_visible_in_snapshot(): committed before the snapshot was taken (the caller knows it committed). */
 export function visibleIn(txid: string, snapshot: Snapshot): boolean {
