@@ -19,7 +19,7 @@ import { assertSchemaKnown } from '../capture/migrations.js';
 import { describeSourceTables, type SourceTables } from '../capture/source-tables.js';
 import { formatQualifiedName } from '../config/identifiers.js';
 import type { Config } from '../config/types.js';
-import { sourceDatabase, withClient } from '../db/connect.js';
+import { daemonConnectOptions, EarlyConnection, sourceDatabase, withClient } from '../db/connect.js';
 import type { TermFence } from '../db/term-fence.js';
 import { classifyError, coerceError, ConfigError } from '../failure/errors.js';
 import { TrigsyncEvents } from '../lib/events.js';
@@ -210,7 +210,16 @@ export class Daemon {
   /** Elected: install, then the workers, the listener that wakes them, the pruner and the capture watcher. */
   private async beginTerm(fence: TermFence): Promise<void> {
     const { config, logger } = this;
-    const { origin, sourceTables, drains, drainedTables } = await this.install(fence);
+    // Each target's connection opens while the source installs: on a slow link, most of a worker's start.
+    const early = new Map(
+      config.targets.map((t) => [t.name, new EarlyConnection(t.url, daemonConnectOptions(config))]),
+    );
+    const { origin, sourceTables, drains, drainedTables } = await this.install(fence).catch(
+      (thrown: unknown) => {
+        for (const connection of early.values()) connection.discard();
+        throw thrown;
+      },
+    );
     // One reading of the log for the term's workers: ticks and chunks of the same window are shared.
     const log = new SharedLog(config.schema, config.apply.batchBytes);
     this.sharedLog = log;
@@ -227,6 +236,7 @@ export class Daemon {
           armDoorbell: () => listener.arm(),
           fence,
           log,
+          earlyTarget: early.get(target.name),
         }),
     );
     const listener = new LogListener(

@@ -87,6 +87,35 @@ export function daemonConnectOptions(config: Config): ConnectOptions {
   return { applicationName: config.applicationName, silenceTimeoutMs: config.apply.silenceTimeoutMs };
 }
 
+/**
+ * A connection opened ahead of its use (a target's, while the leader installs on the source): taken
+ * once, or closed by discard(). A failure to open shows when it is taken.
+ */
+export class EarlyConnection {
+  private opening: Promise<pg.Client> | undefined;
+
+  constructor(url: string, options: ConnectOptions) {
+    this.opening = connect(url, options);
+    // Not a rejection nobody handles: it is awaited when taken, or dropped by discard().
+    this.opening.catch(() => undefined);
+  }
+
+  /** The connection being opened, the first time; undefined after, or after discard(). */
+  take(): Promise<pg.Client> | undefined {
+    const opening = this.opening;
+    this.opening = undefined;
+    return opening;
+  }
+
+  /** Close it, unless it was taken. */
+  discard(): void {
+    void this.take()?.then(
+      (client) => client.end().catch(() => undefined),
+      () => undefined,
+    );
+  }
+}
+
 /** Open one client; the caller ends it. */
 export async function connect(url: string, options: ConnectOptions): Promise<pg.Client> {
   const client = new pg.Client(clientConfig(url, options));

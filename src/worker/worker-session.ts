@@ -5,7 +5,7 @@
 import type pg from 'pg';
 
 import type { Config, TargetConfig } from '../config/types.js';
-import { connect, daemonConnectOptions } from '../db/connect.js';
+import { connect, daemonConnectOptions, type EarlyConnection } from '../db/connect.js';
 import type { TermFence } from '../db/term-fence.js';
 import { ConfigError } from '../failure/errors.js';
 import type { Logger } from '../lib/logger.js';
@@ -37,12 +37,20 @@ export interface Session {
   unrecordedChanges: number;
 }
 
-/** What opening a session needs of its worker. */
-export interface SessionContext {
+/** What a worker's sessions need of the daemon's term. */
+export interface SessionDeps {
   config: Config;
   target: TargetConfig;
+  /** This source's identity; the target keys our position by it. */
   origin: string;
+  /** The leader's term: source sessions join it (src/db/term-fence.ts). */
   fence: TermFence;
+  /** The target's connection, opened while the term began: the first session takes it. */
+  earlyTarget?: EarlyConnection | undefined;
+}
+
+/** What opening a session needs of its worker. */
+export interface SessionContext extends SessionDeps {
   log: Logger;
   planKeeper: PlanKeeper;
   /** Read the operator's skips and sync request from the source, before the target is planned. */
@@ -61,7 +69,9 @@ export async function openSession(context: SessionContext): Promise<Session> {
     opened.push(source);
     await prepareReaderSession(source);
     await context.loadOperatorState(source);
-    const target = await onTarget(() => connect(context.target.url, daemonConnectOptions(context.config)));
+    const target = await onTarget(
+      () => context.earlyTarget?.take() ?? connect(context.target.url, daemonConnectOptions(context.config)),
+    );
     opened.push(target);
     const start = await onTarget(() =>
       startTargetSession(target, context.config.schema, context.origin, context.target.name),

@@ -15,8 +15,6 @@
 import type pg from 'pg';
 
 import type { SourceTables } from '../capture/source-tables.js';
-import type { Config, TargetConfig } from '../config/types.js';
-import type { TermFence } from '../db/term-fence.js';
 import type { TrigsyncEvents } from '../lib/events.js';
 import type { Logger } from '../lib/logger.js';
 import { Doorbell, Runnable, type RetryWait } from '../lib/runnable.js';
@@ -44,20 +42,14 @@ import {
   type SyncContext,
 } from './worker-sync.js';
 import { FailureReporter, judge, onTarget } from './worker-failure.js';
-import { closeSession, openSession, type Session } from './worker-session.js';
+import { closeSession, openSession, type Session, type SessionDeps } from './worker-session.js';
 
-export interface WorkerDeps {
-  config: Config;
-  target: TargetConfig;
-  /** This source's identity; the target keys our position by it. */
-  origin: string;
+export interface WorkerDeps extends SessionDeps {
   sourceTables: SourceTables;
   logger: Logger;
   events: TrigsyncEvents;
   /** Ask the source to notify us at its next captured write. */
   armDoorbell: () => Promise<void>;
-  /** The leader's term: source sessions join it (src/db/term-fence.ts). */
-  fence: TermFence;
   /** Tables removed from this target's config, applied up to what the log held then. */
   drains?: readonly Drain[];
   /** The daemon's reading of the log, shared with the other workers (src/apply/shared-log.ts). */
@@ -393,6 +385,7 @@ export class TargetWorker extends Runnable {
     const session = this.session;
     this.session = undefined;
     this.reader.discard();
+    this.deps.earlyTarget?.discard();
     this.operatorStale = true;
     if (session !== undefined) await closeSession(session);
   }
