@@ -1,28 +1,13 @@
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 
 import { describe, expect, it } from 'vitest';
 
 import { commands } from '../src/cli/commands.js';
 import { freshDatabase, sharedClusters, waitFor } from './support/fixtures.js';
-
-const run = promisify(execFile);
-
-/** The built command, as a user runs it (npm test builds first). */
-async function trigsync(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run('node', ['bin/trigsync.js', ...args], {
-      env: { ...process.env, TRIGSYNC_CONFIG: '' },
-    });
-    return { code: 0, stdout, stderr };
-  } catch (thrown) {
-    const failed = thrown as { code: number; stdout: string; stderr: string };
-    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
-  }
-}
+import { trigsync } from './support/binary.js';
 
 describe('trigsync command', () => {
   it('--help lists every command of SPEC §4', async () => {

@@ -1,29 +1,13 @@
 // `trigsync check` names each privilege a role lacks, with the GRANT that gives it, and exits 2 as for
 // any config that does not fit its databases; run through the built binary against real servers, with
 // roles that are no superusers and own none of the tables (docs/operations.md, "Roles and privileges").
-import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
-import { promisify } from 'node:util';
 
 import { describe, expect, it } from 'vitest';
 
 import { createRole, freshDatabase, ident, sharedClusters, uniqueName } from '../support/fixtures.js';
 import { configFile } from '../support/replication.js';
-
-const run = promisify(execFile);
-
-/** The built command, as a user runs it (npm test builds first). */
-async function trigsync(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, ['bin/trigsync.js', ...args], {
-      env: { ...process.env, TRIGSYNC_CONFIG: '' },
-    });
-    return { code: 0, stdout, stderr };
-  } catch (thrown) {
-    const failed = thrown as { code: number; stdout: string; stderr: string };
-    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
-  }
-}
+import { trigsync } from '../support/binary.js';
 
 const tables = `
   create table orders (id bigint primary key, status text not null);

@@ -1,37 +1,16 @@
 // The help and the argument errors of `trigsync`, through the built binary as a user runs it (npm test
 // builds first). None of these reaches a database: they end before a configuration is read.
-import { execFile } from 'node:child_process';
 import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 
 import { describe, expect, it } from 'vitest';
 
 import { commands } from '../../src/cli/commands.js';
+import { runBinary, trigsync } from '../support/binary.js';
 
-const run = promisify(execFile);
 const binary = fileURLToPath(new URL('../../bin/trigsync.js', import.meta.url));
-
-async function trigsync(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return runBinary(binary, args);
-}
-
-async function runBinary(
-  file: string,
-  args: string[],
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [file, ...args], {
-      env: { ...process.env, TRIGSYNC_CONFIG: '' },
-    });
-    return { code: 0, stdout, stderr };
-  } catch (thrown) {
-    const failed = thrown as { code: number; stdout: string; stderr: string };
-    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
-  }
-}
 
 /** A usage error: exit 2, nothing on stdout, and never the message of Node's argument parser. */
 async function usageError(...args: string[]): Promise<string> {

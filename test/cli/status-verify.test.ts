@@ -2,9 +2,7 @@
 // servers: a target that is down is named unreachable and the others are still compared; a source that
 // is down is named as the source; status says whether a daemon runs, and marks what it shows as last
 // seen when none does; a removed target shows when it was removed; verify says what its counts are.
-import { execFile } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
-import { promisify } from 'node:util';
 
 import type pg from 'pg';
 import { describe, expect, it } from 'vitest';
@@ -20,21 +18,7 @@ import {
   type FreshDatabase,
 } from '../support/fixtures.js';
 import { ChildDaemon, configFile, makeConfig, waitCaughtUp } from '../support/replication.js';
-
-const run = promisify(execFile);
-
-/** The built command, as a user runs it (npm test builds first). */
-async function trigsync(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run('node', ['bin/trigsync.js', ...args], {
-      env: { ...process.env, TRIGSYNC_CONFIG: '' },
-    });
-    return { code: 0, stdout, stderr };
-  } catch (thrown) {
-    const failed = thrown as { code: number; stdout: string; stderr: string };
-    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
-  }
-}
+import { trigsync } from '../support/binary.js';
 
 async function statusJson(file: string): Promise<Status> {
   const { code, stdout, stderr } = await trigsync('status', '--json', '--config', file);

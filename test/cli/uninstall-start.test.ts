@@ -1,30 +1,14 @@
 // Through the built binary against real servers: `uninstall --yes` names the trigsync schema it leaves on
 // a target the config no longer lists, with the SQL that removes it; `start` that finds its metrics port
 // taken says whether a trigsync daemon holds it.
-import { execFile } from 'node:child_process';
 import { createServer, type Server } from 'node:net';
-import { promisify } from 'node:util';
 
 import { describe, expect, it } from 'vitest';
 
 import { withClient } from '../support/cluster.js';
 import { sourceAndTwoTargets, waitFor } from '../support/fixtures.js';
 import { ChildDaemon, configFile, makeConfig, startDaemon, waitCaughtUp } from '../support/replication.js';
-
-const run = promisify(execFile);
-
-/** The built command, as a user runs it (npm test builds first). */
-async function trigsync(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, ['bin/trigsync.js', ...args], {
-      env: { ...process.env, TRIGSYNC_CONFIG: '' },
-    });
-    return { code: 0, stdout, stderr };
-  } catch (thrown) {
-    const failed = thrown as { code: number; stdout: string; stderr: string };
-    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
-  }
-}
+import { trigsync } from '../support/binary.js';
 
 async function trigsyncSchemas(url: string): Promise<number> {
   return withClient(url, async (client) => {
