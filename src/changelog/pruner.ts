@@ -19,6 +19,25 @@ import type { Logger } from '../lib/logger.js';
 import { advanceHorizon } from './horizon.js';
 
 const pruneIntervalMs = 5_000;
+/**
+ * The advisory lock by which a comparison (verify) keeps the pruner's deletes off while it reads the log:
+ * comparisons hold it shared, each delete statement tries it exclusively and deletes nothing when it is
+ * held. The two ints are this text's hash and the schema's.
+ */
+const pauseLock = (schemaParam: string): string =>
+  `hashtext('trigsync prune pause'), hashtext(${schemaParam})`;
+
+/**
+ * Keep the pruner from deleting until `resumePruning`: every change that is in the log now stays
+ * visible to the snapshots this session takes meanwhile. Waits for a delete in progress to commit.
+ */
+export async function pausePruning(client: pg.ClientBase, schema: string): Promise<void> {
+  await client.query(`select pg_advisory_lock_shared(${pauseLock('$1')})`, [schema]);
+}
+
+export async function resumePruning(client: pg.ClientBase, schema: string): Promise<void> {
+  await client.query(`select pg_advisory_unlock_shared(${pauseLock('$1')})`, [schema]);
+}
 /** Rows deleted per statement, so that pruning never holds long locks or long transactions. */
 const pruneChunk = 20_000;
 
@@ -31,11 +50,13 @@ export async function pruneLog(client: pg.ClientBase, schema: string): Promise<n
     // A range, not `id in (select ... limit n)`: the statistics are the last vacuum's, right after a prune
     // (an empty log), and for "one row" the planner re-ran that subquery for each row of the log: 140 s
     // for 100k rows. No row with txid < xmin can appear meanwhile, so the chunk is the ids read.
+    // The pause lock is tried once per statement (an uncorrelated subquery) and held to its commit.
     const result = await client.query(
       `delete from ${s}.change_log where txid < $1::xid8 and id <= (
          select max(id) from (
-           select id from ${s}.change_log where txid < $1::xid8 order by id limit ${pruneChunk}) chunk)`,
-      [xmin],
+           select id from ${s}.change_log where txid < $1::xid8 order by id limit ${pruneChunk}) chunk)
+         and (select pg_try_advisory_xact_lock(${pauseLock('$2')}))`,
+      [xmin, schema],
     );
     removed += result.rowCount ?? 0;
     if ((result.rowCount ?? 0) < pruneChunk) return removed;

@@ -199,8 +199,8 @@ export async function measureCatchUp(
  * are compared by key rather than inside the ranges, and again later if they differ. Undefined when a
  * TRUNCATE is among those changes (every key is then touched) or more than `max` keys are.
  *
- * `client` must be in a snapshot newer than the source snapshot, taken just before the target's
- * (verify.ts, openComparison, says why).
+ * `client` must be in a snapshot taken after the target's, with the pruner paused since before the
+ * source snapshot (verify.ts, openComparison, says why).
  */
 export async function keysInFlight(
   client: pg.ClientBase,

@@ -9,6 +9,7 @@ import type { TablePlan } from '../apply/plan.js';
 import { describeTable } from '../capture/catalog.js';
 import { configSecrets, redactSecrets } from '../config/redact.js';
 import type { Config } from '../config/types.js';
+import { pausePruning, resumePruning } from '../changelog/pruner.js';
 import {
   beginSnapshot,
   endTransaction,
@@ -161,12 +162,29 @@ export async function verify(config: Config, options: VerifyOptions = {}): Promi
 }
 
 /**
- * Open the target's comparing transaction, once the target has caught up with the source snapshot
+ * Take the source snapshot S of a comparison with the pruner paused on the log session, so that every
+ * change of S and after stays in the log until `openComparison` has read it (which resumes the pruner).
+ */
+async function beginComparison(source: pg.ClientBase, work: TargetWork): Promise<SourceSnapshot> {
+  const follower = work.follower;
+  if (follower === undefined) return beginSnapshot(source);
+  await pausePruning(follower.log, follower.schema);
+  try {
+    return await beginSnapshot(source);
+  } catch (thrown) {
+    await resumePruning(follower.log, follower.schema).catch(() => undefined);
+    throw thrown;
+  }
+}
+
+/**
+ * Open the target's comparing transaction, once the target has caught up with the source snapshot S
  * (or the wait ran out), and find each table's keys changed between the two: those are compared by
- * key. The change log is read in a snapshot taken just before the target's: a change applied at the
- * target's position was committed before the daemon read it, so before that snapshot unless the daemon
- * read and applied it in the instant between the two; and reading in a snapshot keeps the pruner from
- * removing those changes under the query. The caller ends the target's transaction.
+ * key. The change log is read in a snapshot L taken after the target's: every change applied at the
+ * target's position was read by the daemon before that position committed, so committed before L;
+ * every change of S committed before it too; and the pruner, paused since before S
+ * (`beginComparison`), has removed none of them. L thus sees exactly the changes that can tell S and
+ * the target apart. The caller ends the target's transaction.
  */
 async function openComparison(
   snapshot: SourceSnapshot,
@@ -176,31 +194,36 @@ async function openComparison(
   tables: readonly TablePlan[],
 ): Promise<{ catchUp: CatchUp; inFlight: Map<TablePlan, Key[] | undefined> }> {
   const follower = work.follower;
-  await waitForTarget(snapshot, target, follower, waitMs);
-  const inFlight = new Map<TablePlan, Key[] | undefined>();
-  if (follower !== undefined) await beginSnapshot(follower.log);
   try {
+    await waitForTarget(snapshot, target, follower, waitMs);
     // The target's own snapshot: every range of it is read at one position, the one measured here.
     await target.query('begin isolation level repeatable read read only');
     const catchUp = await measureCatchUp(snapshot, target, follower);
-    for (const table of tables) {
-      if (follower === undefined || catchUp.position === undefined) {
-        inFlight.set(table, []);
-        continue;
+    const inFlight = new Map<TablePlan, Key[] | undefined>();
+    if (follower === undefined || catchUp.position === undefined) {
+      for (const table of tables) inFlight.set(table, []);
+      return { catchUp, inFlight };
+    }
+    await beginSnapshot(follower.log);
+    try {
+      for (const table of tables) {
+        const keys = await keysInFlight(
+          follower.log,
+          snapshot.snapshot,
+          follower,
+          catchUp.position,
+          { relid: table.relid, relation: table.source, key: table.key },
+          maxKeysInFlight,
+        );
+        inFlight.set(table, keys);
       }
-      const keys = await keysInFlight(
-        follower.log,
-        snapshot.snapshot,
-        follower,
-        catchUp.position,
-        { relid: table.relid, relation: table.source, key: table.key },
-        maxKeysInFlight,
-      );
-      inFlight.set(table, keys);
+    } finally {
+      await endTransaction(follower.log);
     }
     return { catchUp, inFlight };
   } finally {
-    if (follower !== undefined) await endTransaction(follower.log);
+    // A session that broke holds no lock: its error is the one to report.
+    if (follower !== undefined) await resumePruning(follower.log, follower.schema).catch(() => undefined);
   }
 }
 
@@ -225,7 +248,7 @@ export async function compareTarget(
 ): Promise<Comparison> {
   const waitMs = options.waitMs ?? 30_000;
   const narrowing = { ...defaultNarrowing, ...options.narrowing };
-  const snapshot = await beginSnapshot(source);
+  const snapshot = await beginComparison(source, work);
   let catchUp: CatchUp | undefined;
   const compared: Compared[] = [];
   try {
@@ -337,7 +360,7 @@ async function recheck(
     rounds++;
     unsettled = false;
     const differing = compared.filter((c) => c.differences.length > 0);
-    const snapshot = await beginSnapshot(source);
+    const snapshot = await beginComparison(source, work);
     try {
       try {
         const { inFlight } = await openComparison(
