@@ -114,7 +114,14 @@ export class RoundTrip {
   get copyFromRows(): number {
     return Math.max(leastCopyRows, Math.ceil((2 * this.shortestMs) / savedMsPerRow));
   }
+
+  /** A link of a LAN or of one host, where a commit more costs the target a flush more than a wait. */
+  get short(): boolean {
+    return this.shortestMs < shortLinkMs;
+  }
 }
+
+const shortLinkMs = 5;
 
 const savedMsPerRow = 0.002;
 const leastCopyRows = 1000;

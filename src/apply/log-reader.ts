@@ -8,6 +8,7 @@ import type pg from 'pg';
 
 import { coerceError } from '../failure/errors.js';
 import { sleep } from '../lib/runnable.js';
+import type { RoundTrip } from './copy-in.js';
 import type { SharedLog } from './shared-log.js';
 import {
   openWindow,
@@ -26,6 +27,37 @@ import {
  */
 const busyWindowChanges = 50;
 const busyWindowMs = 50;
+
+/**
+ * A worker's first chunk after it connects asks for this many changes, and while the link to the target
+ * is short each next one for twice as many, up to apply.batchSize: the first rows of a backlog reach
+ * the target after one small read and apply, not after a whole batch is read, made into statements and
+ * applied, and from then on the source reads each next chunk while the target applies the current one.
+ * On a long link each chunk more costs round trips that the overlap does not make up for: the second
+ * chunk is a whole one.
+ */
+const firstChunkChanges = 256;
+
+/** How many changes each next chunk asks for: growing from firstChunkChanges to the limit. */
+export class ChunkRamp {
+  private changes: number;
+
+  constructor(private readonly limit: number) {
+    this.changes = limit;
+  }
+
+  /** A new session: start small. */
+  restart(): void {
+    this.changes = Math.min(this.limit, firstChunkChanges);
+  }
+
+  /** The changes of the chunk read now; the one after asks for twice as many on a short link. */
+  next(shortLink: boolean): number {
+    const changes = this.changes;
+    this.changes = shortLink ? Math.min(this.limit, 2 * changes) : this.limit;
+    return changes;
+  }
+}
 
 /**
  * Settings for the source session that reads the log. A window's chunk is "the next N changes by id
@@ -67,6 +99,9 @@ export async function readInPieces(
 }
 
 export class LogReader {
+  private readonly ramp: ChunkRamp;
+  /** The link to the target of the session being read for: whether the ramp goes on. */
+  private link: RoundTrip | undefined;
   /** The chunk after the one being applied, being read meanwhile. */
   private ahead: { position: Position; chunk: Promise<Chunk | Error> } | undefined;
   /** The bytes of the chunk read last, the one being applied while the next is read ahead. */
@@ -83,6 +118,7 @@ export class LogReader {
     private readonly log: SharedLog,
     private readonly limits: ChunkLimits,
   ) {
+    this.ramp = new ChunkRamp(limits.changes);
     log.register(this);
   }
 
@@ -107,7 +143,12 @@ export class LogReader {
       ahead.position.from === position.from &&
       ahead.position.to === position.to &&
       ahead.position.appliedId === position.appliedId;
-    const chunk = same ? await ahead.chunk : await this.readChunk(source, query, position, this.limits);
+    const chunk = same
+      ? await ahead.chunk
+      : await this.readChunk(source, query, position, {
+          ...this.limits,
+          changes: this.ramp.next(this.link?.short ?? false),
+        });
     if (chunk instanceof Error) throw chunk;
     this.foundNothing = chunk.changes.length === 0;
     this.windowChanges += chunk.changes.length;
@@ -126,7 +167,10 @@ export class LogReader {
   readAhead(source: pg.ClientBase, query: string, position: Position): Promise<Chunk | Error> | undefined {
     const bytes = Math.min(this.limits.bytes, 2 * this.limits.bytes - this.applying);
     if (bytes <= 0) return undefined;
-    const read = this.readChunk(source, query, position, { changes: this.limits.changes, bytes });
+    const read = this.readChunk(source, query, position, {
+      changes: this.ramp.next(this.link?.short ?? false),
+      bytes,
+    });
     this.ahead = { position, chunk: read.catch((thrown: unknown) => coerceError(thrown)) };
     return this.ahead.chunk;
   }
@@ -146,9 +190,16 @@ export class LogReader {
     return chunk;
   }
 
-  /** Forget what was read ahead: after a failure, or a new connection. */
+  /** Forget what was read ahead: after a failure. */
   discard(): void {
     this.ahead = undefined;
+  }
+
+  /** A new session, over `link` to the target: nothing read ahead, and the first chunks small. */
+  restart(link: RoundTrip): void {
+    this.ahead = undefined;
+    this.link = link;
+    this.ramp.restart();
   }
 
   /** After a busy window closed at `position`: let the next one gather changes a moment. */

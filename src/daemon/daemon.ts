@@ -9,6 +9,8 @@
  * Starts in dependency order and stops in reverse; stop lets each worker finish (commit or roll back)
  * the batch in flight before the leader's lock is released.
  */
+import type pg from 'pg';
+
 import type { Drain } from '../apply/plan-keeper.js';
 import { SharedLog, type SharedLogCounts } from '../apply/shared-log.js';
 import { TargetWorker } from '../worker/worker.js';
@@ -19,7 +21,7 @@ import { assertSchemaKnown } from '../capture/migrations.js';
 import { describeSourceTables, type SourceTables } from '../capture/source-tables.js';
 import { formatQualifiedName } from '../config/identifiers.js';
 import type { Config } from '../config/types.js';
-import { daemonConnectOptions, EarlyConnection, sourceDatabase, withClient } from '../db/connect.js';
+import { connect, daemonConnectOptions, EarlyConnection, sourceDatabase } from '../db/connect.js';
 import type { TermFence } from '../db/term-fence.js';
 import { classifyError, coerceError, ConfigError } from '../failure/errors.js';
 import { TrigsyncEvents } from '../lib/events.js';
@@ -64,6 +66,11 @@ export class Daemon {
   });
   private started: Promise<void> | undefined;
   private stopping: Promise<void> | undefined;
+  /**
+   * The check's source connection, kept for the install when this daemon leads at once: one backend
+   * fewer to start, and one whose catalog cache the check has warmed. Closed once leadership is decided.
+   */
+  private checkedClient: pg.Client | undefined;
 
   constructor(
     private readonly config: Config,
@@ -121,7 +128,7 @@ export class Daemon {
       logger.error({ err: coerceError(thrown).message }, 'stopping: cannot lead');
       this.failWith(coerceError(thrown));
     });
-    await leadership.decided;
+    await leadership.decided.finally(() => this.dropCheckedClient());
     logger.info({ targets: config.targets.map((t) => t.name), group: config.group }, 'daemon started');
   }
 
@@ -142,18 +149,44 @@ export class Daemon {
   /** What can be known without changing the source: a schema too new, tables missing or keyless. */
   private async check(): Promise<boolean> {
     const { config } = this;
-    const options = { applicationName: config.applicationName, database: sourceDatabase };
-    return withClient(config.source.url, options, async (client) => {
+    const client = await connect(config.source.url, {
+      ...daemonConnectOptions(config),
+      database: sourceDatabase,
+    });
+    try {
       await assertSchemaKnown(client, config.schema, 'source');
       const described = await describeSourceTables(client, config);
       if (described.problems.length > 0) throw new ConfigError(described.problems);
-      return true;
-    });
+    } catch (thrown) {
+      await client.end().catch(() => undefined);
+      throw thrown;
+    }
+    this.checkedClient = client;
+    return true;
+  }
+
+  private dropCheckedClient(): void {
+    void this.checkedClient?.end().catch(() => undefined);
+    this.checkedClient = undefined;
+  }
+
+  /** A source session of the term for the install: the check's, joined to the term, else a new one. */
+  private async installSession(fence: TermFence): Promise<pg.Client> {
+    const client = this.checkedClient;
+    this.checkedClient = undefined;
+    if (client === undefined) return fence.connect();
+    try {
+      await fence.join(client);
+      return client;
+    } catch (thrown) {
+      await client.end().catch(() => undefined);
+      throw thrown;
+    }
   }
 
   private async install(fence: TermFence): Promise<SourceFacts> {
     const { config, logger } = this;
-    const client = await fence.connect();
+    const client = await this.installSession(fence);
     try {
       const report = await installSource(client, config);
       logger.info(
@@ -210,13 +243,23 @@ export class Daemon {
   /** Elected: install, then the workers, the listener that wakes them, the pruner and the capture watcher. */
   private async beginTerm(fence: TermFence): Promise<void> {
     const { config, logger } = this;
-    // Each target's connection opens while the source installs: on a slow link, most of a worker's start.
+    // Each worker's connections open while the source installs: on a slow link to a target, most of a
+    // worker's start; on any, a few of the connections opened one after another at a start.
     const early = new Map(
-      config.targets.map((t) => [t.name, new EarlyConnection(t.url, daemonConnectOptions(config))]),
+      config.targets.map((t) => [
+        t.name,
+        {
+          source: new EarlyConnection(() => fence.connect()),
+          target: new EarlyConnection(() => connect(t.url, daemonConnectOptions(config))),
+        },
+      ]),
     );
     const { origin, sourceTables, drains, drainedTables } = await this.install(fence).catch(
       (thrown: unknown) => {
-        for (const connection of early.values()) connection.discard();
+        for (const { source, target } of early.values()) {
+          source.discard();
+          target.discard();
+        }
         throw thrown;
       },
     );
@@ -236,7 +279,7 @@ export class Daemon {
           armDoorbell: () => listener.arm(),
           fence,
           log,
-          earlyTarget: early.get(target.name),
+          early: early.get(target.name),
         }),
     );
     const listener = new LogListener(
@@ -282,6 +325,7 @@ export class Daemon {
 
   private async stopOnce(): Promise<void> {
     this.stopRequested.abort();
+    this.dropCheckedClient();
     // start() may be waiting for the first election: ending the leadership ends that wait. A leadership
     // that ended on a configuration error (another group's target, say) rejects with it, reported by
     // start() and `failed` already: the rest must stop all the same.

@@ -42,6 +42,8 @@ export class StatusSampler extends Runnable {
 
   protected async loop(signal: AbortSignal): Promise<void> {
     let client: pg.Client | undefined;
+    // The first sample one interval after the start, not among the start's own connections and reads.
+    await sleep(sampleIntervalMs, signal);
     while (this.shouldRun()) {
       const started = Date.now();
       try {

@@ -88,14 +88,14 @@ export function daemonConnectOptions(config: Config): ConnectOptions {
 }
 
 /**
- * A connection opened ahead of its use (a target's, while the leader installs on the source): taken
+ * A connection opened ahead of its use (a worker's, while the leader installs on the source): taken
  * once, or closed by discard(). A failure to open shows when it is taken.
  */
 export class EarlyConnection {
   private opening: Promise<pg.Client> | undefined;
 
-  constructor(url: string, options: ConnectOptions) {
-    this.opening = connect(url, options);
+  constructor(open: () => Promise<pg.Client>) {
+    this.opening = open();
     // Not a rejection nobody handles: it is awaited when taken, or dropped by discard().
     this.opening.catch(() => undefined);
   }

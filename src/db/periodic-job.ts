@@ -1,7 +1,8 @@
 /**
  * A long-running part of a leader's term that does one piece of work on the source every few seconds
- * over a connection of its own (the pruner, the capture watcher): connect when needed (joined to the
- * term), work, sleep; on an error log it, drop the connection and back off; stop when asked.
+ * over a connection of its own (the pruner, the capture watcher): wait an interval, connect when needed
+ * (joined to the term), work, and so on; on an error log it, drop the connection and back off; stop when
+ * asked.
  */
 import type pg from 'pg';
 
@@ -28,6 +29,9 @@ export abstract class PeriodicSourceJob extends Runnable {
 
   protected async loop(signal: AbortSignal): Promise<void> {
     let client: pg.Client | undefined;
+    // The first round one interval after the term began: the install has just set what it would find,
+    // and the term's first moments belong to its workers' start, on the source's cores as well.
+    await sleep(this.intervalMs, signal);
     await this.retrying(
       async () => {
         client ??= await this.fence.connect();

@@ -45,8 +45,8 @@ export interface SessionDeps {
   origin: string;
   /** The leader's term: source sessions join it (src/db/term-fence.ts). */
   fence: TermFence;
-  /** The target's connection, opened while the term began: the first session takes it. */
-  earlyTarget?: EarlyConnection | undefined;
+  /** The source's and the target's connections, opened while the term began: the first session takes them. */
+  early?: { source: EarlyConnection; target: EarlyConnection } | undefined;
 }
 
 /** What opening a session needs of its worker. */
@@ -65,12 +65,12 @@ export interface SessionContext extends SessionDeps {
 export async function openSession(context: SessionContext): Promise<Session> {
   const opened: pg.Client[] = [];
   try {
-    const source = await context.fence.connect();
+    const source = await (context.early?.source.take() ?? context.fence.connect());
     opened.push(source);
     await prepareReaderSession(source);
     await context.loadOperatorState(source);
     const target = await onTarget(
-      () => context.earlyTarget?.take() ?? connect(context.target.url, daemonConnectOptions(context.config)),
+      () => context.early?.target.take() ?? connect(context.target.url, daemonConnectOptions(context.config)),
     );
     opened.push(target);
     const start = await onTarget(() =>

@@ -181,6 +181,7 @@ export class TargetWorker extends Runnable {
       // Planned just now, after the operator's state was read.
       this.replan = false;
       this.session = session;
+      this.reader.restart(session.roundTrip);
       return session;
     }
     // The operator's NOTIFY is a hint that may be lost (a listener reconnecting): look now and then.
@@ -385,7 +386,8 @@ export class TargetWorker extends Runnable {
     const session = this.session;
     this.session = undefined;
     this.reader.discard();
-    this.deps.earlyTarget?.discard();
+    this.deps.early?.source.discard();
+    this.deps.early?.target.discard();
     this.operatorStale = true;
     if (session !== undefined) await closeSession(session);
   }

@@ -47,4 +47,14 @@ describe('RoundTrip', () => {
     far.observe(90);
     expect(far.copyFromRows).toBe(40_000);
   });
+
+  it('calls a link short under 5 ms, by its shortest round trip, and none before it is timed', () => {
+    const trip = new RoundTrip();
+    expect(trip.short).toBe(false);
+    trip.observe(6);
+    expect(trip.short).toBe(false);
+    trip.observe(0.3);
+    trip.observe(12);
+    expect(trip.short).toBe(true);
+  });
 });

@@ -2,7 +2,7 @@
 // by the read query's rule (src/changelog/window.ts). No database.
 import { describe, expect, it } from 'vitest';
 
-import { readInPieces } from '../../src/apply/log-reader.js';
+import { ChunkRamp, readInPieces } from '../../src/apply/log-reader.js';
 import type { Chunk, ChunkLimits, LogChange } from '../../src/changelog/window.js';
 import { logChange } from '../support/log-change.js';
 
@@ -117,5 +117,28 @@ describe('reading a chunk in pieces', () => {
       }
       expect(applied).toBe(sizes.length);
     }
+  });
+});
+
+describe("a session's first chunks", () => {
+  const asked = (ramp: ChunkRamp, links: boolean[]): number[] => links.map((short) => ramp.next(short));
+
+  it('start small and double up to the limit while the link is short', () => {
+    const ramp = new ChunkRamp(5000);
+    ramp.restart();
+    expect(asked(ramp, Array<boolean>(8).fill(true))).toEqual([256, 512, 1024, 2048, 4096, 5000, 5000, 5000]);
+    ramp.restart();
+    expect(asked(ramp, [true, true])).toEqual([256, 512]);
+  });
+
+  it('go to the limit once the link is long, and never above a small limit', () => {
+    const ramp = new ChunkRamp(5000);
+    ramp.restart();
+    expect(asked(ramp, [false, false, false])).toEqual([256, 5000, 5000]);
+    ramp.restart();
+    expect(asked(ramp, [true, false, true])).toEqual([256, 512, 5000]);
+    const small = new ChunkRamp(100);
+    small.restart();
+    expect(asked(small, [true, true])).toEqual([100, 100]);
   });
 });
