@@ -117,12 +117,25 @@ export class Daemon {
       logger.info({ metrics: this.metricsUrl }, 'metrics listening');
     }
     this.sampler.run().catch((thrown: unknown) => this.partFailed(this.sampler, thrown));
-    if (!(await this.whenReachable(() => this.check()))) return;
-    if (this.stopRequested.signal.aborted) return;
-    const leadership = new Leadership(config, logger.child({ part: 'leadership' }), this.events, {
-      begin: (fence) => this.beginTerm(fence),
-      end: () => this.endTerm(),
+    // The lock connection opens while the config is checked: a source that checks out is stood for at once.
+    const lockConnection = new EarlyConnection(() =>
+      connect(config.source.url, daemonConnectOptions(config)),
+    );
+    const checked = await this.whenReachable(() => this.check()).catch((thrown: unknown) => {
+      lockConnection.discard();
+      throw thrown;
     });
+    if (checked === undefined || this.stopRequested.signal.aborted) {
+      lockConnection.discard();
+      return;
+    }
+    const leadership = new Leadership(
+      config,
+      logger.child({ part: 'leadership' }),
+      this.events,
+      { begin: (fence) => this.beginTerm(fence), end: () => this.endTerm() },
+      lockConnection,
+    );
     this.leadership = leadership;
     leadership.run().catch((thrown: unknown) => {
       logger.error({ err: coerceError(thrown).message }, 'stopping: cannot lead');

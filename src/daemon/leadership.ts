@@ -19,7 +19,7 @@ import type pg from 'pg';
 
 import { ident } from '../config/identifiers.js';
 import type { Config } from '../config/types.js';
-import { connect, daemonConnectOptions } from '../db/connect.js';
+import { connect, daemonConnectOptions, type EarlyConnection } from '../db/connect.js';
 import { HeldConnection } from '../db/held-connection.js';
 import {
   deposeLeader,
@@ -77,6 +77,8 @@ export class Leadership extends Runnable {
     private readonly logger: Logger,
     private readonly events: TrigsyncEvents,
     private readonly term: LeaderTerm,
+    /** The first lock connection, opened while the daemon checked its config. */
+    private readonly early?: EarlyConnection,
   ) {
     super(config.retry);
   }
@@ -115,7 +117,7 @@ export class Leadership extends Runnable {
   /** One lock connection: stand by until the lock is ours, then lead until it is lost or we stop. */
   private async stand(signal: AbortSignal): Promise<void> {
     const held = await HeldConnection.open(
-      () => connect(this.config.source.url, daemonConnectOptions(this.config)),
+      () => this.early?.take() ?? connect(this.config.source.url, daemonConnectOptions(this.config)),
       this.config,
       'lock connection',
     );
