@@ -231,3 +231,39 @@ export function steadyWriter(url: string, intervalMs: number): SteadyWriter {
     },
   };
 }
+
+/** A step run again and again on one session of its own until stopped. */
+export interface SessionLoop {
+  /** Steps completed so far. */
+  loops(): number;
+  /** Stop after the step in progress; the session ends. */
+  stop(): Promise<void>;
+}
+
+export function loopOnSession(
+  url: string,
+  applicationName: string,
+  step: (client: pg.Client) => Promise<void>,
+): SessionLoop {
+  let going = true;
+  let loops = 0;
+  const done = (async () => {
+    const client = new pg.Client({ connectionString: url, application_name: applicationName });
+    await client.connect();
+    try {
+      while (going) {
+        await step(client);
+        loops++;
+      }
+    } finally {
+      await client.end();
+    }
+  })();
+  return {
+    loops: () => loops,
+    stop: async () => {
+      going = false;
+      await done;
+    },
+  };
+}

@@ -11,34 +11,10 @@ import { keyId } from '../../src/verify/table-side.js';
 import { compareTarget, verify } from '../../src/verify/verify.js';
 import { freshDatabase, sharedClusters, waitFor, type FreshDatabase } from '../support/fixtures.js';
 import { makeConfig, startDaemon, waitCaughtUp } from '../support/replication.js';
+import { loopOnSession } from '../support/workload.js';
 
 const run = (db: FreshDatabase, sql: string): Promise<Record<string, unknown>[]> =>
   db.cluster.query(sql, undefined, db.name);
-
-/** Loops `step` on its own session until stopped; counts the loops. */
-function loop(url: string, step: (client: pg.Client) => Promise<void>) {
-  let going = true;
-  let loops = 0;
-  const done = (async () => {
-    const client = new pg.Client({ connectionString: url, application_name: 'in-flight-test' });
-    await client.connect();
-    try {
-      while (going) {
-        await step(client);
-        loops++;
-      }
-    } finally {
-      await client.end();
-    }
-  })();
-  return {
-    loops: () => loops,
-    stop: async () => {
-      going = false;
-      await done;
-    },
-  };
-}
 
 describe('verify, keys in flight', () => {
   it('a paused pruner deletes nothing, and prunes once resumed', async () => {
@@ -87,11 +63,11 @@ describe('verify, keys in flight', () => {
     await waitCaughtUp(config);
 
     // 500 hot keys: most are changed again while a comparison runs.
-    const writer = loop(src.url, async (client) => {
+    const writer = loopOnSession(src.url, 'in-flight-test', async (client) => {
       const id = 1 + Math.floor(Math.random() * 500);
       await client.query(`update t set v = v + 1, note = md5(random()::text) where id = $1`, [id]);
     });
-    const pruner = loop(src.url, async (client) => {
+    const pruner = loopOnSession(src.url, 'in-flight-test', async (client) => {
       await pruneLog(client, 'trigsync');
     });
     const found: string[] = [];

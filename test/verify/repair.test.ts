@@ -14,6 +14,7 @@ import {
   startDaemon,
   waitCaughtUp,
 } from '../support/replication.js';
+import { loopOnSession } from '../support/workload.js';
 
 async function pair(): Promise<{ src: FreshDatabase; dst: FreshDatabase }> {
   const { source, target1 } = sharedClusters();
@@ -39,30 +40,13 @@ async function planted(dst: FreshDatabase): Promise<{ changed: number; missing: 
 
 /** A writer updating and inserting rows away from the planted keys until stopped. */
 function writer(url: string): { writes: () => number; stop: () => Promise<void> } {
-  let writing = true;
-  let writes = 0;
-  const done = (async () => {
-    const client = new pg.Client({ connectionString: url, application_name: 'repair-test-writer' });
-    await client.connect();
-    try {
-      let next = 400_001;
-      while (writing) {
-        const id = 1 + Math.floor(Math.random() * 100_000);
-        await client.query('update big set v = v + 1, payload = md5(random()::text) where id = $1', [id]);
-        await client.query(`insert into big values ($1, 0, 'new', now())`, [next++]);
-        writes += 2;
-      }
-    } finally {
-      await client.end();
-    }
-  })();
-  return {
-    writes: () => writes,
-    stop: async () => {
-      writing = false;
-      await done;
-    },
-  };
+  let next = 400_001;
+  const loop = loopOnSession(url, 'repair-test-writer', async (client) => {
+    const id = 1 + Math.floor(Math.random() * 100_000);
+    await client.query('update big set v = v + 1, payload = md5(random()::text) where id = $1', [id]);
+    await client.query(`insert into big values ($1, 0, 'new', now())`, [next++]);
+  });
+  return { writes: () => 2 * loop.loops(), stop: () => loop.stop() };
 }
 
 describe('trigsync repair', () => {
