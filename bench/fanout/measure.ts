@@ -1,54 +1,71 @@
 // One run of the fan-out benchmark: a backlog of single-row changes written while the daemon is stopped,
-// then the daemon started on it with `count` targets and timed until every target has committed the last
-// change (its batch:applied events). Meanwhile the bench samples its own RSS (the daemon runs in this
-// process) and counts the source database's buffer accesses (pg_stat_database) from before the start
-// to after the stop; and the same for a start and stop that apply one change, to tell the drain's part.
+// then `trigsync start` run on it (a process per group) and timed until every target has committed the
+// last change (its position, read on the target). Meanwhile the bench counts the source database's
+// buffer accesses (pg_stat_database) from before the start to after the stop, and the same for a start and
+// stop that apply one change, to tell the drain's part; each daemon's peak RSS is its kernel's count.
 import type pg from 'pg';
 
 import { insertWorkload } from '../support/load.js';
-import type { Config } from '../../src/config/types.js';
+import { BenchChildDaemon } from '../support/child-daemon.js';
 import { rowCount } from '../support/servers.js';
 import { drainLog, schema } from '../support/trigsync.js';
 import { delay, waitFor } from '../../test/support/wait.js';
-import { checkTargets, fanoutConfig, fanoutTable, resetTables, sourceDatabase, type Rig } from './setup.js';
+import {
+  checkTargets,
+  fanoutConfig,
+  fanoutRawConfig,
+  fanoutTable,
+  resetTables,
+  sourceDatabase,
+  type Rig,
+} from './setup.js';
+import type { TargetDatabase } from '../support/trigsync.js';
 
 const payload = 'trigsync fan-out benchmark: a short text column';
 /** Writers of the backlog: enough to produce it quickly. */
 export const writers = 8;
-const rssIntervalMs = 100;
 
-export interface FanoutResult {
+/** How a run spreads its targets: the first `targets` of the rig, over `groups` daemons of a group each. */
+export interface Layout {
   targets: number;
+  /** 1: one daemon of the default group; more: groups a, b, ... with a daemon each. */
+  groups: number;
+}
+
+export interface FanoutResult extends Layout {
   /** Changes each target applies. */
   changes: number;
-  /** From the daemon's start until the last target is done. */
+  /** From the daemons' spawn until the last target is done. */
   seconds: number;
   /** Each target's changes ÷ its own seconds. */
   perTarget: number[];
   /** changes × targets ÷ seconds. */
   rowsPerSecond: number;
-  /** blks_hit + blks_read of the source database, from before the daemon's start to after its stop. */
+  /** blks_hit + blks_read of the source database, from before the daemons' start to after their stop. */
   sourceBlocks: number;
   /** The same for a start and stop that apply one change: the part of `sourceBlocks` that is not the drain. */
   idleBlocks: number;
-  /** Of this process, before the daemon started, and the most sampled while it drained. */
-  rssBeforeMB: number;
-  rssPeakMB: number;
-  /** process.memoryUsage() at the sample of the most RSS, in MB: what the RSS held then. */
-  atPeakMB: { heapUsed: number; heapTotal: number; external: number; arrayBuffers: number };
+  /** Each daemon's peak RSS over the run (VmHWM), in MB, in group order. */
+  daemonPeakMB: number[];
 }
 
-export async function measureFanout(rig: Rig, count: number): Promise<FanoutResult> {
-  const targets = rig.targets.slice(0, count);
+/** One daemon's share of a layout. */
+interface GroupPart {
+  group: string | undefined;
+  targets: TargetDatabase[];
+}
+
+export async function measureFanout(rig: Rig, layout: Layout): Promise<FanoutResult> {
+  const targets = rig.targets.slice(0, layout.targets);
+  const parts = splitIntoGroups(targets, layout.groups);
   const config = fanoutConfig(rig.sourceUrl, targets);
-  // Install and register the targets (a new one starts from now), and empty the log: each run starts with
-  // live targets and an empty log.
-  await rig.daemon.start(config);
-  await drainLog(rig.admin, config);
-  await rig.daemon.stop();
-  // What the daemon's start and stop cost the source, whatever the log holds: one change, applied.
+  // Install and register the targets (a new one starts from now; a group takes over the default group's
+  // targets, whose daemon is stopped), and empty the log: each run starts with live targets and an empty
+  // log.
+  await drain(rig, parts, undefined, () => drainLog(rig.admin, config));
+  // What the daemons' start and stop cost the source, whatever the log holds: one change, applied.
   await rig.admin.query(`insert into ${fanoutTable} (id, a, b, c) values (0, 0, 'start and stop', now())`);
-  const idle = await countBlocks(rig, () => drain(rig, config, 1));
+  const idle = await countBlocks(rig, async () => drain(rig, parts, await nextXid(rig.admin)));
 
   await resetTables(rig, targets);
   const last = await lastChangeId(rig.admin);
@@ -61,75 +78,105 @@ export async function measureFanout(rig: Rig, count: number): Promise<FanoutResu
   const changes = await rowCount(rig.admin, `${schema}.change_log where id > ${last}`);
   // What autovacuum would do to the log during the drain is done now, outside the counted span.
   await rig.quietSource.query(`vacuum analyze ${schema}.change_log`);
-  const run = await countBlocks(rig, () => drain(rig, config, changes));
+  const run = await countBlocks(rig, async () => drain(rig, parts, await nextXid(rig.admin)));
   await checkTargets(rig, targets);
 
   const perTarget = targets.map((t) => (changes * 1000) / run.result.doneAt.get(t.name)!);
   const seconds = Math.max(...run.result.doneAt.values()) / 1000;
   return {
-    targets: count,
+    ...layout,
     changes,
     seconds,
     perTarget,
-    rowsPerSecond: (changes * count) / seconds,
+    rowsPerSecond: (changes * layout.targets) / seconds,
     sourceBlocks: run.blocks,
     idleBlocks: idle.blocks,
-    rssBeforeMB: run.result.rssBefore / 2 ** 20,
-    rssPeakMB: run.result.rssPeak / 2 ** 20,
-    atPeakMB: inMB(run.result.atPeak),
+    daemonPeakMB: run.result.peakMB,
   };
+}
+
+/** `targets` dealt in order into `groups` equal parts; one part of the default group when `groups` is 1. */
+function splitIntoGroups(targets: TargetDatabase[], groups: number): GroupPart[] {
+  if (groups === 1) return [{ group: undefined, targets }];
+  const size = Math.ceil(targets.length / groups);
+  return Array.from({ length: groups }, (_, i) => ({
+    group: String.fromCharCode('a'.charCodeAt(0) + i),
+    targets: targets.slice(i * size, (i + 1) * size),
+  }));
 }
 
 interface Drained {
-  /** Per target, ms from the daemon's start until it committed the last change. */
+  /** Per target, ms from the daemons' spawn until it committed every transaction before `beforeXid`. */
   doneAt: Map<string, number>;
-  rssBefore: number;
-  rssPeak: number;
-  atPeak: NodeJS.MemoryUsage;
+  /** Each daemon's peak RSS, in MB. */
+  peakMB: number[];
 }
 
-function inMB(usage: NodeJS.MemoryUsage): FanoutResult['atPeakMB'] {
-  const mb = (bytes: number): number => Math.round(bytes / 2 ** 20);
-  return {
-    heapUsed: mb(usage.heapUsed),
-    heapTotal: mb(usage.heapTotal),
-    external: mb(usage.external),
-    arrayBuffers: mb(usage.arrayBuffers),
-  };
-}
-
-/** Start the daemon, wait until every target has applied `changes`, stop it; RSS sampled meanwhile. */
-async function drain(rig: Rig, config: Config, changes: number): Promise<Drained> {
-  let atPeak = process.memoryUsage();
-  const rssBefore = atPeak.rss;
+/**
+ * Start a daemon per part (`trigsync start`, a process each), wait until every target's position covers
+ * every source transaction before `beforeXid` (read on the targets, which the source's counters do not
+ * see) or, with no `beforeXid`, until `whileRunning` is done; then stop them.
+ */
+async function drain(
+  rig: Rig,
+  parts: readonly GroupPart[],
+  beforeXid: string | undefined,
+  whileRunning?: () => Promise<void>,
+): Promise<Drained> {
+  const daemons = await Promise.all(
+    parts.map(({ group, targets }) =>
+      BenchChildDaemon.create(group ?? 'default', fanoutRawConfig(rig.sourceUrl, targets, group)),
+    ),
+  );
+  const targets = parts.flatMap((part) => part.targets);
   const doneAt = new Map<string, number>();
-  const applied = new Map<string, number>();
-  const sample = (): void => {
-    const usage = process.memoryUsage();
-    if (usage.rss > atPeak.rss) atPeak = usage;
-  };
-  const sampler = setInterval(sample, rssIntervalMs);
-  const started = performance.now();
   try {
-    await rig.daemon.start(config, (events) =>
-      events.on('batch:applied', (batch) => {
-        const total = (applied.get(batch.target) ?? 0) + batch.changes;
-        applied.set(batch.target, total);
-        if (total >= changes && !doneAt.has(batch.target))
-          doneAt.set(batch.target, performance.now() - started);
-      }),
-    );
-    await waitFor(() => doneAt.size === config.targets.length, {
-      what: 'every target to apply every change',
-      timeoutMs: Math.max(600_000, changes * config.targets.length),
-      intervalMs: 20,
-    });
+    const started = performance.now();
+    await Promise.all(daemons.map((daemon) => daemon.start()));
+    await whileRunning?.();
+    if (beforeXid !== undefined) {
+      await waitFor(
+        async () => {
+          await Promise.all(
+            targets
+              .filter((t) => !doneAt.has(t.name))
+              .map(async (t) => {
+                if (await covers(t, beforeXid)) doneAt.set(t.name, performance.now() - started);
+              }),
+          );
+          return doneAt.size === targets.length;
+        },
+        { what: 'every target to apply every change', timeoutMs: 600_000, intervalMs: 25 },
+      );
+    }
+    const peakMB = await Promise.all(daemons.map((daemon) => daemon.peakRssMB()));
+    await Promise.all(daemons.map((daemon) => daemon.stop()));
+    return { doneAt, peakMB };
   } finally {
-    clearInterval(sampler);
+    await Promise.all(daemons.map((daemon) => daemon.dispose()));
   }
-  sample();
-  await rig.daemon.stop();
-  return { doneAt, rssBefore, rssPeak: atPeak.rss, atPeak };
+}
+
+/** The source's next transaction id: every transaction committed so far is below it. */
+async function nextXid(source: pg.Client): Promise<string> {
+  const result = await source.query<{ xid: string }>(
+    `select pg_snapshot_xmax(pg_current_snapshot())::text as xid`,
+  );
+  return result.rows[0]!.xid;
+}
+
+/**
+ * Whether the target has applied every source transaction below `xid`: its position's closed window
+ * (from_snapshot, written in the transaction of the batch that closed it) has no transaction older than
+ * `xid` in progress, so every change before it is applied (SPEC G1).
+ */
+async function covers(target: TargetDatabase, xid: string): Promise<boolean> {
+  const result = await target.client.query<{ done: boolean | null }>(
+    `select bool_or(pg_snapshot_xmin(from_snapshot::pg_snapshot) >= $2::xid8) as done
+       from ${schema}.applied_position where target = $1`,
+    [target.name, xid],
+  );
+  return result.rows[0]?.done === true;
 }
 
 /** The source database's blks_hit + blks_read that `work` adds. */

@@ -9,9 +9,9 @@ import type { LoadGenerator } from '../support/load.js';
 import type { BenchOptions } from '../support/options.js';
 import { createDatabase, tableFingerprint } from '../support/servers.js';
 import {
-  DaemonHandle,
   benchClient,
   benchConfig,
+  benchRawConfig,
   targetDatabases,
   uncapturedClient,
   type TargetDatabase,
@@ -39,7 +39,6 @@ export interface Rig {
    */
   stats: pg.Client;
   targets: TargetDatabase[];
-  daemon: DaemonHandle;
 }
 
 export async function setUp(
@@ -67,12 +66,10 @@ export async function setUp(
     quietSource: await uncapturedClient(config, sourceUrl),
     stats: await benchClient(source.url('postgres')),
     targets,
-    daemon: new DaemonHandle(config),
   };
 }
 
 export async function tearDown(rig: Rig): Promise<void> {
-  await rig.daemon.stop();
   await Promise.all([
     rig.admin.end(),
     rig.quietSource.end(),
@@ -84,6 +81,20 @@ export async function tearDown(rig: Rig): Promise<void> {
 /** trigsync applying `fanoutTable` to `targets`, defaults everywhere else. */
 export function fanoutConfig(sourceUrl: string, targets: readonly { name: string; url: string }[]): Config {
   return benchConfig({ sourceUrl, targets, tables: [fanoutTable] });
+}
+
+/** The same as a config file of group `group` holds it (the default group's when none is given). */
+export function fanoutRawConfig(
+  sourceUrl: string,
+  targets: readonly { name: string; url: string }[],
+  group?: string,
+): Record<string, unknown> {
+  return benchRawConfig({
+    sourceUrl,
+    targets,
+    tables: [fanoutTable],
+    ...(group === undefined ? {} : { group }),
+  });
 }
 
 /** Empty the table on the source and on `targets` without capturing it, then vacuum and checkpoint. */

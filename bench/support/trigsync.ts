@@ -29,18 +29,23 @@ type BenchTargets = { targetUrl: string } | { targets: readonly BenchTarget[] };
 export function benchConfig(
   options: { sourceUrl: string; tables: string[]; batchSize?: number } & BenchTargets,
 ): Config {
+  return configFromObject(benchRawConfig(options), { env: {} });
+}
+
+/** benchConfig's object as a config file holds it, of `group` if one is given. */
+export function benchRawConfig(
+  options: { sourceUrl: string; tables: string[]; batchSize?: number; group?: string } & BenchTargets,
+): Record<string, unknown> {
   const targets = 'targets' in options ? options.targets : [{ name: targetName, url: options.targetUrl }];
-  return configFromObject(
-    {
-      source: { url: options.sourceUrl },
-      schema,
-      tables: options.tables,
-      targets: targets.map(({ name, url }) => ({ name, url, initialSync: 'none' })),
-      ...(options.batchSize === undefined ? {} : { apply: { batchSize: options.batchSize } }),
-      metrics: { enabled: false },
-    },
-    { env: {} },
-  );
+  return {
+    source: { url: options.sourceUrl },
+    schema,
+    ...(options.group === undefined ? {} : { group: options.group }),
+    tables: options.tables,
+    targets: targets.map(({ name, url }) => ({ name, url, initialSync: 'none' })),
+    ...(options.batchSize === undefined ? {} : { apply: { batchSize: options.batchSize } }),
+    metrics: { enabled: false },
+  };
 }
 
 /** A client whose writes are captured (any application_name but trigsync's). */

@@ -38,6 +38,32 @@ const busyWindowMs = 50;
  */
 const firstChunkChanges = 256;
 
+/**
+ * A daemon's workers each hold about two chunks and the statements made of them, so its memory grows
+ * with its targets: beyond this many, each worker's chunks are this many ÷ targets of apply.batchSize and
+ * apply.batchBytes, so that the daemon holds about what this many workers at the full limits would (20
+ * targets of small rows: 1,000 changes a chunk). The split costs a backlog nothing that the targets'
+ * shared cores would not cost it anyway: beyond a few targets they, not the batches' round trips, are the
+ * limit.
+ */
+const fullChunkWorkers = 4;
+/** The least a worker's share of the limits goes down to, however many targets. */
+const leastShare: ChunkLimits = { changes: 500, bytes: 1024 * 1024 };
+
+/** The chunk limits of each of a daemon's `workers`, from apply.batchSize and apply.batchBytes. */
+export function workerChunkLimits(
+  apply: { batchSize: number; batchBytes: number },
+  workers: number,
+): ChunkLimits {
+  const share = Math.min(1, fullChunkWorkers / Math.max(1, workers));
+  const part = (limit: number, least: number): number =>
+    Math.max(Math.min(limit, least), Math.floor(limit * share));
+  return {
+    changes: part(apply.batchSize, leastShare.changes),
+    bytes: part(apply.batchBytes, leastShare.bytes),
+  };
+}
+
 /** How many changes each next chunk asks for: growing from firstChunkChanges to the limit. */
 export class ChunkRamp {
   private changes: number;

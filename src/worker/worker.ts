@@ -29,7 +29,7 @@ import { reportConflicts, type Conflict } from '../apply/conflicts.js';
 import { PlanKeeper, type Drain } from '../apply/plan-keeper.js';
 import { SequenceKeeper } from '../apply/sequences.js';
 import { appliedEvent } from '../apply/applied-event.js';
-import { LogReader } from '../apply/log-reader.js';
+import { LogReader, workerChunkLimits } from '../apply/log-reader.js';
 import type { SharedLog } from '../apply/shared-log.js';
 import { saveAppliedPosition } from '../apply/statements.js';
 import type { SideCopy } from '../sync/side-copy.js';
@@ -92,8 +92,7 @@ export class TargetWorker extends Runnable {
     this.log = deps.logger.child({ target: deps.target.name });
     const { config, events, fence } = deps;
     this.failures = new FailureReporter({ target: this.name, config, log: this.log, events, fence });
-    const { batchSize, batchBytes } = deps.config.apply;
-    this.reader = new LogReader(deps.log, { changes: batchSize, bytes: batchBytes });
+    this.reader = new LogReader(deps.log, workerChunkLimits(config.apply, config.targets.length));
     this.planKeeper = new PlanKeeper(deps.config, deps.target, deps.sourceTables, this.log, deps.drains);
     this.sequences = new SequenceKeeper(deps.config, deps.target, this.log);
   }

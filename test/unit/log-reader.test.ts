@@ -2,7 +2,7 @@
 // by the read query's rule (src/changelog/window.ts). No database.
 import { describe, expect, it } from 'vitest';
 
-import { ChunkRamp, readInPieces } from '../../src/apply/log-reader.js';
+import { ChunkRamp, readInPieces, workerChunkLimits } from '../../src/apply/log-reader.js';
 import type { Chunk, ChunkLimits, LogChange } from '../../src/changelog/window.js';
 import { logChange } from '../support/log-change.js';
 
@@ -140,5 +140,32 @@ describe("a session's first chunks", () => {
     const small = new ChunkRamp(100);
     small.restart();
     expect(asked(small, [true, true])).toEqual([100, 100]);
+  });
+});
+
+describe("a worker's share of the chunk limits", () => {
+  const apply = { batchSize: 5000, batchBytes: 16 * 1024 * 1024 };
+
+  it('is the whole limits up to four workers', () => {
+    for (const workers of [1, 2, 4]) {
+      expect(workerChunkLimits(apply, workers)).toEqual({ changes: 5000, bytes: 16 * 1024 * 1024 });
+    }
+  });
+
+  it('keeps the daemon at about four workers of the whole limits beyond that', () => {
+    expect(workerChunkLimits(apply, 8)).toEqual({ changes: 2500, bytes: 8 * 1024 * 1024 });
+    expect(workerChunkLimits(apply, 20)).toEqual({
+      changes: 1000,
+      bytes: Math.floor((16 * 1024 * 1024) / 5),
+    });
+  });
+
+  it('goes no lower than 500 changes and 1 MiB, nor above the configured limits', () => {
+    expect(workerChunkLimits(apply, 1000)).toEqual({ changes: 500, bytes: 1024 * 1024 });
+    expect(workerChunkLimits({ batchSize: 100, batchBytes: 1000 }, 1000)).toEqual({
+      changes: 100,
+      bytes: 1000,
+    });
+    expect(workerChunkLimits({ batchSize: 100, batchBytes: 1000 }, 0)).toEqual({ changes: 100, bytes: 1000 });
   });
 });
