@@ -141,11 +141,11 @@ export class LogReader {
   private foundNothing = false;
 
   constructor(
-    private readonly log: SharedLog,
+    private readonly sharedLog: SharedLog,
     private readonly limits: ChunkLimits,
   ) {
     this.ramp = new ChunkRamp(limits.changes);
-    log.register(this);
+    sharedLog.register(this);
   }
 
   /** The position with its window open: `position` itself, or a new window up to a new or shared tick. */
@@ -153,7 +153,7 @@ export class LogReader {
     if (position.to !== undefined) return position;
     // After finding nothing the worker arms the doorbell and looks again: that look must see every write
     // committed before the arming, which rang no bell.
-    const tick = await this.log.tick(source, position.from, this.foundNothing);
+    const tick = await this.sharedLog.tick(source, position.from, this.foundNothing);
     const opened = openWindow(position, tick);
     this.windowOpenedAt = performance.now();
     this.windowChanges = 0;
@@ -209,7 +209,7 @@ export class LogReader {
   ): Promise<Chunk> {
     const read = (appliedId: number, piece: ChunkLimits): Promise<Chunk> =>
       readWindow(source, query, { ...position, appliedId }, piece);
-    const chunk = await this.log.chunk(this, source, query, position, limits, () =>
+    const chunk = await this.sharedLog.chunk(this, source, query, position, limits, () =>
       readInPieces(read, position.appliedId, limits, this.averageBytes),
     );
     if (chunk.changes.length > 0) this.averageBytes = chunk.bytes / chunk.changes.length;

@@ -25,14 +25,7 @@ import { describeRelids, type TableInfo } from '../capture/catalog.js';
 import { coerceError } from '../failure/errors.js';
 import { sameChanges } from '../changelog/same-changes.js';
 import { parseSnapshot, seesAllOf } from '../changelog/snapshot.js';
-import {
-  takeTick,
-  type Chunk,
-  type ChunkLimits,
-  type LogChange,
-  type Position,
-  type Tick,
-} from '../changelog/window.js';
+import { takeTick, type Chunk, type ChunkLimits, type Position, type Tick } from '../changelog/window.js';
 
 /** What the SharedLog saved the source: tests and the fan-out bench read it. */
 export interface SharedLogCounts {
@@ -42,6 +35,8 @@ export interface SharedLogCounts {
   chunksShared: number;
   /** Window starts found to see the same changes as an earlier, different one: their chunks are shared. */
   startsMerged: number;
+  /** Descriptions of the source's tables made for the shape check: one per window end and tables. */
+  tablesDescribed: number;
 }
 
 interface TickOffer {
@@ -87,6 +82,8 @@ const changeOverhead = 256;
  * one bounded probe of the log's txid index; the starts kept for comparing are as many.
  */
 const startsCompared = 3;
+/** Window ends whose tables' descriptions are kept for later chunks and workers; the oldest go first. */
+const windowsDescribed = 64;
 /** Window starts remembered with the start that stands for them; the oldest are forgotten first. */
 const startsKept = 256;
 
@@ -97,11 +94,12 @@ export class SharedLog {
     chunksRead: 0,
     chunksShared: 0,
     startsMerged: 0,
+    tablesDescribed: 0,
   };
   /** The tick taken last, offered to the next workers that open a window. */
   private latest: TickOffer | undefined;
-  /** Per chunk read once (by its first change, shared by every taker), its tables as described after. */
-  private readonly described = new WeakMap<LogChange, Map<string, Promise<Map<number, TableInfo>>>>();
+  /** By window end and tables: the tables as described once that end's tick was taken; newest last. */
+  private readonly described = new Map<string, Promise<Map<number, TableInfo>>>();
   /** By read query, then by window key. */
   private readonly chunks = new Map<string, Map<string, ChunkOffer>>();
   private readonly readers = new Map<object, ReaderState>();
@@ -241,31 +239,29 @@ export class SharedLog {
   }
 
   /**
-   * The source's tables of `changes` as they are now: described once per chunk for all the workers that
-   * share it (each asks after the chunk was read, so the description sees every ALTER before a change of
-   * it, as describeRelids would for each worker; src/apply/plan-keeper.ts).
+   * The source's tables `relids` as described after the tick that ends `window` was taken: once per
+   * window end for every chunk of it and every worker. Every change of the window committed before that
+   * tick, so every ALTER TABLE a change of it followed committed before too, and any description taken
+   * after the tick sees them, as one taken after each chunk's read would (src/apply/plan-keeper.ts). A
+   * live source's window is one chunk; a backlog's window is hundreds, and its tables are described once.
    */
-  describe(
-    source: pg.ClientBase,
-    changes: readonly LogChange[],
-    relids: number[],
-  ): Promise<Map<number, TableInfo>> {
-    const first = changes[0];
-    if (first === undefined) return describeRelids(source, relids);
-    let byRelids = this.described.get(first);
-    if (byRelids === undefined) {
-      byRelids = new Map();
-      this.described.set(first, byRelids);
-    }
-    const key = [...relids].sort((a, b) => a - b).join(',');
-    const known = byRelids.get(key);
+  describe(source: pg.ClientBase, window: Position, relids: number[]): Promise<Map<number, TableInfo>> {
+    const end = window.to;
+    if (end === undefined) return describeRelids(source, relids);
+    const key = `${end.snapshot}/${end.idCeiling}/${[...relids].sort((a, b) => a - b).join(',')}`;
+    const known = this.described.get(key);
     if (known !== undefined) return known;
     const found = describeRelids(source, relids);
-    byRelids.set(key, found);
+    this.counts.tablesDescribed++;
+    this.described.set(key, found);
     // A failure is the asking worker's (its connection); the next asks again.
     found.catch(() => {
-      if (byRelids.get(key) === found) byRelids.delete(key);
+      if (this.described.get(key) === found) this.described.delete(key);
     });
+    for (const old of this.described.keys()) {
+      if (this.described.size <= windowsDescribed) break;
+      this.described.delete(old);
+    }
     return found;
   }
 

@@ -1,6 +1,8 @@
 /** What the catalogs say about a table: its columns and primary key. Used on sources and targets. */
 import type pg from 'pg';
 
+import { prepared } from '../db/prepared.js';
+
 import type { QualifiedName } from '../config/types.js';
 
 export interface ColumnInfo {
@@ -149,9 +151,12 @@ export async function describeRelids(
   client: pg.ClientBase,
   relids: readonly number[],
 ): Promise<Map<number, TableInfo>> {
+  // Before each window a worker applies (plan-keeper.ts, sourceChanged): prepared, since planning it is
+  // about half its cost (1.6 of 3.3 ms on a busy 2-core machine).
   const result = await client.query<DescribedRow>(
-    `${describeColumns} from pg_class c where c.oid = any($1::oid[]) and c.relkind in ('r', 'p')`,
-    [relids],
+    prepared(`${describeColumns} from pg_class c where c.oid = any($1::oid[]) and c.relkind in ('r', 'p')`, [
+      relids,
+    ]),
   );
   return new Map(result.rows.map((row) => [Number(row.relid), tableInfo(row)]));
 }

@@ -277,8 +277,8 @@ export class Daemon {
       },
     );
     // One reading of the log for the term's workers: ticks and chunks of the same window are shared.
-    const log = new SharedLog(config.schema, config.apply.batchBytes);
-    this.sharedLog = log;
+    const sharedLog = new SharedLog(config.schema, config.apply.batchBytes);
+    this.sharedLog = sharedLog;
     const workers = config.targets.map(
       (target) =>
         new TargetWorker({
@@ -291,7 +291,7 @@ export class Daemon {
           events: this.events,
           armDoorbell: () => listener.arm(),
           fence,
-          log,
+          sharedLog,
           early: early.get(target.name),
         }),
     );

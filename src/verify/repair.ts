@@ -168,7 +168,7 @@ async function repairTarget(session: TargetSession, options: RepairOptions): Pro
       : {
           source: session.source,
           target: session.client,
-          recorder: work.follower.log,
+          recorder: work.follower.changeLog,
           schema: config.schema,
           targetName: work.name,
           follower: work.follower,

@@ -28,7 +28,7 @@ export interface TargetWork {
   columnsOf: (table: TablePlan) => ColumnInfo[];
   whereOf: (table: TablePlan) => string | undefined;
   /** How the target follows this source, and a source session on the present; undefined: it does not. */
-  follower: (Follower & { log: pg.ClientBase }) | undefined;
+  follower: (Follower & { changeLog: pg.ClientBase }) | undefined;
 }
 
 /** One selected target, connected: the sessions are the caller's while `visit` runs, then closed. */
@@ -64,7 +64,7 @@ export async function forEachTarget<T>(
   const selection = selectTables(config, options);
   const on = (database: string): ConnectOptions => ({ applicationName: config.applicationName, database });
   const source = await connect(config.source.url, on(sourceDatabase));
-  let log: pg.Client | undefined;
+  let changeLog: pg.Client | undefined;
   try {
     await verifySessionSettings(source);
     const described = await describeSourceTables(source, config);
@@ -72,8 +72,8 @@ export async function forEachTarget<T>(
     const origin = await installedOrigin(source, config.schema);
     // Where trigsync replicates, a second session reads the change log in snapshots of its own.
     if (origin !== undefined) {
-      log = await connect(config.source.url, on(sourceDatabase));
-      await verifySessionSettings(log);
+      changeLog = await connect(config.source.url, on(sourceDatabase));
+      await verifySessionSettings(changeLog);
     }
     const results: T[] = [];
     for (const { target, mappings } of selection) {
@@ -90,14 +90,14 @@ export async function forEachTarget<T>(
         await verifySessionSettings(client);
         const plan = await buildTargetPlan(config, { ...target, tables: mappings }, described.tables, client);
         const follower =
-          origin === undefined || log === undefined
+          origin === undefined || changeLog === undefined
             ? undefined
             : {
                 schema: config.schema,
                 origin,
                 target: target.name,
                 relids: [...plan.tables.keys()],
-                log,
+                changeLog,
               };
         const work: TargetWork = {
           name: target.name,
@@ -118,7 +118,7 @@ export async function forEachTarget<T>(
     }
     return results;
   } finally {
-    await log?.end().catch(() => undefined);
+    await changeLog?.end().catch(() => undefined);
     await source.end().catch(() => undefined);
   }
 }

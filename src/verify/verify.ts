@@ -168,11 +168,11 @@ export async function verify(config: Config, options: VerifyOptions = {}): Promi
 async function beginComparison(source: pg.ClientBase, work: TargetWork): Promise<SourceSnapshot> {
   const follower = work.follower;
   if (follower === undefined) return beginSnapshot(source);
-  await pausePruning(follower.log, follower.schema);
+  await pausePruning(follower.changeLog, follower.schema);
   try {
     return await beginSnapshot(source);
   } catch (thrown) {
-    await resumePruning(follower.log, follower.schema).catch(() => undefined);
+    await resumePruning(follower.changeLog, follower.schema).catch(() => undefined);
     throw thrown;
   }
 }
@@ -204,11 +204,11 @@ async function openComparison(
       for (const table of tables) inFlight.set(table, []);
       return { catchUp, inFlight };
     }
-    await beginSnapshot(follower.log);
+    await beginSnapshot(follower.changeLog);
     try {
       for (const table of tables) {
         const keys = await keysInFlight(
-          follower.log,
+          follower.changeLog,
           snapshot.snapshot,
           follower,
           catchUp.position,
@@ -218,12 +218,13 @@ async function openComparison(
         inFlight.set(table, keys);
       }
     } finally {
-      await endTransaction(follower.log);
+      await endTransaction(follower.changeLog);
     }
     return { catchUp, inFlight };
   } finally {
     // A session that broke holds no lock: its error is the one to report.
-    if (follower !== undefined) await resumePruning(follower.log, follower.schema).catch(() => undefined);
+    if (follower !== undefined)
+      await resumePruning(follower.changeLog, follower.schema).catch(() => undefined);
   }
 }
 

@@ -53,7 +53,7 @@ export interface WorkerDeps extends SessionDeps {
   /** Tables removed from this target's config, applied up to what the log held then. */
   drains?: readonly Drain[];
   /** The daemon's reading of the log, shared with the other workers (src/apply/shared-log.ts). */
-  log: SharedLog;
+  sharedLog: SharedLog;
 }
 
 /** A sync request whose NOTIFY was lost is found within this long. */
@@ -92,7 +92,7 @@ export class TargetWorker extends Runnable {
     this.log = deps.logger.child({ target: deps.target.name });
     const { config, events, fence } = deps;
     this.failures = new FailureReporter({ target: this.name, config, log: this.log, events, fence });
-    this.reader = new LogReader(deps.log, workerChunkLimits(config.apply, config.targets.length));
+    this.reader = new LogReader(deps.sharedLog, workerChunkLimits(config.apply, config.targets.length));
     this.planKeeper = new PlanKeeper(deps.config, deps.target, deps.sourceTables, this.log, deps.drains);
     this.sequences = new SequenceKeeper(deps.config, deps.target, this.log);
   }
@@ -139,7 +139,7 @@ export class TargetWorker extends Runnable {
     applied = await this.step(session);
     if (applied > 0) return;
     // Idle workers poll together: their looks share a tick, and their positions stay one.
-    await this.wake.wait(this.deps.log.untilPoll(this.deps.config.apply.pollIntervalMs), signal);
+    await this.wake.wait(this.deps.sharedLog.untilPoll(this.deps.config.apply.pollIntervalMs), signal);
   }
 
   /** Say and act on what a failure means (judge); the wait is the backoff's, or the data-error cadence. */
@@ -241,7 +241,7 @@ export class TargetWorker extends Runnable {
       return 0;
     }
     const described = (client: pg.ClientBase, relids: number[]) =>
-      this.deps.log.describe(client, changes, relids);
+      this.deps.sharedLog.describe(client, position, relids);
     if (await this.planKeeper.sourceChanged(source, changes, described)) await this.planAgain(session);
     const started = performance.now();
     const scope = {

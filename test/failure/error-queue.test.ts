@@ -92,6 +92,10 @@ describe('a change a target refuses', () => {
       key: '{"id":20}',
       sqlstate: '23514',
     });
+    // The text output says the operation in words.
+    expect((await runCli(file, 'errors', 'b')).out).toMatch(
+      /^b {2}change \d+ {2}public\.items {2}insert {2}key \{"id":20\} {2}23514 {2}attempts \d+ since /m,
+    );
     // Everything before the culprit is on B, nothing after it.
     expect(
       await b.cluster.query(

@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { triggerName } from '../../src/capture/triggers.js';
 import { ExitCode } from '../../src/cli/exit-codes.js';
 import type { Config } from '../../src/config/types.js';
+import { trigsync } from '../support/binary.js';
 import { freshDatabase, sharedClusters, waitFor, type FreshDatabase } from '../support/fixtures.js';
 import {
   configFile,
@@ -316,6 +317,12 @@ describe('a table without a primary key', () => {
       );
     }
     await expect(startDaemon(s.config)).rejects.toThrow(/public\.t3 has no primary key/);
+    // The same through the built binary, as users run it: check and start agree on the exit code.
+    for (const command of ['check', 'start'] as const) {
+      const { code, stdout, stderr } = await trigsync(command, '--config', s.file);
+      expect(code, `${command}: ${stdout}${stderr}`).toBe(ExitCode.usage);
+      expect(`${stdout}${stderr}`).toMatch(/public\.t3 has no primary key and no unique index over NOT NULL/);
+    }
 
     const badKey = await setup([{ table: 'public.t4', key: ['v'] }], ddl, { dst: ddl });
     const notKey = /public\.t4: key \(v\) is not the primary key or a unique index over NOT NULL columns/;

@@ -14,7 +14,7 @@ import { loadConfig } from '../../config/load.js';
 import { formatQualifiedName } from '../../config/identifiers.js';
 import type { Config, QualifiedName, TargetConfig } from '../../config/types.js';
 import { configSecrets, redactSecrets, redactUrl } from '../../config/redact.js';
-import { withClient } from '../../db/connect.js';
+import { sourceDatabase, withClient } from '../../db/connect.js';
 import {
   missingPrivileges,
   sourceNeeds,
@@ -201,7 +201,7 @@ export async function checkCommand(context: CommandContext): Promise<ExitCode> {
   const targets = source.reachable
     ? await withClient(
         config.source.url,
-        { applicationName: config.applicationName, connectTimeoutMs: 5_000 },
+        { applicationName: config.applicationName, connectTimeoutMs: 5_000, database: sourceDatabase },
         async (sourceClient) => {
           const carried = new Map<string, QualifiedName>();
           // The targets are probed at once; the source client takes one of them at a time.

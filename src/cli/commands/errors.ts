@@ -27,6 +27,19 @@ export function targetArgument(
   return name;
 }
 
+/**
+ * The change log's letter for each operation (docs/operations.md, "A parked target"), said in words in
+ * the text output; `--json` keeps the letter.
+ */
+const operationNames: Record<string, string> = {
+  I: 'insert',
+  U: 'update',
+  D: 'delete',
+  T: 'truncate',
+  P: 'truncate of a partition',
+  V: 'old row of an update',
+};
+
 export async function errorsCommand(context: CommandContext): Promise<ExitCode> {
   const config = loadConfig(configOptions(context));
   const target = targetArgument(context, config, false);
@@ -52,7 +65,8 @@ export async function errorsCommand(context: CommandContext): Promise<ExitCode> 
   } else {
     for (const e of entries) {
       context.out.print(
-        `${e.target}  change ${e.changeId}  ${e.table}  ${e.op}  key ${e.key ?? '-'}  ${e.sqlstate ?? '-'}  ` +
+        `${e.target}  change ${e.changeId}  ${e.table}  ${operationNames[e.op] ?? e.op}  key ${e.key ?? '-'}  ` +
+          `${e.sqlstate ?? '-'}  ` +
           `attempts ${e.attempts} since ${e.firstFailedAt}\n    ${e.message}`,
       );
     }
