@@ -271,8 +271,14 @@ describe('loading a file', () => {
   it('reports JSON syntax errors without quoting the file', () => {
     const file = tmpFile('broken.json', `{"source": {"url": "${sourceUrl}"},\n "tables": [}`);
     const problems = problemsOf(() => loadConfig({ file, env: {} }));
-    expect(problems[0]).toMatch(/broken\.json(:2:\d+)?: JSON syntax error: /);
+    expect(problems[0]).toMatch(/broken\.json:2:13: JSON syntax error: /);
     expect(problems.join('\n')).not.toContain('hunter2');
+    // Valid YAML though not JSON: said so, with the way to read it as YAML.
+    const yamlish = tmpFile('yamlish.json', `{'source': {'url': '${sourceUrl}'}, 'tables': [],}`);
+    expect(problemsOf(() => loadConfig({ file: yamlish, env: {} }))).toEqual([
+      `${yamlish}: JSON syntax error: not JSON, though valid YAML (single quotes, a comment or a comma ` +
+        'before a closing bracket, say); name the file .yaml to read it as YAML',
+    ]);
   });
 
   it('reports a key given twice in a JSON file', () => {

@@ -6,7 +6,7 @@
 
 import { readFileSync } from 'node:fs';
 import { extname } from 'node:path';
-import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Document } from 'yaml';
+import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Document, type YAMLError } from 'yaml';
 import { ConfigError } from '../failure/errors.js';
 import { describe, isPlainObject } from './checks.js';
 import { parseIdentifier } from './identifiers.js';
@@ -158,17 +158,8 @@ function parseText(text: string, file: string): { raw: unknown; locate: Locate |
 
 function parseYaml(text: string, file: string): { raw: unknown; locate: Locate } {
   const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: true });
-  if (doc.errors.length > 0) {
-    throw new ConfigError(
-      doc.errors.map((e) => {
-        const pos = e.linePos?.[0];
-        // The message goes on with an excerpt of the file, which may hold a password: keep the reason only.
-        const reason = redactUrlsIn(e.message.split(' at line ')[0] ?? e.message);
-        return `${file}${pos === undefined ? '' : `:${pos.line}:${pos.col}`}: YAML syntax error: ${reason}`;
-      }),
-    );
-  }
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false });
+  if (doc.errors.length > 0) throw new ConfigError(syntaxProblems(doc.errors, lineCounter, file, 'YAML'));
   try {
     return { raw: doc.toJS(), locate: locator(doc, lineCounter) };
   } catch (error) {
@@ -177,21 +168,38 @@ function parseYaml(text: string, file: string): { raw: unknown; locate: Locate }
   }
 }
 
+/**
+ * The parser's errors, each at its line and column. Without prettyErrors, yaml's message is the reason
+ * alone: no excerpt of the file, which may hold a password.
+ */
+function syntaxProblems(
+  errors: readonly YAMLError[],
+  lineCounter: LineCounter,
+  file: string,
+  language: 'YAML' | 'JSON',
+): string[] {
+  return errors.map((e) => {
+    const { line, col } = lineCounter.linePos(e.pos[0]);
+    return `${file}:${line}:${col}: ${language} syntax error: ${redactUrlsIn(e.message)}`;
+  });
+}
+
 function parseJson(text: string, file: string): { raw: unknown; locate: Locate | undefined } {
   let raw: unknown;
   try {
     raw = JSON.parse(text);
   } catch (error) {
-    // V8 quotes the file around the error ("..." is not valid JSON); drop that, it may hold a password.
-    let reason = (error as Error).message.replace(/, ".*" is not valid JSON$/s, '');
-    const offset = /at position (\d+)/.exec(reason)?.[1];
-    reason = redactUrlsIn(reason.replace(/ in JSON at position \d+.*$/s, ''));
-    let where = '';
-    if (offset !== undefined) {
-      const before = text.slice(0, Number(offset)).split('\n');
-      where = `:${before.length}:${(before[before.length - 1]?.length ?? 0) + 1}`;
-    }
-    throw new ConfigError(`${file}${where}: JSON syntax error: ${reason}`, { cause: error });
+    // JSON.parse tells where only inside its message, which quotes the file (and may so hold a password):
+    // the reason and its place come from reading the file as YAML, of which JSON is nearly a subset.
+    const lineCounter = new LineCounter();
+    const { errors } = parseDocument(text, { lineCounter, prettyErrors: false });
+    throw new ConfigError(
+      errors.length > 0
+        ? syntaxProblems(errors, lineCounter, file, 'JSON')
+        : `${file}: JSON syntax error: not JSON, though valid YAML (single quotes, a comment or a comma ` +
+            'before a closing bracket, say); name the file .yaml to read it as YAML',
+      { cause: error },
+    );
   }
   return { raw, locate: jsonLocator(text, file) };
 }

@@ -133,12 +133,24 @@ describe('a source that is down', () => {
       ['errors'],
       ['retry', 'a'],
       ['repair', 'a', '--dry-run'],
+      ['status', '--check'],
+      ['skip', 'a', '5', '--yes'],
+      ['sync', 'a'],
+      ['install'],
+      ['uninstall', '--yes'],
     ]) {
       const { code, stdout, stderr } = await trigsync(...args, '--config', file);
       expect(stderr.trim(), args.join(' ')).toBe(refused);
       expect(stdout, args.join(' ')).toBe('');
       expect(code, args.join(' ')).toBe(3);
     }
+    // check probes every database and names each in its table: the source down, the target reached.
+    const checked = await trigsync('check', '--config', file);
+    expect(checked.stdout).toMatch(
+      new RegExp(`^source {2}FAILED {2}connect ECONNREFUSED 127\\.0\\.0\\.1:${down.port} `, 'm'),
+    );
+    expect(checked.stdout).not.toMatch(/^a\s+FAILED/m);
+    expect(checked.code).toBe(1);
   });
 });
 
