@@ -3,9 +3,9 @@
  *
  * A captured table can be altered under a running daemon: a column added, dropped or retyped, its key
  * changed. Row images written after that have the new shape, and applying them with the plan of the old
- * shape would drop or mangle values without a word. So before a batch is applied, the tables it touches
- * are described again (one catalog query per batch) and, if any changed, the source's tables and the
- * plan are rebuilt. A target that cannot take the new shape fails the rebuild with the table and the
+ * shape would drop or mangle values without a word. So before a batch is applied, the versions of the
+ * catalog rows of the tables it touches are read (one light catalog query per batch); a table whose rows
+ * moved is described again and, if its shape changed, the source's tables and the plan are rebuilt. A target that cannot take the new shape fails the rebuild with the table and the
  * problem named (src/apply/plan.ts) and is parked; its batch waits in the log.
  *
  * An ALTER TABLE takes an exclusive lock: every image of the new shape was written by a transaction
@@ -18,7 +18,7 @@
  */
 import type pg from 'pg';
 
-import { describeRelids, sameShape, type TableInfo } from '../capture/catalog.js';
+import { catalogVersions, describeRelids, sameShape, type TableInfo } from '../capture/catalog.js';
 import { readGuards, reconcileGuards, type GuardsRead } from '../capture/guard.js';
 import { describeSourceTables, type SourceTables } from '../capture/source-tables.js';
 import { forgetDrained } from '../capture/table-set.js';
@@ -31,8 +31,8 @@ import { parseSnapshot, seesAllOf, type Snapshot } from '../changelog/snapshot.j
 import type { LogChange } from '../changelog/window.js';
 import { buildTargetPlan, type TargetPlan } from './plan.js';
 
-/** How the source's tables are described now (describeRelids, or the daemon's shared SharedLog.describe). */
-export type TablesDescriber = (source: pg.ClientBase, relids: number[]) => Promise<Map<number, TableInfo>>;
+/** The source's tables' catalog versions now (catalogVersions, or the daemon's shared SharedLog.versions). */
+export type VersionReader = (source: pg.ClientBase, relids: number[]) => Promise<Map<number, string>>;
 
 /** A table the target no longer takes: applied up to `until` (src/capture/table-set.ts). */
 export interface Drain {
@@ -134,14 +134,24 @@ export class PlanKeeper {
   async sourceChanged(
     source: pg.ClientBase,
     changes: readonly LogChange[],
-    describe: TablesDescriber = describeRelids,
+    versions: VersionReader = catalogVersions,
   ): Promise<boolean> {
     const relids = [...new Set(changes.map((c) => c.relid))];
-    const now = await describe(source, relids);
-    const changed = relids.filter((relid) => {
+    const now = await versions(source, relids);
+    // Catalog rows as they were when the table was described: the description stands (catalog.ts).
+    const stale = relids.filter((relid) => {
+      const known = this.#byRelid.get(relid);
+      const version = now.get(relid);
+      return known !== undefined && version !== undefined && version !== known.version;
+    });
+    if (stale.length === 0) return false;
+    const again = await describeRelids(source, stale);
+    const changed = stale.filter((relid) => {
       const before = this.#byRelid.get(relid);
-      const after = now.get(relid);
-      return before !== undefined && after !== undefined && !sameShape(before, after);
+      const after = again.get(relid);
+      if (before === undefined || after === undefined) return false;
+      if (sameShape(before, after)) this.#byRelid.set(relid, { ...before, version: after.version });
+      return !sameShape(before, after);
     });
     if (changed.length === 0) return false;
     const names = changed.map((relid) => this.#byRelid.get(relid)!.display);

@@ -21,7 +21,7 @@
  */
 import type pg from 'pg';
 
-import { describeRelids, type TableInfo } from '../capture/catalog.js';
+import { catalogVersions } from '../capture/catalog.js';
 import { coerceError } from '../failure/errors.js';
 import { sameChanges } from '../changelog/same-changes.js';
 import { parseSnapshot, seesAllOf } from '../changelog/snapshot.js';
@@ -35,8 +35,8 @@ export interface SharedLogCounts {
   chunksShared: number;
   /** Window starts found to see the same changes as an earlier, different one: their chunks are shared. */
   startsMerged: number;
-  /** Descriptions of the source's tables made for the shape check: one per window end and tables. */
-  tablesDescribed: number;
+  /** Reads of the source's tables' catalog versions for the shape check: one per window end and tables. */
+  tableVersionsRead: number;
 }
 
 interface TickOffer {
@@ -82,8 +82,8 @@ const changeOverhead = 256;
  * one bounded probe of the log's txid index; the starts kept for comparing are as many.
  */
 const startsCompared = 3;
-/** Window ends whose tables' descriptions are kept for later chunks and workers; the oldest go first. */
-const windowsDescribed = 64;
+/** Window ends whose tables' catalog versions are kept for later chunks and workers; the oldest go first. */
+const windowsVersioned = 64;
 /** Window starts remembered with the start that stands for them; the oldest are forgotten first. */
 const startsKept = 256;
 
@@ -94,12 +94,12 @@ export class SharedLog {
     chunksRead: 0,
     chunksShared: 0,
     startsMerged: 0,
-    tablesDescribed: 0,
+    tableVersionsRead: 0,
   };
   /** The tick taken last, offered to the next workers that open a window. */
   private latest: TickOffer | undefined;
-  /** By window end and tables: the tables as described once that end's tick was taken; newest last. */
-  private readonly described = new Map<string, Promise<Map<number, TableInfo>>>();
+  /** By window end and tables: the tables' catalog versions read once that end's tick was taken; newest last. */
+  private readonly versionsRead = new Map<string, Promise<Map<number, string>>>();
   /** By read query, then by window key. */
   private readonly chunks = new Map<string, Map<string, ChunkOffer>>();
   private readonly readers = new Map<object, ReaderState>();
@@ -239,28 +239,29 @@ export class SharedLog {
   }
 
   /**
-   * The source's tables `relids` as described after the tick that ends `window` was taken: once per
-   * window end for every chunk of it and every worker. Every change of the window committed before that
-   * tick, so every ALTER TABLE a change of it followed committed before too, and any description taken
-   * after the tick sees them, as one taken after each chunk's read would (src/apply/plan-keeper.ts). A
-   * live source's window is one chunk; a backlog's window is hundreds, and its tables are described once.
+   * The catalog versions of the source's tables `relids` read after the tick that ends `window` was
+   * taken: once per window end for every chunk of it and every worker. Every change of the window
+   * committed before that tick, so every ALTER TABLE a change of it followed committed before too, and
+   * any read taken after the tick sees them, as one taken after each chunk's read would
+   * (src/apply/plan-keeper.ts). A live source's window is one chunk; a backlog's window is hundreds, and
+   * its tables' versions are read once.
    */
-  describe(source: pg.ClientBase, window: Position, relids: number[]): Promise<Map<number, TableInfo>> {
+  versions(source: pg.ClientBase, window: Position, relids: number[]): Promise<Map<number, string>> {
     const end = window.to;
-    if (end === undefined) return describeRelids(source, relids);
+    if (end === undefined) return catalogVersions(source, relids);
     const key = `${end.snapshot}/${end.idCeiling}/${[...relids].sort((a, b) => a - b).join(',')}`;
-    const known = this.described.get(key);
+    const known = this.versionsRead.get(key);
     if (known !== undefined) return known;
-    const found = describeRelids(source, relids);
-    this.counts.tablesDescribed++;
-    this.described.set(key, found);
+    const found = catalogVersions(source, relids);
+    this.counts.tableVersionsRead++;
+    this.versionsRead.set(key, found);
     // A failure is the asking worker's (its connection); the next asks again.
     found.catch(() => {
-      if (this.described.get(key) === found) this.described.delete(key);
+      if (this.versionsRead.get(key) === found) this.versionsRead.delete(key);
     });
-    for (const old of this.described.keys()) {
-      if (this.described.size <= windowsDescribed) break;
-      this.described.delete(old);
+    for (const old of this.versionsRead.keys()) {
+      if (this.versionsRead.size <= windowsVersioned) break;
+      this.versionsRead.delete(old);
     }
     return found;
   }

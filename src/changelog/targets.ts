@@ -157,12 +157,17 @@ export async function saveRegisteredPosition(
 ): Promise<void> {
   // Parameters: $1 name, $2 state, $3 changes applied, then the position's columns in order.
   const assignments = positionColumns.map((c, i) => `${c} = $${i + 4}`).join(', ');
+  // Committed without waiting for the WAL flush (a worker does this after every batch): lost in a crash,
+  // the copy is only behind the target's own record, which is what it may be. The pruner goes by the copy,
+  // and a prune that saw it comes later in the WAL: a crash that loses the copy loses that prune too.
   await client.query(
-    `update ${ident(schema)}.target set ${assignments},
+    `with relaxed as (select set_config('synchronous_commit', 'off', true))
+     update ${ident(schema)}.target set ${assignments},
        state = $2, applied_changes = applied_changes + $3,
        last_applied_at = case when $3 > 0 then now() else last_applied_at end,
        last_error = case when $2 in ('live', 'catching_up') then null else last_error end,
        parked_since = null, updated_at = now()
+      from relaxed
      where name = $1`,
     [name, state, appliedChanges, ...positionValues(position)],
   );

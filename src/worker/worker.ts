@@ -1,6 +1,7 @@
 /**
  * One target's worker: reads the log in windows (src/changelog/window.ts) and applies each chunk to the target
- * in one transaction together with the position it reaches, then updates the source's copy. One ordered
+ * in one transaction together with the position it reaches, which the source has a copy of
+ * (position-mirror.ts). One ordered
  * stream per target; targets run in parallel and never wait for each other (G4).
  *
  * A failure parks the target (G5): its position does not move, so nothing later reaches it. A change the
@@ -19,7 +20,6 @@ import type { TrigsyncEvents } from '../lib/events.js';
 import type { Logger } from '../lib/logger.js';
 import { Doorbell, Runnable, type RetryWait } from '../lib/runnable.js';
 import type { TargetState } from '../lib/status-report.js';
-import { saveRegisteredPosition } from '../changelog/targets.js';
 import { loadSyncRequest, type SyncRequest } from '../sync/requests.js';
 import { clearFailures, loadSkipped } from '../changelog/error-queue.js';
 import { closeWindow, type LogChange, type Position } from '../changelog/window.js';
@@ -31,7 +31,6 @@ import { SequenceKeeper } from '../apply/sequences.js';
 import { appliedEvent } from '../apply/applied-event.js';
 import { LogReader, workerChunkLimits } from '../apply/log-reader.js';
 import type { SharedLog } from '../apply/shared-log.js';
-import { saveAppliedPosition } from '../apply/statements.js';
 import type { SideCopy } from '../sync/side-copy.js';
 import {
   copyInStreamPlace,
@@ -42,6 +41,7 @@ import {
   type SyncContext,
 } from './worker-sync.js';
 import { FailureReporter, judge, onTarget } from './worker-failure.js';
+import { PositionMirror } from './position-mirror.js';
 import { closeSession, openSession, type Session, type SessionDeps } from './worker-session.js';
 
 export interface WorkerDeps extends SessionDeps {
@@ -58,8 +58,6 @@ export interface WorkerDeps extends SessionDeps {
 
 /** A sync request whose NOTIFY was lost is found within this long. */
 const requestCheckIntervalMs = 5_000;
-/** Idle workers refresh the source's copy of their position at most this often. */
-const idleMirrorIntervalMs = 2_000;
 
 export class TargetWorker extends Runnable {
   readonly name: string;
@@ -82,7 +80,8 @@ export class TargetWorker extends Runnable {
   private operatorStale = true;
   private requestCheckedAt = 0;
   private state: TargetState = 'new';
-  private mirroredAt = 0;
+  /** The source's copy of the position (position-mirror.ts). */
+  private readonly mirror: PositionMirror;
   private readonly reader: LogReader;
   private readonly failures: FailureReporter;
 
@@ -95,6 +94,11 @@ export class TargetWorker extends Runnable {
     this.reader = new LogReader(deps.sharedLog, workerChunkLimits(config.apply, config.targets.length));
     this.planKeeper = new PlanKeeper(deps.config, deps.target, deps.sourceTables, this.log, deps.drains);
     this.sequences = new SequenceKeeper(deps.config, deps.target, this.log);
+    this.mirror = new PositionMirror(
+      { schema: config.schema, origin: deps.origin, target: this.name },
+      () => this.state,
+      (state) => this.setState(state),
+    );
   }
 
   /** An operator asked to retry (or skipped a change, or asked for a sync): act now. */
@@ -110,6 +114,7 @@ export class TargetWorker extends Runnable {
       () => this.turn(signal),
       (thrown) => this.failed(thrown),
     );
+    if (this.session !== undefined) await this.mirror.flush(this.session);
     await this.disconnect();
   }
 
@@ -235,14 +240,14 @@ export class TargetWorker extends Runnable {
     if (changes.length === 0) {
       session.position = closeWindow(position);
       // An empty window is live; one that ends after its chunks (the last was full) was a backlog.
-      await this.mirror(session, position.appliedId === 0 ? 'live' : 'catching_up', 0, false);
+      await this.mirror.idle(session, position.appliedId === 0 ? 'live' : 'catching_up');
       await this.sequences.keep(source, target, session.plan, true);
       await this.forgetPassedDrains(session);
       return 0;
     }
-    const described = (client: pg.ClientBase, relids: number[]) =>
-      this.deps.sharedLog.describe(client, position, relids);
-    if (await this.planKeeper.sourceChanged(source, changes, described)) await this.planAgain(session);
+    const versions = (client: pg.ClientBase, relids: number[]) =>
+      this.deps.sharedLog.versions(client, position, relids);
+    if (await this.planKeeper.sourceChanged(source, changes, versions)) await this.planAgain(session);
     const started = performance.now();
     const scope = {
       tables: session.plan.tables,
@@ -308,7 +313,7 @@ export class TargetWorker extends Runnable {
     });
     session.position = next;
     const state = next.to === undefined && onlyChunk ? 'live' : 'catching_up';
-    await this.mirror(session, state, part.length, true);
+    await this.mirror.applied(session, state, part.length);
     if (wasParked) {
       await clearFailures(session.source, this.deps.config.schema, this.name, part.at(-1)!.id);
       this.log.info('target accepts changes again');
@@ -325,7 +330,7 @@ export class TargetWorker extends Runnable {
       key: this.key,
       log: this.log,
       wake: this.wake,
-      mirror: (session, state) => this.mirror(session, state, 0, true),
+      mirror: (session, state) => this.mirror.now(session, state),
     };
   }
 
@@ -352,25 +357,6 @@ export class TargetWorker extends Runnable {
   private async forgetPassedDrains(session: Session): Promise<void> {
     if (session.position.to !== undefined) return;
     await this.planKeeper.forgetPassedDrains(session.source, session.position.from.snapshot);
-  }
-
-  /**
-   * Copy the position to the source; when nothing was applied, only now and then, and to the target
-   * first: the source's copy is never ahead of the target's own record, since the pruner goes by the
-   * copy and a worker that connects checks the record against what the pruner removed (changelog/horizon.ts).
-   */
-  private async mirror(session: Session, state: TargetState, applied: number, force: boolean): Promise<void> {
-    const now = Date.now();
-    if (!force && state === this.state && now - this.mirroredAt < idleMirrorIntervalMs) return;
-    const { schema } = this.deps.config;
-    if (!force) {
-      await onTarget(() =>
-        saveAppliedPosition(session.target, schema, this.deps.origin, this.name, session.position),
-      );
-    }
-    await saveRegisteredPosition(session.source, schema, this.name, session.position, state, applied);
-    this.mirroredAt = now;
-    this.setState(state);
   }
 
   private setState(state: TargetState): void {

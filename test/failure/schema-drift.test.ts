@@ -4,8 +4,10 @@
 // docs/operations.md ("Schema changes") says what to do for each.
 import { describe, expect, it } from 'vitest';
 
+import { catalogVersions, describeRelids, sameShape } from '../../src/capture/catalog.js';
 import type { Config } from '../../src/config/types.js';
 import type { Daemon } from '../../src/daemon/daemon.js';
+import { withClient } from '../support/cluster.js';
 import { freshDatabase, sharedClusters, waitFor, type FreshDatabase } from '../support/fixtures.js';
 import {
   collectingLogger,
@@ -288,5 +290,52 @@ describe('schema drift', () => {
     expect(after).toEqual(before);
     await d.daemon.stop();
     await expect(startDaemon(d.config)).rejects.toThrow(/items does not exist on the source/);
+  });
+});
+
+describe("a table's catalog version", () => {
+  it('moves with every change that changes its description, so a worker never keeps a stale one', async () => {
+    const db = await freshDatabase(sharedClusters().source);
+    await withClient(db.url, async (client) => {
+      await client.query('create table items (id int primary key, v text, n int, c varchar(10))');
+      const relid = Number(
+        (await client.query<{ oid: string }>(`select 'items'::regclass::oid as oid`)).rows[0]!.oid,
+      );
+      const seen = async () => {
+        const [described] = [...(await describeRelids(client, [relid])).values()];
+        return { described: described!, version: (await catalogVersions(client, [relid])).get(relid)! };
+      };
+      let before = await seen();
+      expect(before.version).toBe(before.described.version);
+      const changes = [
+        'alter table items add column note text',
+        'alter table items drop column note',
+        'alter table items alter column n type bigint',
+        'alter table items alter column c type varchar(20)',
+        'alter table items alter column v set not null',
+        'alter table items rename column n to amount',
+        'alter table items add column g int generated always as (id * 2) stored',
+        'alter table items drop constraint items_pkey',
+        'alter table items add primary key (id, v)',
+        'create unique index items_amount on items (amount)',
+        'create unique index concurrently items_v on items (v)',
+        'alter table items alter column amount set not null',
+        'create rule no_delete as on delete to items do instead nothing',
+      ];
+      for (const change of changes) {
+        await client.query(change);
+        const after = await seen();
+        expect(after.version, change).not.toBe(before.version);
+        // The version read alone is the description's own.
+        expect(after.version, change).toBe(after.described.version);
+        before = after;
+      }
+      // A grant rewrites the table's pg_class row: the version moves with the description unchanged
+      // (read again, found the same; no plan rebuilt).
+      await client.query('grant select on items to public');
+      const granted = await seen();
+      expect(sameShape(before.described, granted.described)).toBe(true);
+      expect(granted.version).not.toBe(before.version);
+    });
   });
 });

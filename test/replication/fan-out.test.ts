@@ -119,7 +119,7 @@ describe('fan-out through one reading of the log', () => {
     expect(counts.chunksShared, JSON.stringify(counts)).toBeGreaterThan(counts.chunksRead);
   });
 
-  it("describes a backlog window's tables once, not once per chunk", async () => {
+  it("reads a backlog window's catalog versions once, not once per chunk", async () => {
     const { src, targets } = await setUp();
     const config = configFor(src, targets, 1);
     let daemon = await startDaemon(config);
@@ -133,7 +133,7 @@ describe('fan-out through one reading of the log', () => {
     await daemon.stop();
     await expectEqual(src, targets.slice(0, 1));
     expect(counts.chunksRead, JSON.stringify(counts)).toBeGreaterThanOrEqual(10);
-    expect(counts.tablesDescribed, JSON.stringify(counts)).toBe(1);
+    expect(counts.tableVersionsRead, JSON.stringify(counts)).toBe(1);
   });
 
   it('targets that start at different positions seeing the same changes read a backlog once', async () => {
@@ -168,9 +168,10 @@ describe('fan-out through one reading of the log', () => {
     const counts = reads(daemon);
     await daemon.stop();
     expect(counts.startsMerged, JSON.stringify(counts)).toBeGreaterThan(0);
-    // One read for all four targets, each taken by the three others: with two starts read apart, the
-    // backlog's chunks would be read twice and shared once each.
-    expect(counts.chunksShared, JSON.stringify(counts)).toBeGreaterThanOrEqual(2 * counts.chunksRead);
+    // One read for all four targets, each taken by the three others (3 shares a read; a worker that
+    // falls behind on a busy machine reads a chunk or two alone): with two starts read apart, the
+    // backlog's chunks would be read twice and shared once each (1 share a read).
+    expect(counts.chunksShared, JSON.stringify(counts)).toBeGreaterThanOrEqual(1.5 * counts.chunksRead);
   });
 
   it('a target that parks lags alone: the others get everything, and it catches up once fixed', async () => {

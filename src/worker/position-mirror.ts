@@ -1,0 +1,97 @@
+/**
+ * The source's copy of a target's position: its row in `trigsync.target`, which status, verify's
+ * catch-up and the pruner read. The target's own record, written in the transaction of each batch, is
+ * the position. The copy is never ahead of it, since the pruner goes by the copy and a worker that
+ * connects checks its record against what the pruner removed (src/changelog/horizon.ts); it may lag
+ * it a moment, and the pruner then keeps a little more:
+ *  - after batches that follow each other fast, the copy is written at most every busyIntervalMs, and
+ *    at once when the target's state changes. A worker applying 200 small batches a second spent a
+ *    round trip to the source on each, a tenth of its turn;
+ *  - once the worker finds nothing more, the last applied position is copied at once, and the position
+ *    of the windows that found nothing now and then, to the target first;
+ *  - a stop copies what is pending, if the source answers within a moment.
+ */
+import type { TargetState } from '../lib/status-report.js';
+import { saveRegisteredPosition } from '../changelog/targets.js';
+import type { Position } from '../changelog/window.js';
+import { saveAppliedPosition } from '../apply/statements.js';
+import { onTarget } from './worker-failure.js';
+import type { Session } from './worker-session.js';
+
+/** Batches that follow each other fast are copied at most this often. */
+const busyIntervalMs = 100;
+/** Windows that found nothing are copied at most this often. */
+const idleIntervalMs = 2_000;
+/** A stop waits at most this long for the last copy. */
+const stopCopyMs = 1_000;
+
+export interface MirrorKey {
+  schema: string;
+  origin: string;
+  target: string;
+}
+
+export class PositionMirror {
+  private copiedAt = 0;
+  /** Applied on the target and not yet copied: the position, its state, the changes applied since. */
+  private pending: { position: Position; state: TargetState; changes: number } | undefined;
+
+  constructor(
+    private readonly key: MirrorKey,
+    /** The target's state as last copied or set (a failure sets it to parked without a copy). */
+    private readonly state: () => TargetState,
+    private readonly setState: (state: TargetState) => void,
+  ) {}
+
+  /** After a batch of `changes` committed on the target with the session's position. */
+  async applied(session: Session, state: TargetState, changes: number): Promise<void> {
+    this.hold(session.position, state, changes);
+    if (state === this.state() && Date.now() - this.copiedAt < busyIntervalMs) return;
+    await this.copy(session);
+  }
+
+  /** The target holds the session's position already (a sync's copy committed it): copied now. */
+  async now(session: Session, state: TargetState): Promise<void> {
+    this.hold(session.position, state, 0);
+    await this.copy(session);
+  }
+
+  /** A window found nothing: the last applied position copied now, the session's now and then. */
+  async idle(session: Session, state: TargetState): Promise<void> {
+    if (this.pending !== undefined) await this.copy(session);
+    if (state === this.state() && Date.now() - this.copiedAt < idleIntervalMs) return;
+    const { schema, origin, target } = this.key;
+    await onTarget(() => saveAppliedPosition(session.target, schema, origin, target, session.position));
+    this.hold(session.position, state, 0);
+    await this.copy(session);
+  }
+
+  /** At a stop: what is pending, if the source answers in time; else the copy lags, as it may. */
+  async flush(session: Session): Promise<void> {
+    if (this.pending === undefined) return;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, stopCopyMs)));
+    await Promise.race([this.copy(session).catch(() => undefined), late]);
+    clearTimeout(timer);
+  }
+
+  private hold(position: Position, state: TargetState, changes: number): void {
+    this.pending = { position, state, changes: (this.pending?.changes ?? 0) + changes };
+  }
+
+  private async copy(session: Session): Promise<void> {
+    const pending = this.pending!;
+    const { schema, target } = this.key;
+    await saveRegisteredPosition(
+      session.source,
+      schema,
+      target,
+      pending.position,
+      pending.state,
+      pending.changes,
+    );
+    if (this.pending === pending) this.pending = undefined;
+    this.copiedAt = Date.now();
+    this.setState(pending.state);
+  }
+}
