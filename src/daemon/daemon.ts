@@ -12,10 +12,12 @@
 import type pg from 'pg';
 
 import type { Drain } from '../apply/plan-keeper.js';
+import { warmReader } from '../apply/log-reader.js';
 import { SharedLog, type SharedLogCounts } from '../apply/shared-log.js';
 import { TargetWorker } from '../worker/worker.js';
 import { sourceOrigin } from '../capture/install.js';
 import { CaptureWatcher } from '../capture/capture-watcher.js';
+import { describeTables } from '../capture/catalog.js';
 import { copyAdvice, drainingTables, notInConfigAdvice } from '../capture/table-set.js';
 import { assertSchemaKnown } from '../capture/migrations.js';
 import { describeSourceTables, type SourceTables } from '../capture/source-tables.js';
@@ -67,10 +69,11 @@ export class Daemon {
   private started: Promise<void> | undefined;
   private stopping: Promise<void> | undefined;
   /**
-   * The check's source connection, kept for the install when this daemon leads at once: one backend
-   * fewer to start, and one whose catalog cache the check has warmed. Closed once leadership is decided.
+   * The check's source connection and its description of the tables, kept for the install when this
+   * daemon leads at once: one backend fewer to start, one whose catalog cache the check has warmed, and
+   * one description fewer. Closed once leadership is decided.
    */
-  private checkedClient: pg.Client | undefined;
+  private checked: { client: pg.Client; tables: SourceTables } | undefined;
 
   constructor(
     private readonly config: Config,
@@ -170,27 +173,31 @@ export class Daemon {
       await assertSchemaKnown(client, config.schema, 'source');
       const described = await describeSourceTables(client, config);
       if (described.problems.length > 0) throw new ConfigError(described.problems);
+      this.checked = { client, tables: described.tables };
     } catch (thrown) {
       await client.end().catch(() => undefined);
       throw thrown;
     }
-    this.checkedClient = client;
     return true;
   }
 
   private dropCheckedClient(): void {
-    void this.checkedClient?.end().catch(() => undefined);
-    this.checkedClient = undefined;
+    void this.checked?.client.end().catch(() => undefined);
+    this.checked = undefined;
   }
 
-  /** A source session of the term for the install: the check's, joined to the term, else a new one. */
-  private async installSession(fence: TermFence): Promise<pg.Client> {
-    const client = this.checkedClient;
-    this.checkedClient = undefined;
-    if (client === undefined) return fence.connect();
+  /**
+   * A source session of the term for the install: the check's, joined to the term, with the tables the
+   * check described; else a new one.
+   */
+  private async installSession(fence: TermFence): Promise<{ client: pg.Client; tables?: SourceTables }> {
+    const checked = this.checked;
+    this.checked = undefined;
+    if (checked === undefined) return { client: await fence.connect() };
+    const { client } = checked;
     try {
       await fence.join(client);
-      return client;
+      return checked;
     } catch (thrown) {
       await client.end().catch(() => undefined);
       throw thrown;
@@ -199,9 +206,9 @@ export class Daemon {
 
   private async install(fence: TermFence): Promise<SourceFacts> {
     const { config, logger } = this;
-    const client = await this.installSession(fence);
+    const { client, tables } = await this.installSession(fence);
     try {
-      const report = await installSource(client, config);
+      const report = await installSource(client, config, tables);
       logger.info(
         {
           schema: report.schema,
@@ -225,8 +232,6 @@ export class Daemon {
           { target, table },
           `target ${target}: copies ${table}, which it takes anew (initialSync: copy)`,
         );
-      const described = await describeSourceTables(client, config);
-      if (described.problems.length > 0) throw new ConfigError(described.problems);
       const draining = (await drainingTables(client, config.schema)).filter((d) =>
         config.targets.some((t) => t.name === d.target),
       );
@@ -244,7 +249,7 @@ export class Daemon {
       }
       return {
         origin: await sourceOrigin(client, config.schema),
-        sourceTables: described.tables,
+        sourceTables: report.sourceTables,
         drains,
         drainedTables: drained.tables,
       };
@@ -262,8 +267,15 @@ export class Daemon {
       config.targets.map((t) => [
         t.name,
         {
-          source: new EarlyConnection(() => fence.connect()),
-          target: new EarlyConnection(() => connect(t.url, daemonConnectOptions(config))),
+          source: new EarlyConnection(() => primed(fence.connect(), (c) => warmReader(c, config.schema))),
+          target: new EarlyConnection(() =>
+            primed(connect(t.url, daemonConnectOptions(config)), (c) =>
+              describeTables(
+                c,
+                t.tables.map((m) => m.target),
+              ),
+            ),
+          ),
         },
       ]),
     );
@@ -350,4 +362,15 @@ export class Daemon {
     await this.server?.stop();
     this.logger.info('daemon stopped');
   }
+}
+
+/**
+ * A connection opened, and primed by `warm` while the leader installs: statements that its first real
+ * ones need the same catalog entries as, so that a fresh backend has them cached when it is used. A
+ * failure of `warm` is left to the real statements.
+ */
+async function primed(opening: Promise<pg.Client>, warm: (client: pg.Client) => Promise<unknown>) {
+  const client = await opening;
+  await warm(client).catch(() => undefined);
+  return client;
 }

@@ -9,7 +9,7 @@ import type pg from 'pg';
 
 import { ensureTableCapture, lockCapture } from '../capture/install.js';
 import { migrate, type MigrateResult } from '../capture/migrations.js';
-import { describeSourceTables } from '../capture/source-tables.js';
+import { describeSourceTables, type SourceTables } from '../capture/source-tables.js';
 import {
   capturedNotInConfig,
   recordGroupTables,
@@ -37,14 +37,24 @@ export interface SourceInstallReport {
   targetsRemoved: string[];
   /** Targets this group took over from a group that no daemon leads (src/changelog/targets.ts). */
   targetsClaimed: ClaimedTarget[];
+  /**
+   * The configured tables as described before their capture was ensured: what the daemon's workers
+   * plan with. An ALTER TABLE since shows in their catalog versions (src/apply/plan-keeper.ts).
+   */
+  sourceTables: SourceTables;
 }
 
+/**
+ * `described`: the configured tables as described moments before on this connection (the daemon's
+ * check), else described now. Either is before the capture lock: an ALTER TABLE meanwhile is the
+ * capture watcher's to follow (src/capture/capture-watcher.ts), as one during a run is.
+ */
 export async function installSource(
   client: pg.ClientBase & pg.Client,
   config: Config,
+  described?: SourceTables,
 ): Promise<SourceInstallReport> {
-  const { tables, problems } = await describeSourceTables(client, config);
-  if (problems.length > 0) throw new ConfigError(problems);
+  const tables = described ?? (await describedWithoutProblems(client, config));
   const schema = await migrate(client, config.schema, 'source');
   const s = ident(config.schema);
   const report: SourceInstallReport = {
@@ -56,6 +66,7 @@ export async function installSource(
     targetsAdded: [],
     targetsRemoved: [],
     targetsClaimed: [],
+    sourceTables: tables,
   };
 
   await inTransaction(client, async () => {
@@ -115,4 +126,10 @@ export async function installSource(
     }
   });
   return report;
+}
+
+async function describedWithoutProblems(client: pg.ClientBase, config: Config): Promise<SourceTables> {
+  const { tables, problems } = await describeSourceTables(client, config);
+  if (problems.length > 0) throw new ConfigError(problems);
+  return tables;
 }

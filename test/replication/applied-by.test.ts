@@ -8,7 +8,7 @@ import { prepareReaderSession } from '../../src/apply/log-reader.js';
 import { migrate } from '../../src/capture/migrations.js';
 import { appliedBy, appliedBySql, pendingSql, type PositionSql } from '../../src/changelog/applied-by.js';
 import { parseSnapshot, visibleIn } from '../../src/changelog/snapshot.js';
-import { windowQuery, type Position } from '../../src/changelog/window.js';
+import { readWindow, txidsOfA, windowQuery, type Position } from '../../src/changelog/window.js';
 import { withClient } from '../support/cluster.js';
 import { freshDatabase, sharedClusters } from '../support/fixtures.js';
 import { predicateCase, type PredicateCase } from '../unit/position-predicate-arbitraries.js';
@@ -100,7 +100,7 @@ describe('the applied-by-position rule', () => {
           [
             position.from.snapshot,
             position.from.idBound,
-            position.from.nextXid,
+            txidsOfA(position.from),
             position.to!.snapshot,
             position.to!.idCeiling,
             appliedId,
@@ -127,6 +127,52 @@ describe('the applied-by-position rule', () => {
         // The rule filters what the indexes find.
         for (const scan of [a, b]) expect(scan.Filter, shown).toContain('pg_visible_in_snapshot');
       }
+    });
+  });
+
+  it('reads nothing below the start of a window whose start saw every transaction', async () => {
+    const db = await freshDatabase(sharedClusters().source);
+    await withClient(db.url, async (client) => {
+      await migrate(client, 'trigsync', 'source');
+      // A log that a lagging target holds: 200k changes of ten bulk transactions below the window, then
+      // the window's 1,000 of transaction 1010. Few transactions: a txid matches a tenth of the log.
+      await client.query(
+        `insert into trigsync.change_log (txid, relid, op, row)
+         select (1000 + least(g / 20000, 10))::text::xid8, 1, 'I', json_build_object('id', g)
+           from generate_series(0, 200999) g`,
+      );
+      await client.query('analyze trigsync.change_log');
+      await prepareReaderSession(client);
+      // `from` saw every transaction below 1010 (part A has no txid); the window holds 1010's changes.
+      const position: Position = {
+        from: { snapshot: '1010:1010:', idBound: 200_000, nextXid: '1009' },
+        to: { snapshot: '1011:1011:', idBound: 201_000, nextXid: '1011', idCeiling: 201_000 },
+        appliedId: 0,
+      };
+      expect(txidsOfA(position.from)).toEqual([]);
+      const query = windowQuery('trigsync', [{ relid: 1, filter: undefined }]);
+      const chunk = await readWindow(client, query, position, { changes: 256, bytes: 16 * 1024 * 1024 });
+      expect(chunk.changes.map((c) => Number(c.id))).toEqual(
+        Array.from({ length: 256 }, (_, i) => 200_001 + i),
+      );
+      // The read's blocks: the window's few, not the log's below it (over 2,000 walked by id).
+      type Buffers = { 'Shared Hit Blocks': number; 'Shared Read Blocks': number };
+      const result = await client.query<{ 'QUERY PLAN': [{ Plan: PlanNode & Buffers }] }>(
+        `explain (analyze, buffers, format json) ${query}`,
+        [
+          position.from.snapshot,
+          position.from.idBound,
+          txidsOfA(position.from),
+          position.to!.snapshot,
+          position.to!.idCeiling,
+          0,
+          256,
+          16 * 1024 * 1024,
+        ],
+      );
+      const plan = result.rows[0]!['QUERY PLAN'][0].Plan;
+      const blocks = plan['Shared Hit Blocks'] + plan['Shared Read Blocks'];
+      expect(blocks, JSON.stringify(plan, null, 1)).toBeLessThan(200);
     });
   });
 });
