@@ -2,6 +2,7 @@
 // twin on generated positions and changes, and the window read built on it still finds its changes by
 // the change log's indexes.
 import fc from 'fast-check';
+import type pg from 'pg';
 import { describe, expect, it } from 'vitest';
 
 import { prepareReaderSession } from '../../src/apply/log-reader.js';
@@ -73,16 +74,8 @@ describe('the applied-by-position rule', () => {
   });
 
   it('leaves the window read on its indexes: part A by txid, part B by id', async () => {
-    const db = await freshDatabase(sharedClusters().source);
-    await withClient(db.url, async (client) => {
-      await migrate(client, 'trigsync', 'source');
-      // 100k changes of 25k transactions, four each: change g (id g + 1) by transaction 1000 + g / 4.
-      await client.query(
-        `insert into trigsync.change_log (txid, relid, op, row)
-         select (1000 + g / 4)::text::xid8, 1, 'I', json_build_object('id', g) from generate_series(0, 99999) g`,
-      );
-      await client.query('analyze trigsync.change_log');
-      await prepareReaderSession(client);
+    // 100k changes of 25k transactions, four each: change g (id g + 1) by transaction 1000 + g / 4.
+    await withLog(100_000, '1000 + g / 4', async (client) => {
       // `from` did not see transaction 5000 (a long one) nor 21000 and took the ids up to 21004's; the
       // window ends where every transaction below 22000 had committed.
       const position: Position = {
@@ -131,18 +124,9 @@ describe('the applied-by-position rule', () => {
   });
 
   it('reads nothing below the start of a window whose start saw every transaction', async () => {
-    const db = await freshDatabase(sharedClusters().source);
-    await withClient(db.url, async (client) => {
-      await migrate(client, 'trigsync', 'source');
-      // A log that a lagging target holds: 200k changes of ten bulk transactions below the window, then
-      // the window's 1,000 of transaction 1010. Few transactions: a txid matches a tenth of the log.
-      await client.query(
-        `insert into trigsync.change_log (txid, relid, op, row)
-         select (1000 + least(g / 20000, 10))::text::xid8, 1, 'I', json_build_object('id', g)
-           from generate_series(0, 200999) g`,
-      );
-      await client.query('analyze trigsync.change_log');
-      await prepareReaderSession(client);
+    // A log that a lagging target holds: 200k changes of ten bulk transactions below the window, then
+    // the window's 1,000 of transaction 1010. Few transactions: a txid matches a tenth of the log.
+    await withLog(201_000, '1000 + least(g / 20000, 10)', async (client) => {
       // `from` saw every transaction below 1010 (part A has no txid); the window holds 1010's changes.
       const position: Position = {
         from: { snapshot: '1010:1010:', idBound: 200_000, nextXid: '1009' },
@@ -176,3 +160,26 @@ describe('the applied-by-position rule', () => {
     });
   });
 });
+
+/**
+ * A fresh source schema whose log holds `changes` changes, change g (id g + 1) by transaction `txid`
+ * (an expression of g), analyzed; then `fn` on a reader's session.
+ */
+async function withLog(
+  changes: number,
+  txid: string,
+  fn: (client: pg.Client) => Promise<void>,
+): Promise<void> {
+  const db = await freshDatabase(sharedClusters().source);
+  await withClient(db.url, async (client) => {
+    await migrate(client, 'trigsync', 'source');
+    await client.query(
+      `insert into trigsync.change_log (txid, relid, op, row)
+       select (${txid})::text::xid8, 1, 'I', json_build_object('id', g) from generate_series(0, $1 - 1) g`,
+      [changes],
+    );
+    await client.query('analyze trigsync.change_log');
+    await prepareReaderSession(client);
+    await fn(client);
+  });
+}
