@@ -24,6 +24,7 @@
 import type pg from 'pg';
 
 import { ident } from '../config/identifiers.js';
+import { sendPipelined, valuesOrFirstFailure } from '../db/pipeline.js';
 import { pendingSql } from './applied-by.js';
 import { parseSnapshot } from './snapshot.js';
 
@@ -67,31 +68,43 @@ export async function takeTick(
   const lastId = 'coalesce(pg_sequence_last_value($1::regclass), 0)';
   const idSequence = `${ident(schema)}.change_log_id_seq`;
   const flushSequence = `${ident(schema)}.tick_flush`;
-  const bound = await client.query<{ id: number }>(`select ${lastId} as id`, [idSequence]);
-  // The tick's row (sql/source/008) names it for later checks (src/changelog/horizon.ts), and is WAL. Ticks
-  // taken inside one transaction (install registers its targets so) share their xid, and its row. Its
-  // commit need not wait for the flush: the last statement's flushes it, before the tick is used.
-  const xid = await client.query<{ xid: string }>(
-    `with relaxed as (select set_config('synchronous_commit', 'off', true)),
-          noted as (insert into ${ident(schema)}.tick (xid) select pg_current_xact_id() from relaxed
-                    on conflict (xid) do nothing)
-     select pg_current_xact_id()::text as xid`,
-  );
+  // Two round trips for the four statements: the server runs them in order either way, and what must
+  // come between them (afterXid) comes between the pairs.
+  const [bound, xid] = (await bothOf(client, [
+    () => client.query(`select ${lastId} as id`, [idSequence]),
+    // The tick's row (sql/source/008) names it for later checks (src/changelog/horizon.ts), and is WAL. Ticks
+    // taken inside one transaction (install registers its targets so) share their xid, and its row. Its
+    // commit need not wait for the flush: the last statement's flushes it, before the tick is used.
+    () =>
+      client.query(
+        `with relaxed as (select set_config('synchronous_commit', 'off', true)),
+              noted as (insert into ${ident(schema)}.tick (xid) select pg_current_xact_id() from relaxed
+                        on conflict (xid) do nothing)
+         select pg_current_xact_id()::text as xid`,
+      ),
+  ])) as [{ id: number }, { xid: string }];
   await afterXid?.();
-  const snapshot = await client.query<{ snapshot: string }>('select pg_current_snapshot()::text as snapshot');
-  // setval() makes this transaction write WAL (sql/source/006_tick.sql), so that its synchronous commit
-  // flushes the WAL up to it: the commits the snapshot sees are on disk before the tick is used.
-  const ceiling = await client.query<{ id: number }>(
-    `select set_config('synchronous_commit', 'on', true) as durable, setval($2::regclass, 1) as flushed,
-            ${lastId} as id`,
-    [idSequence, flushSequence],
-  );
-  return {
-    snapshot: snapshot.rows[0]!.snapshot,
-    idBound: bound.rows[0]!.id,
-    nextXid: xid.rows[0]!.xid,
-    idCeiling: ceiling.rows[0]!.id,
-  };
+  const [snapshot, ceiling] = (await bothOf(client, [
+    () => client.query('select pg_current_snapshot()::text as snapshot'),
+    // setval() makes this transaction write WAL (sql/source/006_tick.sql), so that its synchronous commit
+    // flushes the WAL up to it: the commits the snapshot sees are on disk before the tick is used.
+    () =>
+      client.query(
+        `select set_config('synchronous_commit', 'on', true) as durable, setval($2::regclass, 1) as flushed,
+                ${lastId} as id`,
+        [idSequence, flushSequence],
+      ),
+  ])) as [{ snapshot: string }, { id: number }];
+  return { snapshot: snapshot.snapshot, idBound: bound.id, nextXid: xid.xid, idCeiling: ceiling.id };
+}
+
+/** The first row of each of two statements sent in one round trip, in order; the first failure throws. */
+async function bothOf(
+  client: pg.ClientBase,
+  statements: [() => Promise<pg.QueryResult>, () => Promise<pg.QueryResult>],
+): Promise<unknown[]> {
+  const results = valuesOrFirstFailure(await sendPipelined(client, () => statements.map((send) => send())));
+  return results.map((result) => result.rows[0] as unknown);
 }
 
 /** The position of a target that starts following now. */
