@@ -5,8 +5,9 @@
  * changed. Row images written after that have the new shape, and applying them with the plan of the old
  * shape would drop or mangle values without a word. So before a batch is applied, the versions of the
  * catalog rows of the tables it touches are read (one light catalog query per batch); a table whose rows
- * moved is described again and, if its shape changed, the source's tables and the plan are rebuilt. A target that cannot take the new shape fails the rebuild with the table and the
- * problem named (src/apply/plan.ts) and is parked; its batch waits in the log.
+ * moved is described again and, if its shape changed, the source's tables and the plan are rebuilt. A
+ * target that cannot take the new shape fails the rebuild with the table and the problem named
+ * (src/apply/plan.ts) and is parked; its batch waits in the log.
  *
  * An ALTER TABLE takes an exclusive lock: every image of the new shape was written by a transaction
  * that started after the ALTER committed, so a batch read before the catalogs are read again cannot

@@ -98,7 +98,7 @@ export class SharedLog {
   };
   /** The tick taken last, offered to the next workers that open a window. */
   private latest: TickOffer | undefined;
-  /** By window end and tables: the tables' catalog versions read once that end's tick was taken; newest last. */
+  /** By window end and tables: their catalog versions, read once that end's tick was taken; newest last. */
   private readonly versionsRead = new Map<string, Promise<Map<number, string>>>();
   /** By read query, then by window key. */
   private readonly chunks = new Map<string, Map<string, ChunkOffer>>();
