@@ -13,8 +13,8 @@ import type { SharedLog } from './shared-log.js';
 import {
   openWindow,
   readWindow,
-  txidsOfA,
   windowQuery,
+  windowValues,
   type Chunk,
   type ChunkLimits,
   type LogChange,
@@ -106,12 +106,14 @@ export async function prepareReaderSession(client: pg.ClientBase): Promise<void>
  */
 export async function warmReader(client: pg.ClientBase, schema: string): Promise<void> {
   await prepareReaderSession(client);
-  const from = { snapshot: '1:1:', idBound: 0, nextXid: '1' };
+  const nowhere = { snapshot: '1:1:', idBound: 0, nextXid: '1' };
+  const position = { from: nowhere, to: { ...nowhere, idCeiling: 0 }, appliedId: 0 };
   // Table oid 0: a list that the planner cannot fold away, as it would an empty one.
   await client
-    .query(`explain ${windowQuery(schema, [{ relid: 0, filter: undefined }])}`, [
-      ...[from.snapshot, from.idBound, txidsOfA(from), from.snapshot, 0, 0, 1, 1],
-    ])
+    .query(
+      `explain ${windowQuery(schema, [{ relid: 0, filter: undefined }])}`,
+      windowValues(position, { changes: 1, bytes: 1 }),
+    )
     .catch(() => undefined);
 }
 

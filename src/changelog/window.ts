@@ -332,7 +332,22 @@ export interface Chunk {
   full: boolean;
 }
 
-/** Read the next chunk of the open window. */
+/** The parameters of the read query (windowQuery) for the open window at `position`. */
+export function windowValues(position: Position, limits: ChunkLimits): unknown[] {
+  const to = position.to;
+  if (to === undefined) throw new Error('readWindow: no open window');
+  return [
+    position.from.snapshot,
+    position.from.idBound,
+    txidsOfA(position.from),
+    to.snapshot,
+    to.idCeiling,
+    position.appliedId,
+    limits.changes,
+    limits.bytes,
+  ];
+}
+
 /** A row of the window's query (windowQuery), as an array in its select list's order. */
 type WindowRow = [
   id: number,
@@ -350,29 +365,19 @@ type WindowRow = [
   bytes: number,
 ];
 
+/** Read the next chunk of the open window. */
 export async function readWindow(
   client: pg.ClientBase,
   query: string,
   position: Position,
   limits: ChunkLimits,
 ): Promise<Chunk> {
-  const to = position.to;
-  if (to === undefined) throw new Error('readWindow: no open window');
   // Rows as arrays, in the select list's order: the daemon's one thread makes a LogChange of every
   // row of a bulk apply, and an object per row keyed by column name first was a third more to make.
   const result = await client.query<WindowRow>({
     text: query,
     rowMode: 'array',
-    values: [
-      position.from.snapshot,
-      position.from.idBound,
-      txidsOfA(position.from),
-      to.snapshot,
-      to.idCeiling,
-      position.appliedId,
-      limits.changes,
-      limits.bytes,
-    ],
+    values: windowValues(position, limits),
   });
   const changes: LogChange[] = new Array<LogChange>(result.rows.length);
   let bytes = 0;

@@ -9,7 +9,13 @@ import { prepareReaderSession } from '../../src/apply/log-reader.js';
 import { migrate } from '../../src/capture/migrations.js';
 import { appliedBy, appliedBySql, pendingSql, type PositionSql } from '../../src/changelog/applied-by.js';
 import { parseSnapshot, visibleIn } from '../../src/changelog/snapshot.js';
-import { readWindow, txidsOfA, windowQuery, type Position } from '../../src/changelog/window.js';
+import {
+  readWindow,
+  txidsOfA,
+  windowQuery,
+  windowValues,
+  type Position,
+} from '../../src/changelog/window.js';
 import { withClient } from '../support/cluster.js';
 import { freshDatabase, sharedClusters } from '../support/fixtures.js';
 import { predicateCase, type PredicateCase } from '../unit/position-predicate-arbitraries.js';
@@ -89,17 +95,7 @@ describe('the applied-by-position rule', () => {
       for (const appliedId of [0, 16_002, 82_000]) {
         const result = await client.query<{ 'QUERY PLAN': [{ Plan: PlanNode }] }>(
           `explain (format json) ${query}`,
-          // As readWindow binds them.
-          [
-            position.from.snapshot,
-            position.from.idBound,
-            txidsOfA(position.from),
-            position.to!.snapshot,
-            position.to!.idCeiling,
-            appliedId,
-            5000,
-            16 * 1024 * 1024,
-          ],
+          windowValues({ ...position, appliedId }, { changes: 5000, bytes: 16 * 1024 * 1024 }),
         );
         const plan = result.rows[0]!['QUERY PLAN'][0].Plan;
         const scans = nodesOf(plan).filter((n) => n['Relation Name'] === 'change_log');
@@ -143,16 +139,7 @@ describe('the applied-by-position rule', () => {
       type Buffers = { 'Shared Hit Blocks': number; 'Shared Read Blocks': number };
       const result = await client.query<{ 'QUERY PLAN': [{ Plan: PlanNode & Buffers }] }>(
         `explain (analyze, buffers, format json) ${query}`,
-        [
-          position.from.snapshot,
-          position.from.idBound,
-          txidsOfA(position.from),
-          position.to!.snapshot,
-          position.to!.idCeiling,
-          0,
-          256,
-          16 * 1024 * 1024,
-        ],
+        windowValues(position, { changes: 256, bytes: 16 * 1024 * 1024 }),
       );
       const plan = result.rows[0]!['QUERY PLAN'][0].Plan;
       const blocks = plan['Shared Hit Blocks'] + plan['Shared Read Blocks'];
