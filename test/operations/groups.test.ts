@@ -95,6 +95,7 @@ describe('groups of daemons on one source', () => {
     ]);
     // One pruner for the source: the daemon whose pruner session holds the pruner's lock.
     const pruners = `select count(*)::int as n from pg_locks where locktype = 'advisory' and granted
+                        and database = (select oid from pg_database where datname = current_database())
                         and classid = hashtext('trigsync pruner')::oid and objid = hashtext('trigsync')::oid`;
     await waitFor(async () => (await count(src, pruners)) === 1, { what: 'one pruner', timeoutMs: 20_000 });
     const refused = await runCli(
