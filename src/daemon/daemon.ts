@@ -12,13 +12,13 @@
 import type pg from 'pg';
 
 import type { Drain } from '../apply/plan-keeper.js';
-import { warmReader } from '../apply/log-reader.js';
 import { SharedLog, type SharedLogCounts } from '../apply/shared-log.js';
 import { TargetWorker } from '../worker/worker.js';
+import { EarlySessions } from '../worker/early-session.js';
 import { sourceOrigin } from '../capture/install.js';
 import { CaptureWatcher } from '../capture/capture-watcher.js';
 import { copyAdvice, drainingTables, notInConfigAdvice } from '../capture/table-set.js';
-import { assertSchemaKnown } from '../capture/migrations.js';
+import { assertSchemaKnown, latestVersion } from '../capture/migrations.js';
 import { describeSourceTables, type SourceTables } from '../capture/source-tables.js';
 import { formatQualifiedName } from '../config/identifiers.js';
 import type { Config } from '../config/types.js';
@@ -72,7 +72,7 @@ export class Daemon {
    * daemon leads at once: one backend fewer to start, one whose catalog cache the check has warmed, and
    * one description fewer. Closed once leadership is decided.
    */
-  private checked: { client: pg.Client; tables: SourceTables } | undefined;
+  private checked: { client: pg.Client; tables: SourceTables; origin: string | undefined } | undefined;
 
   constructor(
     private readonly config: Config,
@@ -169,10 +169,15 @@ export class Daemon {
       database: sourceDatabase,
     });
     try {
-      await assertSchemaKnown(client, config.schema, 'source');
+      const version = await assertSchemaKnown(client, config.schema, 'source');
       const described = await describeSourceTables(client, config);
       if (described.problems.length > 0) throw new ConfigError(described.problems);
-      this.checked = { client, tables: described.tables };
+      // Known where the source was installed before: the workers' targets can start before the install.
+      const origin =
+        version === latestVersion('source', config.schema)
+          ? await sourceOrigin(client, config.schema).catch(() => undefined)
+          : undefined;
+      this.checked = { client, tables: described.tables, origin };
     } catch (thrown) {
       await client.end().catch(() => undefined);
       throw thrown;
@@ -260,28 +265,16 @@ export class Daemon {
   /** Elected: install, then the workers, the listener that wakes them, the pruner and the capture watcher. */
   private async beginTerm(fence: TermFence): Promise<void> {
     const { config, logger } = this;
-    // Each worker's connections open while the source installs: on a slow link to a target, most of a
-    // worker's start; on any, a few of the connections opened one after another at a start.
-    const early = new Map(
-      config.targets.map((t) => [
-        t.name,
-        {
-          // The source is near (the daemon runs beside it): its backend's first read is planned now. A
-          // target may be far, where a statement sent now would cost a round trip more than it saves.
-          source: new EarlyConnection(() => primed(fence.connect(), (c) => warmReader(c, config.schema))),
-          target: new EarlyConnection(() => connect(t.url, daemonConnectOptions(config))),
-        },
-      ]),
-    );
-    const { origin, sourceTables, drains, drainedTables } = await this.install(fence).catch(
-      (thrown: unknown) => {
-        for (const { source, target } of early.values()) {
-          source.discard();
-          target.discard();
-        }
-        throw thrown;
-      },
-    );
+    // The workers' first sessions begin while the source installs, with what the check knew (read
+    // before the install takes the check's connection).
+    const checked = this.checked;
+    const installing = this.install(fence);
+    const early = new EarlySessions(config, fence, installing, checked, logger);
+    const { origin, sourceTables, drains, drainedTables } = await installing.catch((thrown: unknown) => {
+      early.discard();
+      throw thrown;
+    });
+    await early.installed({ origin, sourceTables, drains });
     // One reading of the log for the term's workers: ticks and chunks of the same window are shared.
     const sharedLog = new SharedLog(config.schema, config.apply.batchBytes);
     this.sharedLog = sharedLog;
@@ -356,15 +349,4 @@ export class Daemon {
     await this.server?.stop();
     this.logger.info('daemon stopped');
   }
-}
-
-/**
- * A connection opened, and primed by `warm` while the leader installs: statements that need the same
- * catalog entries as its first real ones, so that a fresh backend has them cached when it is used (10
- * to 20 ms of a start's first rows). A failure of `warm` is left to the real statements.
- */
-async function primed(opening: Promise<pg.Client>, warm: (client: pg.Client) => Promise<unknown>) {
-  const client = await opening;
-  await warm(client).catch(() => undefined);
-  return client;
 }

@@ -88,20 +88,23 @@ export function daemonConnectOptions(config: Config): ConnectOptions {
 }
 
 /**
- * A connection opened ahead of its use (a worker's, while the leader installs on the source): taken
- * once, or closed by discard(). A failure to open shows when it is taken.
+ * Something opened ahead of its use (a worker's connections, while the leader installs on the source):
+ * taken once, or closed by discard(). A failure to open shows when it is taken.
  */
-export class EarlyConnection {
-  private opening: Promise<pg.Client> | undefined;
+export class Early<T> {
+  private opening: Promise<T> | undefined;
 
-  constructor(open: () => Promise<pg.Client>) {
-    this.opening = open();
+  constructor(
+    opening: Promise<T>,
+    private readonly close: (opened: T) => Promise<void>,
+  ) {
+    this.opening = opening;
     // Not a rejection nobody handles: it is awaited when taken, or dropped by discard().
     this.opening.catch(() => undefined);
   }
 
-  /** The connection being opened, the first time; undefined after, or after discard(). */
-  take(): Promise<pg.Client> | undefined {
+  /** What is being opened, the first time; undefined after, or after discard(). */
+  take(): Promise<T> | undefined {
     const opening = this.opening;
     this.opening = undefined;
     return opening;
@@ -110,9 +113,16 @@ export class EarlyConnection {
   /** Close it, unless it was taken. */
   discard(): void {
     void this.take()?.then(
-      (client) => client.end().catch(() => undefined),
+      (opened) => this.close(opened).catch(() => undefined),
       () => undefined,
     );
+  }
+}
+
+/** A connection opened ahead of its use. */
+export class EarlyConnection extends Early<pg.Client> {
+  constructor(open: () => Promise<pg.Client>) {
+    super(open(), (client) => client.end());
   }
 }
 

@@ -5,7 +5,7 @@
 import type pg from 'pg';
 
 import type { Config, TargetConfig } from '../config/types.js';
-import { connect, daemonConnectOptions, type EarlyConnection } from '../db/connect.js';
+import { connect, daemonConnectOptions, Early, type EarlyConnection } from '../db/connect.js';
 import type { TermFence } from '../db/term-fence.js';
 import { ConfigError } from '../failure/errors.js';
 import type { Logger } from '../lib/logger.js';
@@ -18,7 +18,7 @@ import { RoundTrip } from '../apply/copy-in.js';
 import { prepareReaderSession } from '../apply/log-reader.js';
 import type { TargetPlan } from '../apply/plan.js';
 import type { PlanKeeper } from '../apply/plan-keeper.js';
-import { startTargetSession } from '../apply/session-role.js';
+import { startTargetSession, type TargetStart } from '../apply/session-role.js';
 import { onTarget } from './worker-failure.js';
 
 export interface Session {
@@ -45,8 +45,38 @@ export interface SessionDeps {
   origin: string;
   /** The leader's term: source sessions join it (src/db/term-fence.ts). */
   fence: TermFence;
-  /** The source's and the target's connections, opened while the term began: the first session takes them. */
-  early?: { source: EarlyConnection; target: EarlyConnection } | undefined;
+  /** The first session's connections, opened while the term began (early-session.ts). */
+  early?: EarlySession | undefined;
+}
+
+/** A worker's first session begun ahead: the first opening takes its parts. */
+export interface EarlySession {
+  source: EarlyConnection;
+  target: Early<OpenedTarget>;
+}
+
+/** A session's target side: its connection, its start, and its plan if it was made ahead. */
+export interface OpenedTarget {
+  client: pg.Client;
+  start: TargetStart;
+  /** Made ahead by a keeper of the same tables (early-session.ts); undefined: made at the opening. */
+  plan?: TargetPlan | undefined;
+}
+
+/** The target side of a session: connected and started (startTargetSession). */
+export async function openTarget(
+  config: Config,
+  target: TargetConfig,
+  origin: string | Promise<string>,
+): Promise<OpenedTarget> {
+  const opened = await connect(target.url, daemonConnectOptions(config));
+  try {
+    const start = await startTargetSession(opened, config.schema, await origin, target.name);
+    return { client: opened, start };
+  } catch (thrown) {
+    await opened.end().catch(() => undefined);
+    throw thrown;
+  }
 }
 
 /** What opening a session needs of its worker. */
@@ -63,19 +93,19 @@ export interface SessionContext extends SessionDeps {
 
 /** Open a worker's session; what fails on the target is a TargetFailed (worker-failure.ts). */
 export async function openSession(context: SessionContext): Promise<Session> {
-  const opened: pg.Client[] = [];
+  const toClose: pg.Client[] = [];
   try {
     const source = await (context.early?.source.take() ?? context.fence.connect());
-    opened.push(source);
+    toClose.push(source);
     await prepareReaderSession(source);
     await context.loadOperatorState(source);
-    const target = await onTarget(
-      () => context.early?.target.take() ?? connect(context.target.url, daemonConnectOptions(context.config)),
+    const earlyTarget = context.early?.target.take();
+    const opened = await onTarget(
+      () => earlyTarget ?? openTarget(context.config, context.target, context.origin),
     );
-    opened.push(target);
-    const start = await onTarget(() =>
-      startTargetSession(target, context.config.schema, context.origin, context.target.name),
-    );
+    const target = opened.client;
+    toClose.push(target);
+    const { start } = opened;
     context.log.info({ triggers: start.mode }, `target applies as ${start.mode}`);
     const roundTrip = new RoundTrip();
     roundTrip.observe(start.roundTripMs);
@@ -86,7 +116,9 @@ export async function openSession(context: SessionContext): Promise<Session> {
       [position, unrecordedChanges] = [registered.position, registered.appliedChanges];
     }
     context.log.info('connected to target');
-    const plan = await onTarget(() => context.planKeeper.build(target));
+    // A plan made ahead predates the operator's state read above: an operator's act since is noticed
+    // as any other (a NOTIFY, or the request's periodic look), which plans again.
+    const plan = opened.plan ?? (await onTarget(() => context.planKeeper.build(target)));
     const positionLost = await claim(context, source, plan, position, unrecordedChanges);
     return {
       source,
@@ -99,7 +131,7 @@ export async function openSession(context: SessionContext): Promise<Session> {
       unrecordedChanges,
     };
   } catch (thrown) {
-    await Promise.all(opened.map((c) => c.end().catch(() => undefined)));
+    await Promise.all(toClose.map((c) => c.end().catch(() => undefined)));
     throw thrown;
   }
 }

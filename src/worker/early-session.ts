@@ -1,0 +1,129 @@
+/**
+ * The workers' first sessions, begun while the leader installs on the source (src/daemon/daemon.ts):
+ * each worker's source connection, whose backend plans a read meanwhile, and its target side: the
+ * connection, the start once the source's identity is known, and the plan where the check described the
+ * source's tables. On a far target the target side is several round trips that no longer wait for the
+ * install; they are the session's own statements, sent earlier, not extra ones (a statement sent only to
+ * warm a far target's backend costs a round trip more than it saves).
+ */
+import type pg from 'pg';
+
+import type { SourceTables } from '../capture/source-tables.js';
+import type { Config, TargetConfig } from '../config/types.js';
+import { Early, EarlyConnection } from '../db/connect.js';
+import type { TermFence } from '../db/term-fence.js';
+import type { Logger } from '../lib/logger.js';
+import { warmReader } from '../apply/log-reader.js';
+import { PlanKeeper } from '../apply/plan-keeper.js';
+import { openTarget, type EarlySession, type OpenedTarget } from './worker-session.js';
+
+/** What the check found, before the install: the tables' description, and the source's identity if installed. */
+export interface Checked {
+  tables: SourceTables;
+  origin: string | undefined;
+}
+
+/** What the install settled, which the first sessions were begun without. */
+export interface Installed {
+  origin: string;
+  sourceTables: SourceTables;
+  /** Targets that drain tables removed from their config: their plans hold more tables. */
+  drains: ReadonlyMap<string, unknown>;
+}
+
+export class EarlySessions {
+  readonly #sessions = new Map<string, EarlySession>();
+  readonly #origin: Promise<string>;
+
+  /** `installing` resolves with the install's outcome; `checked`, what the check knew before it. */
+  constructor(
+    private readonly config: Config,
+    fence: TermFence,
+    installing: Promise<Installed>,
+    private readonly checked: Checked | undefined,
+    logger: Logger,
+  ) {
+    const known = checked?.origin;
+    this.#origin = known === undefined ? installing.then((i) => i.origin) : Promise.resolve(known);
+    // A failed install is reported by the daemon; a target side waiting for it fails with it, unseen.
+    this.#origin.catch(() => undefined);
+    for (const target of config.targets) {
+      const keeper =
+        checked && new PlanKeeper(config, target, checked.tables, logger.child({ target: target.name }));
+      this.#sessions.set(target.name, {
+        source: new EarlyConnection(() => primed(fence.connect(), (c) => warmReader(c, config.schema))),
+        target: openTargetEarly(config, target, this.#origin, keeper),
+      });
+    }
+  }
+
+  /**
+   * Fit the target sides to the install's outcome: a plan made ahead is dropped where the target drains
+   * a table or the tables were described anew; a target started as another source's (installed anew
+   * between the check and the install) starts again.
+   */
+  async installed(installed: Installed): Promise<void> {
+    const startedAs = await this.#origin;
+    for (const target of this.config.targets) {
+      const session = this.#sessions.get(target.name)!;
+      if (startedAs !== installed.origin) {
+        session.target.discard();
+        session.target = openTargetEarly(this.config, target, Promise.resolve(installed.origin), undefined);
+      } else if (installed.drains.has(target.name) || installed.sourceTables !== this.checked?.tables) {
+        session.target = withoutPlan(session.target);
+      }
+    }
+  }
+
+  /** The first session of the target named `name`. */
+  get(name: string): EarlySession | undefined {
+    return this.#sessions.get(name);
+  }
+
+  /** Close whatever no worker took. */
+  discard(): void {
+    for (const { source, target } of this.#sessions.values()) {
+      source.discard();
+      target.discard();
+    }
+  }
+}
+
+/** The target side, and its plan where `planKeeper` knows the source's tables. */
+function openTargetEarly(
+  config: Config,
+  target: TargetConfig,
+  origin: Promise<string>,
+  planKeeper: PlanKeeper | undefined,
+): Early<OpenedTarget> {
+  const opening = openTarget(config, target, origin).then(async (opened) => {
+    if (planKeeper === undefined) return opened;
+    try {
+      return { ...opened, plan: await planKeeper.build(opened.client) };
+    } catch (thrown) {
+      await opened.client.end().catch(() => undefined);
+      throw thrown;
+    }
+  });
+  return new Early(opening, ({ client }) => client.end());
+}
+
+/** The same target side without its plan, which the session then makes with its own keeper. */
+function withoutPlan(early: Early<OpenedTarget>): Early<OpenedTarget> {
+  const opening = early.take() ?? Promise.reject(new Error('the early target side was taken'));
+  return new Early(
+    opening.then(({ client, start }) => ({ client, start })),
+    ({ client }) => client.end(),
+  );
+}
+
+/**
+ * A connection opened, and primed by `warm` while the leader installs: statements that need the same
+ * catalog entries as its first real ones, so that a fresh backend has them cached when it is used (10
+ * to 20 ms of a start's first rows). A failure of `warm` is left to the real statements.
+ */
+async function primed(opening: Promise<pg.Client>, warm: (client: pg.Client) => Promise<unknown>) {
+  const client = await opening;
+  await warm(client).catch(() => undefined);
+  return client;
+}
