@@ -3,25 +3,17 @@
 import { describe, expect, it } from 'vitest';
 
 import { withClient } from '../support/cluster.js';
-import { freshDatabase, sharedClusters, waitFor } from '../support/fixtures.js';
-import { expectSameRows, makeConfig, startDaemon, waitCaughtUp } from '../support/replication.js';
+import { waitFor, type PgCluster } from '../support/fixtures.js';
+import { caughtUpPair, expectSameItems, startDaemon, waitCaughtUp } from '../support/replication.js';
 
 describe("a start's target sessions", () => {
   it('start on the target, its apply lock taken, while the install waits; then apply as usual', async () => {
-    const { source, target1 } = sharedClusters();
-    const [src, dst] = await Promise.all([freshDatabase(source), freshDatabase(target1)]);
-    for (const db of [src, dst])
-      await db.cluster.query('create table items (id int primary key, v text)', [], db.name);
-    const config = makeConfig({
-      source: { url: src.url },
-      tables: ['items'],
-      targets: [{ name: 'dst', url: dst.url, initialSync: 'none' }],
-      metrics: { enabled: false },
-    });
-    const first = await startDaemon(config);
-    await waitCaughtUp(config);
-    await first.stop();
-    await src.cluster.query(`insert into items select g, 'backlog' from generate_series(1, 500) g`, [], src.name);
+    const { src, dst, config } = await caughtUpPair();
+    await src.cluster.query(
+      `insert into items select g, 'backlog' from generate_series(1, 500) g`,
+      [],
+      src.name,
+    );
 
     // The install takes this lock first (src/capture/install.ts lockCapture): held here, it waits.
     await withClient(src.url, async (holder) => {
@@ -31,7 +23,7 @@ describe("a start's target sessions", () => {
       ]);
       const starting = startDaemon(config);
       starting.catch(() => undefined);
-      const trigsyncSessions = async (cluster: typeof source, database: string, where: string) =>
+      const trigsyncSessions = async (cluster: PgCluster, database: string, where: string) =>
         (
           await cluster.query<{ n: number }>(
             `select count(*)::int as n from pg_stat_activity a
@@ -60,10 +52,6 @@ describe("a start's target sessions", () => {
       await waitCaughtUp(config);
       await daemon.stop();
     });
-    await expectSameRows(
-      { url: src.url, query: 'select * from items' },
-      { url: dst.url, query: 'select * from items' },
-      'id',
-    );
+    await expectSameItems(src.url, dst.url);
   });
 });

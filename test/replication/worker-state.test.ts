@@ -10,12 +10,12 @@ import { loadRegisteredPosition } from '../../src/changelog/targets.js';
 import type { Config } from '../../src/config/types.js';
 import type { TargetState } from '../../src/lib/status-report.js';
 import { withClient } from '../support/cluster.js';
-import { connect, freshDatabase, sharedClusters, waitFor } from '../support/fixtures.js';
-import { makeConfig, startDaemon, waitCaughtUp } from '../support/replication.js';
+import { connect, waitFor } from '../support/fixtures.js';
+import { caughtUpPair, startDaemon, waitCaughtUp } from '../support/replication.js';
 
 describe("a worker's state", () => {
   it('stays catching_up through a backlog that spans windows, then turns live once', async () => {
-    const { src, dst, config } = await caughtUpPair(10);
+    const { src, dst, config } = await caughtUpPair({ batchSize: 10 });
 
     // The backlog: 1,000 changes, a window of 100 chunks. A late transaction commits while that window
     // applies: its 100 changes are the next window, of 10 chunks.
@@ -47,7 +47,7 @@ describe("a worker's state", () => {
 
   it('copies its position to the source now and then while busy, whole at once when idle or stopped', async () => {
     // One change a batch: a backlog of 600 changes is 600 batches in one window.
-    const { src, dst, config } = await caughtUpPair(1);
+    const { src, dst, config } = await caughtUpPair({ batchSize: 1 });
     // Every write of the source's copy counted.
     await src.cluster.query(
       `create table copies (n int); insert into copies values (0);
@@ -89,27 +89,6 @@ describe("a worker's state", () => {
     await daemon.stop();
   });
 });
-
-/**
- * A source and a target dst, each with an empty table items, replicated once with `batchSize` and
- * stopped: the position stored, ready for a backlog.
- */
-async function caughtUpPair(batchSize: number) {
-  const { source, target1 } = sharedClusters();
-  const [src, dst] = await Promise.all([freshDatabase(source), freshDatabase(target1)]);
-  for (const db of [src, dst])
-    await db.cluster.query('create table items (id int primary key, v text)', [], db.name);
-  const config = makeConfig({
-    source: { url: src.url },
-    tables: ['items'],
-    targets: [{ name: 'dst', url: dst.url, initialSync: 'none' }],
-    apply: { batchSize },
-  });
-  const daemon = await startDaemon(config);
-  await waitCaughtUp(config);
-  await daemon.stop();
-  return { src, dst, config };
-}
 
 /** The source's copy of target dst's position. */
 async function copiedPosition(config: Config, sourceUrl: string, _targetUrl: string) {

@@ -16,7 +16,7 @@ import { Daemon } from '../../src/daemon/daemon.js';
 import { createLogger, type Logger } from '../../src/lib/logger.js';
 import type { Status, TargetStatus } from '../../src/lib/status-report.js';
 import { readStatus } from '../../src/changelog/status.js';
-import { trackResource, waitFor } from './fixtures.js';
+import { freshDatabase, sharedClusters, trackResource, waitFor } from './fixtures.js';
 import { withClient } from './cluster.js';
 
 /** A validated config; the raw object is what a YAML file would hold. */
@@ -286,6 +286,34 @@ export async function expectSameRows(
       `  extra on target (${extra.length}):\n    ${show(extra)}\n` +
       `  different (${different.length}):\n    ${show(different)}`,
   );
+}
+
+/** Expect table `items` (or `table`), keyed by id, to hold the same rows on both databases. */
+export async function expectSameItems(sourceUrl: string, targetUrl: string, table = 'items'): Promise<void> {
+  const query = `select * from ${table}`;
+  await expectSameRows({ url: sourceUrl, query }, { url: targetUrl, query }, 'id');
+}
+
+/**
+ * A source and a target dst, each with an empty table items (id int primary key, v text), replicated
+ * once with `apply` and stopped: the position stored, ready for a backlog.
+ */
+export async function caughtUpPair(apply: Record<string, unknown> = {}) {
+  const { source, target1 } = sharedClusters();
+  const [src, dst] = await Promise.all([freshDatabase(source), freshDatabase(target1)]);
+  for (const db of [src, dst])
+    await db.cluster.query('create table items (id int primary key, v text)', [], db.name);
+  const config = makeConfig({
+    source: { url: src.url },
+    tables: ['items'],
+    targets: [{ name: 'dst', url: dst.url, initialSync: 'none' }],
+    apply,
+    metrics: { enabled: false },
+  });
+  const daemon = await startDaemon(config);
+  await waitCaughtUp(config);
+  await daemon.stop();
+  return { src, dst, config };
 }
 
 /** A client under an application_name of the test's choice (trigsync's own, to test loopback). */
