@@ -131,6 +131,11 @@ function transaction(
   copyFromRows = Infinity,
 ): Sent[] {
   const sent: Sent[] = [{ statement: { text: 'begin' } }];
+  // Inside a window (more chunks follow) the commit does not wait for the flush: the window's last
+  // chunk, or the flush the position's copy waits for (saveAppliedPosition, flushed), makes it durable with the rest. A
+  // crash of the target that lost it leaves its record of the position before it, where the log still
+  // serves it: the source's copy, by which the log is pruned, is only ever of flushed positions.
+  if (next.to !== undefined) sent.push({ statement: relaxedCommit });
   for (const step of steps) {
     if (step.kind === 'truncate') {
       for (const statement of truncateStatements(step.tables, step.partitions)) sent.push({ statement });
@@ -147,6 +152,8 @@ function transaction(
   sent.push({ statement: savePositionStatement(key.schema, key.origin, key.target, next) });
   return sent;
 }
+
+const relaxedCommit: Statement = { text: `set local synchronous_commit = off` };
 
 /** A COPY met a key that holds a row: the bet of no conflict is lost, as a guarded statement's would be. */
 class CopyMetRow extends Error {}

@@ -5,6 +5,7 @@
 import type pg from 'pg';
 
 import { ident, qualifiedIdent } from '../config/identifiers.js';
+import { sendPipelined, valuesOrFirstFailure } from '../db/pipeline.js';
 import {
   fromStored,
   positionColumns,
@@ -307,14 +308,38 @@ export function savePositionStatement(
   };
 }
 
+/**
+ * Save the target's record of its position. `flushed`: wait for its flush, and so for that of every commit
+ * of this session before it (a chunk's may not have waited: src/apply/chunk.ts).
+ */
 export async function saveAppliedPosition(
   client: pg.ClientBase,
   schema: string,
   origin: string,
   target: string,
   position: Position,
+  flushed = false,
 ): Promise<void> {
-  await client.query(savePositionStatement(schema, origin, target, position));
+  const save = savePositionStatement(schema, origin, target, position);
+  if (!flushed) {
+    await client.query(save);
+    return;
+  }
+  // In a transaction that waits for its flush whatever the target's synchronous_commit: every commit of
+  // this session before it is then on disk too. It must write: PostgreSQL flushes no commit of a
+  // transaction that wrote no WAL.
+  const settled = await sendPipelined(client, () => [
+    client.query('begin'),
+    client.query('set local synchronous_commit = on'),
+    client.query(save),
+    client.query('commit'),
+  ]);
+  try {
+    valuesOrFirstFailure(settled);
+  } catch (thrown) {
+    await client.query('rollback').catch(() => undefined);
+    throw thrown;
+  }
 }
 
 /**

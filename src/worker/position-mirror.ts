@@ -1,9 +1,9 @@
 /**
  * The source's copy of a target's position: its row in `trigsync.target`, which status, verify's
  * catch-up and the pruner read. The target's own record, written in the transaction of each batch, is
- * the position. The copy is never ahead of it, since the pruner goes by the copy and a worker that
- * connects checks its record against what the pruner removed (src/changelog/horizon.ts); it may lag
- * it a moment, and the pruner then keeps a little more:
+ * the position. The copy is never ahead of it, nor of what the target flushed, since the pruner goes by
+ * the copy and a worker that connects checks its record against what the pruner removed
+ * (src/changelog/horizon.ts); it may lag it a moment, and the pruner then keeps a little more:
  *  - after batches that follow each other fast, the copy is written at most every busyIntervalMs, and
  *    at once when the target's state changes. A worker applying 200 small batches a second spent a
  *    round trip to the source on each, a tenth of its turn;
@@ -81,7 +81,12 @@ export class PositionMirror {
 
   private async copy(session: Session): Promise<void> {
     const pending = this.pending!;
-    const { schema, target } = this.key;
+    const { schema, origin, target } = this.key;
+    // Inside a window the commit did not wait for its flush (src/apply/chunk.ts): flushed first.
+    if (pending.position.to !== undefined)
+      await onTarget(() =>
+        saveAppliedPosition(session.target, schema, origin, target, pending.position, true),
+      );
     await saveRegisteredPosition(
       session.source,
       schema,

@@ -72,6 +72,8 @@ export interface ClusterOptions {
   dataDir: string;
   user?: string;
   password?: string;
+  /** `name=value` server settings over the test servers' own (fsync=on, say). */
+  settings?: readonly string[];
 }
 
 export function clusterKind(): ClusterKind {

@@ -19,6 +19,7 @@ export class DockerCluster extends BaseCluster {
   #host = '127.0.0.1';
   #port = 0;
   #serverVersion = '';
+  readonly #settings: readonly string[];
 
   constructor(options: ClusterOptions) {
     super({
@@ -26,6 +27,7 @@ export class DockerCluster extends BaseCluster {
       user: options.user ?? 'postgres',
       password: options.password ?? randomBytes(12).toString('base64url'),
     });
+    this.#settings = [...SETTINGS, ...(options.settings ?? [])];
   }
 
   get host(): string {
@@ -50,7 +52,7 @@ export class DockerCluster extends BaseCluster {
         .withUsername(this.user)
         .withPassword(this.password)
         .withDatabase('postgres')
-        .withCommand(['postgres', ...SETTINGS.flatMap((s) => ['-c', s])])
+        .withCommand(['postgres', ...this.#settings.flatMap((s) => ['-c', s])])
         .start();
     } else if (!(await this.isRunning())) {
       const { container } = await getContainerRuntimeClient();

@@ -144,9 +144,10 @@ export async function sourceAndTwoTargets(
  * A cluster of the test's own, for tests that stop, restart or kill servers or change passwords.
  * Removed after the test, passed or failed; on failure the end of its server log is printed first.
  */
-export async function privateCluster(name: string): Promise<PgCluster> {
+export async function privateCluster(name: string, settings: readonly string[] = []): Promise<PgCluster> {
   const { runRoot } = runInfo();
-  const cluster = await createCluster({ name, dataDir: join(runRoot, uniqueName(`private-${name}`)) });
+  const dataDir = join(runRoot, uniqueName(`private-${name}`));
+  const cluster = await createCluster({ name, dataDir, settings });
   // Registered before start(), so that a failed start is cleaned up too.
   testScope().cleanups.push(async (failed) => {
     if (failed) {
@@ -164,10 +165,9 @@ export async function privateCluster(name: string): Promise<PgCluster> {
  * are slower and many more transactions are in flight at any moment, as on a busy production server.
  */
 export async function durableCluster(name: string): Promise<PgCluster> {
-  const cluster = await privateCluster(name);
-  await cluster.query('alter system set fsync = on');
-  await cluster.query('select pg_reload_conf()');
-  return cluster;
+  // Settings on the server's command line: ALTER SYSTEM cannot override the test servers' fsync=off,
+  // which is given there too.
+  return privateCluster(name, ['fsync=on', 'full_page_writes=on']);
 }
 
 export async function createRole(

@@ -16,7 +16,7 @@ import { Daemon } from '../../src/daemon/daemon.js';
 import { createLogger, type Logger } from '../../src/lib/logger.js';
 import type { Status, TargetStatus } from '../../src/lib/status-report.js';
 import { readStatus } from '../../src/changelog/status.js';
-import { freshDatabase, sharedClusters, trackResource, waitFor } from './fixtures.js';
+import { freshDatabase, sharedClusters, trackResource, waitFor, type PgCluster } from './fixtures.js';
 import { withClient } from './cluster.js';
 
 /** A validated config; the raw object is what a YAML file would hold. */
@@ -295,12 +295,13 @@ export async function expectSameItems(sourceUrl: string, targetUrl: string, tabl
 }
 
 /**
- * A source and a target dst, each with an empty table items (id int primary key, v text), replicated
- * once with `apply` and stopped: the position stored, ready for a backlog.
+ * A source and a target dst (on `targetCluster`, else the shared one), each with an empty table items
+ * (id int primary key, v text), replicated once with `apply` and stopped: the position stored, ready
+ * for a backlog.
  */
-export async function caughtUpPair(apply: Record<string, unknown> = {}) {
+export async function caughtUpPair(apply: Record<string, unknown> = {}, targetCluster?: PgCluster) {
   const { source, target1 } = sharedClusters();
-  const [src, dst] = await Promise.all([freshDatabase(source), freshDatabase(target1)]);
+  const [src, dst] = await Promise.all([freshDatabase(source), freshDatabase(targetCluster ?? target1)]);
   for (const db of [src, dst])
     await db.cluster.query('create table items (id int primary key, v text)', [], db.name);
   const config = makeConfig({
