@@ -59,6 +59,11 @@ export interface TargetScope {
   ceilings: ReadonlyMap<number, Snapshot>;
   /** The link's round trip: insert steps of enough rows go by COPY on the bet of no conflict (copy-in.ts). */
   roundTrip: RoundTrip;
+  /**
+   * A chunk that more chunks of its window follow may commit without waiting for its flush: nothing
+   * relies on it before a later commit that waits (src/worker/position-mirror.ts says when).
+   */
+  relaxed: boolean;
 }
 
 /** The changes of the chunk that the target still needs. */
@@ -129,13 +134,14 @@ function transaction(
   key: PositionKey,
   next: Position,
   copyFromRows = Infinity,
+  relaxed = false,
 ): Sent[] {
   const sent: Sent[] = [{ statement: { text: 'begin' } }];
-  // Inside a window (more chunks follow) the commit does not wait for the flush: the window's last
-  // chunk, or the flush the position's copy waits for (saveAppliedPosition, flushed), makes it durable with the rest. A
-  // crash of the target that lost it leaves its record of the position before it, where the log still
-  // serves it: the source's copy, by which the log is pruned, is only ever of flushed positions.
-  if (next.to !== undefined) sent.push({ statement: relaxedCommit });
+  // Inside a window (more chunks follow) the commit may not wait for the flush: a later commit that
+  // waits makes it durable with the rest. A crash of the target that lost it leaves its record of the
+  // position before it, where the log still serves it: the source's copy, by which the log is pruned,
+  // is only ever of flushed positions.
+  if (relaxed && next.to !== undefined) sent.push({ statement: relaxedCommit });
   for (const step of steps) {
     if (step.kind === 'truncate') {
       for (const statement of truncateStatements(step.tables, step.partitions)) sent.push({ statement });
@@ -217,7 +223,7 @@ async function attemptChunk(
 ): Promise<Attempt> {
   const steps = stepsOf(changes, scope.tables);
   const sent: Sent[] = [
-    ...transaction(steps, { guarded: key.schema }, key, next, scope.roundTrip.copyFromRows),
+    ...transaction(steps, { guarded: key.schema }, key, next, scope.roundTrip.copyFromRows, scope.relaxed),
     { statement: { text: 'commit' } },
   ];
   try {
@@ -248,7 +254,9 @@ async function attemptReporting(
   key: PositionKey,
   next: Position,
 ): Promise<Attempt> {
-  const sent = transaction(steps, reportMismatches, key, next).filter((s) => 'statement' in s);
+  const sent = transaction(steps, reportMismatches, key, next, Infinity, scope.relaxed).filter(
+    (s) => 'statement' in s,
+  );
   const settled = await sendPipelined(client, () => sent.map(({ statement }) => client.query(statement)));
   const conflicts: Conflict[] = [];
   let inTurn = false;

@@ -47,8 +47,9 @@ export interface TargetStart {
 
 /**
  * A worker's start on its target, in one round trip where the target's schema is current and the lock
- * free (nearly every start): text forms that every server reads back the same way, the trigger mode,
- * the worker's lock on the target, the schema's version, the position and the floors. The lock is taken
+ * free (nearly every start): text forms that every server reads back the same way, commits that wait
+ * for their flush unless a chunk says otherwise (the source's copy of the position relies on it,
+ * whatever the target's own synchronous_commit), the trigger mode, the worker's lock on the target, the schema's version, the position and the floors. The lock is taken
  * the long way (takeTargetLock) only when another session holds it; then, or where the schema is behind
  * or a read failed, the schema is migrated and the position and floors read again, under the lock.
  */
@@ -65,7 +66,7 @@ export async function startTargetSession(
   let roundTripMs = NaN;
   const [styles, replica, lock, version, position, floors] = await sendPipelined<unknown>(client, () => [
     client
-      .query(`set datestyle = 'ISO, YMD'; set intervalstyle = 'postgres'`)
+      .query(`set datestyle = 'ISO, YMD'; set intervalstyle = 'postgres'; set synchronous_commit = on`)
       .finally(() => (roundTripMs = performance.now() - sent)),
     client.query(replicaStatement),
     client.query(targetLockStatement(origin, target)),

@@ -34,7 +34,7 @@ export interface MirrorKey {
 export class PositionMirror {
   private copiedAt = 0;
   /** Applied on the target and not yet copied: the position, its state, the changes applied since. */
-  private pending: { position: Position; state: TargetState; changes: number } | undefined;
+  private pending: { position: Position; state: TargetState; changes: number; flushed: boolean } | undefined;
 
   constructor(
     private readonly key: MirrorKey,
@@ -43,16 +43,28 @@ export class PositionMirror {
     private readonly setState: (state: TargetState) => void,
   ) {}
 
-  /** After a batch of `changes` committed on the target with the session's position. */
-  async applied(session: Session, state: TargetState, changes: number): Promise<void> {
-    this.hold(session.position, state, changes);
-    if (state === this.state() && Date.now() - this.copiedAt < busyIntervalMs) return;
+  /**
+   * The copy is due: the next batch's commit should wait for its flush (src/apply/chunk.ts, relaxed),
+   * so that the copy needs no flush of its own.
+   */
+  get due(): boolean {
+    return Date.now() - this.copiedAt >= busyIntervalMs;
+  }
+
+  /**
+   * After a batch of `changes` committed on the target with the session's position; `flushed`: its
+   * commit waited for the flush. A position not flushed is copied once a later one is, unless the
+   * target's state changes (then it is flushed first).
+   */
+  async applied(session: Session, state: TargetState, changes: number, flushed: boolean): Promise<void> {
+    this.hold(session.position, state, changes, flushed);
+    if (state === this.state() && (!this.due || !flushed)) return;
     await this.copy(session);
   }
 
   /** The target holds the session's position already (a sync's copy committed it): copied now. */
   async now(session: Session, state: TargetState): Promise<void> {
-    this.hold(session.position, state, 0);
+    this.hold(session.position, state, 0, true);
     await this.copy(session);
   }
 
@@ -62,7 +74,7 @@ export class PositionMirror {
     if (state === this.state() && Date.now() - this.copiedAt < idleIntervalMs) return;
     const { schema, origin, target } = this.key;
     await onTarget(() => saveAppliedPosition(session.target, schema, origin, target, session.position));
-    this.hold(session.position, state, 0);
+    this.hold(session.position, state, 0, true);
     await this.copy(session);
   }
 
@@ -75,15 +87,15 @@ export class PositionMirror {
     clearTimeout(timer);
   }
 
-  private hold(position: Position, state: TargetState, changes: number): void {
-    this.pending = { position, state, changes: (this.pending?.changes ?? 0) + changes };
+  private hold(position: Position, state: TargetState, changes: number, flushed: boolean): void {
+    this.pending = { position, state, changes: (this.pending?.changes ?? 0) + changes, flushed };
   }
 
   private async copy(session: Session): Promise<void> {
     const pending = this.pending!;
     const { schema, origin, target } = this.key;
-    // Inside a window the commit did not wait for its flush (src/apply/chunk.ts): flushed first.
-    if (pending.position.to !== undefined)
+    // Its commit did not wait for its flush (src/apply/chunk.ts): flushed first.
+    if (!pending.flushed)
       await onTarget(() =>
         saveAppliedPosition(session.target, schema, origin, target, pending.position, true),
       );

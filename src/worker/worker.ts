@@ -256,6 +256,9 @@ export class TargetWorker extends Runnable {
       floors: session.floors,
       ceilings: this.planKeeper.ceilings,
       roundTrip: session.roundTrip,
+      // Until the position's copy is due: then the chunk's commit waits for its flush, and the copy
+      // needs no flush of its own.
+      relaxed: !this.mirror.due,
     };
     // The window's last chunk closes it in the same transaction.
     const whole = full ? undefined : closeWindow(position);
@@ -285,7 +288,8 @@ export class TargetWorker extends Runnable {
         changes,
         this.key,
         position,
-        (next, part, conflicts) => this.applied(session, next, part, conflicts, started, onlyChunk),
+        (next, part, conflicts) =>
+          this.applied(session, next, part, conflicts, started, onlyChunk, scope.relaxed),
         whole,
       ),
     );
@@ -302,6 +306,7 @@ export class TargetWorker extends Runnable {
     conflicts: readonly Conflict[],
     started: number,
     onlyChunk: boolean,
+    relaxed: boolean,
   ): Promise<void> {
     const wasParked = this.state === 'parked';
     if (next.to === undefined) await dropPassedFloors(this.syncContext, session, next);
@@ -313,7 +318,8 @@ export class TargetWorker extends Runnable {
     });
     session.position = next;
     const state = next.to === undefined && onlyChunk ? 'live' : 'catching_up';
-    await this.mirror.applied(session, state, part.length);
+    // A chunk that closed its window waited for its flush whatever `relaxed` said (chunk.ts).
+    await this.mirror.applied(session, state, part.length, !relaxed || next.to === undefined);
     if (wasParked) {
       await clearFailures(session.source, this.deps.config.schema, this.name, part.at(-1)!.id);
       this.log.info('target accepts changes again');

@@ -1,6 +1,6 @@
 // The chunks of a window that more chunks follow commit without waiting for their flush
-// (src/apply/chunk.ts); the window's last chunk, or the flush before the source's copy of the position
-// (src/worker/position-mirror.ts), makes them durable. The pruner goes by that copy: it must never be of
+// (src/apply/chunk.ts), except where the source's copy of the position is due
+// (src/worker/position-mirror.ts); the window's last chunk, or such a chunk, makes them durable. The pruner goes by that copy: it must never be of
 // a position that a crash of the target can take back.
 import { describe, expect, it } from 'vitest';
 
@@ -54,13 +54,19 @@ describe("a backlog's chunks", () => {
     await backlog(1);
     const before = await settledFlushes(cluster, dst.name);
     let batches = 0;
+    const started = performance.now();
     const second = await startDaemon(config, undefined, (d) => d.events.on('batch:applied', () => batches++));
     await waitCaughtUp(config);
+    const elapsedMs = performance.now() - started;
     await second.stop();
     const flushes = (await settledFlushes(cluster, dst.name)) - before;
-    console.info(`flushes waited for: ${flushes} over ${batches} batches`);
+    const said = `${flushes} flushes waited for over ${batches} batches in ${Math.round(elapsedMs)} ms`;
+    console.info(said);
     expect(batches).toBeGreaterThanOrEqual(200);
-    expect(flushes, `${flushes} flushes waited for over ${batches} batches`).toBeLessThan(batches / 3);
+    // One commit that waits each time the position's copy is due (every 100 ms), and a few for the
+    // start, the window's end and the stop: not one a batch, as a slow machine might still make it.
+    expect(flushes, said).toBeLessThan(batches);
+    expect(flushes, said).toBeLessThanOrEqual(elapsedMs / 100 + 10);
 
     // Killed half-way through the next: what the target kept covers what the source's copy says.
     await backlog(4001);

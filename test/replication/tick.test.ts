@@ -39,9 +39,8 @@ describe('a tick', () => {
   // is seen as committed by the snapshot. If the server crashed before that commit reached the disk, its
   // xid would be handed out again and the newcomer's changes taken as seen. The tick flushes it first.
   it('flushes the commits its snapshot sees: an asynchronous writer that commits at that instant survives a crash', async () => {
-    const cluster = await privateCluster('tick-async');
+    const cluster = await durableCluster('tick-async');
     await cluster.query(`alter system set wal_writer_delay = '10s'`);
-    await cluster.query('alter system set fsync = on');
     await cluster.query('select pg_reload_conf()');
     const db = await freshDatabase(cluster);
     await cluster.query('create table t (id int primary key, xid xid8)', [], db.name);
