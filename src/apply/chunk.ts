@@ -141,7 +141,7 @@ function transaction(
   // waits makes it durable with the rest. A crash of the target that lost it leaves its record of the
   // position before it, where the log still serves it: the source's copy, by which the log is pruned,
   // is only ever of flushed positions.
-  if (relaxed && next.to !== undefined) sent.push({ statement: relaxedCommit });
+  if (!commitWaits(relaxed, next)) sent.push({ statement: relaxedCommit });
   for (const step of steps) {
     if (step.kind === 'truncate') {
       for (const statement of truncateStatements(step.tables, step.partitions)) sent.push({ statement });
@@ -160,6 +160,14 @@ function transaction(
 }
 
 const relaxedCommit: Statement = { text: `set local synchronous_commit = off` };
+
+/**
+ * Whether a chunk's commit that reaches `next` waits for its flush: where it closes its window, or
+ * where the scope is not `relaxed`.
+ */
+export function commitWaits(relaxed: boolean, next: Position): boolean {
+  return !relaxed || next.to === undefined;
+}
 
 /** A COPY met a key that holds a row: the bet of no conflict is lost, as a guarded statement's would be. */
 class CopyMetRow extends Error {}

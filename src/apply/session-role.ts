@@ -49,9 +49,10 @@ export interface TargetStart {
  * A worker's start on its target, in one round trip where the target's schema is current and the lock
  * free (nearly every start): text forms that every server reads back the same way, commits that wait
  * for their flush unless a chunk says otherwise (the source's copy of the position relies on it,
- * whatever the target's own synchronous_commit), the trigger mode, the worker's lock on the target, the schema's version, the position and the floors. The lock is taken
- * the long way (takeTargetLock) only when another session holds it; then, or where the schema is behind
- * or a read failed, the schema is migrated and the position and floors read again, under the lock.
+ * whatever the target's own synchronous_commit), the trigger mode, the worker's lock on the target, the
+ * schema's version, the position and the floors. The lock is taken the long way (takeTargetLock) only
+ * when another session holds it; then, or where the schema is behind or a read failed, the schema is
+ * migrated and the position and floors read again, under the lock.
  */
 export async function startTargetSession(
   client: pg.Client,

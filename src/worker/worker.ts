@@ -24,7 +24,7 @@ import { loadSyncRequest, type SyncRequest } from '../sync/requests.js';
 import { clearFailures, loadSkipped } from '../changelog/error-queue.js';
 import { closeWindow, type LogChange, type Position } from '../changelog/window.js';
 import { wholeStatements } from '../apply/batch.js';
-import { applyFindingCulprit, prepareChunk, type PositionKey } from '../apply/chunk.js';
+import { applyFindingCulprit, commitWaits, prepareChunk, type PositionKey } from '../apply/chunk.js';
 import { reportConflicts, type Conflict } from '../apply/conflicts.js';
 import { PlanKeeper, type Drain } from '../apply/plan-keeper.js';
 import { SequenceKeeper } from '../apply/sequences.js';
@@ -318,8 +318,7 @@ export class TargetWorker extends Runnable {
     });
     session.position = next;
     const state = next.to === undefined && onlyChunk ? 'live' : 'catching_up';
-    // A chunk that closed its window waited for its flush whatever `relaxed` said (chunk.ts).
-    await this.mirror.applied(session, state, part.length, !relaxed || next.to === undefined);
+    await this.mirror.applied(session, state, part.length, commitWaits(relaxed, next));
     if (wasParked) {
       await clearFailures(session.source, this.deps.config.schema, this.name, part.at(-1)!.id);
       this.log.info('target accepts changes again');
