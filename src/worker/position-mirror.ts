@@ -10,6 +10,12 @@
  *  - once the worker finds nothing more, the last applied position is copied at once, and the position
  *    of the windows that found nothing now and then, to the target first;
  *  - a stop copies what is pending, if the source answers within a moment.
+ * A position whose commit did not wait for its flush is copied only through the session that applied
+ * it. Once that session ended (a lost connection, say), the target's own record is the truth: it may
+ * hold more (a commit whose answer was lost) or less (a crash took commits that had not waited for their
+ * flush), and that position written to it again would take back the one or claim the other. It is
+ * dropped, with its changes: the copy lags, as it may. Within a session the mirror hears of every commit
+ * before anything else can fail (src/worker/worker.ts, applied).
  */
 import type { TargetState } from '../lib/status-report.js';
 import { saveRegisteredPosition } from '../changelog/targets.js';
@@ -34,7 +40,9 @@ export interface MirrorKey {
 export class PositionMirror {
   private copiedAt = 0;
   /** Applied on the target and not yet copied: the position, its state, the changes applied since. */
-  private pending: { position: Position; state: TargetState; changes: number; flushed: boolean } | undefined;
+  private pending:
+    | { session: Session; position: Position; state: TargetState; changes: number; flushed: boolean }
+    | undefined;
 
   constructor(
     private readonly key: MirrorKey,
@@ -57,14 +65,14 @@ export class PositionMirror {
    * target's state changes (then it is flushed first).
    */
   async applied(session: Session, state: TargetState, changes: number, flushed: boolean): Promise<void> {
-    this.hold(session.position, state, changes, flushed);
+    this.hold(session, state, changes, flushed);
     if (state === this.state() && (!this.due || !flushed)) return;
     await this.copy(session);
   }
 
   /** The target holds the session's position already (a sync's copy committed it): copied now. */
   async now(session: Session, state: TargetState): Promise<void> {
-    this.hold(session.position, state, 0, true);
+    this.hold(session, state, 0, true);
     await this.copy(session);
   }
 
@@ -74,7 +82,7 @@ export class PositionMirror {
     if (state === this.state() && Date.now() - this.copiedAt < idleIntervalMs) return;
     const { schema, origin, target } = this.key;
     await onTarget(() => saveAppliedPosition(session.target, schema, origin, target, session.position));
-    this.hold(session.position, state, 0, true);
+    this.hold(session, state, 0, true);
     await this.copy(session);
   }
 
@@ -87,12 +95,20 @@ export class PositionMirror {
     clearTimeout(timer);
   }
 
-  private hold(position: Position, state: TargetState, changes: number, flushed: boolean): void {
-    this.pending = { position, state, changes: (this.pending?.changes ?? 0) + changes, flushed };
+  /** The session's position, after `changes` more: those held before count too unless dropped (above). */
+  private hold(session: Session, state: TargetState, changes: number, flushed: boolean): void {
+    const before = this.pending;
+    const counted =
+      before !== undefined && (before.flushed || before.session === session) ? before.changes : 0;
+    this.pending = { session, position: session.position, state, changes: counted + changes, flushed };
   }
 
   private async copy(session: Session): Promise<void> {
     const pending = this.pending!;
+    if (!pending.flushed && pending.session !== session) {
+      this.pending = undefined;
+      return;
+    }
     const { schema, origin, target } = this.key;
     // Its commit did not wait for its flush (src/apply/chunk.ts): flushed first.
     if (!pending.flushed)

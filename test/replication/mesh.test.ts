@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 
 import type { Config } from '../../src/config/types.js';
 import type { Daemon } from '../../src/daemon/daemon.js';
+import { createLogger } from '../../src/lib/logger.js';
 import { waitFor } from '../support/fixtures.js';
 import {
   configUrls,
@@ -29,6 +30,16 @@ interface Mesh {
   nodes: MeshNode[];
   configs: Config[];
   daemons: Daemon[];
+  /** What every daemon logged, restarts included: shown when a check fails. */
+  logs: string[];
+}
+
+/** Node i's daemon, its log kept in the mesh's. */
+function startNodeDaemon(mesh: Pick<Mesh, 'configs' | 'logs'>, i: number): Promise<Daemon> {
+  const logger = createLogger('info', {
+    write: (line: string) => void mesh.logs.push(`node ${i}: ${line.trimEnd()}`),
+  });
+  return startDaemon(mesh.configs[i]!, logger);
 }
 
 /** n nodes, a daemon each, the audit copy of every log; every daemon connects as a non-superuser. */
@@ -36,17 +47,30 @@ async function startMesh(n: number): Promise<Mesh> {
   const nodes = await meshNodes(n);
   const configs = nodes.map((_, i) => meshConfig(nodes, i));
   expect(await superuserUrls(configs.flatMap(configUrls))).toEqual([]);
-  const daemons = await Promise.all(configs.map((config) => startDaemon(config)));
+  const mesh: Mesh = { nodes, configs, daemons: [], logs: [] };
+  mesh.daemons = await Promise.all(configs.map((_, i) => startNodeDaemon(mesh, i)));
   // After the daemons installed the log, before anything is written to it.
   for (const node of nodes) await installAudit(node);
-  return { nodes, configs, daemons };
+  return mesh;
 }
 
 /**
  * Every daemon caught up, every table equal on every node, and each node's log holding exactly the
  * changes its own writers committed, all of its own keys.
  */
-async function expectConverged({ nodes, configs, daemons }: Mesh, workload: MeshWorkload): Promise<void> {
+async function expectConverged(mesh: Mesh, workload: MeshWorkload): Promise<void> {
+  try {
+    await expectConvergedQuietly(mesh, workload);
+  } catch (thrown) {
+    console.error(`the daemons' logs:\n${mesh.logs.join('\n')}`);
+    throw thrown;
+  }
+}
+
+async function expectConvergedQuietly(
+  { nodes, configs, daemons }: Mesh,
+  workload: MeshWorkload,
+): Promise<void> {
   // Per node: how long after the writers stopped its changes had reached every other node.
   const convergeMs = await Promise.all(
     configs.map(async (config) => {
@@ -135,7 +159,7 @@ describe('multi-master', () => {
         what: 'B to log changes while its daemon is stopped',
         timeoutMs: 20_000,
       });
-      mesh.daemons[1] = await startDaemon(mesh.configs[1]!);
+      mesh.daemons[1] = await startNodeDaemon(mesh, 1);
     } finally {
       // The writers end at their deadline whatever happened here; their connections must not outlive the test.
       await running;
