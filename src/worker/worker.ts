@@ -312,15 +312,15 @@ export class TargetWorker extends Runnable {
     // Committed: first of all, the session goes on from here and the copy of the position knows it,
     // whatever fails below and keeps the session (position-mirror.ts).
     session.position = next;
-    const state = next.to === undefined && onlyChunk ? 'live' : 'catching_up';
-    await this.mirror.applied(session, state, part.length, commitWaits(relaxed, next));
-    if (next.to === undefined) await dropPassedFloors(this.syncContext, session, next);
     reportConflicts(conflicts, {
       target: this.name,
       resolution: this.deps.target.conflict === 'skip' ? 'skipped' : 'applied',
       events: this.deps.events,
       log: this.log,
     });
+    const state = next.to === undefined && onlyChunk ? 'live' : 'catching_up';
+    await this.mirror.applied(session, state, part.length, commitWaits(relaxed, next));
+    if (next.to === undefined) await dropPassedFloors(this.syncContext, session, next);
     if (wasParked) {
       await clearFailures(session.source, this.deps.config.schema, this.name, part.at(-1)!.id);
       this.log.info('target accepts changes again');
