@@ -22,27 +22,13 @@ import {
 } from '../changelog/window.js';
 
 /**
- * A window of this many changes, written at this rate or faster, means a busy source: the next window
- * opens only `busyWindowMs` after this one did, so that windows grow and their fixed cost (a tick, the
- * source's and the target's commits, a dozen round trips) is paid once per hundreds of changes rather
- * than per few dozen, and the daemon leaves the cores to the writers (flat out on two cores, about 5,800
- * single-row transactions a second paced, 2,900-4,800 unpaced). A quieter source's windows open at once:
- * its latency stays that of one round of reading and applying. The rate, not the size alone: a window
- * of 50 changes at 2,000 a second (a hiccup of 25 ms) made the next open 50 ms later, and that one then
- * held 100, and so on: paced for good, 36-40 ms of latency where 10-16 would do.
+ * A window of this many changes means a busy source: the next window opens only `busyWindowMs` after
+ * this one did, so that windows grow and their fixed cost (a tick, the source's and the target's commits,
+ * a dozen round trips) is paid once per hundreds of changes rather than per few dozen. A quiet source's
+ * windows are smaller and open at once: its latency stays that of one round of reading and applying.
  */
 const busyWindowChanges = 50;
-const busyChangesPerSecond = 3_000;
 const busyWindowMs = 50;
-
-/**
- * How long the next window waits after one of `changes` written over `writtenMs` (between its start's
- * tick and its end's), opened `openedMs` ago: 0 unless the source is busy (above).
- */
-export function paceMs(changes: number, writtenMs: number, openedMs: number): number {
-  if (changes < busyWindowChanges || changes * 1000 < busyChangesPerSecond * writtenMs) return 0;
-  return Math.max(0, busyWindowMs - openedMs);
-}
 
 /**
  * A worker's first chunk after it connects asks for this many changes, and while the link to the target
@@ -169,9 +155,8 @@ export class LogReader {
   private applying = 0;
   /** The average bytes of a change in the last chunk read (readInPieces); 0: none yet. */
   private averageBytes = 0;
-  /** When the last window and the one before it opened, and how many changes the last has had so far. */
+  /** When the last window opened, and how many changes it has had so far. */
   private windowOpenedAt = 0;
-  private windowBeforeOpenedAt = 0;
   private windowChanges = 0;
   /** The last chunk read was empty: the worker may have armed the doorbell since. */
   private foundNothing = false;
@@ -191,7 +176,6 @@ export class LogReader {
     // committed before the arming, which rang no bell.
     const tick = await this.sharedLog.tick(source, position.from, this.foundNothing);
     const opened = openWindow(position, tick);
-    this.windowBeforeOpenedAt = this.windowOpenedAt;
     this.windowOpenedAt = performance.now();
     this.windowChanges = 0;
     return opened;
@@ -267,10 +251,8 @@ export class LogReader {
 
   /** After a busy window closed at `position`: let the next one gather changes a moment. */
   async pace(position: Position, signal: AbortSignal): Promise<void> {
-    if (position.to !== undefined) return;
-    // Its changes were written between the tick that opened the window before and its own.
-    const writtenMs = this.windowOpenedAt - this.windowBeforeOpenedAt;
-    const wait = paceMs(this.windowChanges, writtenMs, performance.now() - this.windowOpenedAt);
+    if (position.to !== undefined || this.windowChanges < busyWindowChanges) return;
+    const wait = this.windowOpenedAt + busyWindowMs - performance.now();
     if (wait > 0) await sleep(wait, signal);
   }
 }

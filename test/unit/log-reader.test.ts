@@ -2,7 +2,7 @@
 // by the read query's rule (src/changelog/window.ts). No database.
 import { describe, expect, it } from 'vitest';
 
-import { ChunkRamp, paceMs, readInPieces, workerChunkLimits } from '../../src/apply/log-reader.js';
+import { ChunkRamp, readInPieces, workerChunkLimits } from '../../src/apply/log-reader.js';
 import type { Chunk, ChunkLimits, LogChange } from '../../src/changelog/window.js';
 import { logChange } from '../support/log-change.js';
 
@@ -167,19 +167,5 @@ describe("a worker's share of the chunk limits", () => {
       bytes: 1000,
     });
     expect(workerChunkLimits({ batchSize: 100, batchBytes: 1000 }, 0)).toEqual({ changes: 100, bytes: 1000 });
-  });
-});
-
-describe('the pace of a busy source', () => {
-  it('waits out 50 ms from the window before only when it held 50 changes written at 3,000 a second or more', () => {
-    // Quiet: few changes, however fast.
-    expect(paceMs(49, 1, 0)).toBe(0);
-    // 2,000 a second: a window grown by a hiccup does not pace the next, so pacing is left.
-    expect(paceMs(50, 25, 5)).toBe(0);
-    expect(paceMs(100, 50, 5)).toBe(0);
-    // Flat out: paced, and stays so while the rate lasts.
-    expect(paceMs(300, 50, 5)).toBe(45);
-    expect(paceMs(150, 50, 5)).toBe(45);
-    expect(paceMs(300, 50, 60)).toBe(0);
   });
 });
