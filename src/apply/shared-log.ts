@@ -33,6 +33,8 @@ export interface SharedLogCounts {
   ticksShared: number;
   chunksRead: number;
   chunksShared: number;
+  /** Of chunksShared, those taken by a reader whose window starts elsewhere than the first reader's. */
+  chunksSharedAcrossStarts: number;
   /** Window starts found to see the same changes as an earlier, different one: their chunks are shared. */
   startsMerged: number;
   /** Reads of the source's tables' catalog versions for the shape check: one per window end and tables. */
@@ -49,6 +51,8 @@ interface TickOffer {
 
 interface ChunkOffer {
   chunk: Promise<Chunk>;
+  /** The start of the window of the reader that read it (startKey). */
+  readFrom: string;
   /** The readers that took it, or wait for it. */
   takers: Set<object>;
   doneAt: number | undefined;
@@ -93,6 +97,7 @@ export class SharedLog {
     ticksShared: 0,
     chunksRead: 0,
     chunksShared: 0,
+    chunksSharedAcrossStarts: 0,
     startsMerged: 0,
     tableVersionsRead: 0,
   };
@@ -216,10 +221,17 @@ export class SharedLog {
         return read();
       }
       this.counts.chunksShared++;
+      if (offer.readFrom !== startKey(position.from)) this.counts.chunksSharedAcrossStarts++;
       this.dropIfAllTook(query, key, offer);
       return ownArray(chunk);
     }
-    const mine: ChunkOffer = { chunk: read(), takers: new Set([reader]), doneAt: undefined, cost: 0 };
+    const mine: ChunkOffer = {
+      chunk: read(),
+      readFrom: startKey(position.from),
+      takers: new Set([reader]),
+      doneAt: undefined,
+      cost: 0,
+    };
     byWindow.set(key, mine);
     try {
       const chunk = await mine.chunk;

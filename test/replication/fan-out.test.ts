@@ -168,10 +168,10 @@ describe('fan-out through one reading of the log', () => {
     const counts = reads(daemon);
     await daemon.stop();
     expect(counts.startsMerged, JSON.stringify(counts)).toBeGreaterThan(0);
-    // One read for all four targets, each taken by the three others (3 shares a read; a worker that
-    // falls behind on a busy machine reads a chunk or two alone): with two starts read apart, the
-    // backlog's chunks would be read twice and shared once each (1 share a read).
-    expect(counts.chunksShared, JSON.stringify(counts)).toBeGreaterThanOrEqual(1.5 * counts.chunksRead);
+    // Chunks read for one start are taken by targets of the other: with two starts read apart, none
+    // would be. How many depends on how far the workers drift apart: on a calm machine each chunk is read
+    // once for all four (3 shares a read), on a busy one a CI run saw 42 shares for 50 reads.
+    expect(counts.chunksSharedAcrossStarts, JSON.stringify(counts)).toBeGreaterThan(0);
   });
 
   it('a target that parks lags alone: the others get everything, and it catches up once fixed', async () => {
