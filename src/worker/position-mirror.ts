@@ -97,15 +97,19 @@ export class PositionMirror {
 
   /** The session's position, after `changes` more: those held before count too unless dropped (above). */
   private hold(session: Session, state: TargetState, changes: number, flushed: boolean): void {
-    const before = this.pending;
-    const counted =
-      before !== undefined && (before.flushed || before.session === session) ? before.changes : 0;
+    const counted = this.heldFor(session)?.changes ?? 0;
     this.pending = { session, position: session.position, state, changes: counted + changes, flushed };
   }
 
+  /** What is pending, unless it is an ended session's position that did not wait for its flush (above). */
+  private heldFor(session: Session): PositionMirror['pending'] {
+    const pending = this.pending;
+    return pending !== undefined && (pending.flushed || pending.session === session) ? pending : undefined;
+  }
+
   private async copy(session: Session): Promise<void> {
-    const pending = this.pending!;
-    if (!pending.flushed && pending.session !== session) {
+    const pending = this.heldFor(session);
+    if (pending === undefined) {
       this.pending = undefined;
       return;
     }
