@@ -31,6 +31,17 @@ describe('verify, keys in flight', () => {
     const daemon = await startDaemon(config);
     await run(src, 'insert into t select g, g from generate_series(1, 100) g');
     await waitCaughtUp(config);
+    // The pruner keeps what an open transaction anywhere on the cluster (another test's) kept from the
+    // registered position's snapshot: wait for a position that holds none of the changes back.
+    await waitFor(
+      async () =>
+        (await run(
+          src,
+          `select bool_and(pg_snapshot_xmin(t.from_snapshot) > (select max(txid) from trigsync.change_log)) as past
+             from trigsync.target t`,
+        ))[0]?.past === true,
+      { what: 'a registered position past every change', timeoutMs: 30_000 },
+    );
     await daemon.stop();
 
     const [verifier, pruner] = [new pg.Client(src.url), new pg.Client(src.url)];
