@@ -208,8 +208,9 @@ export class LogReader {
    * and the target's writing overlap. `read()` uses it only if the apply ended exactly there (a data
    * error halves a chunk and parks); a failed read shows when it is used, never as an unhandled rejection.
    * The two chunks hold at most twice the bytes of one, plus the last change of the one read ahead: it
-   * gets what the chunk being applied leaves of that, and is not read when that is nothing. Returns the
-   * chunk to come (or its failure), so that its steps can be made meanwhile too.
+   * gets what the chunk being applied leaves of that, and is not read when that is nothing (a chunk that
+   * another worker read from there under the whole limits is taken as it is: one chunk more at most).
+   * Returns the chunk to come (or its failure), so that its steps can be made meanwhile too.
    */
   readAhead(source: pg.ClientBase, query: string, position: Position): Promise<Chunk | Error> | undefined {
     const bytes = Math.min(this.limits.bytes, 2 * this.limits.bytes - this.applying);

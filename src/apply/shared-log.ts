@@ -32,9 +32,13 @@ export interface SharedLogCounts {
   ticksTaken: number;
   ticksShared: number;
   chunksRead: number;
+  /** The changes of the chunks read: a backlog's changes once where every chunk is read once. */
+  changesRead: number;
   chunksShared: number;
   /** Of chunksShared, those taken by a reader whose window starts elsewhere than the first reader's. */
   chunksSharedAcrossStarts: number;
+  /** Of chunksShared, those read under other limits than the taker asked for (a first chunk's, say). */
+  chunksSharedAcrossLimits: number;
   /** Window starts found to see the same changes as an earlier, different one: their chunks are shared. */
   startsMerged: number;
   /** Reads of the source's tables' catalog versions for the shape check: one per window end and tables. */
@@ -51,6 +55,10 @@ interface TickOffer {
 
 interface ChunkOffer {
   chunk: Promise<Chunk>;
+  /** Where it starts: the window (with the start that stands for it) and the applied id (placeKey). */
+  place: string;
+  /** The limits it was read under. */
+  limits: ChunkLimits;
   /** The start of the window of the reader that read it (startKey). */
   readFrom: string;
   /** The readers that took it, or wait for it. */
@@ -96,8 +104,10 @@ export class SharedLog {
     ticksTaken: 0,
     ticksShared: 0,
     chunksRead: 0,
+    changesRead: 0,
     chunksShared: 0,
     chunksSharedAcrossStarts: 0,
+    chunksSharedAcrossLimits: 0,
     startsMerged: 0,
     tableVersionsRead: 0,
   };
@@ -113,6 +123,8 @@ export class SharedLog {
   private readonly starts = new Map<string, Promise<string>>();
   /** Starts that stand for themselves, newest last: a new start is compared with these. */
   private readonly standing: Position['from'][] = [];
+  /** By the start that stands for them: the tick that a window from there was first opened to, and when. */
+  private readonly windowEnds = new Map<string, { tick: Tick; at: number }>();
 
   private readonly cacheBytes: number;
   private readonly createdAt = performance.now();
@@ -140,13 +152,35 @@ export class SharedLog {
   }
 
   /**
-   * A tick to end a window from `from`: the last one taken, if it sees all `from` sees, else a new one on
+   * A tick to end a window from `from`: the one another worker ended a window from the same start with
+   * (standIn), while that window's chunks may still be kept, so that a worker that opens it late reads
+   * the chunks the others read; else the last one taken, if it sees all `from` sees; else a new one on
    * `source`. Any such tick makes a window (src/changelog/window.ts); an older one only leaves the changes
    * since to the next window, which opens at once when this one had changes. `fresh`: the tick must see
    * every commit before this call (the worker found nothing and may have armed the doorbell): only a
    * tick whose snapshot is yet to be taken will do.
    */
   async tick(source: pg.ClientBase, from: Position['from'], fresh: boolean): Promise<Tick> {
+    const start = await this.standIn(source, from);
+    const ended = this.windowEnds.get(start);
+    const recent = ended !== undefined && performance.now() - ended.at <= chunkKeepMs;
+    if (recent && !fresh && follows(ended.tick, from)) {
+      this.counts.ticksShared++;
+      return ended.tick;
+    }
+    const tick = await this.latestOrNew(source, from, fresh);
+    if (!recent) {
+      this.windowEnds.delete(start);
+      this.windowEnds.set(start, { tick, at: performance.now() });
+      for (const old of this.windowEnds.keys()) {
+        if (this.windowEnds.size <= startsKept) break;
+        this.windowEnds.delete(old);
+      }
+    }
+    return tick;
+  }
+
+  private async latestOrNew(source: pg.ClientBase, from: Position['from'], fresh: boolean): Promise<Tick> {
     const offer = this.latest;
     if (offer !== undefined) {
       const joinable = fresh ? offer.doneAt === undefined && !offer.snapshotSent : true;
@@ -189,8 +223,13 @@ export class SharedLog {
   }
 
   /**
-   * The chunk of `position` under `limits` by `query`: the one being read or kept for that key, else
-   * `read()`'s. `read` reads on the asking worker's own connection.
+   * The chunk of `position` under `limits` by `query`: one being read or kept from that place (the
+   * one read under the largest limits), else `read()`'s. `read` reads on the asking worker's own
+   * connection. A chunk read under other limits is as good as one's own: every worker's limits are the
+   * daemon's (workerChunkLimits), and only its first chunks and the ones it reads ahead ask for less. A
+   * worker that took only chunks of its own limits would never meet the others' chunk bounds again once
+   * its first chunks grew at another pace (ChunkRamp, by its target's link), and read every chunk of a
+   * backlog once more: 20 targets read 50k changes twice over in the fan-out bench.
    */
   async chunk(
     reader: object,
@@ -209,8 +248,8 @@ export class SharedLog {
       byWindow = new Map();
       this.chunks.set(query, byWindow);
     }
-    const key = windowKey(start, position, limits);
-    const offer = byWindow.get(key);
+    const place = placeKey(start, position);
+    const offer = largestAt(byWindow.values(), place);
     if (offer !== undefined) {
       offer.takers.add(reader);
       let chunk: Chunk;
@@ -222,30 +261,35 @@ export class SharedLog {
       }
       this.counts.chunksShared++;
       if (offer.readFrom !== startKey(position.from)) this.counts.chunksSharedAcrossStarts++;
-      this.dropIfAllTook(query, key, offer);
+      if (offer.limits.changes !== limits.changes || offer.limits.bytes !== limits.bytes)
+        this.counts.chunksSharedAcrossLimits++;
+      this.dropIfAllTook(query, offer);
       return ownArray(chunk);
     }
     const mine: ChunkOffer = {
       chunk: read(),
+      place,
+      limits,
       readFrom: startKey(position.from),
       takers: new Set([reader]),
       doneAt: undefined,
       cost: 0,
     };
-    byWindow.set(key, mine);
+    byWindow.set(offerKey(mine), mine);
     try {
       const chunk = await mine.chunk;
       this.counts.chunksRead++;
+      this.counts.changesRead += chunk.changes.length;
       // Nobody may add to the changes of a chunk that others hold too.
       Object.freeze(chunk.changes);
       mine.doneAt = performance.now();
       mine.cost = chunk.bytes + changeOverhead * chunk.changes.length;
       this.cachedCost += mine.cost;
-      this.dropIfAllTook(query, key, mine);
+      this.dropIfAllTook(query, mine);
       this.trim();
       return ownArray(chunk);
     } catch (thrown) {
-      this.drop(query, key, mine);
+      this.drop(query, mine);
       throw thrown;
     }
   }
@@ -322,14 +366,15 @@ export class SharedLog {
     return n;
   }
 
-  private dropIfAllTook(query: string, key: string, offer: ChunkOffer): void {
+  private dropIfAllTook(query: string, offer: ChunkOffer): void {
     if (offer.doneAt !== undefined && offer.takers.size >= this.sharers(query, performance.now())) {
-      this.drop(query, key, offer);
+      this.drop(query, offer);
     }
   }
 
-  private drop(query: string, key: string, offer: ChunkOffer): void {
+  private drop(query: string, offer: ChunkOffer): void {
     const byWindow = this.chunks.get(query);
+    const key = offerKey(offer);
     if (byWindow?.get(key) !== offer) return;
     byWindow.delete(key);
     if (byWindow.size === 0) this.chunks.delete(query);
@@ -339,9 +384,9 @@ export class SharedLog {
   /** Results kept longer than chunkKeepMs go; so do those that every reader still asking took. */
   private sweep(now: number): void {
     for (const [query, byWindow] of this.chunks) {
-      for (const [key, offer] of byWindow) {
-        if (offer.doneAt !== undefined && now - offer.doneAt > chunkKeepMs) this.drop(query, key, offer);
-        else this.dropIfAllTook(query, key, offer);
+      for (const offer of byWindow.values()) {
+        if (offer.doneAt !== undefined && now - offer.doneAt > chunkKeepMs) this.drop(query, offer);
+        else this.dropIfAllTook(query, offer);
       }
     }
   }
@@ -349,9 +394,9 @@ export class SharedLog {
   /** Over cacheBytes, the oldest results go first (a Map keeps the order they were asked in). */
   private trim(): void {
     for (const [query, byWindow] of this.chunks) {
-      for (const [key, offer] of byWindow) {
+      for (const offer of byWindow.values()) {
         if (this.cachedCost <= this.cacheBytes) return;
-        if (offer.doneAt !== undefined) this.drop(query, key, offer);
+        if (offer.doneAt !== undefined) this.drop(query, offer);
       }
     }
   }
@@ -374,8 +419,26 @@ function startKey(from: Position['from']): string {
   return [from.snapshot, from.idBound, from.nextXid].join('|');
 }
 
-/** Everything but the query that decides a read's result; `start` stands for the window's start. */
-function windowKey(start: string, position: Position, limits: ChunkLimits): string {
+/** Where a chunk starts: everything but the query and the limits that decides a read's result. */
+function placeKey(start: string, position: Position): string {
   const { to, appliedId } = position;
-  return [start, to?.snapshot, to?.idCeiling, appliedId, limits.changes, limits.bytes].join('|');
+  return [start, to?.snapshot, to?.idCeiling, appliedId].join('|');
+}
+
+function offerKey(offer: ChunkOffer): string {
+  return `${offer.place}|${offer.limits.changes}|${offer.limits.bytes}`;
+}
+
+/** Of the offers from `place`, the one read under the largest limits. */
+function largestAt(offers: Iterable<ChunkOffer>, place: string): ChunkOffer | undefined {
+  let best: ChunkOffer | undefined;
+  for (const offer of offers) {
+    if (offer.place !== place) continue;
+    if (
+      best === undefined ||
+      offer.limits.changes + offer.limits.bytes > best.limits.changes + best.limits.bytes
+    )
+      best = offer;
+  }
+  return best;
 }

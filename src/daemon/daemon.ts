@@ -14,7 +14,7 @@ import type pg from 'pg';
 import type { Drain } from '../apply/plan-keeper.js';
 import { SharedLog, type SharedLogCounts } from '../apply/shared-log.js';
 import { TargetWorker } from '../worker/worker.js';
-import { EarlySessions } from '../worker/early-session.js';
+import { EarlySessions, workerSourceConnections } from '../worker/early-session.js';
 import { sourceOrigin } from '../capture/install.js';
 import { CaptureWatcher } from '../capture/capture-watcher.js';
 import { copyAdvice, drainingTables, notInConfigAdvice } from '../capture/table-set.js';
@@ -24,6 +24,7 @@ import { formatQualifiedName } from '../config/identifiers.js';
 import type { Config } from '../config/types.js';
 import { connect, daemonConnectOptions, EarlyConnection, sourceDatabase } from '../db/connect.js';
 import type { TermFence } from '../db/term-fence.js';
+import type { SharedConnections } from '../db/shared-connection.js';
 import { classifyError, coerceError, ConfigError } from '../failure/errors.js';
 import { TrigsyncEvents } from '../lib/events.js';
 import type { Logger } from '../lib/logger.js';
@@ -58,6 +59,8 @@ export class Daemon {
   private workers: TargetWorker[] = [];
   /** The current term's shared reading of the log; its counts show what sharing saved. */
   private sharedLog: SharedLog | undefined;
+  /** The workers' source connections of the term (src/worker/early-session.ts). */
+  private sourceConnections: SharedConnections | undefined;
   private termParts: Runnable[] = [];
   private readonly stopRequested = new AbortController();
   private failWith!: (failure: Error) => void;
@@ -269,11 +272,16 @@ export class Daemon {
     // before the install takes the check's connection).
     const checked = this.checked;
     const installing = this.install(fence);
-    const early = new EarlySessions(config, fence, installing, checked, logger);
-    const { origin, sourceTables, drains, drainedTables } = await installing.catch((thrown: unknown) => {
-      early.discard();
-      throw thrown;
-    });
+    const early = new EarlySessions(config, installing, checked, logger);
+    const sourceConnections = workerSourceConnections(config, fence);
+    const { origin, sourceTables, drains, drainedTables } = await installing.catch(
+      async (thrown: unknown) => {
+        early.discard();
+        await sourceConnections.close();
+        throw thrown;
+      },
+    );
+    this.sourceConnections = sourceConnections;
     await early.installed({ origin, sourceTables, drains });
     // One reading of the log for the term's workers: ticks and chunks of the same window are shared.
     const sharedLog = new SharedLog(config.schema, config.apply.batchBytes);
@@ -290,6 +298,7 @@ export class Daemon {
           events: this.events,
           armDoorbell: () => listener.arm(),
           fence,
+          sourceConnections,
           sharedLog,
           early: early.get(target.name),
         }),
@@ -322,6 +331,8 @@ export class Daemon {
     this.workers = [];
     this.termParts = [];
     await Promise.all(workers.map((w) => w.stop()));
+    await this.sourceConnections?.close();
+    this.sourceConnections = undefined;
     await Promise.all(others.map((p) => p.stop()));
   }
 

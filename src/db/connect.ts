@@ -5,6 +5,7 @@ import pg from 'pg';
 
 import type { Config } from '../config/types.js';
 import { classifyError, coerceError, TrigsyncError } from '../failure/errors.js';
+import { holdAlone } from './shared-connection.js';
 
 export interface ConnectOptions {
   applicationName: string;
@@ -220,13 +221,16 @@ export async function withClient<T>(
 
 /** Run `work` in a transaction on `client`: committed if it resolves, rolled back if it throws. */
 export async function inTransaction<T>(client: pg.ClientBase, work: () => Promise<T>): Promise<T> {
-  await client.query('begin');
-  try {
-    const result = await work();
-    await client.query('commit');
-    return result;
-  } catch (thrown) {
-    await client.query('rollback').catch(() => undefined);
-    throw thrown;
-  }
+  // A connection shared by leases is held alone until the end (shared-connection.ts).
+  return holdAlone(client, async () => {
+    await client.query('begin');
+    try {
+      const result = await work();
+      await client.query('commit');
+      return result;
+    } catch (thrown) {
+      await client.query('rollback').catch(() => undefined);
+      throw thrown;
+    }
+  });
 }

@@ -9,6 +9,8 @@
  */
 import type pg from 'pg';
 
+import { holdAlone } from './shared-connection.js';
+
 /**
  * Run `send`, which starts statements on `client` and returns their promises, with the client in
  * pipeline mode; resolves once every one of them is answered, to their outcomes in order. The client is
@@ -21,16 +23,19 @@ export async function sendPipelined<T>(
   client: pg.ClientBase,
   send: () => readonly Promise<T>[],
 ): Promise<PromiseSettledResult<T>[]> {
-  // `pipeline` is a constructor option that node-postgres reads at each send, not only at connect.
-  const mode = client as unknown as { pipeline: boolean };
-  // Inside another sendPipelined (a plan read with the guards): the outer one ends the mode.
-  if (mode.pipeline) return Promise.allSettled(send());
-  mode.pipeline = true;
-  try {
-    return await Promise.allSettled(send());
-  } finally {
-    mode.pipeline = false;
-  }
+  // A connection shared by leases: none of the others' statements comes between (shared-connection.ts).
+  return holdAlone(client, async (connection) => {
+    // `pipeline` is a constructor option that node-postgres reads at each send, not only at connect.
+    const mode = connection as unknown as { pipeline: boolean };
+    // Inside another sendPipelined (a plan read with the guards): the outer one ends the mode.
+    if (mode.pipeline) return Promise.allSettled(send());
+    mode.pipeline = true;
+    try {
+      return await Promise.allSettled(send());
+    } finally {
+      mode.pipeline = false;
+    }
+  });
 }
 
 /** The values of settled statements, or the first failure among them (the others follow from it). */

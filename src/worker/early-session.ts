@@ -1,21 +1,48 @@
 /**
  * The workers' first sessions, begun while the leader installs on the source (src/daemon/daemon.ts):
- * each worker's source connection, whose backend plans a read meanwhile, and its target side: the
- * connection, the start once the source's identity is known, and the plan where the check described the
- * source's tables. On a far target the target side is several round trips that no longer wait for the
- * install; they are the session's own statements, sent earlier, not extra ones (a statement sent only to
- * warm a far target's backend costs a round trip more than it saves).
+ * the source connections that the workers share, whose backends plan a read meanwhile, and each
+ * worker's target side: the connection, the start once the source's identity is known, and the plan
+ * where the check described the source's tables. On a far target the target side is several round trips
+ * that no longer wait for the install; they are the session's own statements, sent earlier, not extra
+ * ones (a statement sent only to warm a far target's backend costs a round trip more than it saves).
  */
 import type pg from 'pg';
 
 import type { SourceTables } from '../capture/source-tables.js';
 import type { Config, TargetConfig } from '../config/types.js';
-import { Early, EarlyConnection } from '../db/connect.js';
+import { Early } from '../db/connect.js';
+import { SharedConnections } from '../db/shared-connection.js';
 import type { TermFence } from '../db/term-fence.js';
 import type { Logger } from '../lib/logger.js';
-import { warmReader } from '../apply/log-reader.js';
+import { prepareReaderSession, warmReader } from '../apply/log-reader.js';
 import { PlanKeeper } from '../apply/plan-keeper.js';
-import { openTarget, type EarlySession, type OpenedTarget } from './worker-session.js';
+import { openTarget, type OpenedTarget } from './worker-session.js';
+
+/**
+ * Workers that share a source connection. Their statements there are short (a tick, a chunk's read that
+ * the other workers at its position take too, the position's copy) and take turns; each connection is a
+ * backend that reads the catalog afresh (about 2,500 blocks) and one of the source's max_connections.
+ */
+const workersPerSourceConnection = 5;
+
+/**
+ * The term's source connections for the workers, the first opened now: joined to the term, and set up
+ * and primed for reading the log.
+ */
+export function workerSourceConnections(config: Config, fence: TermFence): SharedConnections {
+  const connections = new SharedConnections(async () => {
+    const client = await fence.connect();
+    try {
+      await prepareReaderSession(client);
+    } catch (thrown) {
+      await client.end().catch(() => undefined);
+      throw thrown;
+    }
+    return primed(Promise.resolve(client), (c) => warmReader(c, config.schema));
+  }, workersPerSourceConnection);
+  connections.openAhead(config.targets.length);
+  return connections;
+}
 
 /** What the check found, before the install: the tables' description, and the source's identity if installed. */
 export interface Checked {
@@ -32,13 +59,12 @@ export interface Installed {
 }
 
 export class EarlySessions {
-  readonly #sessions = new Map<string, EarlySession>();
+  readonly #targets = new Map<string, Early<OpenedTarget>>();
   readonly #origin: Promise<string>;
 
   /** `installing` resolves with the install's outcome; `checked`, what the check knew before it. */
   constructor(
     private readonly config: Config,
-    fence: TermFence,
     installing: Promise<Installed>,
     private readonly checked: Checked | undefined,
     logger: Logger,
@@ -50,10 +76,7 @@ export class EarlySessions {
     for (const target of config.targets) {
       const keeper =
         checked && new PlanKeeper(config, target, checked.tables, logger.child({ target: target.name }));
-      this.#sessions.set(target.name, {
-        source: new EarlyConnection(() => primed(fence.connect(), (c) => warmReader(c, config.schema))),
-        target: openTargetEarly(config, target, this.#origin, keeper),
-      });
+      this.#targets.set(target.name, openTargetEarly(config, target, this.#origin, keeper));
     }
   }
 
@@ -65,27 +88,27 @@ export class EarlySessions {
   async installed(installed: Installed): Promise<void> {
     const startedAs = await this.#origin;
     for (const target of this.config.targets) {
-      const session = this.#sessions.get(target.name)!;
+      const early = this.#targets.get(target.name)!;
       if (startedAs !== installed.origin) {
-        session.target.discard();
-        session.target = openTargetEarly(this.config, target, Promise.resolve(installed.origin), undefined);
+        early.discard();
+        this.#targets.set(
+          target.name,
+          openTargetEarly(this.config, target, Promise.resolve(installed.origin), undefined),
+        );
       } else if (installed.drains.has(target.name) || installed.sourceTables !== this.checked?.tables) {
-        session.target = withoutPlan(session.target);
+        this.#targets.set(target.name, withoutPlan(early));
       }
     }
   }
 
-  /** The first session of the target named `name`. */
-  get(name: string): EarlySession | undefined {
-    return this.#sessions.get(name);
+  /** The first session's target side of the target named `name`. */
+  get(name: string): Early<OpenedTarget> | undefined {
+    return this.#targets.get(name);
   }
 
   /** Close whatever no worker took. */
   discard(): void {
-    for (const { source, target } of this.#sessions.values()) {
-      source.discard();
-      target.discard();
-    }
+    for (const target of this.#targets.values()) target.discard();
   }
 }
 

@@ -5,7 +5,8 @@
 import type pg from 'pg';
 
 import type { Config, TargetConfig } from '../config/types.js';
-import { connect, daemonConnectOptions, Early, type EarlyConnection } from '../db/connect.js';
+import { connect, daemonConnectOptions, type Early } from '../db/connect.js';
+import type { SharedConnections } from '../db/shared-connection.js';
 import type { TermFence } from '../db/term-fence.js';
 import { ConfigError } from '../failure/errors.js';
 import type { Logger } from '../lib/logger.js';
@@ -15,7 +16,6 @@ import type { Snapshot } from '../changelog/snapshot.js';
 import { loadRegisteredPosition } from '../changelog/targets.js';
 import type { Position } from '../changelog/window.js';
 import { RoundTrip } from '../apply/copy-in.js';
-import { prepareReaderSession } from '../apply/log-reader.js';
 import type { TargetPlan } from '../apply/plan.js';
 import type { PlanKeeper } from '../apply/plan-keeper.js';
 import { startTargetSession, type TargetStart } from '../apply/session-role.js';
@@ -45,14 +45,13 @@ export interface SessionDeps {
   origin: string;
   /** The leader's term: source sessions join it (src/db/term-fence.ts). */
   fence: TermFence;
-  /** The first session's connections, opened while the term began (early-session.ts). */
-  early?: EarlySession | undefined;
-}
-
-/** A worker's first session begun ahead: the first opening takes its parts. */
-export interface EarlySession {
-  source: EarlyConnection;
-  target: Early<OpenedTarget>;
+  /**
+   * The term's source connections, which workers share (src/db/shared-connection.ts): joined to the
+   * term, and set up for reading the log (early-session.ts).
+   */
+  sourceConnections: SharedConnections;
+  /** The first session's target side, opened while the term began (early-session.ts). */
+  early?: Early<OpenedTarget> | undefined;
 }
 
 /** A session's target side: its connection, its start, and its plan if it was made ahead. */
@@ -95,11 +94,10 @@ export interface SessionContext extends SessionDeps {
 export async function openSession(context: SessionContext): Promise<Session> {
   const toClose: pg.Client[] = [];
   try {
-    const source = await (context.early?.source.take() ?? context.fence.connect());
+    const source = await context.sourceConnections.lease();
     toClose.push(source);
-    await prepareReaderSession(source);
     await context.loadOperatorState(source);
-    const earlyTarget = context.early?.target.take();
+    const earlyTarget = context.early?.take();
     const opened = await onTarget(
       () => earlyTarget ?? openTarget(context.config, context.target, context.origin),
     );
@@ -136,7 +134,7 @@ export async function openSession(context: SessionContext): Promise<Session> {
   }
 }
 
-/** A session's end: both connections closed. */
+/** A session's end: both connections closed (the source's lease ended). */
 export async function closeSession(session: Session): Promise<void> {
   await Promise.all([session.source, session.target].map((c) => c.end().catch(() => undefined)));
 }

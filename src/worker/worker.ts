@@ -378,8 +378,7 @@ export class TargetWorker extends Runnable {
     const session = this.session;
     this.session = undefined;
     this.reader.discard();
-    this.deps.early?.source.discard();
-    this.deps.early?.target.discard();
+    this.deps.early?.discard();
     this.operatorStale = true;
     if (session !== undefined) await closeSession(session);
   }

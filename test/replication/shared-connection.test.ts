@@ -1,0 +1,98 @@
+// Source connections that workers share (src/db/shared-connection.ts), against a real server: leases
+// take turns, a transaction or a pipeline holds the connection for its lease alone, and a connection
+// that broke is handed out no more.
+import pg from 'pg';
+import { afterEach, describe, expect, it } from 'vitest';
+
+import { inTransaction } from '../../src/db/connect.js';
+import { sendPipelined, valuesOrFirstFailure } from '../../src/db/pipeline.js';
+import { SharedConnections } from '../../src/db/shared-connection.js';
+import { freshDatabase, sharedClusters, type FreshDatabase } from '../support/fixtures.js';
+
+const pools: SharedConnections[] = [];
+afterEach(async () => {
+  await Promise.all(pools.splice(0).map((p) => p.close()));
+});
+
+async function poolOf(usersEach: number): Promise<{ db: FreshDatabase; pool: SharedConnections }> {
+  const db = await freshDatabase(sharedClusters().source);
+  const pool = new SharedConnections(async () => {
+    const client = new pg.Client({ connectionString: db.url, application_name: 'shared-test' });
+    client.on('error', () => undefined);
+    await client.connect();
+    return client;
+  }, usersEach);
+  pools.push(pool);
+  return { db, pool };
+}
+
+const pidOf = async (client: pg.ClientBase): Promise<number> =>
+  (await client.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]!.pid;
+
+/** The transaction id of the statement's transaction, if it has one (it is inside another's). */
+const xidOf = async (client: pg.ClientBase): Promise<string | null> =>
+  (await client.query<{ xid: string | null }>('select pg_current_xact_id_if_assigned()::text as xid'))
+    .rows[0]!.xid;
+
+describe('shared connections', () => {
+  it('lease up to usersEach leases per connection, and a new connection beyond', async () => {
+    const { pool } = await poolOf(3);
+    const leases = await Promise.all([1, 2, 3, 4].map(() => pool.lease()));
+    const pids = await Promise.all(leases.map(pidOf));
+    expect(new Set(pids.slice(0, 3)).size).toBe(1);
+    expect(pids[3]).not.toBe(pids[0]);
+    // A lease that ended frees its place: the next one shares the first connection again.
+    await leases[0]!.end();
+    expect(await pidOf(await pool.lease())).toBe(pids[0]);
+  });
+
+  it("keep other leases' statements out of a transaction until it ends", async () => {
+    const { pool } = await poolOf(2);
+    const [a, b] = await Promise.all([pool.lease(), pool.lease()]);
+    let bDone = false;
+    let bXid: Promise<string | null> | undefined;
+    const aXid = await inTransaction(a, async () => {
+      const xid = (await a.query<{ xid: string }>('select pg_current_xact_id()::text as xid')).rows[0]!.xid;
+      // Asked while a's transaction is open, it runs after it, outside it.
+      bXid = xidOf(b).finally(() => (bDone = true));
+      await a.query('select pg_sleep(0.05)');
+      expect(bDone).toBe(false);
+      return xid;
+    });
+    expect(aXid).toMatch(/^\d+$/);
+    expect(await bXid).toBeNull();
+  });
+
+  it("keep other leases' statements out of a pipeline, and its own in", async () => {
+    const { pool } = await poolOf(2);
+    const [a, b] = await Promise.all([pool.lease(), pool.lease()]);
+    const asked: string[] = [];
+    const bDone = b.query('select 1').then(() => asked.push('b'));
+    const results = valuesOrFirstFailure(
+      await sendPipelined<unknown>(a, () => [
+        a.query('begin').then(() => asked.push('a begin')),
+        xidOf(a).then((x) => (asked.push('a xid'), x)),
+        a.query('select pg_current_xact_id()::text as xid').then((r) => (asked.push('a draw'), r)),
+        a.query('commit'),
+      ]),
+    );
+    await bDone;
+    expect(results).toHaveLength(4);
+    // b asked first, so it went first; a's four statements then went as one pipeline.
+    expect(asked).toEqual(['b', 'a begin', 'a xid', 'a draw']);
+  });
+
+  it('hand out a connection that broke no more, and close it when its last lease ends', async () => {
+    const { db, pool } = await poolOf(2);
+    const [a, b] = await Promise.all([pool.lease(), pool.lease()]);
+    const broken = await pidOf(a);
+    await db.cluster.query('select pg_terminate_backend($1)', [broken], db.name);
+    await expect(a.query('select 1')).rejects.toThrow();
+    await expect(b.query('select 1')).rejects.toThrow();
+    const c = await pool.lease();
+    expect(await pidOf(c)).not.toBe(broken);
+    await Promise.all([a.end(), b.end()]);
+    // An ended lease fails as a lost connection does, whatever its connection.
+    await expect(c.end().then(() => c.query('select 1'))).rejects.toMatchObject({ code: 'ECONNRESET' });
+  });
+});
