@@ -35,11 +35,13 @@ describe('verify, keys in flight', () => {
     // registered position's snapshot: wait for a position that holds none of the changes back.
     await waitFor(
       async () =>
-        (await run(
-          src,
-          `select bool_and(pg_snapshot_xmin(t.from_snapshot) > (select max(txid) from trigsync.change_log)) as past
+        (
+          await run(
+            src,
+            `select bool_and(pg_snapshot_xmin(t.from_snapshot) > (select max(txid) from trigsync.change_log)) as past
              from trigsync.target t`,
-        ))[0]?.past === true,
+          )
+        )[0]?.past === true,
       { what: 'a registered position past every change', timeoutMs: 30_000 },
     );
     await daemon.stop();
