@@ -57,14 +57,20 @@ class SharedConnection {
   broken = false;
   readonly turns = new Turns();
 
-  constructor(readonly opening: Promise<pg.Client>) {
-    opening.then(
-      (client) => {
-        client.on('error', () => (this.broken = true));
-        client.on('end', () => (this.broken = true));
-      },
-      () => (this.broken = true),
-    );
+  /** `broke`: called once when it breaks (fails to open, errs or ends). */
+  constructor(
+    readonly opening: Promise<pg.Client>,
+    broke: (shared: SharedConnection) => void,
+  ) {
+    const breaks = (): void => {
+      if (this.broken) return;
+      this.broken = true;
+      broke(this);
+    };
+    opening.then((client) => {
+      client.on('error', breaks);
+      client.on('end', breaks);
+    }, breaks);
   }
 }
 
@@ -83,6 +89,11 @@ export class SharedConnections {
     private readonly open: () => Promise<pg.Client>,
     private readonly usersEach: number,
   ) {}
+
+  /** The connections held, open or opening, broken ones still leased included. */
+  get size(): number {
+    return this.connections.length;
+  }
 
   /** Open connections for `users` leases now, so that their backends are ready when leased. */
   openAhead(users: number): void {
@@ -123,15 +134,22 @@ export class SharedConnections {
   }
 
   private add(): SharedConnection {
-    const shared = new SharedConnection(this.open());
+    const shared = new SharedConnection(this.open(), (broken) => this.dropIfUnused(broken));
     this.connections.push(shared);
     return shared;
   }
 
   private release(shared: SharedConnection): void {
-    if (--shared.users > 0 || !shared.broken) return;
+    shared.users--;
+    this.dropIfUnused(shared);
+  }
+
+  /** A broken connection goes once no lease holds it: whichever of the two comes last drops it. */
+  private dropIfUnused(shared: SharedConnection): void {
+    if (shared.users > 0 || !shared.broken) return;
     const at = this.connections.indexOf(shared);
-    if (at >= 0) this.connections.splice(at, 1);
+    if (at < 0) return;
+    this.connections.splice(at, 1);
     void shared.opening
       .then(
         (client) => client.end(),

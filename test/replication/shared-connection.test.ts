@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { inTransaction } from '../../src/db/connect.js';
 import { sendPipelined, valuesOrFirstFailure } from '../../src/db/pipeline.js';
 import { SharedConnections } from '../../src/db/shared-connection.js';
-import { freshDatabase, sharedClusters, type FreshDatabase } from '../support/fixtures.js';
+import { freshDatabase, sharedClusters, waitFor, type FreshDatabase } from '../support/fixtures.js';
 
 const pools: SharedConnections[] = [];
 afterEach(async () => {
@@ -82,17 +82,27 @@ describe('shared connections', () => {
     expect(asked).toEqual(['b', 'a begin', 'a xid', 'a draw']);
   });
 
-  it('hand out a connection that broke no more, and close it when its last lease ends', async () => {
+  it('hand out a connection that broke no more, and drop it once no lease holds it', async () => {
     const { db, pool } = await poolOf(2);
+    const terminate = (pid: number) => db.cluster.query('select pg_terminate_backend($1)', [pid], db.name);
     const [a, b] = await Promise.all([pool.lease(), pool.lease()]);
     const broken = await pidOf(a);
-    await db.cluster.query('select pg_terminate_backend($1)', [broken], db.name);
+    await terminate(broken);
     await expect(a.query('select 1')).rejects.toThrow();
     await expect(b.query('select 1')).rejects.toThrow();
     const c = await pool.lease();
-    expect(await pidOf(c)).not.toBe(broken);
+    const other = await pidOf(c);
+    expect(other).not.toBe(broken);
+    expect(pool.size).toBe(2);
     await Promise.all([a.end(), b.end()]);
-    // An ended lease fails as a lost connection does, whatever its connection.
-    await expect(c.end().then(() => c.query('select 1'))).rejects.toMatchObject({ code: 'ECONNRESET' });
+    // The broken one went with its last lease.
+    expect(pool.size).toBe(1);
+    // One that breaks while no lease holds it goes once its client hears of it.
+    await c.end();
+    expect(pool.size).toBe(1);
+    await terminate(other);
+    await waitFor(() => pool.size === 0, { what: 'the broken idle connection to go' });
+    // An ended lease fails as a lost connection does.
+    await expect(c.query('select 1')).rejects.toMatchObject({ code: 'ECONNRESET' });
   });
 });
