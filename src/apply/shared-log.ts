@@ -12,7 +12,7 @@
  * the steps it makes ahead are kept by that array (src/apply/chunk.ts), and would otherwise live as long
  * as the chunk is kept here for slower workers, every worker's steps of every chunk kept (20 targets on
  * a 50k-change backlog: 256 MB of live heap at the most, 88 MB with arrays of their own). A read runs on the connection of the worker that asked first, whose
- * failure is its own: a worker that joined it reads on its own connection instead.
+ * failure is its own: a worker that joined it reads on its own lease of a connection instead.
  *
  * Starts: two window starts that see the same changes of the log (sameChanges) make windows to one tick
  * that hold the same changes, so a chunk is keyed by the first start seen of those that see the same.
@@ -224,7 +224,7 @@ export class SharedLog {
 
   /**
    * The chunk of `position` under `limits` by `query`: one being read or kept from that place (the
-   * one read under the largest limits), else `read()`'s. `read` reads on the asking worker's own
+   * one read under the largest limits), else `read()`'s. `read` reads on the asking worker's lease of a
    * connection. A chunk read under other limits is as good as one's own: every worker's limits are the
    * daemon's (workerChunkLimits), and only its first chunks and the ones it reads ahead ask for less. A
    * worker that took only chunks of its own limits would never meet the others' chunk bounds again once
