@@ -11,8 +11,9 @@
  * shared, never copied: nothing may change them. Each worker gets an array of them of its own, though:
  * the steps it makes ahead are kept by that array (src/apply/chunk.ts), and would otherwise live as long
  * as the chunk is kept here for slower workers, every worker's steps of every chunk kept (20 targets on
- * a 50k-change backlog: 256 MB of live heap at the most, 88 MB with arrays of their own). A read runs on the connection of the worker that asked first, whose
- * failure is its own: a worker that joined it reads on its own lease of a connection instead.
+ * a 50k-change backlog: 256 MB of live heap at the most, 88 MB with arrays of their own). A read runs
+ * on the lease of the worker that asked first, whose failure is its own: a worker that joined it reads
+ * on its own lease instead.
  *
  * Starts: two window starts that see the same changes of the log (sameChanges) make windows to one tick
  * that hold the same changes, so a chunk is keyed by the first start seen of those that see the same.
