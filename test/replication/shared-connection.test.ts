@@ -63,23 +63,32 @@ describe('shared connections', () => {
     expect(await bXid).toBeNull();
   });
 
-  it("keep other leases' statements out of a pipeline, and its own in", async () => {
-    const { pool } = await poolOf(2);
+  it("wait for another lease's statement before a pipeline, and send the pipeline's together", async () => {
+    const { db, pool } = await poolOf(2);
+    await db.cluster.query('create sequence turn', [], db.name);
     const [a, b] = await Promise.all([pool.lease(), pool.lease()]);
-    const asked: string[] = [];
-    const bDone = b.query('select 1').then(() => asked.push('b'));
-    const results = valuesOrFirstFailure(
-      await sendPipelined<unknown>(a, () => [
-        a.query('begin').then(() => asked.push('a begin')),
-        xidOf(a).then((x) => (asked.push('a xid'), x)),
-        a.query('select pg_current_xact_id()::text as xid').then((r) => (asked.push('a draw'), r)),
-        a.query('commit'),
-      ]),
-    );
-    await bDone;
-    expect(results).toHaveLength(4);
-    // b asked first, so it went first; a's four statements then went as one pipeline.
-    expect(asked).toEqual(['b', 'a begin', 'a xid', 'a draw']);
+    // Each statement draws the next number: the server's order of running them.
+    const turn = async (client: pg.ClientBase, sql = 'select nextval($1)::int as n'): Promise<number> =>
+      (await client.query<{ n: number }>(sql, ['turn'])).rows[0]!.n;
+    // b's statement is in flight (it sleeps) when a's pipeline is asked for.
+    const bTurn = turn(b, `select nextval($1)::int as n from pg_sleep(0.05)`);
+    const settled = await sendPipelined<unknown>(a, () => [
+      a.query('begin'),
+      turn(a),
+      a.query('select pg_current_xact_id_if_assigned()::text as xid'),
+      turn(a),
+      a.query('commit'),
+    ]);
+    const [, first, inside, second] = valuesOrFirstFailure(settled) as [
+      unknown,
+      number,
+      pg.QueryResult,
+      number,
+    ];
+    expect(await bTurn).toBe(1);
+    expect([first, second]).toEqual([2, 3]);
+    // The pipeline's statements ran in its own transaction (no xid drawn yet: nextval draws none).
+    expect(inside.rows[0]).toEqual({ xid: null });
   });
 
   it('hand out a connection that broke no more, and drop it once no lease holds it', async () => {

@@ -21,6 +21,7 @@ import {
   makeConfig,
   runCli,
   startDaemon,
+  targetStatus,
   waitCaughtUp,
 } from '../support/replication.js';
 
@@ -290,6 +291,14 @@ describe('initial sync', () => {
     // The way out: the parents on the target, then a retry; the copy goes through.
     await one.cluster.query('insert into parent select generate_series(1, 10)', [], one.name);
     expect((await runCli(file, 'retry', 'b')).code).toBe(0);
+    // The parked target's backlog is 0 already: caught up is not enough, the copy must be done.
+    await waitFor(
+      async () => {
+        const target = await targetStatus(config, 'b');
+        return target.state !== 'parked' && target.copying === null;
+      },
+      { what: 'the retried copy to finish', timeoutMs: 30_000 },
+    );
     await waitCaughtUp(config, 30_000);
     await expectSameRows(
       { url: src.url, query: 'select * from child' },
