@@ -99,6 +99,11 @@ export class Daemon {
     return this.sharedLog?.counts;
   }
 
+  /** How many source connections the current term's workers share (src/worker/early-session.ts). */
+  get workerSourceConnections(): number | undefined {
+    return this.sourceConnections?.size;
+  }
+
   /** This daemon holds the leader's lock and applies. */
   get isLeader(): boolean {
     return this.leadership?.isLeader ?? false;
