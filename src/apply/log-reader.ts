@@ -99,10 +99,11 @@ export async function prepareReaderSession(client: pg.ClientBase): Promise<void>
 }
 
 /**
- * Plan a read of the log on a fresh source session before its first chunk, while the leader installs:
- * a backend's first read otherwise loads the catalog entries of the log, its indexes and the rule's
- * functions first, about 20 ms of a start's first rows. Nothing is read (EXPLAIN); a failure, such as
- * a log not made yet, is left to the real read.
+ * Set up a fresh source session for reading the log (prepareReaderSession; its failure is thrown) and
+ * plan a read before its first chunk, while the leader installs: a backend's first read otherwise loads
+ * the catalog entries of the log, its indexes and the rule's functions first, about 20 ms of a start's
+ * first rows. Nothing is read (EXPLAIN); the plan's failure, such as a log not made yet, is left to the
+ * real read.
  */
 export async function warmReader(client: pg.ClientBase, schema: string): Promise<void> {
   await prepareReaderSession(client);

@@ -120,17 +120,7 @@ export class SharedConnections {
   /** Close every connection; leases still held fail as on a lost connection. */
   async close(): Promise<void> {
     this.closed = true;
-    const all = this.connections.splice(0);
-    await Promise.all(
-      all.map((c) =>
-        c.opening
-          .then(
-            (client) => client.end(),
-            () => undefined,
-          )
-          .catch(() => undefined),
-      ),
-    );
+    await Promise.all(this.connections.splice(0).map(closeQuietly));
   }
 
   private add(): SharedConnection {
@@ -150,13 +140,13 @@ export class SharedConnections {
     const at = this.connections.indexOf(shared);
     if (at < 0) return;
     this.connections.splice(at, 1);
-    void shared.opening
-      .then(
-        (client) => client.end(),
-        () => undefined,
-      )
-      .catch(() => undefined);
+    void closeQuietly(shared);
   }
+}
+
+/** Close a connection whatever state it is in: opening, open, failed or closed already. */
+function closeQuietly(shared: SharedConnection): Promise<void> {
+  return shared.opening.then((client) => client.end()).catch(() => undefined);
 }
 
 /**

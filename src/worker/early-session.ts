@@ -6,15 +6,13 @@
  * that no longer wait for the install; they are the session's own statements, sent earlier, not extra
  * ones (a statement sent only to warm a far target's backend costs a round trip more than it saves).
  */
-import type pg from 'pg';
-
 import type { SourceTables } from '../capture/source-tables.js';
 import type { Config, TargetConfig } from '../config/types.js';
 import { Early } from '../db/connect.js';
 import { SharedConnections } from '../db/shared-connection.js';
 import type { TermFence } from '../db/term-fence.js';
 import type { Logger } from '../lib/logger.js';
-import { prepareReaderSession, warmReader } from '../apply/log-reader.js';
+import { warmReader } from '../apply/log-reader.js';
 import { PlanKeeper } from '../apply/plan-keeper.js';
 import { openTarget, type OpenedTarget } from './worker-session.js';
 
@@ -26,19 +24,21 @@ import { openTarget, type OpenedTarget } from './worker-session.js';
 const workersPerSourceConnection = 5;
 
 /**
- * The term's source connections for the workers, the first opened now: joined to the term, and set up
- * and primed for reading the log.
+ * The term's source connections for the workers, the first opened now: joined to the term, set up for
+ * reading the log, and primed while the leader installs: warmReader plans a read, so that a fresh
+ * backend has the catalog entries of its first real statements cached when it is used (10 to 20 ms of
+ * a start's first rows).
  */
 export function workerSourceConnections(config: Config, fence: TermFence): SharedConnections {
   const connections = new SharedConnections(async () => {
     const client = await fence.connect();
     try {
-      await prepareReaderSession(client);
+      await warmReader(client, config.schema);
     } catch (thrown) {
       await client.end().catch(() => undefined);
       throw thrown;
     }
-    return primed(Promise.resolve(client), (c) => warmReader(c, config.schema));
+    return client;
   }, workersPerSourceConnection);
   connections.openAhead(config.targets.length);
   return connections;
@@ -138,15 +138,4 @@ function withoutPlan(early: Early<OpenedTarget>): Early<OpenedTarget> {
     opening.then(({ client, start }) => ({ client, start })),
     ({ client }) => client.end(),
   );
-}
-
-/**
- * A connection opened, and primed by `warm` while the leader installs: statements that need the same
- * catalog entries as its first real ones, so that a fresh backend has them cached when it is used (10
- * to 20 ms of a start's first rows). A failure of `warm` is left to the real statements.
- */
-async function primed(opening: Promise<pg.Client>, warm: (client: pg.Client) => Promise<unknown>) {
-  const client = await opening;
-  await warm(client).catch(() => undefined);
-  return client;
 }
