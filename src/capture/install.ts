@@ -121,7 +121,7 @@ async function dropSourceObjects(client: pg.ClientBase, schema: string): Promise
   await client.query(`drop function if exists ${s}.ring()`);
   await client.query(
     `drop table if exists ${s}.target_table, ${s}.error_queue, ${s}.target, ${s}.change_log, ${s}.captured_table,
-       ${s}.node, ${s}.tick, ${s}.log_horizon, ${s}.leader, ${s}.group_table`,
+       ${s}.node, ${s}.tick, ${s}.log_horizon, ${s}.leader, ${s}.group_table, ${s}.group_install`,
   );
   await client.query(
     `drop sequence if exists ${s}.doorbell, ${s}.doorbell_rings, ${s}.doorbell_armed, ${s}.tick_flush, ${s}.update_statement_seq`,

@@ -12,6 +12,7 @@ import { formatQualifiedName, ident, qualifiedIdent } from '../config/identifier
 import type { CapturedTable, Config, QualifiedName, TableMapping } from '../config/types.js';
 import { inTransaction } from '../db/connect.js';
 import { ConfigError } from '../failure/errors.js';
+import { forgetInstallDigests } from './install-digest.js';
 import { dropCaptureTriggers } from './triggers.js';
 
 /**
@@ -119,6 +120,7 @@ export async function uncaptureTables(
   const others = await otherGroupsTables(client, config);
   const grouped = await groupTablesRecorded(client, config.schema);
   await inTransaction(client, async () => {
+    await forgetInstallDigests(client, config.schema, 'all');
     for (const [i, name] of names.entries()) {
       // By the table's oid (it may have been renamed since install), or by the name it was installed
       // under (it may have been dropped since).

@@ -1,6 +1,7 @@
 /** The source's registry of targets: positions (trailing the targets' own) and states. */
 import type pg from 'pg';
 
+import { forgetInstallDigests } from '../capture/install-digest.js';
 import { ident } from '../config/identifiers.js';
 import type { TargetConfig } from '../config/types.js';
 import { leaderLockHeld, leaderLockName } from '../db/term-fence.js';
@@ -88,6 +89,9 @@ export async function registerTargets(
   // A group left without targets and leader by the takeover was renamed: forget its leader row and
   // the tables it listed, so that status and `uninstall --table` no longer count it. Started again, its
   // daemons record it anew.
+  // The groups whose targets were claimed: their next installs find their registry changed.
+  if (claimed.length > 0)
+    await forgetInstallDigests(client, schema, [...new Set(claimed.map((c) => c.from))]);
   for (const from of new Set(claimed.map((c) => c.from))) {
     const left = await client.query(`select from ${s}.target where group_name = $1`, [from]);
     if (left.rowCount !== 0 || (await groupLeader(client, schema, from)) !== undefined) continue;

@@ -14,11 +14,12 @@ import type pg from 'pg';
 import type { Drain } from '../apply/plan-keeper.js';
 import { SharedLog, type SharedLogCounts } from '../apply/shared-log.js';
 import { TargetWorker } from '../worker/worker.js';
-import { EarlySessions, workerSourceConnections } from '../worker/early-session.js';
+import { EarlySessions, StartConnections, workerSourceConnections } from '../worker/early-session.js';
 import { sourceOrigin } from '../capture/install.js';
 import { CaptureWatcher } from '../capture/capture-watcher.js';
 import { copyAdvice, drainingTables, notInConfigAdvice } from '../capture/table-set.js';
 import { assertSchemaKnown, latestVersion } from '../capture/migrations.js';
+import { installedAsConfigured } from '../capture/install-digest.js';
 import { describeSourceTables, type SourceTables } from '../capture/source-tables.js';
 import { formatQualifiedName } from '../config/identifiers.js';
 import type { Config } from '../config/types.js';
@@ -75,7 +76,17 @@ export class Daemon {
    * daemon leads at once: one backend fewer to start, one whose catalog cache the check has warmed, and
    * one description fewer. Closed once leadership is decided.
    */
-  private checked: { client: pg.Client; tables: SourceTables; origin: string | undefined } | undefined;
+  /** Opened as the daemon starts, for its first term (src/worker/early-session.ts). */
+  private startConnections: StartConnections | undefined;
+  private checked:
+    | {
+        client: pg.Client;
+        tables: SourceTables;
+        origin: string | undefined;
+        /** Where the source is installed as this config installs it: what the workers start with at once. */
+        installed: SourceFacts | undefined;
+      }
+    | undefined;
 
   constructor(
     private readonly config: Config,
@@ -131,12 +142,16 @@ export class Daemon {
     const lockConnection = new EarlyConnection(() =>
       connect(config.source.url, daemonConnectOptions(config)),
     );
+    // So do the connections a first term needs, closed unused if this daemon stands by.
+    this.startConnections = new StartConnections(config);
     const checked = await this.whenReachable(() => this.check()).catch((thrown: unknown) => {
       lockConnection.discard();
+      this.dropStartConnections();
       throw thrown;
     });
     if (checked === undefined || this.stopRequested.signal.aborted) {
       lockConnection.discard();
+      this.dropStartConnections();
       return;
     }
     const leadership = new Leadership(
@@ -151,7 +166,10 @@ export class Daemon {
       logger.error({ err: coerceError(thrown).message }, 'stopping: cannot lead');
       this.failWith(coerceError(thrown));
     });
-    await leadership.decided.finally(() => this.dropCheckedClient());
+    await leadership.decided.finally(() => {
+      this.dropCheckedClient();
+      this.dropStartConnections();
+    });
     logger.info({ targets: config.targets.map((t) => t.name), group: config.group }, 'daemon started');
   }
 
@@ -181,16 +199,23 @@ export class Daemon {
       const described = await describeSourceTables(client, config);
       if (described.problems.length > 0) throw new ConfigError(described.problems);
       // Known where the source was installed before: the workers' targets can start before the install.
-      const origin =
-        version === latestVersion('source', config.schema)
-          ? await sourceOrigin(client, config.schema).catch(() => undefined)
+      const current = version === latestVersion('source', config.schema);
+      const origin = current ? await sourceOrigin(client, config.schema).catch(() => undefined) : undefined;
+      const installed =
+        origin !== undefined && (await installedAsConfigured(client, config, described.tables))
+          ? await this.termFacts(client, origin, described.tables)
           : undefined;
-      this.checked = { client, tables: described.tables, origin };
+      this.checked = { client, tables: described.tables, origin, installed };
     } catch (thrown) {
       await client.end().catch(() => undefined);
       throw thrown;
     }
     return true;
+  }
+
+  private dropStartConnections(): void {
+    this.startConnections?.discard();
+    this.startConnections = undefined;
   }
 
   private dropCheckedClient(): void {
@@ -244,48 +269,87 @@ export class Daemon {
           { target, table },
           `target ${target}: copies ${table}, which it takes anew (initialSync: copy)`,
         );
-      const draining = (await drainingTables(client, config.schema)).filter((d) =>
-        config.targets.some((t) => t.name === d.target),
+      const facts = await this.termFacts(
+        client,
+        await sourceOrigin(client, config.schema),
+        report.sourceTables,
       );
-      // A drained table that cannot be described (dropped since) is left out of its target's plan.
-      const drained = await describeSourceTables(client, { ...config, tables: draining.map((d) => d.table) });
-      const drains = new Map<string, Drain[]>();
-      for (const d of draining) {
-        const list = drains.get(d.target) ?? [];
-        list.push({ relid: d.relid, table: d.table, mapping: d.mapping, until: parseSnapshot(d.until) });
-        drains.set(d.target, list);
-        logger.info(
-          { target: d.target, table: formatQualifiedName(d.table) },
-          `target ${d.target}: ${formatQualifiedName(d.table)} removed from its tables; its changes already in the log are still applied`,
-        );
-      }
-      return {
-        origin: await sourceOrigin(client, config.schema),
-        sourceTables: report.sourceTables,
-        drains,
-        drainedTables: drained.tables,
-      };
+      for (const [target, drains] of facts.drains)
+        for (const { table } of drains)
+          logger.info(
+            { target, table: formatQualifiedName(table) },
+            `target ${target}: ${formatQualifiedName(table)} removed from its tables; its changes already in the log are still applied`,
+          );
+      return facts;
     } finally {
       await client.end().catch(() => undefined);
     }
   }
 
-  /** Elected: install, then the workers, the listener that wakes them, the pruner and the capture watcher. */
+  /** What the workers start with, read from the installed source: the tables the group's targets drain. */
+  private async termFacts(
+    client: pg.Client,
+    origin: string,
+    sourceTables: SourceTables,
+  ): Promise<SourceFacts> {
+    const { config } = this;
+    const draining = (await drainingTables(client, config.schema)).filter((d) =>
+      config.targets.some((t) => t.name === d.target),
+    );
+    // A drained table that cannot be described (dropped since) is left out of its target's plan.
+    const drained = await describeSourceTables(client, { ...config, tables: draining.map((d) => d.table) });
+    const drains = new Map<string, Drain[]>();
+    for (const d of draining) {
+      const list = drains.get(d.target) ?? [];
+      list.push({ relid: d.relid, table: d.table, mapping: d.mapping, until: parseSnapshot(d.until) });
+      drains.set(d.target, list);
+    }
+    return { origin, sourceTables, drains, drainedTables: drained.tables };
+  }
+
+  /**
+   * Elected: install, then the workers, the listener that wakes them, the pruner and the capture watcher.
+   * Where the check found the source installed as this config installs it, the install registers nothing
+   * the workers read: they start beside it, with what the check read. A term whose install fails ends
+   * all the same (the leadership then stops what started).
+   */
   private async beginTerm(fence: TermFence): Promise<void> {
     const { config, logger } = this;
     // The workers' first sessions begin while the source installs, with what the check knew (read
     // before the install takes the check's connection).
     const checked = this.checked;
     const installing = this.install(fence);
-    const early = new EarlySessions(config, installing, checked, logger);
-    const sourceConnections = workerSourceConnections(config, fence);
-    const { origin, sourceTables, drains, drainedTables } = await installing.catch(
-      async (thrown: unknown) => {
-        early.discard();
-        await sourceConnections.close();
-        throw thrown;
-      },
-    );
+    const opened = this.startConnections;
+    this.startConnections = undefined;
+    const early = new EarlySessions(config, installing, checked, logger, opened);
+    const sourceConnections = workerSourceConnections(config, fence, opened);
+    // Every target's was taken; a source connection more than the workers need (fewer targets than at the start) is not.
+    opened?.discard();
+    const installed = checked?.installed;
+    if (installed !== undefined) {
+      logger.debug('the source is installed as configured: the workers start beside the install');
+      // Awaited below, once the parts have started; a failure meanwhile is not unhandled.
+      installing.catch(() => undefined);
+      await this.startParts(fence, installed, early, sourceConnections);
+      await installing;
+      return;
+    }
+    const facts = await installing.catch(async (thrown: unknown) => {
+      early.discard();
+      await sourceConnections.close();
+      throw thrown;
+    });
+    await this.startParts(fence, facts, early, sourceConnections);
+  }
+
+  /** The term's parts, on `facts`: the workers, the listener that wakes them, the pruner, the watcher. */
+  private async startParts(
+    fence: TermFence,
+    { origin, sourceTables, drains, drainedTables }: SourceFacts,
+    early: EarlySessions,
+    sourceConnections: SharedConnections,
+  ): Promise<void> {
+    const { config, logger } = this;
     this.sourceConnections = sourceConnections;
     await early.installed({ origin, sourceTables, drains });
     // One reading of the log for the term's workers: ticks and chunks of the same window are shared.
@@ -354,6 +418,7 @@ export class Daemon {
   private async stopOnce(): Promise<void> {
     this.stopRequested.abort();
     this.dropCheckedClient();
+    this.dropStartConnections();
     // start() may be waiting for the first election: ending the leadership ends that wait. A leadership
     // that ended on a configuration error (another group's target, say) rejects with it, reported by
     // start() and `failed` already: the rest must stop all the same.

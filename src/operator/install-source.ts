@@ -7,6 +7,7 @@
  */
 import type pg from 'pg';
 
+import { installDigest, recordInstallDigest } from '../capture/install-digest.js';
 import { ensureTableCapture, lockCapture } from '../capture/install.js';
 import { migrate, type MigrateResult } from '../capture/migrations.js';
 import { describeSourceTables, type SourceTables } from '../capture/source-tables.js';
@@ -124,6 +125,8 @@ export async function installSource(
       const tables = report.copying.filter((g) => g.target === target).map((g) => g.table);
       await requestSync(client, config.schema, target, tables);
     }
+    // Last: what a daemon of the same config finds installed as it would install it.
+    await recordInstallDigest(client, config.schema, config.group, installDigest(config, tables));
   });
   return report;
 }

@@ -6,9 +6,11 @@
  * that no longer wait for the install; they are the session's own statements, sent earlier, not extra
  * ones (a statement sent only to warm a far target's backend costs a round trip more than it saves).
  */
+import type pg from 'pg';
+
 import type { SourceTables } from '../capture/source-tables.js';
 import type { Config, TargetConfig } from '../config/types.js';
-import { Early } from '../db/connect.js';
+import { connect, daemonConnectOptions, Early, EarlyConnection } from '../db/connect.js';
 import { SharedConnections } from '../db/shared-connection.js';
 import type { TermFence } from '../db/term-fence.js';
 import type { Logger } from '../lib/logger.js';
@@ -29,11 +31,17 @@ const workersPerSourceConnection = 5;
  * backend has the catalog entries of its first real statements cached when it is used (10 to 20 ms of
  * a start's first rows).
  */
-export function workerSourceConnections(config: Config, fence: TermFence): SharedConnections {
+export function workerSourceConnections(
+  config: Config,
+  fence: TermFence,
+  opened: StartConnections | undefined,
+): SharedConnections {
   const connections = new SharedConnections(async () => {
-    const client = await fence.connect();
+    const early = opened?.takeSource();
+    const client = await (early ?? connect(config.source.url, daemonConnectOptions(config)));
     try {
-      await warmReader(client, config.schema);
+      await fence.join(client);
+      if (early === undefined) await warmReader(client, config.schema);
     } catch (thrown) {
       await client.end().catch(() => undefined);
       throw thrown;
@@ -42,6 +50,57 @@ export function workerSourceConnections(config: Config, fence: TermFence): Share
   }, workersPerSourceConnection);
   connections.openAhead(config.targets.length);
   return connections;
+}
+
+/**
+ * The connections a leader's first term needs, opened as the daemon starts, beside its check of the
+ * source and before it knows whether it leads: the workers' source connections (primed as
+ * workerSourceConnections primes them) and each target's. A new connection costs a few milliseconds of
+ * authentication on each side (SCRAM) and a round trip or two; a standby closes them unused.
+ */
+export class StartConnections {
+  readonly #source: EarlyConnection[];
+  readonly #targets: Map<string, EarlyConnection>;
+
+  constructor(config: Config) {
+    const options = daemonConnectOptions(config);
+    this.#source = Array.from(
+      { length: Math.ceil(config.targets.length / workersPerSourceConnection) },
+      () =>
+        new EarlyConnection(async () => {
+          const client = await connect(config.source.url, options);
+          try {
+            await warmReader(client, config.schema);
+          } catch (thrown) {
+            await client.end().catch(() => undefined);
+            throw thrown;
+          }
+          return client;
+        }),
+    );
+    this.#targets = new Map(
+      config.targets.map((t) => [t.name, new EarlyConnection(() => connect(t.url, options))]),
+    );
+  }
+
+  /** A source connection not yet taken, primed for reading the log. */
+  takeSource(): Promise<pg.Client> | undefined {
+    return this.#source.shift()?.take();
+  }
+
+  /** The connection to the target named `name`, unless taken. */
+  takeTarget(name: string): Promise<pg.Client> | undefined {
+    const early = this.#targets.get(name);
+    this.#targets.delete(name);
+    return early?.take();
+  }
+
+  /** Close whatever was not taken. */
+  discard(): void {
+    for (const early of [...this.#source, ...this.#targets.values()]) early.discard();
+    this.#source.length = 0;
+    this.#targets.clear();
+  }
 }
 
 /** What the check found, before the install: the tables' description, and the source's identity if installed. */
@@ -68,6 +127,7 @@ export class EarlySessions {
     installing: Promise<Installed>,
     private readonly checked: Checked | undefined,
     logger: Logger,
+    opened: StartConnections | undefined,
   ) {
     const known = checked?.origin;
     this.#origin = known === undefined ? installing.then((i) => i.origin) : Promise.resolve(known);
@@ -76,7 +136,10 @@ export class EarlySessions {
     for (const target of config.targets) {
       const keeper =
         checked && new PlanKeeper(config, target, checked.tables, logger.child({ target: target.name }));
-      this.#targets.set(target.name, openTargetEarly(config, target, this.#origin, keeper));
+      this.#targets.set(
+        target.name,
+        openTargetEarly(config, target, this.#origin, keeper, opened?.takeTarget(target.name)),
+      );
     }
   }
 
@@ -118,8 +181,9 @@ function openTargetEarly(
   target: TargetConfig,
   origin: Promise<string>,
   planKeeper: PlanKeeper | undefined,
+  connection?: Promise<pg.Client>,
 ): Early<OpenedTarget> {
-  const opening = openTarget(config, target, origin).then(async (opened) => {
+  const opening = openTarget(config, target, origin, connection).then(async (opened) => {
     if (planKeeper === undefined) return opened;
     try {
       return { ...opened, plan: await planKeeper.build(opened.client) };

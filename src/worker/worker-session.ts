@@ -67,8 +67,10 @@ export async function openTarget(
   config: Config,
   target: TargetConfig,
   origin: string | Promise<string>,
+  /** The connection, opened ahead (early-session.ts); else opened now. */
+  connection?: Promise<pg.Client>,
 ): Promise<OpenedTarget> {
-  const opened = await connect(target.url, daemonConnectOptions(config));
+  const opened = await (connection ?? connect(target.url, daemonConnectOptions(config)));
   try {
     const start = await startTargetSession(opened, config.schema, await origin, target.name);
     return { client: opened, start };
