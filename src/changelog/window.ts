@@ -269,8 +269,9 @@ export function windowQuery(schema: string, tables: ReadTable[]): string {
       .filter((t) => t.filter !== undefined)
       .map((t) => `when ${t.relid} then coalesce((${t.filter!(image)}), false)`)
       .join(' ');
+    // No filter: NULL, which reads as kept and costs the reader no value to parse per change.
     return cases === ''
-      ? 'true'
+      ? 'null::boolean'
       : `case when c.op in ('I', 'U', 'V', 'D') and ${image} is not null
               then case c.relid ${cases} else true end else true end`;
   };
@@ -287,10 +288,11 @@ export function windowQuery(schema: string, tables: ReadTable[]): string {
   const before = (bytes: string): string =>
     `sum(${bytes}) over (order by c.id rows unbounded preceding) - (${bytes})`;
   return `
-    select c.id, c.relid::int8 as relid, c.op, c.txid::text as txid,
-           date_part('epoch', c.captured_at) * 1000 as captured_ms, c.row::text as row, c.nulls,
+    select c.id::text || ' ' || c.relid::int8::text || ' ' || coalesce(c.bytes, 0)::text || ' '
+             || (date_part('epoch', c.captured_at) * 1000)::text || ' ' || c.op::text || ' ' || c.txid::text as meta,
+           c.row::text as row, c.nulls,
            ${keepOf('c.row')} as keep, c.old_row::text as old_row, c.old_nulls, ${keepOf('c.old_row')} as keep_old,
-           c.statement, c.bytes
+           c.statement
       from (
         select c.*, ${before('c.bytes')} as before
           from (
@@ -315,6 +317,40 @@ export function windowQuery(schema: string, tables: ReadTable[]): string {
       ) c
      where c.before < $8
      order by c.id`;
+}
+
+/**
+ * The change of a window's row; its bytes (the image's text, measured by the source) are added to
+ * `read.bytes`. The scalars' text is `id relid bytes capturedMs op txid`.
+ */
+export function changeOf(
+  [meta, row, nulls, keep, oldRow, oldNulls, keepOld, statement]: WindowRow,
+  read: { bytes: number },
+): LogChange {
+  let at = 0;
+  let id = 0;
+  for (let c = meta.charCodeAt(at); c !== 32; c = meta.charCodeAt(++at)) id = id * 10 + c - 48;
+  let relid = 0;
+  for (let c = meta.charCodeAt(++at); c !== 32; c = meta.charCodeAt(++at)) relid = relid * 10 + c - 48;
+  let bytes = 0;
+  for (let c = meta.charCodeAt(++at); c !== 32; c = meta.charCodeAt(++at)) bytes = bytes * 10 + c - 48;
+  read.bytes += bytes;
+  const msEnd = meta.indexOf(' ', ++at);
+  return {
+    id,
+    relid,
+    op: meta[msEnd + 1] as LogChange['op'],
+    txid: meta.slice(msEnd + 3),
+    capturedMs: Number(meta.slice(at, msEnd)),
+    row,
+    nulls,
+    // No row filter: NULL (windowQuery).
+    keep: keep !== false,
+    oldRow,
+    oldNulls,
+    keepOld: keepOld !== false,
+    statement: statement === null ? null : Number(statement),
+  };
 }
 
 /** The most a chunk holds: changes, and bytes (the change that reaches the bound is its last). */
@@ -348,21 +384,20 @@ export function windowValues(position: Position, limits: ChunkLimits): unknown[]
   ];
 }
 
-/** A row of the window's query (windowQuery), as an array in its select list's order. */
-type WindowRow = [
-  id: number,
-  relid: number,
-  op: LogChange['op'],
-  txid: string,
-  capturedMs: number,
+/**
+ * A row of the window's query (windowQuery), as an array in its select list's order. The change's
+ * scalars come as one text, `id relid bytes capturedMs op txid` (readMeta): the daemon's one thread
+ * parses every change of a bulk apply, and each column is a string to decode and a value to parse.
+ */
+export type WindowRow = [
+  meta: string,
   row: string | null,
   nulls: string[] | null,
-  keep: boolean,
+  keep: boolean | null,
   oldRow: string | null,
   oldNulls: string[] | null,
-  keepOld: boolean,
+  keepOld: boolean | null,
   statement: string | null,
-  bytes: number,
 ];
 
 /** Read the next chunk of the open window. */
@@ -372,34 +407,17 @@ export async function readWindow(
   position: Position,
   limits: ChunkLimits,
 ): Promise<Chunk> {
-  // Rows as arrays, in the select list's order: the daemon's one thread makes a LogChange of every
-  // row of a bulk apply, and an object per row keyed by column name first was a third more to make.
+  // Rows as arrays, in the select list's order: an object per row keyed by column name first was a
+  // third more to make.
   const result = await client.query<WindowRow>({
     text: query,
     rowMode: 'array',
     values: windowValues(position, limits),
   });
   const changes: LogChange[] = new Array<LogChange>(result.rows.length);
-  let bytes = 0;
-  for (let i = 0; i < result.rows.length; i++) {
-    const [id, relid, op, txid, capturedMs, row, nulls, keep, oldRow, oldNulls, keepOld, statement, size] =
-      result.rows[i]!;
-    changes[i] = {
-      id,
-      relid,
-      op,
-      txid,
-      capturedMs,
-      row,
-      nulls,
-      keep,
-      oldRow,
-      oldNulls,
-      keepOld,
-      statement: statement === null ? null : Number(statement),
-    };
-    bytes += size;
-  }
+  const read = { bytes: 0 };
+  for (let i = 0; i < result.rows.length; i++) changes[i] = changeOf(result.rows[i]!, read);
+  const { bytes } = read;
   // A change left out by the bytes follows changes of at least `limits.bytes`.
   return { changes, bytes, full: changes.length >= limits.changes || bytes >= limits.bytes };
 }
