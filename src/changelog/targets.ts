@@ -86,12 +86,12 @@ export async function registerTargets(
     }
   }
   if (refused.length > 0) throw new ConfigError(refused);
-  // A group left without targets and leader by the takeover was renamed: forget its leader row and
-  // the tables it listed, so that status and `uninstall --table` no longer count it. Started again, its
-  // daemons record it anew.
   // The groups whose targets were claimed: their next installs find their registry changed.
   if (claimed.length > 0)
     await forgetInstallDigests(client, schema, [...new Set(claimed.map((c) => c.from))]);
+  // A group left without targets and leader by the takeover was renamed: forget its leader row and
+  // the tables it listed, so that status and `uninstall --table` no longer count it. Started again, its
+  // daemons record it anew.
   for (const from of new Set(claimed.map((c) => c.from))) {
     const left = await client.query(`select from ${s}.target where group_name = $1`, [from]);
     if (left.rowCount !== 0 || (await groupLeader(client, schema, from)) !== undefined) continue;

@@ -386,7 +386,7 @@ export function windowValues(position: Position, limits: ChunkLimits): unknown[]
 
 /**
  * A row of the window's query (windowQuery), as an array in its select list's order. The change's
- * scalars come as one text, `id relid bytes capturedMs op txid` (readMeta): the daemon's one thread
+ * scalars come as one text, `id relid bytes capturedMs op txid` (changeOf): the daemon's one thread
  * parses every change of a bulk apply, and each column is a string to decode and a value to parse.
  */
 export type WindowRow = [

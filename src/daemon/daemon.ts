@@ -323,7 +323,7 @@ export class Daemon {
     this.startConnections = undefined;
     const early = new EarlySessions(config, installing, checked, logger, opened);
     const sourceConnections = workerSourceConnections(config, fence, opened);
-    // Every target's was taken; a source connection more than the workers need (fewer targets than at the start) is not.
+    // Whatever the term did not take (none, as the config is the start's) is closed.
     opened?.discard();
     const installed = checked?.installed;
     if (installed !== undefined) {

@@ -26,8 +26,8 @@ import { openTarget, type OpenedTarget } from './worker-session.js';
 const workersPerSourceConnection = 5;
 
 /**
- * The term's source connections for the workers, the first opened now: joined to the term, set up for
- * reading the log, and primed while the leader installs: warmReader plans a read, so that a fresh
+ * The term's source connections for the workers, the first taken from those the daemon opened at its
+ * start (StartConnections) or opened now: joined to the term, set up for reading the log, and primed: warmReader plans a read, so that a fresh
  * backend has the catalog entries of its first real statements cached when it is used (10 to 20 ms of
  * a start's first rows).
  */
@@ -37,11 +37,9 @@ export function workerSourceConnections(
   opened: StartConnections | undefined,
 ): SharedConnections {
   const connections = new SharedConnections(async () => {
-    const early = opened?.takeSource();
-    const client = await (early ?? connect(config.source.url, daemonConnectOptions(config)));
+    const client = await (opened?.takeSource() ?? primedSourceConnection(config));
     try {
       await fence.join(client);
-      if (early === undefined) await warmReader(client, config.schema);
     } catch (thrown) {
       await client.end().catch(() => undefined);
       throw thrown;
@@ -52,10 +50,22 @@ export function workerSourceConnections(
   return connections;
 }
 
+/** A new source connection, set up for reading the log and primed (warmReader); not yet in a term. */
+async function primedSourceConnection(config: Config): Promise<pg.Client> {
+  const client = await connect(config.source.url, daemonConnectOptions(config));
+  try {
+    await warmReader(client, config.schema);
+  } catch (thrown) {
+    await client.end().catch(() => undefined);
+    throw thrown;
+  }
+  return client;
+}
+
 /**
  * The connections a leader's first term needs, opened as the daemon starts, beside its check of the
  * source and before it knows whether it leads: the workers' source connections (primed as
- * workerSourceConnections primes them) and each target's. A new connection costs a few milliseconds of
+ * primedSourceConnection) and each target's. A new connection costs a few milliseconds of
  * authentication on each side (SCRAM) and a round trip or two; a standby closes them unused.
  */
 export class StartConnections {
@@ -66,17 +76,7 @@ export class StartConnections {
     const options = daemonConnectOptions(config);
     this.#source = Array.from(
       { length: Math.ceil(config.targets.length / workersPerSourceConnection) },
-      () =>
-        new EarlyConnection(async () => {
-          const client = await connect(config.source.url, options);
-          try {
-            await warmReader(client, config.schema);
-          } catch (thrown) {
-            await client.end().catch(() => undefined);
-            throw thrown;
-          }
-          return client;
-        }),
+      () => new EarlyConnection(() => primedSourceConnection(config)),
     );
     this.#targets = new Map(
       config.targets.map((t) => [t.name, new EarlyConnection(() => connect(t.url, options))]),
