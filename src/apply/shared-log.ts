@@ -203,9 +203,12 @@ export class SharedLog {
       snapshotSent: false,
       doneAt: undefined,
     };
-    offer.tick = takeTick(source, this.schema, () => {
+    // A lone reader takes its tick in one round trip. Where several read, the xid's round trip comes
+    // first, alone: until the snapshot is sent, the others' looks that must see every commit before them
+    // (fresh) join the tick, and the workers stay at one position, reading the log once.
+    const xidAlone = this.readers.size > 1 ? () => Promise.resolve() : undefined;
+    offer.tick = takeTick(source, this.schema, xidAlone, () => {
       offer.snapshotSent = true;
-      return Promise.resolve();
     }).then(
       (tick) => {
         offer.doneAt = performance.now();
@@ -343,8 +346,11 @@ export class SharedLog {
 
   private async findStandIn(source: pg.ClientBase, from: Position['from'], key: string): Promise<string> {
     const compared = new Set<string>();
+    // A lone reader shares no chunk with another: its starts need no comparison, which costs a round trip
+    // to the source at every window (0.6 ms of a live change's 3 on loopback).
+    const alone = this.readers.size <= 1;
     // Starts that stand for themselves may be added while a comparison runs: compare with those too.
-    while (compared.size < startsCompared) {
+    while (!alone && compared.size < startsCompared) {
       const other = this.standing.findLast((s) => !compared.has(startKey(s)));
       if (other === undefined) break;
       compared.add(startKey(other));

@@ -54,12 +54,15 @@ export interface Position {
  * after the snapshot, commits synchronously and writes WAL (a transaction that wrote none commits without
  * a flush whatever synchronous_commit says, hence the setval()), which flushes every commit before it.
  * The xid's own statement records it in the `tick` table, which a later check of the position reads.
- * `afterXid` runs between the xid and the snapshot: tests commit a writer there.
+ * The four go in one round trip: the server runs them in order, each committed before the next starts.
+ * `afterXid` runs between the xid and the snapshot, which then take a round trip each (tests commit a
+ * writer there). `snapshotSent` is called as the snapshot's statement is sent.
  */
 export async function takeTick(
   client: pg.ClientBase,
   schema: string,
   afterXid?: () => Promise<void>,
+  snapshotSent?: () => void,
 ): Promise<Tick> {
   // pg_sequence_last_value() reads under the buffer lock; `select last_value from` the sequence does
   // not, and nextval() writes a value 32 ahead there for a moment while it logs. A bound read that way
@@ -68,9 +71,7 @@ export async function takeTick(
   const lastId = 'coalesce(pg_sequence_last_value($1::regclass), 0)';
   const idSequence = `${ident(schema)}.change_log_id_seq`;
   const flushSequence = `${ident(schema)}.tick_flush`;
-  // Two round trips for the four statements: the server runs them in order either way, and what must
-  // come between them (afterXid) comes between the pairs.
-  const [bound, xid] = (await bothOf(client, [
+  const xidStatements = [
     () => client.query(`select ${lastId} as id`, [idSequence]),
     // The tick's row (sql/source/008) names it for later checks (src/changelog/horizon.ts), and is WAL. Ticks
     // taken inside one transaction (install registers its targets so) share their xid, and its row. Its
@@ -82,10 +83,12 @@ export async function takeTick(
                         on conflict (xid) do nothing)
          select pg_current_xact_id()::text as xid`,
       ),
-  ])) as [{ id: number }, { xid: string }];
-  await afterXid?.();
-  const [snapshot, ceiling] = (await bothOf(client, [
-    () => client.query('select pg_current_snapshot()::text as snapshot'),
+  ];
+  const snapshotStatements = [
+    () => {
+      snapshotSent?.();
+      return client.query('select pg_current_snapshot()::text as snapshot');
+    },
     // setval() makes this transaction write WAL (sql/source/006_tick.sql), so that its synchronous commit
     // flushes the WAL up to it: the commits the snapshot sees are on disk before the tick is used.
     () =>
@@ -94,14 +97,28 @@ export async function takeTick(
                 ${lastId} as id`,
         [idSequence, flushSequence],
       ),
-  ])) as [{ snapshot: string }, { id: number }];
+  ];
+  let rows: unknown[];
+  if (afterXid === undefined) {
+    rows = await firstRowsOf(client, [...xidStatements, ...snapshotStatements]);
+  } else {
+    const xid = await firstRowsOf(client, xidStatements);
+    await afterXid();
+    rows = [...xid, ...(await firstRowsOf(client, snapshotStatements))];
+  }
+  const [bound, xid, snapshot, ceiling] = rows as [
+    { id: number },
+    { xid: string },
+    { snapshot: string },
+    { id: number },
+  ];
   return { snapshot: snapshot.snapshot, idBound: bound.id, nextXid: xid.xid, idCeiling: ceiling.id };
 }
 
-/** The first row of each of two statements sent in one round trip, in order; the first failure throws. */
-async function bothOf(
+/** The first row of each statement, sent in one round trip, in order; the first failure throws. */
+async function firstRowsOf(
   client: pg.ClientBase,
-  statements: [() => Promise<pg.QueryResult>, () => Promise<pg.QueryResult>],
+  statements: readonly (() => Promise<pg.QueryResult>)[],
 ): Promise<unknown[]> {
   const results = valuesOrFirstFailure(await sendPipelined(client, () => statements.map((send) => send())));
   return results.map((result) => result.rows[0] as unknown);
