@@ -203,13 +203,17 @@ export class SharedLog {
       snapshotSent: false,
       doneAt: undefined,
     };
-    // A lone reader takes its tick in one round trip. Where several read, the xid's round trip comes
-    // first, alone: until the snapshot is sent, the others' looks that must see every commit before them
-    // (fresh) join the tick, and the workers stay at one position, reading the log once.
-    const xidAlone = this.readers.size > 1 ? () => Promise.resolve() : undefined;
-    offer.tick = takeTick(source, this.schema, xidAlone, () => {
+    const snapshotSent = (): void => {
       offer.snapshotSent = true;
-    }).then(
+    };
+    // A lone reader takes its tick in one round trip. Where several read, the xid's round trip comes
+    // first, alone: until it is answered, the others' looks that must see every commit before them
+    // (fresh) join the tick, and the workers stay at one position, reading the log once.
+    offer.tick = (
+      this.readers.size > 1
+        ? takeTick(source, this.schema, () => Promise.resolve(snapshotSent()))
+        : takeTick(source, this.schema, undefined, snapshotSent)
+    ).then(
       (tick) => {
         offer.doneAt = performance.now();
         return tick;

@@ -12,10 +12,8 @@ const names = new Map<string, string>();
 /**
  * `text` with `values` as a named statement: node-postgres prepares it at its first run on each
  * connection and runs it by name after. The name is a hash of the text, so two texts never share one
- * (node-postgres refuses a name reused for another text), and the texts must be few: each stays prepared
- * on its connection. Only for statements whose best plan does not depend on their parameters' values
- * (after five runs the server may keep one generic plan for any), such as the apply's, whose rows are
- * inside one json parameter that no plan sees into.
+ * (node-postgres refuses a name reused for another text). Only for statements whose best plan does not
+ * depend on their parameters' values: after five runs the server may keep one generic plan for any.
  */
 export function prepared(text: string, values: readonly unknown[] = []): pg.QueryConfig {
   let name = names.get(text);

@@ -122,10 +122,9 @@ describe('fan-out through one reading of the log', () => {
     );
     expect(counts.ticksShared, JSON.stringify(counts)).toBeGreaterThan(0);
     // Each target applied every change; read apart, the source would have read each one four times.
-    // Read once for all four, once; workers drifting apart on a busy machine reread some (up to 2.2
-    // times seen, with two suites running at once), which chunks alone do not tell: a backlog's are
-    // large, the live ones small.
-    expect(counts.changesRead, JSON.stringify(counts)).toBeLessThan(3 * applied[0]!.n);
+    // Read once for all four, once; workers drifting apart on a busy machine reread some (up to 2.0
+    // times seen), which chunks alone do not tell: a backlog's are large, the live ones small.
+    expect(counts.changesRead, JSON.stringify(counts)).toBeLessThan(2.5 * applied[0]!.n);
   });
 
   it("reads a backlog window's catalog versions once, not once per chunk", async () => {
