@@ -147,6 +147,11 @@ export class SharedLog {
     return intervalMs - ((performance.now() - this.createdAt) % intervalMs);
   }
 
+  /** One worker reads the log: nothing it reads is shared, and ticks and starts are its alone. */
+  private get alone(): boolean {
+    return this.readers.size <= 1;
+  }
+
   /** A reader that will ask for chunks: results are kept until it, too, has taken them (or keepMs). */
   register(reader: object): void {
     this.readers.set(reader, { query: undefined, askedAt: performance.now() });
@@ -203,17 +208,15 @@ export class SharedLog {
       snapshotSent: false,
       doneAt: undefined,
     };
-    const snapshotSent = (): void => {
+    // A lone reader takes its tick in one round trip, its snapshot sent at once. Where several read, the
+    // xid's round trip comes first, alone: until it is answered, the others' looks that must see every
+    // commit before them (fresh) join the tick, and the workers stay at one position, reading the log once.
+    const afterXid = (): Promise<void> => {
       offer.snapshotSent = true;
+      return Promise.resolve();
     };
-    // A lone reader takes its tick in one round trip. Where several read, the xid's round trip comes
-    // first, alone: until it is answered, the others' looks that must see every commit before them
-    // (fresh) join the tick, and the workers stay at one position, reading the log once.
-    offer.tick = (
-      this.readers.size > 1
-        ? takeTick(source, this.schema, () => Promise.resolve(snapshotSent()))
-        : takeTick(source, this.schema, undefined, snapshotSent)
-    ).then(
+    offer.snapshotSent = this.alone;
+    offer.tick = takeTick(source, this.schema, this.alone ? undefined : afterXid).then(
       (tick) => {
         offer.doneAt = performance.now();
         return tick;
@@ -352,7 +355,7 @@ export class SharedLog {
     const compared = new Set<string>();
     // A lone reader shares no chunk with another: its starts need no comparison, which costs a round trip
     // to the source at every window (0.6 ms of a live change's 3 on loopback).
-    const alone = this.readers.size <= 1;
+    const alone = this.alone;
     // Starts that stand for themselves may be added while a comparison runs: compare with those too.
     while (!alone && compared.size < startsCompared) {
       const other = this.standing.findLast((s) => !compared.has(startKey(s)));

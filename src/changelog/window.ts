@@ -56,13 +56,12 @@ export interface Position {
  * The xid's own statement records it in the `tick` table, which a later check of the position reads.
  * The four go in one round trip: the server runs them in order, each committed before the next starts.
  * `afterXid` runs between the xid and the snapshot, which then take a round trip each (tests commit a
- * writer there). `snapshotSent` is called as the snapshot's statement is sent.
+ * writer there; the SharedLog lets other workers join the tick meanwhile).
  */
 export async function takeTick(
   client: pg.ClientBase,
   schema: string,
   afterXid?: () => Promise<void>,
-  snapshotSent?: () => void,
 ): Promise<Tick> {
   // pg_sequence_last_value() reads under the buffer lock; `select last_value from` the sequence does
   // not, and nextval() writes a value 32 ahead there for a moment while it logs. A bound read that way
@@ -85,10 +84,7 @@ export async function takeTick(
       ),
   ];
   const snapshotStatements = [
-    () => {
-      snapshotSent?.();
-      return client.query('select pg_current_snapshot()::text as snapshot');
-    },
+    () => client.query('select pg_current_snapshot()::text as snapshot'),
     // setval() makes this transaction write WAL (sql/source/006_tick.sql), so that its synchronous commit
     // flushes the WAL up to it: the commits the snapshot sees are on disk before the tick is used.
     () =>
