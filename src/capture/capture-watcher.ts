@@ -13,7 +13,7 @@ import type pg from 'pg';
 
 import { formatQualifiedName } from '../config/identifiers.js';
 import type { Config, QualifiedName } from '../config/types.js';
-import { inTransaction } from '../db/connect.js';
+import { inTransactionGivingWay } from '../db/giving-way.js';
 import { PeriodicSourceJob } from '../db/periodic-job.js';
 import type { TermFence } from '../db/term-fence.js';
 import type { Logger } from '../lib/logger.js';
@@ -48,14 +48,19 @@ export class CaptureWatcher extends PeriodicSourceJob {
       )
     )
       return;
-    const remade: string[] = [];
-    await inTransaction(client, async () => {
-      for (const { info } of tables) {
-        const name = this.tables.get(info.relid)!;
-        if (await ensureTableCapture(client, this.config, { ...info, name }))
-          remade.push(formatQualifiedName(name));
-      }
-    });
+    let remade: string[] = [];
+    await inTransactionGivingWay(
+      client,
+      async () => {
+        remade = [];
+        for (const { info } of tables) {
+          const name = this.tables.get(info.relid)!;
+          if (await ensureTableCapture(client, this.config, { ...info, name }))
+            remade.push(formatQualifiedName(name));
+        }
+      },
+      { signal: this.signal },
+    );
     this.logger.info({ tables: remade }, 'capture triggers made anew (a column or a partition was added)');
   }
 }

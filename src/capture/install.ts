@@ -8,6 +8,7 @@ import type pg from 'pg';
 import { formatQualifiedName, ident } from '../config/identifiers.js';
 import type { Config, QualifiedName, TargetConfig } from '../config/types.js';
 import { inTransaction } from '../db/connect.js';
+import { inTransactionGivingWay } from '../db/giving-way.js';
 import { ConfigError } from '../failure/errors.js';
 import { dropGuards } from './guard.js';
 import type { TableInfo } from './catalog.js';
@@ -78,8 +79,9 @@ export async function uninstallSource(client: pg.ClientBase, config: Config): Pr
   const exists = await client.query<{ found: boolean }>(`select to_regclass($1) is not null as found`, [
     `${s}.captured_table`,
   ]);
-  const dropped: string[] = [];
-  await inTransaction(client, async () => {
+  let dropped: string[] = [];
+  await inTransactionGivingWay(client, async () => {
+    dropped = [];
     if (exists.rows[0]?.found === true) {
       const captured = await client.query<{ relid: number; name: string }>(
         `select relid::int8 as relid, format('%I.%I', schema_name, table_name) as name from ${s}.captured_table`,

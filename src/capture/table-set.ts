@@ -10,7 +10,7 @@ import type pg from 'pg';
 
 import { formatQualifiedName, ident, qualifiedIdent } from '../config/identifiers.js';
 import type { CapturedTable, Config, QualifiedName, TableMapping } from '../config/types.js';
-import { inTransaction } from '../db/connect.js';
+import { inTransactionGivingWay } from '../db/giving-way.js';
 import { ConfigError } from '../failure/errors.js';
 import { forgetInstallDigests } from './install-digest.js';
 import { dropCaptureTriggers } from './triggers.js';
@@ -119,7 +119,7 @@ export async function uncaptureTables(
     throw new ConfigError(`schema ${config.schema}: trigsync is not installed on this source`);
   const others = await otherGroupsTables(client, config);
   const grouped = await groupTablesRecorded(client, config.schema);
-  await inTransaction(client, async () => {
+  await inTransactionGivingWay(client, async () => {
     await forgetInstallDigests(client, config.schema, 'all');
     for (const [i, name] of names.entries()) {
       // By the table's oid (it may have been renamed since install), or by the name it was installed

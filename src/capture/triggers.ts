@@ -5,8 +5,9 @@
  */
 import type pg from 'pg';
 
-import { ident, qualifiedIdent, sqlLiteral } from '../config/identifiers.js';
+import { formatQualifiedName, ident, qualifiedIdent, sqlLiteral } from '../config/identifiers.js';
 import type { QualifiedName } from '../config/types.js';
+import { onUsersTable } from '../db/giving-way.js';
 
 const events = ['insert', 'update', 'delete', 'truncate'] as const;
 type CaptureEvent = (typeof events)[number];
@@ -118,19 +119,21 @@ export async function ensureCaptureTriggers(
        from pg_trigger where tgrelid = $1::oid and tgname = any($2::text[])`,
     [relid, names, expected, fn],
   );
-  const current = new Set(existing.rows.filter((r) => r.current).map((r) => r.tgname));
-  let changed = false;
+  const found = new Map(existing.rows.map((r) => [r.tgname, r.current]));
+  const statements: string[] = [];
   for (const event of events) {
     const name = triggerName(schema, event);
-    if (current.has(name)) continue;
-    await client.query(`drop trigger if exists ${ident(name)} on ${qualifiedIdent(table)}`);
-    await client.query(
+    if (found.get(name) === true) continue;
+    // Only a trigger that is there is dropped: DROP TRIGGER, even IF EXISTS, locks out the table's readers.
+    if (found.has(name)) statements.push(`drop trigger ${ident(name)} on ${qualifiedIdent(table)}`);
+    statements.push(
       `create trigger ${ident(name)} after ${event} on ${qualifiedIdent(table)} ${referencing[event]}
          for each statement execute function ${fn}(${args.map(sqlLiteral).join(', ')})`,
     );
-    changed = true;
   }
-  return changed;
+  if (statements.length === 0) return false;
+  await onUsersTable(client, formatQualifiedName(table), statements);
+  return true;
 }
 
 /** The partitions of a partitioned table, at every level, as they are now. */
@@ -154,21 +157,22 @@ export async function dropCaptureTriggers(
   schema: string,
   relid: number,
 ): Promise<void> {
-  const found = await client.query<{ table: string }>(
-    `select format('%I.%I', n.nspname, c.relname) as table
-       from pg_class c join pg_namespace n on n.oid = c.relnamespace where c.oid = $1::oid`,
-    [relid],
+  // Only triggers that are there: DROP TRIGGER, even IF EXISTS, locks out the table's readers.
+  const found = await client.query<{ schema: string; table: string; trigger: string }>(
+    `select n.nspname as schema, c.relname as table, g.tgname as trigger
+       from pg_partition_tree($1::oid) p
+       join pg_class c on c.oid = p.relid join pg_namespace n on n.oid = c.relnamespace
+       join pg_trigger g on g.tgrelid = p.relid and g.tgname = any($2::text[])
+      order by p.level, c.relname, g.tgname`,
+    [relid, events.map((e) => triggerName(schema, e))],
   );
-  const table = found.rows[0]?.table;
-  if (table === undefined) return;
-  for (const event of events) {
-    await client.query(`drop trigger if exists ${ident(triggerName(schema, event))} on ${table}`);
+  const byTable = new Map<string, { name: QualifiedName; statements: string[] }>();
+  for (const row of found.rows) {
+    const name = { schema: row.schema, name: row.table };
+    const key = formatQualifiedName(name);
+    const entry = byTable.get(key) ?? { name, statements: [] };
+    entry.statements.push(`drop trigger ${ident(row.trigger)} on ${qualifiedIdent(name)}`);
+    byTable.set(key, entry);
   }
-  for (const partition of await partitionsOf(client, relid)) {
-    for (const event of events) {
-      await client.query(
-        `drop trigger if exists ${ident(triggerName(schema, event))} on ${qualifiedIdent(partition.name)}`,
-      );
-    }
-  }
+  for (const [display, { statements }] of byTable) await onUsersTable(client, display, statements);
 }

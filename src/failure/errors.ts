@@ -121,6 +121,32 @@ export class CopyFailed extends TrigsyncError {
 }
 
 /**
+ * A user's table whose lock trigsync gave way for (src/db/giving-way.ts): a user's transaction held it
+ * longer than trigsync waits. Retried, like a deadlock: its kind is `connection`'s.
+ */
+export class TableBusy extends TrigsyncError {
+  constructor(
+    readonly table: string,
+    readonly wait: string,
+    cause: unknown,
+    /** Set once the tries are given up: how long they went on. */
+    triedForMs?: number,
+  ) {
+    const gaveWay =
+      `waited ${wait} for its lock and gave way to the transactions that held it ` +
+      '(so as never to deadlock one of them)';
+    super(
+      triedForMs === undefined
+        ? `${table}: busy: trigsync ${gaveWay}`
+        : `${table}: busy for ${Math.round(triedForMs / 1000)} s: each try ${gaveWay}; ` +
+            'try again when its writers are quieter',
+      'connection',
+      { cause },
+    );
+  }
+}
+
+/**
  * A change found the target's row not as it expects (src/apply/conflicts.ts), under the `park` policy:
  * a data error whose culprit is known without halving.
  */

@@ -20,7 +20,7 @@ import {
 } from '../capture/table-set.js';
 import { formatQualifiedName, ident } from '../config/identifiers.js';
 import type { Config, QualifiedName } from '../config/types.js';
-import { inTransaction } from '../db/connect.js';
+import { inTransactionGivingWay } from '../db/giving-way.js';
 import { ConfigError } from '../failure/errors.js';
 import { registerTargets, type ClaimedTarget } from '../changelog/targets.js';
 import { requestSync } from '../sync/requests.js';
@@ -58,19 +58,19 @@ export async function installSource(
   const tables = described ?? (await describedWithoutProblems(client, config));
   const schema = await migrate(client, config.schema, 'source');
   const s = ident(config.schema);
-  const report: SourceInstallReport = {
-    schema,
-    tables: [],
-    notInConfig: [],
-    toCopy: [],
-    copying: [],
-    targetsAdded: [],
-    targetsRemoved: [],
-    targetsClaimed: [],
-    sourceTables: tables,
-  };
-
-  await inTransaction(client, async () => {
+  // Given way to the tables' writers (src/db/giving-way.ts), the transaction begins again: a fresh report.
+  return inTransactionGivingWay(client, async () => {
+    const report: SourceInstallReport = {
+      schema,
+      tables: [],
+      notInConfig: [],
+      toCopy: [],
+      copying: [],
+      targetsAdded: [],
+      targetsRemoved: [],
+      targetsClaimed: [],
+      sourceTables: tables,
+    };
     await lockCapture(client, config.schema);
     const before = await client.query<{ relid: string }>(
       `select relid::int8 as relid from ${s}.captured_table`,
@@ -127,8 +127,8 @@ export async function installSource(
     }
     // Last: what a daemon of the same config finds installed as it would install it.
     await recordInstallDigest(client, config.schema, config.group, installDigest(config, tables));
+    return report;
   });
-  return report;
 }
 
 async function describedWithoutProblems(client: pg.ClientBase, config: Config): Promise<SourceTables> {
