@@ -160,10 +160,11 @@ export async function dropCaptureTriggers(
   // Only triggers that are there: DROP TRIGGER, even IF EXISTS, locks out the table's readers.
   const found = await client.query<{ schema: string; table: string; trigger: string }>(
     `select n.nspname as schema, c.relname as table, g.tgname as trigger
-       from pg_partition_tree($1::oid) p
-       join pg_class c on c.oid = p.relid join pg_namespace n on n.oid = c.relnamespace
-       join pg_trigger g on g.tgrelid = p.relid and g.tgname = any($2::text[])
-      order by p.level, c.relname, g.tgname`,
+       from pg_class c join pg_namespace n on n.oid = c.relnamespace
+       join pg_trigger g on g.tgrelid = c.oid and g.tgname = any($2::text[])
+      -- pg_partition_tree() of a table that is not partitioned is empty.
+      where c.oid = $1::oid or c.oid in (select relid from pg_partition_tree($1::oid))
+      order by c.oid <> $1::oid, c.relname, g.tgname`,
     [relid, events.map((e) => triggerName(schema, e))],
   );
   const byTable = new Map<string, { name: QualifiedName; statements: string[] }>();

@@ -405,5 +405,9 @@ describe('the set of captured tables', () => {
     );
     // The target's first copy (of every table, asked at its registration) is still pending: it takes t2 too.
     expect(request!.tables).toEqual([]);
+
+    // A table that is not partitioned loses its triggers too.
+    await succeeds(narrow, 'uninstall', '--table', 't3', '--yes');
+    expect(await captureTriggers(src, ['t1', 't3'])).toEqual({ t1: 4, t3: 0 });
   });
 });
