@@ -7,6 +7,7 @@ import {
   bulkRows,
   bulkTarget,
   none,
+  packed,
   ratioTarget,
   row,
   singleRowModes,
@@ -122,14 +123,29 @@ export function bulkTable(results: BulkResult[]): string {
       verdict(factor <= bulkTarget),
       ms(kind, row),
       `${fmt(ms(kind, row) / base, 2)}×`,
+      ms(kind, packed),
+      `${fmt(ms(kind, packed) / base, 2)}×`,
     ];
   });
   return [
     `One statement, ms (median of ${bulkRepetitions}; factor = with capture ÷ without)`,
     formatTable(
-      ['statement', 'no capture', 'statement', 'factor', 'target', '', 'row-level', 'factor'],
+      [
+        'statement',
+        'no capture',
+        'statement',
+        'factor',
+        'target',
+        '',
+        'row-level',
+        'factor',
+        'packed (trial)',
+        'factor',
+      ],
       rows,
     ),
+    '"packed (trial)": bench/sql/capture-packed.sql, a log of binary row arrays that the daemon cannot',
+    'read yet (bench/README.md, "What limits").',
   ].join('\n');
 }
 

@@ -1,6 +1,7 @@
 // Benchmark 1: what capture costs the writers. Single-row INSERT and UPDATE TPS, the server time of one
 // such statement, and the time of one 100k-row INSERT and UPDATE statement: without capture, with
-// trigsync's statement-level capture and with a row-level variant (bench/sql/capture-row.sql). While
+// trigsync's statement-level capture and with a row-level variant (bench/sql/capture-row.sql), and the
+// statements also with a trial of a packed log (bench/sql/capture-packed.sql). While
 // captured, the daemon applies to one target and prunes the log as in production; one more column shows
 // statement-level capture with the daemon stopped, to tell the triggers' cost from that of the daemon
 // and the target sharing the machine.
@@ -18,13 +19,14 @@ import { sampleWaits } from '../support/waits.js';
 import { bulkTable, costTable, plural, rowVersusStatement, singleRowTable, waitTable } from './report.js';
 import {
   bulkInsert,
+  bulkModes,
+  installBenchCapture,
   bulkRepetitions,
   bulkRows,
   bulkUpdate,
   ddl,
   insertRows,
   none,
-  installRowLevelCapture,
   setTriggers,
   singleRowModes,
   statementModes,
@@ -73,7 +75,7 @@ export async function captureBench({ options, load }: BenchContext): Promise<voi
       await rig.admin.query(ddl);
       await rig.targetAdmin.query(ddl);
       await installSource(rig.admin, config);
-      await installRowLevelCapture(rig.admin);
+      await installBenchCapture(rig.admin);
       const singleRow = await measureSingleRow(rig, options);
       const cost = await measureCost(rig);
       const bulk = await measureBulk(rig);
@@ -201,7 +203,7 @@ async function measureCost(rig: Rig): Promise<CostResult[]> {
 }
 
 async function measureBulk(rig: Rig): Promise<BulkResult[]> {
-  const results: BulkResult[] = statementModes.flatMap((mode) => [
+  const results: BulkResult[] = bulkModes.flatMap((mode) => [
     { statement: 'INSERT', mode: mode.key, ms: [] },
     { statement: 'UPDATE', mode: mode.key, ms: [] },
   ]);
@@ -212,7 +214,7 @@ async function measureBulk(rig: Rig): Promise<BulkResult[]> {
   };
   // Repetitions go round the modes, so that a slow phase of the machine hits them all alike.
   for (let rep = 0; rep < bulkRepetitions; rep++) {
-    for (const mode of statementModes) {
+    for (const mode of bulkModes) {
       const [insert, update] = results.filter((b) => b.mode === mode.key);
       await prepare(rig, mode, 'bench_bulk');
       insert!.ms.push(await timed(bulkInsert));

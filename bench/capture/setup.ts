@@ -5,14 +5,14 @@ import { readFile } from 'node:fs/promises';
 import type pg from 'pg';
 
 import { dropCaptureTriggers } from '../../src/capture/triggers.js';
-import { ident } from '../../src/config/identifiers.js';
+import { ident, sqlLiteral } from '../../src/config/identifiers.js';
 import type { Config } from '../../src/config/types.js';
 import { installSource } from '../../src/operator/install-source.js';
 import { insertWorkload, randomId, type Workload } from '../support/load.js';
 import { schema } from '../support/trigsync.js';
 import type { WaitProfile } from '../support/waits.js';
 
-export type Triggers = 'none' | 'statement' | 'row';
+export type Triggers = 'none' | 'statement' | 'row' | 'packed';
 
 export interface Mode {
   key: string;
@@ -31,9 +31,12 @@ export const statementIdle: Mode = {
   triggers: 'statement',
   daemon: false,
 };
+/** The trial of a packed log (bench/sql/capture-packed.sql), which the daemon cannot read: statements only. */
+export const packed: Mode = { key: 'packed', label: 'packed (trial)', triggers: 'packed', daemon: false };
 export const singleRowModes = [none, statement, row, statementIdle];
 // A statement's time does not depend on the daemon, which only reads once it has committed.
 export const statementModes = [none, statement, row];
+export const bulkModes = [...statementModes, packed];
 
 export const tables = ['public.bench_rows', 'public.bench_upd', 'public.bench_bulk'];
 const payload = 'trigsync capture benchmark: a short text column';
@@ -95,11 +98,13 @@ export interface CostResult {
   triggerUs: number;
 }
 
+const packedEvents = ['insert', 'update', 'delete'] as const;
+
 /** Puts the triggers of `triggers` on every benchmark table. */
 export async function setTriggers(client: pg.Client, config: Config, triggers: Triggers): Promise<void> {
   for (const table of tables) {
-    await client.query(`drop trigger if exists bench_capture_row on ${table}`);
-    await client.query(`drop trigger if exists bench_capture_truncate on ${table}`);
+    for (const name of ['row', 'truncate', ...packedEvents])
+      await client.query(`drop trigger if exists bench_capture_${name} on ${table}`);
     const found = await client.query<{ relid: number }>('select $1::regclass::oid::int8 as relid', [table]);
     await dropCaptureTriggers(client, schema, found.rows[0]!.relid);
     if (triggers === 'row') {
@@ -109,14 +114,36 @@ export async function setTriggers(client: pg.Client, config: Config, triggers: T
       await client.query(`create trigger bench_capture_truncate after truncate on ${table}
                             for each statement execute function ${schema}.capture(${arg})`);
     }
+    if (triggers === 'packed') {
+      const shape = await client.query<{ shape: string }>(
+        `select string_agg(attname || ':' || atttypid, ',' order by attnum) as shape
+           from pg_attribute where attrelid = $1::regclass and attnum > 0 and not attisdropped`,
+        [table],
+      );
+      const args = [config.applicationName, shape.rows[0]!.shape].map(sqlLiteral).join(', ');
+      for (const event of packedEvents) {
+        const transition = {
+          insert: 'new table as new_rows',
+          update: 'old table as old_rows new table as new_rows',
+          delete: 'old table as old_rows',
+        }[event];
+        await client.query(`create trigger bench_capture_${event} after ${event} on ${table}
+                              referencing ${transition}
+                              for each statement execute function ${schema}.capture_packed(${args})`);
+      }
+    }
   }
   if (triggers === 'statement') await installSource(client, config);
+  if (triggers === 'packed')
+    await client.query(`truncate ${schema}.bench_packed_log, ${schema}.bench_packed_rows`);
 }
 
-/** The row-level variant's function, next to trigsync's capture functions in the installed schema. */
-export async function installRowLevelCapture(client: pg.Client): Promise<void> {
-  const sql = (await readFile(new URL('../sql/capture-row.sql', import.meta.url), 'utf8'))
-    .replaceAll('{{schema_in_literal}}', ident(schema).replaceAll("'", "''"))
-    .replaceAll('{{schema}}', ident(schema));
-  await client.query(sql);
+/** The variants' functions (bench/sql), next to trigsync's capture functions in the installed schema. */
+export async function installBenchCapture(client: pg.Client): Promise<void> {
+  for (const file of ['capture-row.sql', 'capture-packed.sql']) {
+    const sql = (await readFile(new URL(`../sql/${file}`, import.meta.url), 'utf8'))
+      .replaceAll('{{schema_in_literal}}', ident(schema).replaceAll("'", "''"))
+      .replaceAll('{{schema}}', ident(schema));
+    await client.query(sql);
+  }
 }
