@@ -245,7 +245,7 @@ export class Daemon {
     const { config, logger } = this;
     const { client, tables } = await this.installSession(fence);
     try {
-      const report = await installSource(client, config, tables);
+      const report = await installSource(client, config, tables, this.stopRequested.signal);
       logger.info(
         {
           schema: report.schema,

@@ -56,7 +56,7 @@ export async function onUsersTable(
 export async function inTransactionGivingWay<T>(
   client: pg.ClientBase,
   work: () => Promise<T>,
-  options: { budgetMs?: number; signal?: AbortSignal } = {},
+  options: { budgetMs?: number; signal?: AbortSignal | undefined } = {},
 ): Promise<T> {
   const started = Date.now();
   const deadline = started + (options.budgetMs ?? givingWayBudgetMs);

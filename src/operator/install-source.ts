@@ -54,81 +54,87 @@ export async function installSource(
   client: pg.ClientBase & pg.Client,
   config: Config,
   described?: SourceTables,
+  /** A daemon's stop: the install then no longer begins again after giving way to the tables' writers. */
+  signal?: AbortSignal,
 ): Promise<SourceInstallReport> {
   const tables = described ?? (await describedWithoutProblems(client, config));
   const schema = await migrate(client, config.schema, 'source');
   const s = ident(config.schema);
   // Given way to the tables' writers (src/db/giving-way.ts), the transaction begins again: a fresh report.
-  return inTransactionGivingWay(client, async () => {
-    const report: SourceInstallReport = {
-      schema,
-      tables: [],
-      notInConfig: [],
-      toCopy: [],
-      copying: [],
-      targetsAdded: [],
-      targetsRemoved: [],
-      targetsClaimed: [],
-      sourceTables: tables,
-    };
-    await lockCapture(client, config.schema);
-    const before = await client.query<{ relid: string }>(
-      `select relid::int8 as relid from ${s}.captured_table`,
-    );
-    const captured = new Set(before.rows.map((r) => Number(r.relid)));
-    for (const [display, table] of tables) {
-      const changed = await ensureTableCapture(client, config, table);
-      await client.query(
-        `insert into ${s}.captured_table (relid, schema_name, table_name, key_columns) values ($1, $2, $3, $4)
+  return inTransactionGivingWay(
+    client,
+    async () => {
+      const report: SourceInstallReport = {
+        schema,
+        tables: [],
+        notInConfig: [],
+        toCopy: [],
+        copying: [],
+        targetsAdded: [],
+        targetsRemoved: [],
+        targetsClaimed: [],
+        sourceTables: tables,
+      };
+      await lockCapture(client, config.schema);
+      const before = await client.query<{ relid: string }>(
+        `select relid::int8 as relid from ${s}.captured_table`,
+      );
+      const captured = new Set(before.rows.map((r) => Number(r.relid)));
+      for (const [display, table] of tables) {
+        const changed = await ensureTableCapture(client, config, table);
+        await client.query(
+          `insert into ${s}.captured_table (relid, schema_name, table_name, key_columns) values ($1, $2, $3, $4)
          on conflict (relid) do update set schema_name = excluded.schema_name, table_name = excluded.table_name,
            key_columns = excluded.key_columns`,
-        [table.relid, table.name.schema, table.name.name, table.key],
+          [table.relid, table.name.schema, table.name.name, table.key],
+        );
+        report.tables.push({
+          table: display,
+          relid: table.relid,
+          key: table.key,
+          triggers: changed ? 'created' : 'unchanged',
+        });
+      }
+      await recordGroupTables(
+        client,
+        config.schema,
+        config.group,
+        [...tables.values()].map((t) => t.relid),
       );
-      report.tables.push({
-        table: display,
-        relid: table.relid,
-        key: table.key,
-        triggers: changed ? 'created' : 'unchanged',
-      });
-    }
-    await recordGroupTables(
-      client,
-      config.schema,
-      config.group,
-      [...tables.values()].map((t) => t.relid),
-    );
-    report.notInConfig = await capturedNotInConfig(client, config);
-    const targets = await registerTargets(client, config.schema, config.group, config.targets);
-    report.targetsAdded = targets.added;
-    report.targetsRemoved = targets.removed;
-    report.targetsClaimed = targets.claimed;
-    const relidOf = (name: QualifiedName) => tables.get(formatQualifiedName(name))!.relid;
-    await recordTargetTables(
-      client,
-      config.schema,
-      config.targets.map((t) => ({
-        name: t.name,
-        tables: t.tables.map((mapping) => ({ relid: relidOf(mapping.source), mapping })),
-      })),
-      {
-        targets: targets.added,
-        relids: [...tables.values()].map((t) => t.relid).filter((r) => !captured.has(r)),
-      },
-    );
-    const modes = new Map(config.targets.map((t) => [t.name, t.initialSync]));
-    for (const gap of await tablesToCopy(client, config.schema)) {
-      if (modes.get(gap.target) === 'none') report.toCopy.push(gap);
-      if (modes.get(gap.target) === 'copy') report.copying.push(gap);
-    }
-    // A table a copy target takes anew (added to the config, say) is copied to it like its first tables.
-    for (const target of new Set(report.copying.map((g) => g.target))) {
-      const tables = report.copying.filter((g) => g.target === target).map((g) => g.table);
-      await requestSync(client, config.schema, target, tables);
-    }
-    // Last: what a daemon of the same config finds installed as it would install it.
-    await recordInstallDigest(client, config.schema, config.group, installDigest(config, tables));
-    return report;
-  });
+      report.notInConfig = await capturedNotInConfig(client, config);
+      const targets = await registerTargets(client, config.schema, config.group, config.targets);
+      report.targetsAdded = targets.added;
+      report.targetsRemoved = targets.removed;
+      report.targetsClaimed = targets.claimed;
+      const relidOf = (name: QualifiedName) => tables.get(formatQualifiedName(name))!.relid;
+      await recordTargetTables(
+        client,
+        config.schema,
+        config.targets.map((t) => ({
+          name: t.name,
+          tables: t.tables.map((mapping) => ({ relid: relidOf(mapping.source), mapping })),
+        })),
+        {
+          targets: targets.added,
+          relids: [...tables.values()].map((t) => t.relid).filter((r) => !captured.has(r)),
+        },
+      );
+      const modes = new Map(config.targets.map((t) => [t.name, t.initialSync]));
+      for (const gap of await tablesToCopy(client, config.schema)) {
+        if (modes.get(gap.target) === 'none') report.toCopy.push(gap);
+        if (modes.get(gap.target) === 'copy') report.copying.push(gap);
+      }
+      // A table a copy target takes anew (added to the config, say) is copied to it like its first tables.
+      for (const target of new Set(report.copying.map((g) => g.target))) {
+        const tables = report.copying.filter((g) => g.target === target).map((g) => g.table);
+        await requestSync(client, config.schema, target, tables);
+      }
+      // Last: what a daemon of the same config finds installed as it would install it.
+      await recordInstallDigest(client, config.schema, config.group, installDigest(config, tables));
+      return report;
+    },
+    { signal },
+  );
 }
 
 async function describedWithoutProblems(client: pg.ClientBase, config: Config): Promise<SourceTables> {
