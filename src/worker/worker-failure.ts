@@ -116,7 +116,13 @@ export class FailureReporter {
     const message = redactSecrets(coerceError(cause).message, configSecrets(config));
     events.emit('target:error', { target, kind, message, sqlstate });
     if (verdict.verdict === 'reconnect') {
-      log.warn({ kind, sqlstate, err: message }, 'source unavailable; retrying');
+      // Any source error that is not trigsync's own is retried so (no target fares better), but only a
+      // broken session is the source being unavailable: a refused query (a grant revoked) says so.
+      const unavailable = classifyError(cause) === 'connection';
+      log.warn(
+        { kind, sqlstate, err: message },
+        unavailable ? 'source unavailable; retrying' : 'source refused a query; retrying',
+      );
       return;
     }
     const refused = verdict.refused;

@@ -5,7 +5,11 @@ import { describe, expect, it } from 'vitest';
 
 import { ChangeRefused } from '../../src/apply/chunk.js';
 import { TargetLockHeld } from '../../src/apply/target-lock.js';
-import { judge, onTarget, TargetFailed } from '../../src/worker/worker-failure.js';
+import { FailureReporter, judge, onTarget, TargetFailed } from '../../src/worker/worker-failure.js';
+import { configFromObject } from '../../src/config/load.js';
+import type { TermFence } from '../../src/db/term-fence.js';
+import { TrigsyncEvents } from '../../src/lib/events.js';
+import { createLogger } from '../../src/lib/logger.js';
 import { ConfigError } from '../../src/failure/errors.js';
 import { PositionLost } from '../../src/changelog/horizon.js';
 import { logChange } from '../support/log-change.js';
@@ -51,6 +55,37 @@ describe('judge', () => {
   it('reconnects to a source that is unavailable, without parking the target', () => {
     expect(judge(refused())).toMatchObject({ verdict: 'reconnect', kind: 'connection' });
     expect(judge(databaseError('57P01'))).toMatchObject({ verdict: 'reconnect', kind: 'connection' });
+  });
+});
+
+describe('FailureReporter', () => {
+  it('logs a source that refused a query apart from one that is unavailable; both are retried', async () => {
+    const lines: string[] = [];
+    const reporter = new FailureReporter({
+      target: 'reporting',
+      config: configFromObject(
+        {
+          source: { url: 'postgres://u:p@source/app' },
+          tables: ['public.t'],
+          targets: [{ name: 'reporting', url: 'postgres://u:p@target/app' }],
+        },
+        { env: {} },
+      ),
+      log: createLogger('info', { write: (line: string) => void lines.push(line) }),
+      events: new TrigsyncEvents(),
+      fence: {} as TermFence,
+    });
+    const said = async (thrown: unknown): Promise<string> => {
+      const verdict = judge(thrown);
+      if (verdict.verdict === 'wait') throw new Error('expected no wait');
+      lines.length = 0;
+      await reporter.report(verdict, undefined);
+      return (JSON.parse(lines[0]!) as { msg: string }).msg;
+    };
+    expect(await said(refused())).toBe('source unavailable; retrying');
+    expect(await said(databaseError('57P01'))).toBe('source unavailable; retrying');
+    // A grant revoked on the log: the source answers, and refuses.
+    expect(await said(databaseError('42501'))).toBe('source refused a query; retrying');
   });
 });
 
