@@ -18,7 +18,7 @@ import {
   sqlLiteral,
 } from '../config/identifiers.js';
 import type { Config, QualifiedName, TargetConfig } from '../config/types.js';
-import { inTransaction } from '../db/connect.js';
+import { inTransactionGivingWay, onUsersTable } from '../db/giving-way.js';
 import { ConfigError, sqlState } from '../failure/errors.js';
 import { objectName } from './triggers.js';
 
@@ -100,13 +100,12 @@ export async function reconcileGuards(
     if (problems.length > 0) throw new ConfigError(problems);
     const name = ident(guardTriggerName(config.schema));
     for (const s of stale) {
-      await privileged(`${where}: cannot guard table ${s.display}`, async () => {
-        if (s.present) await client.query(`drop trigger ${name} on ${qualifiedIdent(s.table)}`);
-        await client.query(
-          `create trigger ${name} before insert or update or delete or truncate on ${qualifiedIdent(s.table)}
-             for each statement execute function ${ident(config.schema)}.guard(${args.map(sqlLiteral).join(', ')})`,
-        );
-      });
+      const create = `create trigger ${name} before insert or update or delete or truncate on ${qualifiedIdent(s.table)}
+        for each statement execute function ${ident(config.schema)}.guard(${args.map(sqlLiteral).join(', ')})`;
+      const drop = `drop trigger ${name} on ${qualifiedIdent(s.table)}`;
+      await privileged(`${where}: cannot guard table ${s.display}`, () =>
+        onUsersTable(client, s.display, s.present ? [drop, create] : [create]),
+      );
     }
   });
 }
@@ -141,7 +140,9 @@ async function removeGuards(
   }
   const name = ident(guardTriggerName(schema));
   for (const s of present) {
-    await privileged(refusal(s), () => client.query(`drop trigger ${name} on ${qualifiedIdent(s.table)}`));
+    await privileged(refusal(s), () =>
+      onUsersTable(client, s.display, [`drop trigger ${name} on ${qualifiedIdent(s.table)}`]),
+    );
   }
 }
 
@@ -250,13 +251,16 @@ async function privileged<T>(what: string, work: () => Promise<T>): Promise<T> {
   }
 }
 
-/** One transaction, under a lock that keeps two trigsync processes from creating one guard twice. */
+/**
+ * One transaction, under a lock that keeps two trigsync processes from creating one guard twice; begun
+ * again while it gives way to the tables' users (src/db/giving-way.ts).
+ */
 async function underGuardLock(
   client: pg.ClientBase,
   schema: string,
   work: () => Promise<void>,
 ): Promise<void> {
-  await inTransaction(client, async () => {
+  await inTransactionGivingWay(client, async () => {
     await client.query('select pg_advisory_xact_lock(hashtextextended($1, 0))', [`trigsync guard ${schema}`]);
     await work();
   });

@@ -7,7 +7,6 @@ import type pg from 'pg';
 
 import { formatQualifiedName, ident } from '../config/identifiers.js';
 import type { Config, QualifiedName, TargetConfig } from '../config/types.js';
-import { inTransaction } from '../db/connect.js';
 import { inTransactionGivingWay } from '../db/giving-way.js';
 import { ConfigError } from '../failure/errors.js';
 import { dropGuards } from './guard.js';
@@ -147,7 +146,7 @@ export async function uninstallTarget(
     `${s}.applied_position`,
   ]);
   if (found.rows[0]?.found !== true) return;
-  await inTransaction(client, async () => {
+  await inTransactionGivingWay(client, async () => {
     if (origin !== undefined)
       await client.query(`delete from ${s}.applied_position where origin = $1`, [origin]);
     const others = await client.query<{ n: number }>(`select count(*) as n from ${s}.applied_position`);
