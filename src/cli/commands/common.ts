@@ -1,6 +1,7 @@
 /** What several commands share. */
 import { UsageError } from '../../failure/errors.js';
 import type { CommandContext } from '../command-context.js';
+import type { Output } from '../output.js';
 
 /** loadConfig's options from the command line and the environment. */
 export function configOptions(context: CommandContext): { file?: string; env: NodeJS.ProcessEnv } {
@@ -25,6 +26,31 @@ export function secondsOption(context: CommandContext, name: string): number {
     throw new UsageError(`--${name} takes ${what}${least}, not '${String(value)}'`);
   }
   return given;
+}
+
+/** A compared table as verify and repair name it: with its target's name where that differs. */
+export function tablePair(t: { table: string; targetTable: string }): string {
+  return t.table === t.targetTable ? t.table : `${t.table} -> ${t.targetTable}`;
+}
+
+/**
+ * A target's tables as verify and repair print them: a line of aligned cells each, and under a table its
+ * keys (`key lines`), then how many more there were than those shown.
+ */
+export function printTablesWithKeys<T>(
+  out: Output,
+  header: string[],
+  tables: readonly T[],
+  of: (table: T) => { cells: string[]; keyLines: string[]; more: number },
+): void {
+  const described = tables.map(of);
+  const lines = columns([header, ...described.map((d) => d.cells)]);
+  out.print(`  ${lines[0]}`);
+  described.forEach((d, i) => {
+    out.print(`  ${lines[i + 1]}`);
+    for (const line of d.keyLines) out.print(`      ${line}`);
+    if (d.more > 0) out.print(`      ... and ${d.more} more`);
+  });
 }
 
 /** Rows of cells as lines of aligned columns (the first row is usually the header). */

@@ -5,7 +5,7 @@ import { selectTables } from '../../verify/selection.js';
 import type { CommandContext } from '../command-context.js';
 import { ExitCode } from '../exit-codes.js';
 import type { Output } from '../output.js';
-import { columns, configOptions, secondsOption } from './common.js';
+import { configOptions, printTablesWithKeys, secondsOption, tablePair } from './common.js';
 
 export async function repairCommand(context: CommandContext): Promise<ExitCode> {
   const { args, options, out } = context;
@@ -36,22 +36,18 @@ function printReport(out: Output, report: RepairReport): void {
               : '; trigsync does not replicate to this target, so it was repaired as it is'),
     );
     const header = ['TABLE', 'FOUND', ...verb, report.dryRun ? 'DIFFERING' : 'LEFT'];
-    const rows = target.tables.map((t) => [
-      t.table === t.targetTable ? t.table : `${t.table} -> ${t.targetTable}`,
-      String(t.found),
-      String(t.inserted),
-      String(t.updated),
-      String(t.deleted),
-      String(t.left),
-    ]);
-    const lines = columns([header, ...rows]);
-    out.print(`  ${lines[0]}`);
-    target.tables.forEach((t, i) => {
-      out.print(`  ${lines[i + 1]}`);
-      for (const k of t.keys) out.print(`      ${k.action.padEnd(6)}  ${JSON.stringify(k.key)}`);
-      const more = t.left - t.keys.length;
-      if (more > 0) out.print(`      ... and ${more} more`);
-    });
+    printTablesWithKeys(out, header, target.tables, (t) => ({
+      cells: [
+        tablePair(t),
+        String(t.found),
+        String(t.inserted),
+        String(t.updated),
+        String(t.deleted),
+        String(t.left),
+      ],
+      keyLines: t.keys.map((k) => `${k.action.padEnd(6)}  ${JSON.stringify(k.key)}`),
+      more: t.left - t.keys.length,
+    }));
   }
   const tables = report.targets.flatMap((t) => t.tables);
   const sum = (pick: (t: (typeof tables)[number]) => number): number =>

@@ -6,7 +6,7 @@ import { verify, type TargetReport, type VerifyReport } from '../../verify/verif
 import type { CommandContext } from '../command-context.js';
 import { ExitCode } from '../exit-codes.js';
 import type { Output } from '../output.js';
-import { columns, configOptions, secondsOption } from './common.js';
+import { configOptions, printTablesWithKeys, secondsOption, tablePair } from './common.js';
 
 export async function verifyCommand(context: CommandContext): Promise<ExitCode> {
   const { args, options, out } = context;
@@ -62,24 +62,20 @@ function printTarget(out: Output, target: TargetReport, waitSeconds: number): vo
     'HASHED S/T',
     'FETCHED S/T',
   ];
-  const rows = target.tables.map((t) => [
-    t.table === t.targetTable ? t.table : `${t.table} -> ${t.targetTable}`,
-    t.equal ? 'yes' : 'NO',
-    String(t.sourceRows),
-    String(t.targetRows),
-    String(t.inFlight),
-    String(t.differencesTotal),
-    `${t.rowsHashed.source}/${t.rowsHashed.target}`,
-    `${t.rowsFetched.source}/${t.rowsFetched.target}`,
-  ]);
-  const lines = columns([header, ...rows]);
-  out.print(`  ${lines[0]}`);
-  target.tables.forEach((t, i) => {
-    out.print(`  ${lines[i + 1]}`);
-    for (const d of t.differences) out.print(`      ${d.kind.padEnd(9)}  ${JSON.stringify(d.key)}`);
-    const more = t.differencesTotal - t.differences.length;
-    if (more > 0) out.print(`      ... and ${more} more`);
-  });
+  printTablesWithKeys(out, header, target.tables, (t) => ({
+    cells: [
+      tablePair(t),
+      t.equal ? 'yes' : 'NO',
+      String(t.sourceRows),
+      String(t.targetRows),
+      String(t.inFlight),
+      String(t.differencesTotal),
+      `${t.rowsHashed.source}/${t.rowsHashed.target}`,
+      `${t.rowsFetched.source}/${t.rowsFetched.target}`,
+    ],
+    keyLines: t.differences.map((d) => `${d.kind.padEnd(9)}  ${JSON.stringify(d.key)}`),
+    more: t.differencesTotal - t.differences.length,
+  }));
   if (target.tables.some((t) => t.inFlight > 0 || t.sourceRows !== t.targetRows))
     out.print(`  ${countsLegend}`);
 }
