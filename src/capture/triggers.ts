@@ -158,8 +158,9 @@ export async function dropCaptureTriggers(
   relid: number,
 ): Promise<void> {
   // Only triggers that are there: DROP TRIGGER, even IF EXISTS, locks out the table's readers.
-  const found = await client.query<{ schema: string; table: string; trigger: string }>(
-    `select n.nspname as schema, c.relname as table, g.tgname as trigger
+  const found = await client.query<{ display: string; statement: string }>(
+    `select format('%I.%I', n.nspname, c.relname) as display,
+            format('drop trigger %I on %I.%I', g.tgname, n.nspname, c.relname) as statement
        from pg_class c join pg_namespace n on n.oid = c.relnamespace
        join pg_trigger g on g.tgrelid = c.oid and g.tgname = any($2::text[])
       -- pg_partition_tree() of a table that is not partitioned is empty.
@@ -167,13 +168,8 @@ export async function dropCaptureTriggers(
       order by c.oid <> $1::oid, c.relname, g.tgname`,
     [relid, events.map((e) => triggerName(schema, e))],
   );
-  const byTable = new Map<string, { name: QualifiedName; statements: string[] }>();
-  for (const row of found.rows) {
-    const name = { schema: row.schema, name: row.table };
-    const key = formatQualifiedName(name);
-    const entry = byTable.get(key) ?? { name, statements: [] };
-    entry.statements.push(`drop trigger ${ident(row.trigger)} on ${qualifiedIdent(name)}`);
-    byTable.set(key, entry);
-  }
-  for (const [display, { statements }] of byTable) await onUsersTable(client, display, statements);
+  const byTable = new Map<string, string[]>();
+  for (const { display, statement } of found.rows)
+    byTable.set(display, [...(byTable.get(display) ?? []), statement]);
+  for (const [display, statements] of byTable) await onUsersTable(client, display, statements);
 }
