@@ -133,6 +133,7 @@ export async function readInPieces(
 ): Promise<Chunk> {
   const changes: LogChange[] = [];
   let bytes = 0;
+  let versions: Map<number, string> | undefined;
   for (;;) {
     const average = changes.length === 0 ? lastAverage : bytes / changes.length;
     const left = { changes: limits.changes - changes.length, bytes: limits.bytes - bytes };
@@ -141,8 +142,9 @@ export async function readInPieces(
     const piece = await read(changes.at(-1)?.id ?? appliedId, { changes: ask, bytes: left.bytes });
     for (const change of piece.changes) changes.push(change);
     bytes += piece.bytes;
+    versions ??= piece.versions;
     const full = changes.length >= limits.changes || bytes >= limits.bytes;
-    if (full || !piece.full) return { changes, bytes, full };
+    if (full || !piece.full) return { changes, bytes, full, ...(versions === undefined ? {} : { versions }) };
   }
 }
 
@@ -159,8 +161,9 @@ export class LogReader {
   /** When the last window opened, and how many changes it has had so far. */
   private windowOpenedAt = 0;
   private windowChanges = 0;
-  /** The last chunk read was empty: the worker may have armed the doorbell since. */
-  private foundNothing = false;
+  /** The last chunk read was empty, or the window applied was a quiet one: the worker may have armed the
+   * doorbell since. */
+  private mayHaveArmed = false;
 
   constructor(
     private readonly sharedLog: SharedLog,
@@ -173,9 +176,9 @@ export class LogReader {
   /** The position with its window open: `position` itself, or a new window up to a new or shared tick. */
   async open(source: pg.ClientBase, position: Position): Promise<Position> {
     if (position.to !== undefined) return position;
-    // After finding nothing the worker arms the doorbell and looks again: that look must see every write
-    // committed before the arming, which rang no bell.
-    const tick = await this.sharedLog.tick(source, position.from, this.foundNothing);
+    // After finding nothing, or applying a quiet window, the worker arms the doorbell and looks again:
+    // that look must see every write committed before the arming, which rang no bell.
+    const tick = await this.sharedLog.tick(source, position.from, this.mayHaveArmed);
     const opened = openWindow(position, tick);
     this.windowOpenedAt = performance.now();
     this.windowChanges = 0;
@@ -198,7 +201,7 @@ export class LogReader {
           changes: this.ramp.next(this.link?.short ?? false),
         });
     if (chunk instanceof Error) throw chunk;
-    this.foundNothing = chunk.changes.length === 0;
+    this.mayHaveArmed = chunk.changes.length === 0;
     this.windowChanges += chunk.changes.length;
     this.applying = chunk.bytes;
     return chunk;
@@ -249,6 +252,22 @@ export class LogReader {
     this.ahead = undefined;
     this.link = link;
     this.ramp.restart();
+  }
+
+  /**
+   * The window at `position` is applied, was a quiet source's (fewer than `busyWindowChanges` changes),
+   * and this worker reads the log alone: it may arm the doorbell now and make its next look the one after
+   * the arming, whose tick must be fresh. Where several workers read, a fresh tick after each window
+   * would part them (each applies at its own pace), and they would read the log once each: their next
+   * looks take the tick another worker ended the same window with (SharedLog.tick), as before.
+   */
+  quiet(position: Position): boolean {
+    return position.to === undefined && this.windowChanges < busyWindowChanges && this.sharedLog.alone;
+  }
+
+  /** The worker armed the doorbell: the next window ends at a tick taken after the arming. */
+  armed(): void {
+    this.mayHaveArmed = true;
   }
 
   /** After a busy window closed at `position`: let the next one gather changes a moment. */

@@ -68,6 +68,8 @@ export class TargetWorker extends Runnable {
   private session: Session | undefined;
   /** The plan may no longer fit (after a failure, an operator's act): build it again before applying. */
   private replan = false;
+  /** The doorbell was armed after the last window applied, before the next look. */
+  private armedBeforeLook = false;
   private readonly planKeeper: PlanKeeper;
   /** Keeps the target's sequences at or above the source's (src/apply/sequences.ts). */
   private readonly sequences: SequenceKeeper;
@@ -121,6 +123,9 @@ export class TargetWorker extends Runnable {
   /** Open the session if there is none, then copy, or apply the next chunk, or wait for changes. */
   private async turn(signal: AbortSignal): Promise<void> {
     const session = await this.open();
+    // The doorbell was armed before this turn's look: an empty look is the one after the arming.
+    const armedBeforeLook = this.armedBeforeLook;
+    this.armedBeforeLook = false;
     if (this.syncRequest !== undefined && this.sideCopy === undefined) {
       if (!(await this.copyAlongside(session, this.syncRequest))) {
         await this.sync(session, this.syncRequest);
@@ -136,13 +141,25 @@ export class TargetWorker extends Runnable {
     }
     this.resetBackoff();
     if (applied > 0) {
-      await this.reader.pace(session.position, signal);
+      if (this.reader.quiet(session.position)) {
+        // A quiet source's window, applied: ring-me-next-time now, so that the next look is the one after
+        // the arming. Arming only after an empty look cost every live change a tick and a read more, and
+        // a change that committed meanwhile waited for them.
+        await this.deps.armDoorbell();
+        this.reader.armed();
+        this.armedBeforeLook = true;
+      } else {
+        await this.reader.pace(session.position, signal);
+      }
       return;
     }
-    // Idle: ring-me-next-time, then look once more, since a write may have landed before the arming.
-    await this.deps.armDoorbell();
-    applied = await this.step(session);
-    if (applied > 0) return;
+    if (!armedBeforeLook) {
+      // Idle: ring-me-next-time, then look once more, since a write may have landed before the arming.
+      await this.deps.armDoorbell();
+      this.reader.armed();
+      applied = await this.step(session);
+      if (applied > 0) return;
+    }
     // Idle workers poll together: their looks share a tick, and their positions stay one.
     await this.wake.wait(this.deps.sharedLog.untilPoll(this.deps.config.apply.pollIntervalMs), signal);
   }
@@ -245,9 +262,10 @@ export class TargetWorker extends Runnable {
       await this.forgetPassedDrains(session);
       return 0;
     }
-    const versions = (client: pg.ClientBase, relids: number[]) =>
-      this.deps.sharedLog.versions(client, position, relids);
-    if (await this.planKeeper.sourceChanged(source, changes, versions)) await this.planAgain(session);
+    // No versions: none of the chunk's tables is there any more.
+    if (await this.planKeeper.sourceChanged(source, changes, read.versions ?? new Map())) {
+      await this.planAgain(session);
+    }
     const started = performance.now();
     const scope = {
       tables: session.plan.tables,

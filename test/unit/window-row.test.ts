@@ -17,6 +17,7 @@ describe('a window row', () => {
       null,
       null,
       null,
+      null,
     ];
     expect(changeOf(row, read)).toEqual(
       logChange({
@@ -32,7 +33,17 @@ describe('a window row', () => {
 
   it('keeps what a row filter refused, an update statement and its old image', () => {
     const read = { bytes: 0 };
-    const row: WindowRow = ['7 42 0 1000 U 9', '{"id":2}', ['j'], false, '{"id":1}', null, true, '31'];
+    const row: WindowRow = [
+      '7 42 0 1000 U 9',
+      '{"id":2}',
+      ['j'],
+      false,
+      '{"id":1}',
+      null,
+      true,
+      '31',
+      '{"42":"1/f"}',
+    ];
     expect(changeOf(row, read)).toMatchObject({
       id: 7,
       relid: 42,
