@@ -133,7 +133,6 @@ export async function readInPieces(
 ): Promise<Chunk> {
   const changes: LogChange[] = [];
   let bytes = 0;
-  let versions: Map<number, string> | undefined;
   for (;;) {
     const average = changes.length === 0 ? lastAverage : bytes / changes.length;
     const left = { changes: limits.changes - changes.length, bytes: limits.bytes - bytes };
@@ -142,9 +141,8 @@ export async function readInPieces(
     const piece = await read(changes.at(-1)?.id ?? appliedId, { changes: ask, bytes: left.bytes });
     for (const change of piece.changes) changes.push(change);
     bytes += piece.bytes;
-    versions ??= piece.versions;
     const full = changes.length >= limits.changes || bytes >= limits.bytes;
-    if (full || !piece.full) return { changes, bytes, full, ...(versions === undefined ? {} : { versions }) };
+    if (full || !piece.full) return { changes, bytes, full };
   }
 }
 

@@ -19,7 +19,7 @@
  */
 import type pg from 'pg';
 
-import { describeRelids, sameShape, type TableInfo } from '../capture/catalog.js';
+import { catalogVersions, describeRelids, sameShape, type TableInfo } from '../capture/catalog.js';
 import { readGuards, reconcileGuards, type GuardsRead } from '../capture/guard.js';
 import { describeSourceTables, type SourceTables } from '../capture/source-tables.js';
 import { forgetDrained } from '../capture/table-set.js';
@@ -31,6 +31,9 @@ import type { Logger } from '../lib/logger.js';
 import { parseSnapshot, seesAllOf, type Snapshot } from '../changelog/snapshot.js';
 import type { LogChange } from '../changelog/window.js';
 import { buildTargetPlan, type TargetPlan } from './plan.js';
+
+/** The source's tables' catalog versions now (catalogVersions, or the daemon's shared SharedLog.versions). */
+export type VersionReader = (source: pg.ClientBase, relids: number[]) => Promise<Map<number, string>>;
 
 /** A table the target no longer takes: applied up to `until` (src/capture/table-set.ts). */
 export interface Drain {
@@ -124,8 +127,7 @@ export class PlanKeeper {
   }
 
   /**
-   * Whether a table these changes touch is no longer as described, by `versions`, the source's tables'
-   * catalog versions read after the changes were (with their chunk: Chunk.versions); if so the tables are
+   * Whether a table these changes touch is no longer as described; if so the source's tables are
    * described anew (a problem with them, such as a dropped key, throws a ConfigError naming it) and the
    * caller rebuilds its plan. A table dropped since its changes were written is not a change: its
    * images are whole, and the target takes them as before.
@@ -133,9 +135,10 @@ export class PlanKeeper {
   async sourceChanged(
     source: pg.ClientBase,
     changes: readonly LogChange[],
-    now: ReadonlyMap<number, string>,
+    versions: VersionReader = catalogVersions,
   ): Promise<boolean> {
     const relids = [...new Set(changes.map((c) => c.relid))];
+    const now = await versions(source, relids);
     // Catalog rows as they were when the table was described: the description stands (catalog.ts).
     const stale = relids.filter((relid) => {
       const known = this.#byRelid.get(relid);

@@ -22,6 +22,7 @@
  */
 import type pg from 'pg';
 
+import { catalogVersions } from '../capture/catalog.js';
 import { coerceError } from '../failure/errors.js';
 import { sameChanges } from '../changelog/same-changes.js';
 import { parseSnapshot, seesAllOf } from '../changelog/snapshot.js';
@@ -41,6 +42,8 @@ export interface SharedLogCounts {
   chunksSharedAcrossLimits: number;
   /** Window starts found to see the same changes as an earlier, different one: their chunks are shared. */
   startsMerged: number;
+  /** Reads of the source's tables' catalog versions for the shape check: one per window end and tables. */
+  tableVersionsRead: number;
 }
 
 interface TickOffer {
@@ -92,6 +95,8 @@ const changeOverhead = 256;
  * one bounded probe of the log's txid index; the starts kept for comparing are as many.
  */
 const startsCompared = 3;
+/** Window ends whose tables' catalog versions are kept for later chunks and workers; the oldest go first. */
+const windowsVersioned = 64;
 /** Window starts remembered with the start that stands for them; the oldest are forgotten first. */
 const startsKept = 256;
 
@@ -105,9 +110,12 @@ export class SharedLog {
     chunksSharedAcrossStarts: 0,
     chunksSharedAcrossLimits: 0,
     startsMerged: 0,
+    tableVersionsRead: 0,
   };
   /** The tick taken last, offered to the next workers that open a window. */
   private latest: TickOffer | undefined;
+  /** By window end and tables: their catalog versions, read once that end's tick was taken; newest last. */
+  private readonly versionsRead = new Map<string, Promise<Map<number, string>>>();
   /** By read query, then by window key. */
   private readonly chunks = new Map<string, Map<string, ChunkOffer>>();
   private readonly readers = new Map<object, ReaderState>();
@@ -295,6 +303,34 @@ export class SharedLog {
       this.drop(query, mine);
       throw thrown;
     }
+  }
+
+  /**
+   * The catalog versions of the source's tables `relids` read after the tick that ends `window` was
+   * taken: once per window end for every chunk of it and every worker. Every change of the window
+   * committed before that tick, so every ALTER TABLE a change of it followed committed before too, and
+   * any read taken after the tick sees them, as one taken after each chunk's read would
+   * (src/apply/plan-keeper.ts). A live source's window is one chunk; a backlog's window is hundreds, and
+   * its tables' versions are read once.
+   */
+  versions(source: pg.ClientBase, window: Position, relids: number[]): Promise<Map<number, string>> {
+    const end = window.to;
+    if (end === undefined) return catalogVersions(source, relids);
+    const key = `${end.snapshot}/${end.idCeiling}/${[...relids].sort((a, b) => a - b).join(',')}`;
+    const known = this.versionsRead.get(key);
+    if (known !== undefined) return known;
+    const found = catalogVersions(source, relids);
+    this.counts.tableVersionsRead++;
+    this.versionsRead.set(key, found);
+    // A failure is the asking worker's (its connection); the next asks again.
+    found.catch(() => {
+      if (this.versionsRead.get(key) === found) this.versionsRead.delete(key);
+    });
+    for (const old of this.versionsRead.keys()) {
+      if (this.versionsRead.size <= windowsVersioned) break;
+      this.versionsRead.delete(old);
+    }
+    return found;
   }
 
   /** The key of the start that stands for `from` in chunk keys: found once per start, on `source`. */

@@ -1,6 +1,8 @@
 /** What the catalogs say about a table: its columns and primary key. Used on sources and targets. */
 import type pg from 'pg';
 
+import { prepared } from '../db/prepared.js';
+
 import type { QualifiedName } from '../config/types.js';
 
 export interface ColumnInfo {
@@ -177,18 +179,21 @@ export async function describeRelids(
 }
 
 /**
- * SQL: the catalog versions (catalogVersion) of the tables whose oids `relids` lists (SQL: oid literals
- * separated by commas), as the text of a JSON object by oid; NULL when none of them is there. A scalar subquery,
- * for a statement to read once beside what else it reads (the window read: src/changelog/window.ts).
+ * The catalog versions of tables by oid (catalogVersion), whatever they are named now; a dropped table
+ * is absent. Run before each chunk a worker applies (plan-keeper.ts, sourceChanged), so prepared.
  */
-export function catalogVersionsJsonSql(relids: string): string {
-  return `(select json_object_agg(c.oid::int8, ${catalogVersion})::text from pg_class c
-            where c.oid in (${relids}) and c.relkind in ('r', 'p'))`;
-}
-
-/** catalogVersionsJsonSql's object as catalogVersions' map. */
-export function parseCatalogVersions(json: string): Map<number, string> {
-  return new Map(Object.entries(JSON.parse(json) as Record<string, string>).map(([k, v]) => [Number(k), v]));
+export async function catalogVersions(
+  client: pg.ClientBase,
+  relids: readonly number[],
+): Promise<Map<number, string>> {
+  const result = await client.query<{ relid: string; version: string }>(
+    prepared(
+      `select c.oid::int8 as relid, ${catalogVersion} as version
+         from pg_class c where c.oid = any($1::oid[]) and c.relkind in ('r', 'p')`,
+      [relids],
+    ),
+  );
+  return new Map(result.rows.map((row) => [Number(row.relid), row.version]));
 }
 
 /** Whether two descriptions of a table have the same columns (names, types, nullability) and keys. */

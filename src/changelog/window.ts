@@ -23,7 +23,6 @@
  */
 import type pg from 'pg';
 
-import { catalogVersionsJsonSql, parseCatalogVersions } from '../capture/catalog.js';
 import { ident } from '../config/identifiers.js';
 import { sendPipelined, valuesOrFirstFailure } from '../db/pipeline.js';
 import { pendingSql } from './applied-by.js';
@@ -306,11 +305,7 @@ export function windowQuery(schema: string, tables: ReadTable[]): string {
              || (date_part('epoch', c.captured_at) * 1000)::text || ' ' || c.op::text || ' ' || c.txid::text as meta,
            c.row::text as row, c.nulls,
            ${keepOf('c.row')} as keep, c.old_row::text as old_row, c.old_nulls, ${keepOf('c.old_row')} as keep_old,
-           c.statement,
-           -- The tables' catalog versions, with the first change only (and any with no bytes before it):
-           -- read after the window's end tick, so as good as a read of them after the chunk, a round trip
-           -- less per window (plan-keeper.ts); an empty read computes none.
-           case when c.before = 0 then ${catalogVersionsJsonSql(relids)} end as versions
+           c.statement
       from (
         select c.*, ${before('c.bytes')} as before
           from (
@@ -384,11 +379,6 @@ export interface Chunk {
   bytes: number;
   /** It reached one of its limits: the window may go on past it. Otherwise the window ends with it. */
   full: boolean;
-  /**
-   * The catalog versions (src/capture/catalog.ts) of the tables the query reads, read with its first
-   * change, after the window's end tick; undefined for an empty chunk, or when none of them is there.
-   */
-  versions?: Map<number, string>;
 }
 
 /** The parameters of the read query (windowQuery) for the open window at `position`. */
@@ -421,7 +411,6 @@ export type WindowRow = [
   oldNulls: string[] | null,
   keepOld: boolean | null,
   statement: string | null,
-  versions: string | null,
 ];
 
 /** Read the next chunk of the open window. */
@@ -442,12 +431,6 @@ export async function readWindow(
   const read = { bytes: 0 };
   for (let i = 0; i < result.rows.length; i++) changes[i] = changeOf(result.rows[i]!, read);
   const { bytes } = read;
-  const versions = result.rows[0]?.[8];
   // A change left out by the bytes follows changes of at least `limits.bytes`.
-  return {
-    changes,
-    bytes,
-    full: changes.length >= limits.changes || bytes >= limits.bytes,
-    ...(versions == null ? {} : { versions: parseCatalogVersions(versions) }),
-  };
+  return { changes, bytes, full: changes.length >= limits.changes || bytes >= limits.bytes };
 }

@@ -262,10 +262,9 @@ export class TargetWorker extends Runnable {
       await this.forgetPassedDrains(session);
       return 0;
     }
-    // No versions: none of the chunk's tables is there any more.
-    if (await this.planKeeper.sourceChanged(source, changes, read.versions ?? new Map())) {
-      await this.planAgain(session);
-    }
+    const versions = (client: pg.ClientBase, relids: number[]) =>
+      this.deps.sharedLog.versions(client, position, relids);
+    if (await this.planKeeper.sourceChanged(source, changes, versions)) await this.planAgain(session);
     const started = performance.now();
     const scope = {
       tables: session.plan.tables,

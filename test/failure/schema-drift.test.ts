@@ -4,12 +4,7 @@
 // docs/operations.md ("Schema changes") says what to do for each.
 import { describe, expect, it } from 'vitest';
 
-import {
-  catalogVersionsJsonSql,
-  describeRelids,
-  parseCatalogVersions,
-  sameShape,
-} from '../../src/capture/catalog.js';
+import { catalogVersions, describeRelids, sameShape } from '../../src/capture/catalog.js';
 import type { Config } from '../../src/config/types.js';
 import type { Daemon } from '../../src/daemon/daemon.js';
 import { withClient } from '../support/cluster.js';
@@ -308,11 +303,7 @@ describe("a table's catalog version", () => {
       );
       const seen = async () => {
         const [described] = [...(await describeRelids(client, [relid])).values()];
-        // As a window read reads it (src/changelog/window.ts).
-        const read = await client.query<{ v: string }>(
-          `select ${catalogVersionsJsonSql(String(relid))} as v`,
-        );
-        return { described: described!, version: parseCatalogVersions(read.rows[0]!.v).get(relid)! };
+        return { described: described!, version: (await catalogVersions(client, [relid])).get(relid)! };
       };
       let before = await seen();
       expect(before.version).toBe(before.described.version);

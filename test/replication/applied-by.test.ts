@@ -6,7 +6,6 @@ import type pg from 'pg';
 import { describe, expect, it } from 'vitest';
 
 import { prepareReaderSession } from '../../src/apply/log-reader.js';
-import { describeRelids } from '../../src/capture/catalog.js';
 import { migrate } from '../../src/capture/migrations.js';
 import { appliedBy, appliedBySql, pendingSql, type PositionSql } from '../../src/changelog/applied-by.js';
 import { parseSnapshot, visibleIn } from '../../src/changelog/snapshot.js';
@@ -145,41 +144,6 @@ describe('the applied-by-position rule', () => {
       const plan = result.rows[0]!['QUERY PLAN'][0].Plan;
       const blocks = plan['Shared Hit Blocks'] + plan['Shared Read Blocks'];
       expect(blocks, JSON.stringify(plan, null, 1)).toBeLessThan(200);
-    });
-  });
-
-  it("reads the tables' catalog versions with a chunk's first change, as a description reads them", async () => {
-    await withLog(300, '1000', async (client) => {
-      await client.query('create table items (id int primary key, v text)');
-      const { relid } = (
-        await client.query<{ relid: string }>(`select 'items'::regclass::oid::int8 as relid`)
-      ).rows[0]!;
-      // The log's changes are table 1's, which is no table: its version is absent.
-      await client.query(`update trigsync.change_log set relid = $1 where id > 150`, [relid]);
-      const tables = [1, Number(relid)].map((r) => ({ relid: r, filter: undefined }));
-      const query = windowQuery('trigsync', tables);
-      const limits = { changes: 100, bytes: 16 * 1024 * 1024 };
-      const at = (appliedId: number): Position => ({
-        from: { snapshot: '1000:1000:', idBound: 0, nextXid: '1000' },
-        to: { snapshot: '1001:1001:', idBound: 300, nextXid: '1001', idCeiling: 300 },
-        appliedId,
-      });
-      const described = [...(await describeRelids(client, [Number(relid)])).values()][0]!;
-      for (const appliedId of [0, 200]) {
-        const chunk = await readWindow(client, query, at(appliedId), limits);
-        expect(chunk.changes).toHaveLength(100);
-        expect(chunk.versions).toEqual(new Map([[Number(relid), described.version]]));
-      }
-      // Only the first row carries them: the rest would repeat them per change.
-      const rows = await client.query<{ versions: string | null }>(
-        `select versions from (${query}) r`,
-        windowValues(at(0), limits),
-      );
-      expect(rows.rows.filter((r) => r.versions !== null)).toHaveLength(1);
-      // An empty read computes none.
-      const empty = await readWindow(client, query, at(300), limits);
-      expect(empty.changes).toEqual([]);
-      expect(empty.versions).toBeUndefined();
     });
   });
 });

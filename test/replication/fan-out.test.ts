@@ -127,6 +127,23 @@ describe('fan-out through one reading of the log', () => {
     expect(counts.changesRead, JSON.stringify(counts)).toBeLessThan(2.5 * applied[0]!.n);
   });
 
+  it("reads a backlog window's catalog versions once, not once per chunk", async () => {
+    const { src, targets } = await setUp();
+    const config = configFor(src, targets, 1);
+    let daemon = await startDaemon(config);
+    await waitCaughtUp(config);
+    await daemon.stop();
+    // About 1,200 changes written while stopped: one window of a dozen chunks of 100 at the next start.
+    await write(src.url, 3, 40, 3);
+    daemon = await startDaemon(config);
+    await waitCaughtUp(config);
+    const counts = reads(daemon);
+    await daemon.stop();
+    await expectEqual(src, targets.slice(0, 1));
+    expect(counts.chunksRead, JSON.stringify(counts)).toBeGreaterThanOrEqual(10);
+    expect(counts.tableVersionsRead, JSON.stringify(counts)).toBe(1);
+  });
+
   it('targets that start at different positions seeing the same changes read a backlog once', async () => {
     const { src, targets } = await setUp();
     // t1 and t2 apply some changes, and their position ends at a tick of that daemon's.
