@@ -159,8 +159,10 @@ export class LogReader {
   /** When the last window opened, and how many changes it has had so far. */
   private windowOpenedAt = 0;
   private windowChanges = 0;
-  /** The last chunk read was empty, or the window applied was a quiet one: the worker may have armed the
-   * doorbell since. */
+  /**
+   * The last chunk read was empty, or the window applied was a quiet one: the worker may have armed the
+   * doorbell since.
+   */
   private mayHaveArmed = false;
 
   constructor(

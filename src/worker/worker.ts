@@ -145,8 +145,7 @@ export class TargetWorker extends Runnable {
         // A quiet source's window, applied: ring-me-next-time now, so that the next look is the one after
         // the arming. Arming only after an empty look cost every live change a tick and a read more, and
         // a change that committed meanwhile waited for them.
-        await this.deps.armDoorbell();
-        this.reader.armed();
+        await this.armDoorbell();
         this.armedBeforeLook = true;
       } else {
         await this.reader.pace(session.position, signal);
@@ -155,13 +154,18 @@ export class TargetWorker extends Runnable {
     }
     if (!armedBeforeLook) {
       // Idle: ring-me-next-time, then look once more, since a write may have landed before the arming.
-      await this.deps.armDoorbell();
-      this.reader.armed();
+      await this.armDoorbell();
       applied = await this.step(session);
       if (applied > 0) return;
     }
     // Idle workers poll together: their looks share a tick, and their positions stay one.
     await this.wake.wait(this.deps.sharedLog.untilPoll(this.deps.config.apply.pollIntervalMs), signal);
+  }
+
+  /** Ring-me-next-time: the next window then ends at a tick taken after the arming. */
+  private async armDoorbell(): Promise<void> {
+    await this.deps.armDoorbell();
+    this.reader.armed();
   }
 
   /** Say and act on what a failure means (judge); the wait is the backoff's, or the data-error cadence. */
