@@ -1,9 +1,9 @@
 /** What a committed batch tells the metrics: changes per table and operation, and their latencies. */
 import type { TrigsyncEventMap } from '../lib/events.js';
 import type { LogChange } from '../changelog/window.js';
-import type { TargetPlan } from './plan.js';
+import type { TablePlan, TargetPlan } from './plan.js';
 
-type AppliedEvent = TrigsyncEventMap['batch:applied'][0];
+export type AppliedEvent = TrigsyncEventMap['batch:applied'][0];
 
 export function appliedEvent(
   target: string,
@@ -35,5 +35,26 @@ export function appliedEvent(
     durationMs,
     counts: [...byTable.values()],
     latenciesSeconds: latencies,
+    copiedThrough: 0,
+  };
+}
+
+/** What a run of one table's inserts copied through tells the metrics (src/apply/copy-through.ts). */
+export function runAppliedEvent(
+  target: string,
+  table: TablePlan,
+  captured: readonly { ms: number; changes: number }[],
+  durationMs: number,
+): AppliedEvent {
+  const now = Date.now();
+  const latencies: number[] = [];
+  for (const { ms, changes } of captured) for (let n = 0; n < changes; n++) latencies.push((now - ms) / 1000);
+  return {
+    target,
+    changes: latencies.length,
+    durationMs,
+    counts: [{ table: table.sourceName, insert: latencies.length, update: 0, delete: 0, truncate: 0 }],
+    latenciesSeconds: latencies,
+    copiedThrough: latencies.length,
   };
 }

@@ -159,7 +159,8 @@ function transaction(
   return sent;
 }
 
-const relaxedCommit: Statement = { text: `set local synchronous_commit = off` };
+/** Makes a chunk's commit not wait for its flush (commitWaits says when). */
+export const relaxedCommit: Statement = { text: `set local synchronous_commit = off` };
 
 /**
  * Whether a chunk's commit that reaches `next` waits for its flush: where it closes its window, or

@@ -242,6 +242,19 @@ export class LogReader {
     return chunk;
   }
 
+  /** The most changes a chunk holds. */
+  get chunkChanges(): number {
+    return this.limits.changes;
+  }
+
+  /** The worker applied `changes` of the open window without reading them (a run copied through). */
+  ranThrough(changes: number): void {
+    this.ahead = undefined;
+    this.applying = 0;
+    this.mayHaveArmed = false;
+    this.windowChanges += changes;
+  }
+
   /** Forget what was read ahead: after a failure. */
   discard(): void {
     this.ahead = undefined;

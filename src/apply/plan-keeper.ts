@@ -29,11 +29,13 @@ import type { CapturedTable, Config, TableMapping, TargetConfig } from '../confi
 import { ConfigError } from '../failure/errors.js';
 import type { Logger } from '../lib/logger.js';
 import { parseSnapshot, seesAllOf, type Snapshot } from '../changelog/snapshot.js';
-import type { LogChange } from '../changelog/window.js';
 import { buildTargetPlan, type TargetPlan } from './plan.js';
 
 /** The source's tables' catalog versions now (catalogVersions, or the daemon's shared SharedLog.versions). */
-export type VersionReader = (source: pg.ClientBase, relids: number[]) => Promise<Map<number, string>>;
+export type VersionReader = (
+  source: pg.ClientBase,
+  relids: readonly number[],
+) => Promise<Map<number, string>>;
 
 /** A table the target no longer takes: applied up to `until` (src/capture/table-set.ts). */
 export interface Drain {
@@ -127,17 +129,16 @@ export class PlanKeeper {
   }
 
   /**
-   * Whether a table these changes touch is no longer as described; if so the source's tables are
+   * Whether a table of `relids` (those of the changes about to apply) is no longer as described; if so the source's tables are
    * described anew (a problem with them, such as a dropped key, throws a ConfigError naming it) and the
    * caller rebuilds its plan. A table dropped since its changes were written is not a change: its
    * images are whole, and the target takes them as before.
    */
   async sourceChanged(
     source: pg.ClientBase,
-    changes: readonly LogChange[],
+    relids: readonly number[],
     versions: VersionReader = catalogVersions,
   ): Promise<boolean> {
-    const relids = [...new Set(changes.map((c) => c.relid))];
     const now = await versions(source, relids);
     // Catalog rows as they were when the table was described: the description stands (catalog.ts).
     const stale = relids.filter((relid) => {

@@ -40,6 +40,12 @@ export interface TablePlan {
    */
   copyable: boolean;
   /**
+   * A run of its inserts may go from the source's log to the target by COPY without the daemon reading
+   * the rows (src/apply/copy-through.ts): copyable, no row filter, and every written column one that a
+   * row image holds as a JSON string, number or boolean (not an array, composite or json value).
+   */
+  copyThrough: boolean;
+  /**
    * Place in the target's foreign-key order: a table referenced by another comes first (src/apply/batch.ts
    * writes parents first and deletes children first). Tables in a cycle keep the config's order.
    */
@@ -70,6 +76,11 @@ function filterOf(source: QualifiedName, columns: ColumnInfo[], where: string): 
 /** json and jsonb columns: their SQL NULL and JSON null look alike in a row image, and json's \u0000 too. */
 function jsonColumnsOf(columns: readonly ColumnInfo[]): string[] {
   return columns.filter((c) => c.type === 'json' || c.type === 'jsonb').map((c) => c.name);
+}
+
+/** to_json() writes the column's values as JSON scalars, or capture writes their text (textForm). */
+function scalarInImage(column: ColumnInfo): boolean {
+  return column.textForm || !(column.array || column.json || column.composite);
 }
 
 /** Build a target's plan against its server; throws one ConfigError listing every problem. */
@@ -143,6 +154,10 @@ export async function buildTargetPlan(
         problems.push(`${where}: key column ${key} is generated on the target; trigsync must write it`);
     }
     targetRelids.set(source.relid, info.relid);
+    const copyable =
+      !info.rules &&
+      jsonColumnsOf(source.columns).length === 0 &&
+      written.every((c) => targetColumns.get(c)?.json === false);
     tables.set(source.relid, {
       relid: source.relid,
       source: mapping.source,
@@ -158,10 +173,11 @@ export async function buildTargetPlan(
       keyScan: source.key.length === 1 && targetColumns.get(source.key[0]!)?.array === false,
       targetRelid: info.relid,
       partitioned: info.partitioned,
-      copyable:
-        !info.rules &&
-        jsonColumnsOf(source.columns).length === 0 &&
-        written.every((c) => targetColumns.get(c)?.json === false),
+      copyable,
+      copyThrough:
+        copyable &&
+        mapping.where === undefined &&
+        written.every((c) => source.columns.some((s) => s.name === c && scalarInImage(s))),
       rank: 0,
     });
   }

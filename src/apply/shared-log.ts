@@ -313,7 +313,7 @@ export class SharedLog {
    * (src/apply/plan-keeper.ts). A live source's window is one chunk; a backlog's window is hundreds, and
    * its tables' versions are read once.
    */
-  versions(source: pg.ClientBase, window: Position, relids: number[]): Promise<Map<number, string>> {
+  versions(source: pg.ClientBase, window: Position, relids: readonly number[]): Promise<Map<number, string>> {
     const end = window.to;
     if (end === undefined) return catalogVersions(source, relids);
     const key = `${end.snapshot}/${end.idCeiling}/${[...relids].sort((a, b) => a - b).join(',')}`;

@@ -21,6 +21,8 @@ export interface ColumnInfo {
   array: boolean;
   /** json or jsonb (or a domain over one): json_populate_record takes a JSON value for it as it is. */
   json: boolean;
+  /** A composite type (or a domain over one): to_json() writes it as a JSON object. */
+  composite: boolean;
 }
 
 export interface TableInfo {
@@ -65,6 +67,11 @@ const arrayType = `(select coalesce(b.typcategory, t.typcategory) = 'A'
                       from pg_type t left join pg_type b on t.typtype = 'd' and b.oid = t.typbasetype
                      where t.oid = a.atttypid)`;
 
+/** Whether column `a` is of a composite type, or a domain over one. */
+const compositeType = `(select coalesce(b.typtype, t.typtype) = 'c'
+                          from pg_type t left join pg_type b on t.typtype = 'd' and b.oid = t.typbasetype
+                         where t.oid = a.atttypid)`;
+
 /** Whether column `a` is json or jsonb, or a domain over one. */
 const jsonType = `(select coalesce(b.oid, t.oid) in ('json'::regtype, 'jsonb'::regtype)
                      from pg_type t left join pg_type b on t.typtype = 'd' and b.oid = t.typbasetype
@@ -94,7 +101,8 @@ const describeColumns = `select c.oid::int8 as relid, c.relkind = 'p' as partiti
                                       'notNull', a.attnotnull,
                                       'textForm', ${castToJson},
                                       'array', ${arrayType},
-                                      'json', ${jsonType}) order by a.attnum)
+                                      'json', ${jsonType},
+                                      'composite', ${compositeType}) order by a.attnum)
       from pg_attribute a
      where a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped) as columns,
    (select json_agg(a.attname order by k.ord)

@@ -25,7 +25,7 @@ import type pg from 'pg';
 
 import { ident } from '../config/identifiers.js';
 import { sendPipelined, valuesOrFirstFailure } from '../db/pipeline.js';
-import { pendingSql } from './applied-by.js';
+import { windowChangesSql, windowParameters } from './window-changes.js';
 import { parseSnapshot } from './snapshot.js';
 
 export interface Tick {
@@ -275,8 +275,7 @@ export function txidsOfA(from: Position['from']): string[] {
  * reader asks for about as many changes as it expects to take (src/apply/log-reader.ts).
  */
 export function windowQuery(schema: string, tables: ReadTable[]): string {
-  const log = `${ident(schema)}.change_log`;
-  const relids = tables.map((t) => String(t.relid)).join(', ') || 'null';
+  const relids = tables.map((t) => t.relid);
   const keepOf = (image: string): string => {
     const cases = tables
       .filter((t) => t.filter !== undefined)
@@ -288,14 +287,6 @@ export function windowQuery(schema: string, tables: ReadTable[]): string {
       : `case when c.op in ('I', 'U', 'V', 'D') and ${image} is not null
               then case c.relid ${cases} else true end else true end`;
   };
-  // Which changes the window still holds is the rule's (src/changelog/applied-by.ts). The txids and ids of A
-  // and B below only say where in the indexes they lie: their index conditions, which the rule's filter
-  // leaves as they are.
-  const pending = pendingSql(
-    '$4::pg_snapshot',
-    { fromSnapshot: '$1::pg_snapshot', toSnapshot: '$4::pg_snapshot', appliedId: '$6' },
-    'c',
-  );
   // The next $7 changes by id, each with its bytes as text unless its stored bytes, and those of the
   // changes before it, leave it out; then those that the bytes before them let in.
   const before = (bytes: string): string =>
@@ -310,20 +301,7 @@ export function windowQuery(schema: string, tables: ReadTable[]): string {
         select c.*, ${before('c.bytes')} as before
           from (
             select c.*, case when ${before(storedBytes)} < $8 then ${textBytes} end as bytes
-              from (
-                (select * from ${log} c
-                  where c.txid = any ($3::xid8[])
-                    and c.id > $6 and c.id <= $2
-                    and ${pending}
-                    and c.relid in (${relids})
-                  order by c.id limit $7)
-                union all
-                (select * from ${log} c
-                  where c.id > greatest($2, $6) and c.id <= $5
-                    and ${pending}
-                    and c.relid in (${relids})
-                  order by c.id limit $7)
-              ) c
+              from ${windowChangesSql(schema, relids, windowParameters)} c
              order by c.id
              limit $7
           ) c

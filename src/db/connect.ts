@@ -176,7 +176,9 @@ function watchSilence(client: pg.Client, silenceMs: number): void {
   }
   let heardAt = Date.now();
   let waiting = 0;
-  socket.on('data', () => (heardAt = Date.now()));
+  // Heard by the bytes read, not a 'data' listener: a COPY TO (pg-copy-streams) takes the socket's one
+  // listener, pg's, for its stream, and refuses a socket with another.
+  let bytesHeard = socket.bytesRead;
   const query = client.query.bind(client) as (...args: unknown[]) => unknown;
   client.query = ((...args: unknown[]) => {
     const result = query(...args);
@@ -190,6 +192,10 @@ function watchSilence(client: pg.Client, silenceMs: number): void {
   }) as typeof client.query;
   const timer = setInterval(
     () => {
+      if (socket.bytesRead !== bytesHeard) {
+        bytesHeard = socket.bytesRead;
+        heardAt = Date.now();
+      }
       if (waiting === 0 || Date.now() - heardAt < silenceMs) return;
       clearInterval(timer);
       // ETIMEDOUT: the taxonomy (src/failure/errors.ts) counts it a connection failure, retried.

@@ -14,6 +14,8 @@ export interface TrigsyncEventMap {
       counts: { table: string; insert: number; update: number; delete: number; truncate: number }[];
       /** Seconds from capture to target commit, one per applied change's statement run. */
       latenciesSeconds: number[];
+      /** Of `changes`, those copied through from the source's log unread (src/apply/copy-through.ts). */
+      copiedThrough: number;
     },
   ];
   /** A change met a target row not as the source had it (src/apply/conflicts.ts). */

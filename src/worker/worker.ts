@@ -20,15 +20,14 @@ import type { TrigsyncEvents } from '../lib/events.js';
 import type { Logger } from '../lib/logger.js';
 import { Doorbell, Runnable, type RetryWait } from '../lib/runnable.js';
 import type { TargetState } from '../lib/status-report.js';
-import { loadSyncRequest, type SyncRequest } from '../sync/requests.js';
-import { clearFailures, loadSkipped } from '../changelog/error-queue.js';
-import { closeWindow, type LogChange, type Position } from '../changelog/window.js';
+import { clearFailures } from '../changelog/error-queue.js';
+import { closeWindow, type Position } from '../changelog/window.js';
 import { wholeStatements } from '../apply/batch.js';
 import { applyFindingCulprit, commitWaits, prepareChunk, type PositionKey } from '../apply/chunk.js';
 import { reportConflicts, type Conflict } from '../apply/conflicts.js';
 import { PlanKeeper, type Drain } from '../apply/plan-keeper.js';
 import { SequenceKeeper } from '../apply/sequences.js';
-import { appliedEvent } from '../apply/applied-event.js';
+import { appliedEvent, type AppliedEvent } from '../apply/applied-event.js';
 import { LogReader, workerChunkLimits } from '../apply/log-reader.js';
 import type { SharedLog } from '../apply/shared-log.js';
 import type { SideCopy } from '../sync/side-copy.js';
@@ -41,7 +40,9 @@ import {
   type SyncContext,
 } from './worker-sync.js';
 import { FailureReporter, judge, onTarget } from './worker-failure.js';
+import { OperatorState } from './operator-state.js';
 import { PositionMirror } from './position-mirror.js';
+import { WorkerRuns } from './worker-runs.js';
 import { closeSession, openSession, type Session, type SessionDeps } from './worker-session.js';
 
 export interface WorkerDeps extends SessionDeps {
@@ -55,9 +56,6 @@ export interface WorkerDeps extends SessionDeps {
   /** The daemon's reading of the log, shared with the other workers (src/apply/shared-log.ts). */
   sharedLog: SharedLog;
 }
-
-/** A sync request whose NOTIFY was lost is found within this long. */
-const requestCheckIntervalMs = 5_000;
 
 export class TargetWorker extends Runnable {
   readonly name: string;
@@ -73,18 +71,16 @@ export class TargetWorker extends Runnable {
   private readonly planKeeper: PlanKeeper;
   /** Keeps the target's sequences at or above the source's (src/apply/sequences.ts). */
   private readonly sequences: SequenceKeeper;
-  private skipped = new Set<number>();
-  /** A sync asked of this target: copied before anything else is applied, or beside the stream. */
-  private syncRequest: SyncRequest | undefined;
+  /** The changes skipped for this target and the sync asked of it (operator-state.ts). */
+  private readonly operator: OperatorState;
   /** The copy of some tables that runs beside the stream (src/sync/side-copy.ts). */
   private sideCopy: SideCopy | undefined;
-  /** Skips and the sync request are reloaded from the source when an operator acts. */
-  private operatorStale = true;
-  private requestCheckedAt = 0;
   private state: TargetState = 'new';
   /** The source's copy of the position (position-mirror.ts). */
   private readonly mirror: PositionMirror;
   private readonly reader: LogReader;
+  /** Runs of one table's inserts, copied through from the source (worker-runs.ts). */
+  private readonly runs: WorkerRuns;
   private readonly failures: FailureReporter;
 
   constructor(private readonly deps: WorkerDeps) {
@@ -93,6 +89,8 @@ export class TargetWorker extends Runnable {
     this.log = deps.logger.child({ target: deps.target.name });
     const { config, events, fence } = deps;
     this.failures = new FailureReporter({ target: this.name, config, log: this.log, events, fence });
+    this.runs = new WorkerRuns(config.schema);
+    this.operator = new OperatorState(config.schema, this.name);
     this.reader = new LogReader(deps.sharedLog, workerChunkLimits(config.apply, config.targets.length));
     this.planKeeper = new PlanKeeper(deps.config, deps.target, deps.sourceTables, this.log, deps.drains);
     this.sequences = new SequenceKeeper(deps.config, deps.target, this.log);
@@ -105,7 +103,7 @@ export class TargetWorker extends Runnable {
 
   /** An operator asked to retry (or skipped a change, or asked for a sync): act now. */
   retry(reload: boolean): void {
-    if (reload) this.operatorStale = true;
+    if (reload) this.operator.markStale();
     // A parked target tries again now.
     this.retryNow();
     this.wake.ring();
@@ -126,13 +124,7 @@ export class TargetWorker extends Runnable {
     // The doorbell was armed before this turn's look: an empty look is the one after the arming.
     const armedBeforeLook = this.armedBeforeLook;
     this.armedBeforeLook = false;
-    if (this.syncRequest !== undefined && this.sideCopy === undefined) {
-      if (!(await this.copyAlongside(session, this.syncRequest))) {
-        await this.sync(session, this.syncRequest);
-        return;
-      }
-    }
-    if (this.sideCopy?.ended === true) await this.sideCopyEnded(session, this.sideCopy);
+    if (await this.syncAsked(session)) return;
     let applied = await this.step(session);
     if (applied < 0) {
       // At a change the copy beside the stream lacks: wait for the copy, which rings when it ends.
@@ -171,6 +163,7 @@ export class TargetWorker extends Runnable {
   /** Say and act on what a failure means (judge); the wait is the backoff's, or the data-error cadence. */
   private async failed(thrown: unknown): Promise<RetryWait> {
     this.reader.discard();
+    this.runs.discard();
     const verdict = judge(thrown);
     if (verdict.verdict === 'wait') {
       // Not a failure of this target: a former leader is finishing its batch. Do not park it.
@@ -192,7 +185,6 @@ export class TargetWorker extends Runnable {
 
   /** The session, opened if there is none; the operator's state read again when it may have changed. */
   private async open(): Promise<Session> {
-    const { config } = this.deps;
     let session = this.session;
     if (session === undefined) {
       session = await openSession({
@@ -200,7 +192,7 @@ export class TargetWorker extends Runnable {
         log: this.log,
         planKeeper: this.planKeeper,
         loadOperatorState: (source) => this.loadOperatorState(source),
-        syncCoversAll: (plan) => syncCoversAll(plan, this.syncRequest),
+        syncCoversAll: (plan) => syncCoversAll(plan, this.operator.syncRequest),
         registeredState: (state) => (this.state = state),
       });
       // Planned just now, after the operator's state was read.
@@ -209,24 +201,14 @@ export class TargetWorker extends Runnable {
       this.reader.restart(session.roundTrip);
       return session;
     }
-    // The operator's NOTIFY is a hint that may be lost (a listener reconnecting): look now and then.
-    if (!this.operatorStale && Date.now() - this.requestCheckedAt >= requestCheckIntervalMs) {
-      this.requestCheckedAt = Date.now();
-      const request = await loadSyncRequest(session.source, config.schema, this.name);
-      this.operatorStale = request?.requestedAt !== this.syncRequest?.requestedAt;
-    }
     // An operator who acts may have fixed a table first (added a column before a sync, say).
-    if (this.operatorStale) await this.loadOperatorState(session.source);
+    if (await this.operator.refresh(session.source)) this.replan = true;
     if (this.replan) await this.planAgain(session);
     return session;
   }
 
   private async loadOperatorState(source: pg.Client): Promise<void> {
-    const { schema } = this.deps.config;
-    this.requestCheckedAt = Date.now();
-    this.skipped = await loadSkipped(source, schema, this.name);
-    this.syncRequest = await loadSyncRequest(source, schema, this.name);
-    this.operatorStale = false;
+    await this.operator.load(source);
     this.replan = true;
   }
 
@@ -244,6 +226,8 @@ export class TargetWorker extends Runnable {
   private async step(session: Session): Promise<number> {
     const { source, target } = session;
     const position = await this.reader.open(source, session.position);
+    const ran = await this.runThrough(session, position);
+    if (ran > 0) return ran;
     const read = await this.reader.read(source, session.plan.readQuery, position);
     // A full chunk (apply.batchSize changes, or apply.batchBytes) is not the window's last, and may end
     // inside an UPDATE statement, whose rows are applied together (batch.ts).
@@ -266,13 +250,11 @@ export class TargetWorker extends Runnable {
       await this.forgetPassedDrains(session);
       return 0;
     }
-    const versions = (client: pg.ClientBase, relids: number[]) =>
-      this.deps.sharedLog.versions(client, position, relids);
-    if (await this.planKeeper.sourceChanged(source, changes, versions)) await this.planAgain(session);
+    await this.sourceChanged(session, position, [...new Set(changes.map((c) => c.relid))]);
     const started = performance.now();
     const scope = {
       tables: session.plan.tables,
-      skipped: this.skipped,
+      skipped: this.operator.skipped,
       conflict: this.deps.target.conflict,
       floors: session.floors,
       ceilings: this.planKeeper.ceilings,
@@ -287,7 +269,9 @@ export class TargetWorker extends Runnable {
     // next one, gathered meanwhile, may be one too (a drained target flipped live and back per window).
     const onlyChunk = whole !== undefined && position.appliedId === 0;
     session.position = position;
-    if (whole === undefined) {
+    // After a run of one table's inserts the next changes are looked at for a run, not read ahead.
+    const runNext = this.runs.afterChunk(session, changes, full, this.streamAlone(session));
+    if (whole === undefined && !runNext) {
       const ahead = this.reader.readAhead(source, session.plan.readQuery, {
         ...position,
         appliedId: changes.at(-1)!.id,
@@ -310,7 +294,19 @@ export class TargetWorker extends Runnable {
         this.key,
         position,
         (next, part, conflicts) =>
-          this.applied(session, next, part, conflicts, started, onlyChunk, scope.relaxed),
+          this.applied(
+            session,
+            next,
+            {
+              changes: part.length,
+              lastId: part.at(-1)!.id,
+              event: (ms) => appliedEvent(this.name, session.plan, part, ms),
+            },
+            conflicts,
+            started,
+            onlyChunk,
+            scope.relaxed,
+          ),
         whole,
       ),
     );
@@ -319,11 +315,60 @@ export class TargetWorker extends Runnable {
     return changes.length;
   }
 
+  /**
+   * After a chunk of one table's inserts: the window's next changes, if they are that too, copied through
+   * from the source's log (worker-runs.ts). Returns how many applied; 0: none, and the next chunk is read
+   * by rows.
+   */
+  private async runThrough(session: Session, position: Position): Promise<number> {
+    const run = await this.runs.copy(session, position, {
+      target: this.name,
+      key: this.key,
+      most: this.reader.chunkChanges,
+      alone: this.streamAlone(session),
+      relaxed: !this.mirror.due,
+      sourceChanged: (relid) => this.sourceChanged(session, position, [relid]),
+    });
+    if (run === undefined) return 0;
+    this.log.debug({ table: run.table, changes: run.changes }, 'run of inserts copied through');
+    this.reader.ranThrough(run.changes);
+    const onlyChunk = run.next.to === undefined && position.appliedId === 0;
+    await this.applied(session, run.next, run, [], run.started, onlyChunk, run.relaxed);
+    await this.sequences.keep(session.source, session.target, session.plan, run.next.to === undefined);
+    await this.forgetPassedDrains(session);
+    return run.changes;
+  }
+
+  /** Whether a table of `relids` changed shape on the source since planned; if so, plan again. */
+  private async sourceChanged(
+    session: Session,
+    window: Position,
+    relids: readonly number[],
+  ): Promise<boolean> {
+    const versions = (client: pg.ClientBase, tables: readonly number[]) =>
+      this.deps.sharedLog.versions(client, window, tables);
+    if (!(await this.planKeeper.sourceChanged(session.source, relids, versions))) return false;
+    await this.planAgain(session);
+    return true;
+  }
+
+  /** This worker alone sees the stream's changes: none is left out, shared or awaited by a copy. */
+  private streamAlone(session: Session): boolean {
+    return (
+      this.deps.sharedLog.alone &&
+      this.sideCopy === undefined &&
+      this.operator.syncRequest === undefined &&
+      this.operator.skipped.size === 0 &&
+      session.floors.size === 0 &&
+      this.planKeeper.ceilings.size === 0
+    );
+  }
+
   /** After a commit on the target: the new position, the source's copy, the error queue, events. */
   private async applied(
     session: Session,
     next: Position,
-    part: readonly LogChange[],
+    part: { changes: number; lastId: number; event: (durationMs: number) => AppliedEvent },
     conflicts: readonly Conflict[],
     started: number,
     onlyChunk: boolean,
@@ -340,14 +385,14 @@ export class TargetWorker extends Runnable {
       log: this.log,
     });
     const state = next.to === undefined && onlyChunk ? 'live' : 'catching_up';
-    await this.mirror.applied(session, state, part.length, commitWaits(relaxed, next));
+    await this.mirror.applied(session, state, part.changes, commitWaits(relaxed, next));
     if (next.to === undefined) await dropPassedFloors(this.syncContext, session, next);
     if (wasParked) {
-      await clearFailures(session.source, this.deps.config.schema, this.name, part.at(-1)!.id);
+      await clearFailures(session.source, this.deps.config.schema, this.name, part.lastId);
       this.log.info('target accepts changes again');
     }
     const durationMs = performance.now() - started;
-    this.deps.events.emit('batch:applied', appliedEvent(this.name, session.plan, part, durationMs));
+    this.deps.events.emit('batch:applied', part.event(durationMs));
   }
 
   /** What the copies of a sync need of this worker (worker-sync.ts). */
@@ -362,23 +407,28 @@ export class TargetWorker extends Runnable {
     };
   }
 
-  /** Copy the requested tables in the stream's place; then the stream goes on from its position. */
-  private async sync(session: Session, request: SyncRequest): Promise<void> {
-    await copyInStreamPlace(this.syncContext, session, request);
-    this.syncRequest = undefined;
-  }
-
-  /** Copy the requested tables beside the stream, where it can; false: copy them in its place. */
-  private async copyAlongside(session: Session, request: SyncRequest): Promise<boolean> {
-    this.sideCopy = await startSideCopy(this.syncContext, session, request);
-    return this.sideCopy !== undefined;
-  }
-
-  /** The copy beside the stream has ended: its request done, or its error thrown (the target parks). */
-  private async sideCopyEnded(session: Session, copy: SideCopy): Promise<void> {
-    this.sideCopy = undefined;
-    await endSideCopy(this.syncContext, session, copy);
-    if (this.syncRequest?.requestedAt === copy.request.requestedAt) this.syncRequest = undefined;
+  /**
+   * A sync asked: its tables are copied beside the stream where they can be (side-copy.ts), else in the
+   * stream's place, then the stream goes on from its position (true: this turn was that copy). A copy
+   * beside the stream that has ended is its request done, or its error thrown (the target parks).
+   */
+  private async syncAsked(session: Session): Promise<boolean> {
+    const request = this.operator.syncRequest;
+    if (request !== undefined && this.sideCopy === undefined) {
+      this.sideCopy = await startSideCopy(this.syncContext, session, request);
+      if (this.sideCopy === undefined) {
+        await copyInStreamPlace(this.syncContext, session, request);
+        this.operator.synced();
+        return true;
+      }
+    }
+    const copy = this.sideCopy;
+    if (copy?.ended === true) {
+      this.sideCopy = undefined;
+      await endSideCopy(this.syncContext, session, copy);
+      this.operator.synced(copy.request.requestedAt);
+    }
+    return false;
   }
 
   /** Drains are done once a closed window's start has passed their ceilings (plan-keeper.ts). */
@@ -399,8 +449,9 @@ export class TargetWorker extends Runnable {
     const session = this.session;
     this.session = undefined;
     this.reader.discard();
+    this.runs.discard();
     this.deps.early?.discard();
-    this.operatorStale = true;
+    this.operator.markStale();
     if (session !== undefined) await closeSession(session);
   }
 }

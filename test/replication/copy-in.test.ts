@@ -1,10 +1,12 @@
 // Large inserts go into the target by COPY (src/apply/copy-in.ts) and must write exactly the rows the
 // statement would: every scalar type, escapes, NULLs, an identity column GENERATED ALWAYS. Steps that
 // COPY would get wrong keep the statement (composites and arrays, a table with rules), and a key that
-// holds a row on the target turns the COPY back into the statement with its conflict check.
+// holds a row on the target turns the COPY back into the statement with its conflict check. A run of one
+// table's inserts that a chunk cannot hold is copied through from the source (src/apply/copy-through.ts),
+// with the same rows, the same window (a late committer's changes too) and the same fallback.
 import { describe, expect, it } from 'vitest';
 
-import { freshDatabase, sharedClusters } from '../support/fixtures.js';
+import { connect, freshDatabase, sharedClusters } from '../support/fixtures.js';
 import {
   conflictsCounted,
   expectSameRows,
@@ -44,7 +46,7 @@ const targetOnly = `
     .join('\n')}`;
 
 // Six kinds of rows in turn, the hard values of each type among them.
-const scalarRows = `
+const scalarRows = (rows: number): string => `
   insert into scalars (id, n, f8, f4, i8, ts, tstz, d, tm, iv, by, u, ip, e, dom, ok, txt, ch, r, pt, bits, tsv)
   select g,
          case g % 6 when 0 then '123456789012345678901234567890.123456789012345678901234567890'
@@ -73,7 +75,7 @@ const scalarRows = `
          case g % 6 when 0 then '(1.5,-2.25)' end::point,
          case g % 6 when 0 then B'101' when 1 then B'' end,
          case g % 6 when 0 then 'a fat cat:1A' end::tsvector
-    from generate_series(1, 3000) g`;
+    from generate_series(1, ${rows}) g`;
 
 describe('large inserts by COPY', () => {
   it('write the rows the statement would, and leave it the steps that COPY would get wrong', async () => {
@@ -103,7 +105,7 @@ describe('large inserts by COPY', () => {
     }
 
     await source.query(
-      `set intervalstyle = 'sql_standard'; set extra_float_digits = 0; ${scalarRows};
+      `set intervalstyle = 'sql_standard'; set extra_float_digits = 0; ${scalarRows(3000)};
        insert into shaped select g, array[g, null], row(g, 'x, "y"')::pair from generate_series(1, 2000) g;
        insert into ruled select g, 'r' || g from generate_series(1, 2000) g;
        insert into plain select g, case g when 5 then 'same' else 'p' || g end from generate_series(1, 2000) g;`,
@@ -131,6 +133,63 @@ describe('large inserts by COPY', () => {
       { tbl: 'shaped', copied: false },
     ]);
     // Key 7's row was the target's own: one conflict, and the source's row won.
+    expect(await conflictsCounted(daemon)).toBe(1);
+    await daemon.stop();
+  });
+
+  it("copies a run of one table's inserts through from the source, a late committer's too", async () => {
+    const { source, target1 } = sharedClusters();
+    const src = await freshDatabase(source);
+    const dst = await freshDatabase(target1);
+    await source.query(schema, [], src.name);
+    await target1.query(schema, [], dst.name);
+    // Key 15,000 is on the target already, otherwise than the source will write it.
+    await target1.query(`insert into plain values (15000, 'target''s own')`, [], dst.name);
+    const config = makeConfig({
+      source: { url: src.url },
+      tables: ['scalars', 'plain'],
+      targets: [{ name: 'dst', url: dst.url, initialSync: 'none', conflict: 'apply' }],
+    });
+    let copiedThrough = 0;
+    const daemon = await startDaemon(config, undefined, (d) =>
+      d.events.on('batch:applied', (e) => (copiedThrough += e.copiedThrough)),
+    );
+    for (let i = 1; i <= 12; i++) {
+      await source.query(`insert into plain values (-${i}, 'warm')`, [], src.name);
+      await waitCaughtUp(config);
+    }
+
+    // One transaction of hard values: its first chunks are read, the rest copied through.
+    await source.query(
+      `set intervalstyle = 'sql_standard'; set extra_float_digits = 0; ${scalarRows(20_000)}`,
+      [],
+      src.name,
+    );
+    await waitCaughtUp(config);
+    await expectSameRows(
+      { url: src.url, query: 'select * from scalars' },
+      { url: dst.url, query: 'select * from scalars' },
+      'id',
+    );
+    expect(copiedThrough).toBeGreaterThan(10_000);
+
+    // A late committer: its ids come before those of a run committed while it was open, and its
+    // changes are part of a later window by its transaction id (src/changelog/window.ts, part A).
+    const late = await connect(src.url);
+    await late.query(`begin; insert into plain select g, 'late ' || g from generate_series(40001, 52000) g`);
+    await source.query(`insert into plain select g, 'p' || g from generate_series(1, 20000) g`, [], src.name);
+    await waitCaughtUp(config);
+    copiedThrough = 0;
+    await late.query('commit');
+    await late.end();
+    await waitCaughtUp(config);
+    expect(copiedThrough).toBeGreaterThan(5_000);
+    await expectSameRows(
+      { url: src.url, query: 'select * from plain' },
+      { url: dst.url, query: 'select * from plain' },
+      'id',
+    );
+    // Key 15,000 failed a COPY (the first run's or the row path's) and was resolved as the policy says.
     expect(await conflictsCounted(daemon)).toBe(1);
     await daemon.stop();
   });

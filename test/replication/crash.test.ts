@@ -3,7 +3,6 @@
 import { describe, expect, it } from 'vitest';
 
 import { ChildDaemon, makeConfig, waitCaughtUp } from '../support/replication.js';
-import { delay } from '../support/wait.js';
 import {
   expectWorkloadConverged,
   runWorkload,
@@ -37,14 +36,7 @@ describe('daemon crashes', () => {
       keys: 200,
     });
     // Three kill moments, spread over the load, each at a random instant of its third.
-    const kills = [0, 1, 2].map((third) => Math.round(((third + Math.random()) * durationMs) / 3));
-    console.info('kill -9 at ms', kills);
-    const started = Date.now();
-    for (const at of kills) {
-      await delay(Math.max(0, at - (Date.now() - started)));
-      await daemon.kill();
-      await daemon.start();
-    }
+    await daemon.killThreeTimes(durationMs);
     const result = await load;
     expect(result.committed).toBeGreaterThan(300);
 

@@ -18,6 +18,7 @@ import type { Status, TargetStatus } from '../../src/lib/status-report.js';
 import { readStatus } from '../../src/changelog/status.js';
 import { freshDatabase, sharedClusters, trackResource, waitFor, type PgCluster } from './fixtures.js';
 import { withClient } from './cluster.js';
+import { delay } from './wait.js';
 
 /** A validated config; the raw object is what a YAML file would hold. */
 export function makeConfig(raw: Record<string, unknown>): Config {
@@ -136,6 +137,23 @@ export class ChildDaemon {
 
   log(): Promise<string> {
     return readFile(this.logFile, 'utf8').catch(() => '');
+  }
+
+  /**
+   * SIGKILL three times over the next `durationMs`, each at a random instant of its third, starting it
+   * again `downMs` after each; resolves after the third start, to the moments (ms) it was killed at.
+   */
+  async killThreeTimes(durationMs: number, downMs = 0): Promise<number[]> {
+    const kills = [0, 1, 2].map((third) => Math.round(((third + Math.random()) * durationMs) / 3));
+    console.info('kill -9 at ms', kills);
+    const started = Date.now();
+    for (const at of kills) {
+      await delay(Math.max(0, at - (Date.now() - started)));
+      await this.kill();
+      await delay(downMs);
+      await this.start();
+    }
+    return kills;
   }
 
   /** The /metrics URL this run logged (its port is chosen at start). */

@@ -17,6 +17,7 @@ export function tablePlan(relid: number, name: string, rank: number, partitioned
     targetRelid: relid + 1000,
     partitioned,
     copyable: true,
+    copyThrough: true,
     rank,
   };
 }

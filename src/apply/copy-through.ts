@@ -1,0 +1,109 @@
+/**
+ * Bulk runs copied through: where a window's next changes are all inserts into one table, the source
+ * makes their values as COPY text (src/changelog/bulk-window.ts) and the daemon passes the bytes on to
+ * the target's COPY FROM, in one target transaction with the position they reach. The daemon's one
+ * thread was what limited a bulk apply: reading each change through node-postgres, cutting chunks into
+ * steps, making the COPY text of each image, about 4 µs a change; here it reads no row at all, and the
+ * source's making of the text overlaps the target's COPY.
+ *
+ * It writes the very rows that the row path's COPY would (src/apply/copy-in.ts), on the same bet of no
+ * conflict: a key that holds a row fails the COPY, and so does any error of either side; the
+ * transaction is then rolled back and the changes take the row path, which reads them as it always
+ * did, resolves conflicts by the target's policy and names a change the target refuses. Taken only for
+ * tables whose every written column is a JSON scalar in the image (TablePlan.copyThrough).
+ */
+import type { Readable, Writable } from 'node:stream';
+import { finished } from 'node:stream/promises';
+
+import type pg from 'pg';
+import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
+
+import { ident, qualifiedIdent } from '../config/identifiers.js';
+import { coerceError } from '../failure/errors.js';
+import { holdAlone } from '../db/shared-connection.js';
+import { runCopyOutSql, type BulkRun } from '../changelog/bulk-window.js';
+import type { LogChange, Position } from '../changelog/window.js';
+import { commitWaits, relaxedCommit, type PositionKey } from './chunk.js';
+import type { TablePlan } from './plan.js';
+import { savePositionStatement } from './statements.js';
+
+/** The table of a chunk that was one table's inserts, as many as `fromRows`, and may run through. */
+export function bulkTableOf(
+  changes: readonly LogChange[],
+  tables: ReadonlyMap<number, TablePlan>,
+  fromRows: number,
+): TablePlan | undefined {
+  if (changes.length < fromRows) return undefined;
+  const relid = changes[0]!.relid;
+  const table = tables.get(relid);
+  if (table?.copyThrough !== true) return undefined;
+  for (const change of changes) if (change.op !== 'I' || change.relid !== relid) return undefined;
+  return table;
+}
+
+/**
+ * Copy `run` (the next changes of the window at `position`, all inserts into `table`) from the source's
+ * log into the target table and record `next`, in one target transaction. False when either side
+ * refused it: the target's transaction is rolled back, and the changes take the row path. `sourceDone`
+ * is called when the source has sent the last row, and its connection is free again.
+ */
+export async function copyRunThrough(
+  source: pg.ClientBase,
+  target: pg.Client,
+  schema: string,
+  run: BulkRun,
+  table: TablePlan,
+  key: PositionKey,
+  position: Position,
+  next: Position,
+  relaxed: boolean,
+  sourceDone?: () => void,
+): Promise<boolean> {
+  try {
+    await target.query('begin');
+    if (!commitWaits(relaxed, next)) await target.query(relaxedCommit);
+    const refused = await holdAlone(source, (connection) =>
+      pump(
+        connection.query(copyTo(runCopyOutSql(schema, position, run, table.columns))),
+        target.query(
+          copyFrom(
+            `copy ${qualifiedIdent(table.target)} (${table.columns.map(ident).join(', ')}) from stdin`,
+          ),
+        ),
+        sourceDone,
+      ),
+    );
+    if (refused !== undefined) throw coerceError(refused);
+    await target.query(savePositionStatement(key.schema, key.origin, key.target, next));
+    const commit = await target.query('commit');
+    return commit.command === 'COMMIT';
+  } catch {
+    await target.query('rollback').catch(() => undefined);
+    return false;
+  }
+}
+
+/**
+ * Pass the source's COPY TO stream into the target's COPY FROM; resolves once both have ended, to the
+ * first failure of either (undefined: none). The source's failure aborts the target's COPY (CopyFail);
+ * the target's leaves the source's COPY to run out unread, so that its connection is ready for the next
+ * statement.
+ */
+async function pump(out: Readable, into: Writable, sourceDone?: () => void): Promise<unknown> {
+  const outEnded = finished(out).then(
+    () => void sourceDone?.(),
+    (thrown: unknown) => thrown,
+  );
+  const intoEnded = finished(into).then(
+    () => undefined,
+    (thrown: unknown) => thrown,
+  );
+  into.once('error', () => {
+    out.unpipe(into);
+    out.resume();
+  });
+  out.once('error', (thrown: Error) => into.destroy(thrown));
+  out.pipe(into);
+  const [outFailure, intoFailure] = await Promise.all([outEnded, intoEnded]);
+  return outFailure ?? intoFailure;
+}
