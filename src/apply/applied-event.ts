@@ -1,7 +1,8 @@
 /** What a committed batch tells the metrics: changes per table and operation, and their latencies. */
 import type { TrigsyncEventMap } from '../lib/events.js';
 import type { LogChange } from '../changelog/window.js';
-import type { TablePlan, TargetPlan } from './plan.js';
+import type { BulkRun } from '../changelog/bulk-window.js';
+import type { TargetPlan } from './plan.js';
 
 export type AppliedEvent = TrigsyncEventMap['batch:applied'][0];
 
@@ -39,22 +40,30 @@ export function appliedEvent(
   };
 }
 
-/** What a run of one table's inserts copied through tells the metrics (src/apply/copy-through.ts). */
+/** What a run of inserts copied through tells the metrics (src/apply/copy-through.ts). */
 export function runAppliedEvent(
   target: string,
-  table: TablePlan,
-  captured: readonly { ms: number; changes: number }[],
+  plan: TargetPlan,
+  run: BulkRun,
   durationMs: number,
 ): AppliedEvent {
   const now = Date.now();
   const latencies: number[] = [];
-  for (const { ms, changes } of captured) for (let n = 0; n < changes; n++) latencies.push((now - ms) / 1000);
+  for (const { ms, changes } of run.captured) {
+    for (let n = 0; n < changes; n++) latencies.push((now - ms) / 1000);
+  }
   return {
     target,
-    changes: latencies.length,
+    changes: run.changes,
     durationMs,
-    counts: [{ table: table.sourceName, insert: latencies.length, update: 0, delete: 0, truncate: 0 }],
+    counts: run.tables.map((t) => ({
+      table: plan.tables.get(t.relid)?.sourceName ?? String(t.relid),
+      insert: t.changes,
+      update: 0,
+      delete: 0,
+      truncate: 0,
+    })),
     latenciesSeconds: latencies,
-    copiedThrough: latencies.length,
+    copiedThrough: run.changes,
   };
 }

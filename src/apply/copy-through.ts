@@ -1,10 +1,10 @@
 /**
- * Bulk runs copied through: where a window's next changes are all inserts into one table, the source
- * makes their values as COPY text (src/changelog/bulk-window.ts) and the daemon passes the bytes on to
- * the target's COPY FROM, in one target transaction with the position they reach. The daemon's one
- * thread was what limited a bulk apply: reading each change through node-postgres, cutting chunks into
- * steps, making the COPY text of each image, about 4 µs a change; here it reads no row at all, and the
- * source's making of the text overlaps the target's COPY.
+ * Bulk runs copied through: where a window's next changes are all inserts, the source makes their
+ * values as COPY text, a table at a time (src/changelog/bulk-window.ts), and the daemon passes the
+ * bytes on to the target's COPY FROM, parents first, in one target transaction with the position they
+ * reach. The daemon's one thread was what limited a bulk apply: reading each change through
+ * node-postgres, cutting chunks into steps, making the COPY text of each image, about 4 µs a change;
+ * here it reads no row at all, and the source's making of the text overlaps the target's COPY.
  *
  * It writes the very rows that the row path's COPY would (src/apply/copy-in.ts), on the same bet of no
  * conflict: a key that holds a row fails the COPY, and so does any error of either side; the
@@ -27,32 +27,46 @@ import { commitWaits, relaxedCommit, type PositionKey } from './chunk.js';
 import type { TablePlan } from './plan.js';
 import { savePositionStatement } from './statements.js';
 
-/** The table of a chunk that was one table's inserts, as many as `fromRows`, and may run through. */
-export function bulkTableOf(
+/** A chunk that was all inserts, as many as `fromRows`, into tables whose runs may be copied through. */
+export function runOfInserts(
   changes: readonly LogChange[],
   tables: ReadonlyMap<number, TablePlan>,
   fromRows: number,
-): TablePlan | undefined {
-  if (changes.length < fromRows) return undefined;
-  const relid = changes[0]!.relid;
-  const table = tables.get(relid);
-  if (table?.copyThrough !== true) return undefined;
-  for (const change of changes) if (change.op !== 'I' || change.relid !== relid) return undefined;
-  return table;
+): boolean {
+  if (changes.length < fromRows) return false;
+  let relid: number | undefined;
+  for (const change of changes) {
+    if (change.op !== 'I') return false;
+    if (change.relid === relid) continue;
+    relid = change.relid;
+    if (tables.get(relid)?.copyThrough !== true) return false;
+  }
+  return true;
 }
 
 /**
- * Copy `run` (the next changes of the window at `position`, all inserts into `table`) from the source's
- * log into the target table and record `next`, in one target transaction. False when either side
- * refused it: the target's transaction is rolled back, and the changes take the row path. `sourceDone`
- * is called when the source has sent the last row, and its connection is free again.
+ * The plan's tables of a run, in the order their rows go in (parents first: TablePlan.rank); undefined
+ * when the run is not all inserts, or a table of it may not be copied through.
+ */
+export function tablesOfRun(run: BulkRun, tables: ReadonlyMap<number, TablePlan>): TablePlan[] | undefined {
+  if (!run.inserts || run.tables.length === 0) return undefined;
+  const planned = run.tables.map((t) => tables.get(t.relid));
+  if (planned.some((t) => t?.copyThrough !== true)) return undefined;
+  return (planned as TablePlan[]).sort((a, b) => a.rank - b.rank);
+}
+
+/**
+ * Copy `run` (the next changes of the window at `position`, all inserts into `tables`, in that order)
+ * from the source's log into the target tables and record `next`, in one target transaction. False
+ * when either side refused it: the target's transaction is rolled back, and the changes take the row
+ * path. `sourceDone` is called when the source has sent the last row, and its connection is free again.
  */
 export async function copyRunThrough(
   source: pg.ClientBase,
   target: pg.Client,
   schema: string,
   run: BulkRun,
-  table: TablePlan,
+  tables: readonly TablePlan[],
   key: PositionKey,
   position: Position,
   next: Position,
@@ -62,18 +76,21 @@ export async function copyRunThrough(
   try {
     await target.query('begin');
     if (!commitWaits(relaxed, next)) await target.query(relaxedCommit);
-    const refused = await holdAlone(source, (connection) =>
-      pump(
-        connection.query(copyTo(runCopyOutSql(schema, position, run, table.columns))),
-        target.query(
-          copyFrom(
-            `copy ${qualifiedIdent(table.target)} (${table.columns.map(ident).join(', ')}) from stdin`,
+    for (const [i, table] of tables.entries()) {
+      const last = i === tables.length - 1;
+      const refused = await holdAlone(source, (connection) =>
+        pump(
+          connection.query(copyTo(runCopyOutSql(schema, position, run, table.relid, table.columns))),
+          target.query(
+            copyFrom(
+              `copy ${qualifiedIdent(table.target)} (${table.columns.map(ident).join(', ')}) from stdin`,
+            ),
           ),
+          last ? sourceDone : undefined,
         ),
-        sourceDone,
-      ),
-    );
-    if (refused !== undefined) throw coerceError(refused);
+      );
+      if (refused !== undefined) throw coerceError(refused);
+    }
     await target.query(savePositionStatement(key.schema, key.origin, key.target, next));
     const commit = await target.query('commit');
     return commit.command === 'COMMIT';

@@ -1,21 +1,21 @@
 /**
- * A worker's runs copied through (src/apply/copy-through.ts): after a chunk that was one table's inserts,
- * the window's next changes are looked at, and if they are that too, copied from the source's log to the
+ * A worker's runs copied through (src/apply/copy-through.ts): after a chunk that was all inserts, the
+ * window's next changes are looked at, and if they are that too, copied from the source's log to the
  * target unread. The look at the run after is taken while the target takes the end of the one before.
  */
 import { lookAtRun, type BulkRun } from '../changelog/bulk-window.js';
 import { closeWindow, type LogChange, type Position } from '../changelog/window.js';
 import { runAppliedEvent, type AppliedEvent } from '../apply/applied-event.js';
 import type { PositionKey } from '../apply/chunk.js';
-import { bulkTableOf, copyRunThrough } from '../apply/copy-through.js';
+import { copyRunThrough, runOfInserts, tablesOfRun } from '../apply/copy-through.js';
 import { coerceError } from '../failure/errors.js';
 import { onTarget } from './worker-failure.js';
 import type { Session } from './worker-session.js';
 
 /** A run copied through and committed. */
 export interface CopiedRun {
-  /** The source table, for logs. */
-  table: string;
+  /** The source tables, for logs. */
+  tables: string[];
   /** The position it reached. */
   next: Position;
   changes: number;
@@ -37,13 +37,13 @@ export interface RunContext {
   alone: boolean;
   /** Its commit may leave the flush to a later one. */
   relaxed: boolean;
-  /** The table's source shape changed since it was planned: the worker plans again (and reads by rows). */
-  sourceChanged: (relid: number) => Promise<boolean>;
+  /** A table's source shape changed since it was planned: the worker plans again (and reads by rows). */
+  sourceChanged: (relids: readonly number[]) => Promise<boolean>;
 }
 
 export class WorkerRuns {
-  /** The last chunk was a run of this table's inserts: the next may be one to copy through. */
-  private table: number | undefined;
+  /** The last chunk was all inserts, into tables that may be copied through: the next may be a run. */
+  private afterInserts = false;
   /** The look at the run after the one being copied, taken as its source's side ended. */
   private lookedAhead: { from: Position; run: Promise<BulkRun | Error> } | undefined;
 
@@ -54,10 +54,8 @@ export class WorkerRuns {
    * the next changes are to be looked at for a run (not read ahead by rows).
    */
   afterChunk(session: Session, changes: readonly LogChange[], full: boolean, alone: boolean): boolean {
-    this.table = full
-      ? bulkTableOf(changes, session.plan.tables, session.roundTrip.copyFromRows)?.relid
-      : undefined;
-    return this.table !== undefined && alone;
+    this.afterInserts = full && runOfInserts(changes, session.plan.tables, session.roundTrip.copyFromRows);
+    return this.afterInserts && alone;
   }
 
   /**
@@ -65,11 +63,11 @@ export class WorkerRuns {
    * chunk was; undefined when they are not, or either side refused the copy: they are read by rows.
    */
   async copy(session: Session, position: Position, at: RunContext): Promise<CopiedRun | undefined> {
-    const table = this.table === undefined ? undefined : session.plan.tables.get(this.table);
-    this.table = undefined;
+    const afterInserts = this.afterInserts;
+    this.afterInserts = false;
     const ahead = this.lookedAhead;
     this.lookedAhead = undefined;
-    if (table?.copyThrough !== true || !at.alone) return undefined;
+    if (!afterInserts || !at.alone) return undefined;
     const { source, target } = session;
     const relids = [...session.plan.tables.keys()];
     const run =
@@ -77,8 +75,9 @@ export class WorkerRuns {
         ? await ahead.run
         : await lookAtRun(source, this.schema, relids, position, at.most);
     if (run instanceof Error) throw run;
-    if (run.relid !== table.relid || run.changes < session.roundTrip.copyFromRows) return undefined;
-    if (await at.sourceChanged(table.relid)) return undefined;
+    const tables = tablesOfRun(run, session.plan.tables);
+    if (tables === undefined || run.changes < session.roundTrip.copyFromRows) return undefined;
+    if (await at.sourceChanged(tables.map((t) => t.relid))) return undefined;
     const started = performance.now();
     // Fewer than asked for: the window ends with them, and closes in the same transaction.
     const next = run.changes < at.most ? closeWindow(position) : { ...position, appliedId: run.lastId };
@@ -88,24 +87,24 @@ export class WorkerRuns {
       this.lookedAhead = { from: next, run: looked };
     };
     const copied = await onTarget(() =>
-      copyRunThrough(source, target, this.schema, run, table, at.key, position, next, at.relaxed, lookAhead),
+      copyRunThrough(source, target, this.schema, run, tables, at.key, position, next, at.relaxed, lookAhead),
     );
     if (!copied) return undefined;
-    this.table = table.relid;
+    this.afterInserts = true;
     return {
-      table: table.sourceName,
+      tables: tables.map((t) => t.sourceName),
       next,
       changes: run.changes,
       lastId: run.lastId,
       started,
       relaxed: at.relaxed,
-      event: (ms) => runAppliedEvent(at.target, table, run.captured, ms),
+      event: (ms) => runAppliedEvent(at.target, session.plan, run, ms),
     };
   }
 
-  /** Forget the table and the look ahead: after a failure. */
+  /** Forget the last chunk and the look ahead: after a failure. */
   discard(): void {
-    this.table = undefined;
+    this.afterInserts = false;
     this.lookedAhead = undefined;
   }
 }

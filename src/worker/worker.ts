@@ -269,7 +269,7 @@ export class TargetWorker extends Runnable {
     // next one, gathered meanwhile, may be one too (a drained target flipped live and back per window).
     const onlyChunk = whole !== undefined && position.appliedId === 0;
     session.position = position;
-    // After a run of one table's inserts the next changes are looked at for a run, not read ahead.
+    // After a chunk of inserts the next changes are looked at for a run, not read ahead.
     const runNext = this.runs.afterChunk(session, changes, full, this.streamAlone(session));
     if (whole === undefined && !runNext) {
       const ahead = this.reader.readAhead(source, session.plan.readQuery, {
@@ -316,7 +316,7 @@ export class TargetWorker extends Runnable {
   }
 
   /**
-   * After a chunk of one table's inserts: the window's next changes, if they are that too, copied through
+   * After a chunk of inserts: the window's next changes, if they are that too, copied through
    * from the source's log (worker-runs.ts). Returns how many applied; 0: none, and the next chunk is read
    * by rows.
    */
@@ -327,10 +327,10 @@ export class TargetWorker extends Runnable {
       most: this.reader.chunkChanges,
       alone: this.streamAlone(session),
       relaxed: !this.mirror.due,
-      sourceChanged: (relid) => this.sourceChanged(session, position, [relid]),
+      sourceChanged: (relids) => this.sourceChanged(session, position, relids),
     });
     if (run === undefined) return 0;
-    this.log.debug({ table: run.table, changes: run.changes }, 'run of inserts copied through');
+    this.log.debug({ tables: run.tables, changes: run.changes }, 'run of inserts copied through');
     this.reader.ranThrough(run.changes);
     const onlyChunk = run.next.to === undefined && position.appliedId === 0;
     await this.applied(session, run.next, run, [], run.started, onlyChunk, run.relaxed);

@@ -1,5 +1,5 @@
 // G1 and G6 for runs of inserts copied through from the source (src/apply/copy-through.ts): writers that
-// insert in bulk, transactions that commit seconds late, now and then an update or a delete that breaks a
+// insert in bulk, parents with children, transactions that commit seconds late, now and then an update or a delete that breaks a
 // run, and the daemon, run as users run it, killed with SIGKILL three times and started again (each
 // restart finds a backlog, whose runs go by COPY). The target converges, with runs copied through.
 import { describe, expect, it } from 'vitest';
@@ -9,9 +9,14 @@ import { freshDatabase, sharedClusters } from '../support/fixtures.js';
 import { ChildDaemon, expectSameRows, makeConfig, waitCaughtUp } from '../support/replication.js';
 import { delay } from '../support/wait.js';
 
-const table = `create table bulk (id bigint primary key, writer int not null, v text, at timestamptz default now())`;
+const tables = `
+  create table bulk (id bigint primary key, writer int not null, v text, at timestamptz default now());
+  create table note (id bigint primary key, bulk_id bigint not null references bulk on delete cascade, v text);`;
 
-/** Until `until`, transactions of 200-900 rows; one in forty updates or deletes a few rows instead. */
+/**
+ * Until `until`, transactions of 200-900 rows and a note on every other one (parents with children);
+ * one in forty updates or deletes a few rows instead (deletes cascade to notes).
+ */
 async function bulkWriter(url: string, writer: number, until: number): Promise<number> {
   const db = new pg.Client({ connectionString: url });
   await db.connect();
@@ -27,11 +32,17 @@ async function bulkWriter(url: string, writer: number, until: number): Promise<n
         );
       } else {
         const rows = 200 + Math.floor(Math.random() * 700);
-        await db.query(
+        await db.query('begin');
+        const inserted = await db.query<{ id: string }>(
           `insert into bulk (id, writer, v) select nextval('bulk_id'), $1, md5(g::text) || E'\\t\\\\'
-             from generate_series(1, $2::int) g`,
+             from generate_series(1, $2::int) g returning id`,
           [writer, rows],
         );
+        await db.query(
+          `insert into note select id, id, 'note ' || id from unnest($1::bigint[]) id where id % 2 = 0`,
+          [inserted.rows.map((r) => r.id)],
+        );
+        await db.query('commit');
       }
       committed++;
     }
@@ -68,11 +79,11 @@ describe('runs copied through', () => {
     const { source, target1 } = sharedClusters();
     const src = await freshDatabase(source);
     const dst = await freshDatabase(target1);
-    await source.query(`${table}; create sequence bulk_id`, [], src.name);
-    await target1.query(table, [], dst.name);
+    await source.query(`${tables}; create sequence bulk_id`, [], src.name);
+    await target1.query(tables, [], dst.name);
     const raw = {
       source: { url: src.url },
-      tables: ['bulk'],
+      tables: ['bulk', 'note'],
       targets: [{ name: 'dst', url: dst.url, initialSync: 'none' }],
       apply: { pollIntervalMs: 100 },
       metrics: { enabled: false },
@@ -94,13 +105,17 @@ describe('runs copied through', () => {
     expect(committed.slice(4).every((n) => n > 0)).toBe(true);
 
     await waitCaughtUp(config);
-    await expectSameRows(
-      { url: src.url, query: 'select * from bulk' },
-      { url: dst.url, query: 'select * from bulk' },
-      'id',
-    );
+    for (const table of ['bulk', 'note']) {
+      await expectSameRows(
+        { url: src.url, query: `select * from ${table}` },
+        { url: dst.url, query: `select * from ${table}` },
+        'id',
+      );
+    }
     const runs = (await daemon.log()).split('\n').filter((line) => line.includes('copied through'));
     expect(runs.length).toBeGreaterThan(0);
+    // Runs of parents with their children: both tables in one run, parents first.
+    expect(runs.some((line) => line.includes('"tables":["public.bulk","public.note"]'))).toBe(true);
     expect(await daemon.stop()).toBe(0);
   });
 });

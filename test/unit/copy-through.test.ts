@@ -2,7 +2,7 @@
 // run (src/changelog/bulk-window.ts): its window as literals, its columns as text. No database.
 import { describe, expect, it } from 'vitest';
 
-import { bulkTableOf } from '../../src/apply/copy-through.js';
+import { runOfInserts, tablesOfRun } from '../../src/apply/copy-through.js';
 import { runCopyOutSql } from '../../src/changelog/bulk-window.js';
 import type { LogChange, Position } from '../../src/changelog/window.js';
 import { logChange } from '../support/log-change.js';
@@ -10,7 +10,9 @@ import { tablePlan } from '../support/table-plan.js';
 
 const items = tablePlan(1, 'items', 0);
 const arrays = { ...tablePlan(2, 'arrays', 1), copyThrough: false };
+const lines = tablePlan(3, 'lines', 2);
 const tables = new Map([
+  [3, lines],
   [1, items],
   [2, arrays],
 ]);
@@ -18,19 +20,40 @@ const tables = new Map([
 const inserts = (relid: number, n: number, first = 1): LogChange[] =>
   Array.from({ length: n }, (_, i) => logChange({ id: first + i, relid, op: 'I', row: '{"id":1}' }));
 
-describe('bulkTableOf', () => {
-  it("takes a chunk of one table's inserts, as many as the COPY threshold", () => {
-    expect(bulkTableOf(inserts(1, 1000), tables, 1000)).toBe(items);
-    expect(bulkTableOf(inserts(1, 999), tables, 1000)).toBeUndefined();
+describe('runOfInserts', () => {
+  it('takes a chunk of inserts into tables that may be copied through, as many as the COPY threshold', () => {
+    expect(runOfInserts(inserts(1, 1000), tables, 1000)).toBe(true);
+    expect(runOfInserts([...inserts(1, 600), ...inserts(3, 600, 601)], tables, 1000)).toBe(true);
+    expect(runOfInserts(inserts(1, 999), tables, 1000)).toBe(false);
   });
 
-  it('leaves a chunk with another operation or table, or a table whose images are not all scalars', () => {
+  it('leaves a chunk with another operation, or a table whose images are not all scalars', () => {
     const chunk = inserts(1, 1000);
     chunk[500] = logChange({ id: 501, relid: 1, op: 'D', row: '{"id":1}' });
-    expect(bulkTableOf(chunk, tables, 10)).toBeUndefined();
-    expect(bulkTableOf([...inserts(1, 600), ...inserts(3, 600, 601)], tables, 10)).toBeUndefined();
-    expect(bulkTableOf(inserts(2, 1000), tables, 10)).toBeUndefined();
-    expect(bulkTableOf(inserts(7, 1000), tables, 10)).toBeUndefined();
+    expect(runOfInserts(chunk, tables, 10)).toBe(false);
+    expect(runOfInserts([...inserts(1, 600), ...inserts(2, 600, 601)], tables, 10)).toBe(false);
+    expect(runOfInserts(inserts(7, 1000), tables, 10)).toBe(false);
+  });
+});
+
+describe('tablesOfRun', () => {
+  const run = (inserts: boolean, ...relids: number[]) => ({
+    changes: 10,
+    lastId: 10,
+    inserts,
+    tables: relids.map((relid) => ({ relid, changes: 5 })),
+    captured: [],
+  });
+
+  it("orders a run's tables parents first, by their rank in the plan", () => {
+    expect(tablesOfRun(run(true, 3, 1), tables)?.map((t) => t.relid)).toEqual([1, 3]);
+  });
+
+  it('refuses a run that is not all inserts, or has a table that may not be copied through', () => {
+    expect(tablesOfRun(run(false, 1), tables)).toBeUndefined();
+    expect(tablesOfRun(run(true, 1, 2), tables)).toBeUndefined();
+    expect(tablesOfRun(run(true, 1, 9), tables)).toBeUndefined();
+    expect(tablesOfRun(run(true), tables)).toBeUndefined();
   });
 });
 
@@ -40,10 +63,10 @@ describe('runCopyOutSql', () => {
     to: { snapshot: '110:110:', idBound: 90, nextXid: '111', idCeiling: 95 },
     appliedId: 60,
   };
-  const run = { changes: 20, lastId: 80, relid: 1, captured: [] };
+  const run = { changes: 20, lastId: 80, inserts: true, tables: [{ relid: 1, changes: 20 }], captured: [] };
 
   it("reads the window of the position, up to the run's last id, each column as text", () => {
-    const sql = runCopyOutSql('trigsync', position, run, ['id', 'Odd "name"']);
+    const sql = runCopyOutSql('trigsync', position, run, 1, ['id', 'Odd "name"']);
     expect(sql).toMatch(/^copy \(/);
     expect(sql).toMatch(/\) to stdout$/);
     // Part A's txids: the xip list, then from xmax up to the next xid.
@@ -56,8 +79,8 @@ describe('runCopyOutSql', () => {
     expect(sql).toContain('c.relid in (1)');
   });
 
-  it('refuses a run of several tables, and ids that are not integers', () => {
-    expect(() => runCopyOutSql('trigsync', position, { ...run, relid: undefined }, ['id'])).toThrow();
-    expect(() => runCopyOutSql('trigsync', position, { ...run, lastId: 1.5 }, ['id'])).toThrow();
+  it('refuses ids that are not integers', () => {
+    expect(() => runCopyOutSql('trigsync', position, { ...run, lastId: 1.5 }, 1, ['id'])).toThrow();
+    expect(() => runCopyOutSql('trigsync', position, { ...run, lastId: -1 }, 1, ['id'])).toThrow();
   });
 });
