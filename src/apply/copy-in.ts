@@ -13,6 +13,7 @@
  * typed otherwise by json_populate_recordset: its step keeps the statement. So do tables whose json
  * columns need their JSON as it is, and tables with rules, which COPY ignores (TablePlan.copyable).
  */
+import type { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 
 import type pg from 'pg';
@@ -87,11 +88,16 @@ export function stepCopyText(step: RowsStep, fromRows: number): string | undefin
 
 /** COPY `text` (copyText's) into the table's columns, in the client's open transaction. */
 export async function copyInto(client: pg.Client, table: TablePlan, text: string): Promise<void> {
-  const stream = client.query(
-    copyFrom(`copy ${qualifiedIdent(table.target)} (${table.columns.map(ident).join(', ')}) from stdin`),
-  );
+  const stream = copyIntoStream(client, table);
   stream.end(text);
   await finished(stream);
+}
+
+/** A COPY FROM STDIN into the table's columns, in the client's open transaction: its rows' text goes in. */
+export function copyIntoStream(client: pg.Client, table: TablePlan): Writable {
+  return client.query(
+    copyFrom(`copy ${qualifiedIdent(table.target)} (${table.columns.map(ident).join(', ')}) from stdin`),
+  );
 }
 
 /**

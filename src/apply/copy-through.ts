@@ -16,14 +16,14 @@ import type { Readable, Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 
 import type pg from 'pg';
-import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
+import { to as copyTo } from 'pg-copy-streams';
 
-import { ident, qualifiedIdent } from '../config/identifiers.js';
 import { coerceError } from '../failure/errors.js';
 import { holdAlone } from '../db/shared-connection.js';
 import { runCopyOutSql, type BulkRun } from '../changelog/bulk-window.js';
 import type { LogChange, Position } from '../changelog/window.js';
 import { commitWaits, relaxedCommit, type PositionKey } from './chunk.js';
+import { copyIntoStream } from './copy-in.js';
 import type { TablePlan } from './plan.js';
 import { savePositionStatement } from './statements.js';
 
@@ -81,11 +81,7 @@ export async function copyRunThrough(
       const refused = await holdAlone(source, (connection) =>
         pump(
           connection.query(copyTo(runCopyOutSql(schema, position, run, table.relid, table.columns))),
-          target.query(
-            copyFrom(
-              `copy ${qualifiedIdent(table.target)} (${table.columns.map(ident).join(', ')}) from stdin`,
-            ),
-          ),
+          copyIntoStream(target, table),
           last ? sourceDone : undefined,
         ),
       );

@@ -129,9 +129,9 @@ export class PlanKeeper {
   }
 
   /**
-   * Whether a table of `relids` (those of the changes about to apply) is no longer as described; if so the source's tables are
-   * described anew (a problem with them, such as a dropped key, throws a ConfigError naming it) and the
-   * caller rebuilds its plan. A table dropped since its changes were written is not a change: its
+   * Whether a table of `relids` (those of the changes about to apply) is no longer as described; if so
+   * the source's tables are described anew (a problem with them, such as a dropped key, throws a
+   * ConfigError naming it) and the caller rebuilds its plan. A table dropped since its changes were written is not a change: its
    * images are whole, and the target takes them as before.
    */
   async sourceChanged(

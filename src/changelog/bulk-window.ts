@@ -90,11 +90,12 @@ export async function lookAtRun(
 }
 
 /**
- * The COPY TO statement of the values a run inserts into table `relid`: each image's fields `columns` as
- * text, in id order, as that table's COPY FROM reads them. json_to_record gives a column declared text the text of a JSON
- * scalar (a string de-escaped, a number or boolean as written), which is what the target's input
- * function gets from the row path too (src/apply/copy-in.ts); a field the image lacks is NULL. Any
- * failure of it (a value that is not what the table's plan expects) sends the run to the row path.
+ * The COPY TO statement of the values a run inserts into table `relid`: each image's fields `columns`
+ * as text, in id order, as that table's COPY FROM reads them. json_to_record gives a column declared
+ * text the text of a JSON scalar (a string de-escaped, a number or boolean as written), which is what
+ * the target's input function gets from the row path too (src/apply/copy-in.ts); a field the image
+ * lacks is NULL. Any failure of it (a value that is not what the table's plan expects) sends the run
+ * to the row path.
  */
 export function runCopyOutSql(
   schema: string,
