@@ -199,6 +199,7 @@ export class TargetWorker extends Runnable {
       this.replan = false;
       this.session = session;
       this.reader.restart(session.roundTrip);
+      this.runs.sessionOpened();
       return session;
     }
     // An operator who acts may have fixed a table first (added a column before a sync, say).
