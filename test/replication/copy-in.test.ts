@@ -6,10 +6,11 @@
 // with the same rows, the same window (a late committer's changes too) and the same fallback.
 import { describe, expect, it } from 'vitest';
 
-import { connect, freshDatabase, sharedClusters } from '../support/fixtures.js';
+import { connect } from '../support/fixtures.js';
 import {
   conflictsCounted,
   expectSameRows,
+  freshPair,
   makeConfig,
   startDaemon,
   waitCaughtUp,
@@ -79,13 +80,9 @@ const scalarRows = (rows: number): string => `
 
 describe('large inserts by COPY', () => {
   it('write the rows the statement would, and leave it the steps that COPY would get wrong', async () => {
-    const { source, target1 } = sharedClusters();
-    const src = await freshDatabase(source);
-    const dst = await freshDatabase(target1);
-    await source.query(schema, [], src.name);
-    await target1.query(`${schema} ${targetOnly}`, [], dst.name);
+    const { src, dst } = await freshPair(schema, `${schema} ${targetOnly}`);
     // Keys 5 and 7 are on the target already: 5 as the source will write it, 7 otherwise.
-    await target1.query(
+    await dst.cluster.query(
       `insert into plain values (5, 'same'), (7, 'target''s own'); delete from paths`,
       [],
       dst.name,
@@ -100,11 +97,11 @@ describe('large inserts by COPY', () => {
     // Small batches first: the worker times its link by the quickest answer of each (COPY is taken
     // where the link is short). A batch each, so that a busy machine too shows a quick one.
     for (let i = 1; i <= 12; i++) {
-      await source.query(`insert into plain values (-${i}, 'warm')`, [], src.name);
+      await src.cluster.query(`insert into plain values (-${i}, 'warm')`, [], src.name);
       await waitCaughtUp(config);
     }
 
-    await source.query(
+    await src.cluster.query(
       `set intervalstyle = 'sql_standard'; set extra_float_digits = 0; ${scalarRows(3000)};
        insert into shaped select g, array[g, null], row(g, 'x, "y"')::pair from generate_series(1, 2000) g;
        insert into ruled select g, 'r' || g from generate_series(1, 2000) g;
@@ -121,7 +118,7 @@ describe('large inserts by COPY', () => {
         'id',
       );
     }
-    const paths = await target1.query<{ tbl: string; copied: boolean }>(
+    const paths = await dst.cluster.query<{ tbl: string; copied: boolean }>(
       `select tbl, bool_or(query ilike 'copy%') as copied from paths group by tbl order by tbl`,
       [],
       dst.name,
@@ -138,13 +135,9 @@ describe('large inserts by COPY', () => {
   });
 
   it("copies a run of one table's inserts through from the source, a late committer's too", async () => {
-    const { source, target1 } = sharedClusters();
-    const src = await freshDatabase(source);
-    const dst = await freshDatabase(target1);
-    await source.query(schema, [], src.name);
-    await target1.query(schema, [], dst.name);
+    const { src, dst } = await freshPair(schema);
     // Key 15,000 is on the target already, otherwise than the source will write it.
-    await target1.query(`insert into plain values (15000, 'target''s own')`, [], dst.name);
+    await dst.cluster.query(`insert into plain values (15000, 'target''s own')`, [], dst.name);
     const config = makeConfig({
       source: { url: src.url },
       tables: ['scalars', 'plain'],
@@ -155,12 +148,12 @@ describe('large inserts by COPY', () => {
       d.events.on('batch:applied', (e) => (copiedThrough += e.copiedThrough)),
     );
     for (let i = 1; i <= 12; i++) {
-      await source.query(`insert into plain values (-${i}, 'warm')`, [], src.name);
+      await src.cluster.query(`insert into plain values (-${i}, 'warm')`, [], src.name);
       await waitCaughtUp(config);
     }
 
     // One transaction of hard values: its first chunks are read, the rest copied through.
-    await source.query(
+    await src.cluster.query(
       `set intervalstyle = 'sql_standard'; set extra_float_digits = 0; ${scalarRows(20_000)}`,
       [],
       src.name,
@@ -177,7 +170,11 @@ describe('large inserts by COPY', () => {
     // changes are part of a later window by its transaction id (src/changelog/window.ts, part A).
     const late = await connect(src.url);
     await late.query(`begin; insert into plain select g, 'late ' || g from generate_series(40001, 52000) g`);
-    await source.query(`insert into plain select g, 'p' || g from generate_series(1, 20000) g`, [], src.name);
+    await src.cluster.query(
+      `insert into plain select g, 'p' || g from generate_series(1, 20000) g`,
+      [],
+      src.name,
+    );
     await waitCaughtUp(config);
     copiedThrough = 0;
     await late.query('commit');
@@ -193,19 +190,20 @@ describe('large inserts by COPY', () => {
     expect(await conflictsCounted(daemon)).toBe(1);
     await daemon.stop();
   });
+
   it('a backlog of inserts found at a start goes by runs from its first change', async () => {
-    const { source, target1 } = sharedClusters();
-    const src = await freshDatabase(source);
-    const dst = await freshDatabase(target1);
-    await source.query(schema, [], src.name);
-    await target1.query(schema, [], dst.name);
+    const { src, dst } = await freshPair(schema);
     const config = makeConfig({
       source: { url: src.url },
       tables: ['plain'],
       targets: [{ name: 'dst', url: dst.url, initialSync: 'none' }],
     });
     await (await startDaemon(config)).stop();
-    await source.query(`insert into plain select g, 'p' || g from generate_series(1, 12000) g`, [], src.name);
+    await src.cluster.query(
+      `insert into plain select g, 'p' || g from generate_series(1, 12000) g`,
+      [],
+      src.name,
+    );
     const applied: { changes: number; copiedThrough: number }[] = [];
     const daemon = await startDaemon(config, undefined, (d) =>
       d.events.on('batch:applied', (e) =>

@@ -2,10 +2,10 @@
 // json accepts and jsonb refuses, which capture must never turn into an error in the user's transaction.
 import { describe, expect, it } from 'vitest';
 
-import { freshDatabase, sharedClusters } from '../support/fixtures.js';
 import {
   conflictsCounted,
   expectSameRows,
+  freshPair,
   makeConfig,
   startDaemon,
   waitCaughtUp,
@@ -55,11 +55,7 @@ const rows = `
 
 describe('type fidelity', () => {
   it('round-trips every column exactly, values json accepts and jsonb refuses included', async () => {
-    const { source, target1 } = sharedClusters();
-    const src = await freshDatabase(source);
-    const dst = await freshDatabase(target1);
-    await source.query(schema, [], src.name);
-    await target1.query(schema, [], dst.name);
+    const { src, dst } = await freshPair(schema);
     const config = makeConfig({
       source: { url: src.url },
       tables: ['typed'],
@@ -68,18 +64,18 @@ describe('type fidelity', () => {
     const daemon = await startDaemon(config);
 
     // Writers in styles that to_json() would otherwise follow: capture pins its own.
-    await source.query(
+    await src.cluster.query(
       `set intervalstyle = 'sql_standard'; set extra_float_digits = 0; ${rows}`,
       [],
       src.name,
     );
-    await source.query(`update typed set iv = iv * 2, f8 = f8 / 3, j = j where id = 3`, [], src.name);
+    await src.cluster.query(`update typed set iv = iv * 2, f8 = f8 / 3, j = j where id = 3`, [], src.name);
     await waitCaughtUp(config);
     // Every row's old image now meets the target's row: the conflict check must find them equal, in
     // every type, or it would count false conflicts.
-    await source.query(`update typed set id = id`, [], src.name);
+    await src.cluster.query(`update typed set id = id`, [], src.name);
     await waitCaughtUp(config);
-    await source.query(`delete from typed where id in (2, 4)`, [], src.name);
+    await src.cluster.query(`delete from typed where id in (2, 4)`, [], src.name);
     await waitCaughtUp(config);
     expect(await conflictsCounted(daemon)).toBe(0);
 

@@ -16,7 +16,14 @@ import { Daemon } from '../../src/daemon/daemon.js';
 import { createLogger, type Logger } from '../../src/lib/logger.js';
 import type { Status, TargetStatus } from '../../src/lib/status-report.js';
 import { readStatus } from '../../src/changelog/status.js';
-import { freshDatabase, sharedClusters, trackResource, waitFor, type PgCluster } from './fixtures.js';
+import {
+  freshDatabase,
+  sharedClusters,
+  trackResource,
+  waitFor,
+  type FreshDatabase,
+  type PgCluster,
+} from './fixtures.js';
 import { withClient } from './cluster.js';
 import { delay } from './wait.js';
 
@@ -32,6 +39,17 @@ export function makeConfig(raw: Record<string, unknown>): Config {
     },
     { env: {} },
   );
+}
+
+/** A fresh database on the source cluster made with `sourceDdl`, and one on the first target's with `targetDdl`. */
+export async function freshPair(
+  sourceDdl: string,
+  targetDdl = sourceDdl,
+): Promise<{ src: FreshDatabase; dst: FreshDatabase }> {
+  const { source, target1 } = sharedClusters();
+  const [src, dst] = await Promise.all([freshDatabase(source), freshDatabase(target1)]);
+  await Promise.all([source.query(sourceDdl, [], src.name), target1.query(targetDdl, [], dst.name)]);
+  return { src, dst };
 }
 
 /** The daemon in this process, stopped by the test (leak-checked); `beforeStart` may listen to its events. */
