@@ -56,13 +56,26 @@ export function tablesOfRun(run: BulkRun, tables: ReadonlyMap<number, TablePlan>
 }
 
 /**
+ * The source connections of a run's COPYs: the worker's lease, and a connection of its session's own
+ * beside it where there is one. The source's making of the COPY text is what a run waits on (2 µs a row
+ * of parsing images), so two tables' rows are made at once, one on each, and a run of one table leaves
+ * the other free for the look at the next run.
+ */
+export interface RunSources {
+  lease: pg.ClientBase;
+  beside: pg.ClientBase | undefined;
+}
+
+/**
  * Copy `run` (the next changes of the window at `position`, all inserts into `tables`, in that order)
  * from the source's log into the target tables and record `next`, in one target transaction. False
  * when either side refused it: the target's transaction is rolled back, and the changes take the row
- * path. `sourceDone` is called when the source has sent the last row, and its connection is free again.
+ * path; a connection beside the lease may then hold a COPY unread, and is to be closed. `freed` is
+ * called with a source connection once the run no longer needs it: the lease where there is no
+ * connection beside it, after the last table's rows; else the first of the two that is done.
  */
 export async function copyRunThrough(
-  source: pg.ClientBase,
+  sources: RunSources,
   target: pg.Client,
   schema: string,
   run: BulkRun,
@@ -71,21 +84,35 @@ export async function copyRunThrough(
   position: Position,
   next: Position,
   relaxed: boolean,
-  sourceDone?: () => void,
+  freed?: (source: pg.ClientBase) => void,
 ): Promise<boolean> {
+  const { lease, beside } = sources;
+  const copyOut = (source: pg.ClientBase, table: TablePlan): Readable =>
+    source.query(copyTo(runCopyOutSql(schema, position, run, table.relid, table.columns)));
   try {
     await target.query('begin');
     if (!commitWaits(relaxed, next)) await target.query(relaxedCommit);
-    for (const [i, table] of tables.entries()) {
-      const last = i === tables.length - 1;
-      const refused = await holdAlone(source, (connection) =>
-        pump(
-          connection.query(copyTo(runCopyOutSql(schema, position, run, table.relid, table.columns))),
-          copyIntoStream(target, table),
-          last ? sourceDone : undefined,
-        ),
+    // Beside the lease, where there is a connection for it: every table after the first, the next begun
+    // once the target took the one before (a connection holds one COPY at a time), the first of them at
+    // once, its rows made while the lease's are.
+    const besides = beside === undefined ? [] : tables.slice(1);
+    const onLease = tables.slice(0, tables.length - besides.length);
+    let besideOut = beside !== undefined && besides.length > 0 ? copyOut(beside, besides[0]!) : undefined;
+    if (beside !== undefined && besides.length === 0) freed?.(beside);
+    for (const [i, table] of onLease.entries()) {
+      const done = i === onLease.length - 1 ? () => freed?.(lease) : undefined;
+      const refused = await holdAlone(lease, (connection) =>
+        pump(copyOut(connection, table), copyIntoStream(target, table), done),
       );
       if (refused !== undefined) throw coerceError(refused);
+    }
+    if (beside !== undefined) {
+      for (const table of besides) {
+        const out = besideOut ?? copyOut(beside, table);
+        besideOut = undefined;
+        const refused = await pump(out, copyIntoStream(target, table));
+        if (refused !== undefined) throw coerceError(refused);
+      }
     }
     await target.query(savePositionStatement(key.schema, key.origin, key.target, next));
     const commit = await target.query('commit');

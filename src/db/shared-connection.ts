@@ -79,6 +79,8 @@ const leases = new WeakMap<object, { shared: SharedConnection; client: pg.Client
 
 export class SharedConnections {
   private readonly connections: SharedConnection[] = [];
+  /** Connections of the same making that are one user's alone (own()). */
+  private readonly owned = new Set<Promise<pg.Client>>();
   private closed = false;
 
   /**
@@ -117,10 +119,30 @@ export class SharedConnections {
     return lease;
   }
 
-  /** Close every connection; leases still held fail as on a lost connection. */
+  /**
+   * A connection made as the shared ones are, but the caller's alone: a second reader of the source
+   * beside its lease. Its end() closes it; so does close().
+   */
+  async own(): Promise<pg.Client> {
+    if (this.closed) throw new Error('the shared connections are closed');
+    const opening = this.open();
+    this.owned.add(opening);
+    try {
+      const client = await opening;
+      client.once('end', () => this.owned.delete(opening));
+      return client;
+    } catch (thrown) {
+      this.owned.delete(opening);
+      throw thrown;
+    }
+  }
+
+  /** Close every connection; leases still held, and owned connections, fail as on a lost connection. */
   async close(): Promise<void> {
     this.closed = true;
-    await Promise.all(this.connections.splice(0).map(closeQuietly));
+    const owned = [...this.owned];
+    this.owned.clear();
+    await Promise.all([...this.connections.splice(0).map((c) => c.opening), ...owned].map(closeQuietly));
   }
 
   private add(): SharedConnection {
@@ -140,13 +162,13 @@ export class SharedConnections {
     const at = this.connections.indexOf(shared);
     if (at < 0) return;
     this.connections.splice(at, 1);
-    void closeQuietly(shared);
+    void closeQuietly(shared.opening);
   }
 }
 
 /** Close a connection whatever state it is in: opening, open, failed or closed already. */
-function closeQuietly(shared: SharedConnection): Promise<void> {
-  return shared.opening.then((client) => client.end()).catch(() => undefined);
+function closeQuietly(opening: Promise<pg.Client>): Promise<void> {
+  return opening.then((client) => client.end()).catch(() => undefined);
 }
 
 /**

@@ -3,6 +3,8 @@
  * window's next changes are looked at, and if they are that too, copied from the source's log to the
  * target unread. The look at the run after is taken while the target takes the end of the one before.
  */
+import type pg from 'pg';
+
 import { lookAtRun, type BulkRun } from '../changelog/bulk-window.js';
 import { closeWindow, type LogChange, type Position } from '../changelog/window.js';
 import { runAppliedEvent, type AppliedEvent } from '../apply/applied-event.js';
@@ -47,7 +49,11 @@ export class WorkerRuns {
   /** The look at the run after the one being copied, taken as its source's side ended. */
   private lookedAhead: { from: Position; run: Promise<BulkRun | Error> } | undefined;
 
-  constructor(private readonly schema: string) {}
+  /** `openBeside`: a source connection of the worker's own, beside its lease (RunSources). */
+  constructor(
+    private readonly schema: string,
+    private readonly openBeside: () => Promise<pg.Client>,
+  ) {}
 
   /**
    * A chunk was read by rows: note whether it was one table's inserts, enough of them to copy. True:
@@ -81,15 +87,36 @@ export class WorkerRuns {
     const started = performance.now();
     // Fewer than asked for: the window ends with them, and closes in the same transaction.
     const next = run.changes < at.most ? closeWindow(position) : { ...position, appliedId: run.lastId };
-    const lookAhead = (): void => {
+    const lookAhead = (on: pg.ClientBase): void => {
       if (next.to === undefined) return;
-      const looked = lookAtRun(source, this.schema, relids, next, at.most).catch(coerceError);
+      const looked = lookAtRun(on, this.schema, relids, next, at.most).catch(coerceError);
       this.lookedAhead = { from: next, run: looked };
     };
+    const beside = await this.besideOf(session);
+    const sources = { lease: source, beside };
     const copied = await onTarget(() =>
-      copyRunThrough(source, target, this.schema, run, tables, at.key, position, next, at.relaxed, lookAhead),
+      copyRunThrough(
+        sources,
+        target,
+        this.schema,
+        run,
+        tables,
+        at.key,
+        position,
+        next,
+        at.relaxed,
+        lookAhead,
+      ),
     );
-    if (!copied) return undefined;
+    if (!copied) {
+      // A COPY beside may be left unread, and a look ahead on it: the connection goes.
+      this.lookedAhead = undefined;
+      if (beside !== undefined) {
+        session.beside = undefined;
+        void beside.end().catch(() => undefined);
+      }
+      return undefined;
+    }
     this.afterInserts = true;
     return {
       tables: tables.map((t) => t.sourceName),
@@ -111,6 +138,15 @@ export class WorkerRuns {
   sessionOpened(): void {
     this.afterInserts = true;
     this.lookedAhead = undefined;
+  }
+
+  /**
+   * The session's source connection beside its lease, opened at its first run; undefined for the rest
+   * of the session where it could not be opened (the runs then use the lease alone).
+   */
+  private async besideOf(session: Session): Promise<pg.Client | undefined> {
+    session.beside ??= this.openBeside().catch(() => undefined);
+    return session.beside;
   }
 
   /** Forget the last chunk and the look ahead: after a failure. */

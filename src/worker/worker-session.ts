@@ -35,6 +35,11 @@ export interface Session {
   positionLost: boolean;
   /** Changes the source counts as applied to a target that holds no position of its own. */
   unrecordedChanges: number;
+  /**
+   * A source connection of the session's own beside its lease, for runs copied through
+   * (worker-runs.ts): opened at the first run; undefined where it could not be.
+   */
+  beside?: Promise<pg.Client | undefined> | undefined;
 }
 
 /** What a worker's sessions need of the daemon's term. */
@@ -138,7 +143,10 @@ export async function openSession(context: SessionContext): Promise<Session> {
 
 /** A session's end: both connections closed (the source's lease ended). */
 export async function closeSession(session: Session): Promise<void> {
-  await Promise.all([session.source, session.target].map((c) => c.end().catch(() => undefined)));
+  const beside = await session.beside;
+  const clients =
+    beside === undefined ? [session.source, session.target] : [session.source, session.target, beside];
+  await Promise.all(clients.map((c) => c.end().catch(() => undefined)));
 }
 
 async function registeredPosition(

@@ -89,7 +89,7 @@ export class TargetWorker extends Runnable {
     this.log = deps.logger.child({ target: deps.target.name });
     const { config, events, fence } = deps;
     this.failures = new FailureReporter({ target: this.name, config, log: this.log, events, fence });
-    this.runs = new WorkerRuns(config.schema);
+    this.runs = new WorkerRuns(config.schema, () => deps.sourceConnections.own());
     this.operator = new OperatorState(config.schema, this.name);
     this.reader = new LogReader(deps.sharedLog, workerChunkLimits(config.apply, config.targets.length));
     this.planKeeper = new PlanKeeper(deps.config, deps.target, deps.sourceTables, this.log, deps.drains);

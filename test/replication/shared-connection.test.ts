@@ -114,4 +114,25 @@ describe('shared connections', () => {
     // An ended lease fails as a lost connection does.
     await expect(c.query('select 1')).rejects.toMatchObject({ code: 'ECONNRESET' });
   });
+
+  it('own a connection apart from the leases, closed with them', async () => {
+    const { db, pool } = await poolOf(5);
+    const lease = await pool.lease();
+    const owned = await pool.own();
+    expect(await pidOf(owned)).not.toBe(await pidOf(lease));
+    expect(pool.size).toBe(1);
+    const backends = async (): Promise<number> =>
+      (
+        await db.cluster.query<{ n: number }>(
+          `select count(*)::int as n from pg_stat_activity where application_name = 'shared-test' and datname = $1`,
+          [db.name],
+        )
+      )[0]!.n;
+    expect(await backends()).toBe(2);
+    await pool.close();
+    await waitFor(async () => (await backends()) === 0, {
+      what: 'the owned connection to close with the pool',
+    });
+    await expect(pool.own()).rejects.toThrow(/closed/);
+  });
 });
