@@ -37,9 +37,15 @@ export interface Session {
   unrecordedChanges: number;
   /**
    * A source connection of the session's own beside its lease, for runs copied through
-   * (worker-runs.ts): opened at the first run; undefined where it could not be.
+   * (worker-runs.ts): asked for at the first run, used once open.
    */
-  beside?: Promise<pg.Client | undefined> | undefined;
+  beside?: BesideConnection | undefined;
+}
+
+export interface BesideConnection {
+  /** Undefined where it could not be opened. */
+  opening: Promise<pg.Client | undefined>;
+  open: pg.Client | undefined;
 }
 
 /** What a worker's sessions need of the daemon's term. */
@@ -141,9 +147,9 @@ export async function openSession(context: SessionContext): Promise<Session> {
   }
 }
 
-/** A session's end: both connections closed (the source's lease ended). */
+/** A session's end: its connections closed (the source's lease ended, the one beside it closed). */
 export async function closeSession(session: Session): Promise<void> {
-  const beside = await session.beside;
+  const beside = await session.beside?.opening;
   const clients =
     beside === undefined ? [session.source, session.target] : [session.source, session.target, beside];
   await Promise.all(clients.map((c) => c.end().catch(() => undefined)));
