@@ -87,12 +87,13 @@ export class WorkerRuns {
     const started = performance.now();
     // Fewer than asked for: the window ends with them, and closes in the same transaction.
     const next = run.changes < at.most ? closeWindow(position) : { ...position, appliedId: run.lastId };
-    const lookAhead = (on: pg.ClientBase): void => {
+    const lookAhead = (): void => {
       if (next.to === undefined) return;
-      const looked = lookAtRun(on, this.schema, relids, next, at.most).catch(coerceError);
+      const looked = lookAtRun(source, this.schema, relids, next, at.most).catch(coerceError);
       this.lookedAhead = { from: next, run: looked };
     };
-    const beside = this.besideOf(session);
+    // A run of one table keeps to the lease (RunSources).
+    const beside = tables.length > 1 ? this.besideOf(session) : undefined;
     const sources = { lease: source, beside };
     const copied = await onTarget(() =>
       copyRunThrough(
@@ -109,7 +110,7 @@ export class WorkerRuns {
       ),
     );
     if (!copied) {
-      // A COPY beside may be left unread, and a look ahead on it: the connection goes.
+      // A COPY beside the lease may be left unread: that connection goes.
       this.lookedAhead = undefined;
       if (beside !== undefined) {
         session.beside = undefined;
@@ -141,9 +142,9 @@ export class WorkerRuns {
   }
 
   /**
-   * The session's source connection beside its lease, if it is open. The first run asks for it and goes
-   * on without it: no run waits for a connection to open (about 10 ms under a start's load). Where it
-   * could not be opened, the session's runs use the lease alone.
+   * The session's source connection beside its lease, if it is open. The first run of several tables
+   * asks for it and goes on without it: no run waits for a connection to open (about 10 ms under a
+   * start's load). Where it could not be opened, the session's runs use the lease alone.
    */
   private besideOf(session: Session): pg.Client | undefined {
     if (session.beside === undefined) {

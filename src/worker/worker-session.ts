@@ -37,7 +37,7 @@ export interface Session {
   unrecordedChanges: number;
   /**
    * A source connection of the session's own beside its lease, for runs copied through
-   * (worker-runs.ts): asked for at the first run, used once open.
+   * (worker-runs.ts): asked for at the first run of several tables, used once open.
    */
   beside?: BesideConnection | undefined;
 }

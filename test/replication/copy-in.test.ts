@@ -6,7 +6,7 @@
 // with the same rows, the same window (a late committer's changes too) and the same fallback.
 import { describe, expect, it } from 'vitest';
 
-import { connect } from '../support/fixtures.js';
+import { connect, waitFor } from '../support/fixtures.js';
 import {
   conflictsCounted,
   expectSameRows,
@@ -224,5 +224,60 @@ describe('large inserts by COPY', () => {
       applied.reduce((n, e) => n + e.copiedThrough, 0),
       JSON.stringify(applied),
     ).toBeGreaterThanOrEqual(10_000);
+  });
+
+  it('a run of parents and children that the target refuses goes by rows and closes every connection it used', async () => {
+    const tables = `
+      create table parent (id int primary key, v text);
+      create table child (id int primary key, parent_id int not null references parent (id), v text);`;
+    // Parent 2,500 is on the target already: the first run's COPY of parents fails while its children's
+    // rows wait on the connection beside the worker's shared one.
+    const { src, dst } = await freshPair(
+      tables,
+      `${tables} insert into parent values (2500, 'target''s own');`,
+    );
+    const config = makeConfig({
+      source: { url: src.url },
+      tables: ['parent', 'child'],
+      targets: [{ name: 'dst', url: dst.url, initialSync: 'none', conflict: 'apply' }],
+    });
+    await (await startDaemon(config)).stop();
+    const batches = Array.from(
+      { length: 16 },
+      (
+        _,
+        i,
+      ) => `insert into parent select g, 'p' || g from generate_series(${i * 500 + 1}, ${i * 500 + 500}) g;
+                 insert into child select g, g, 'c' || g from generate_series(${i * 500 + 1}, ${i * 500 + 500}) g;`,
+    );
+    await src.cluster.query(`begin; ${batches.join('\n')} commit;`, [], src.name);
+    const applied: { changes: number; copiedThrough: number; tables: number }[] = [];
+    const daemon = await startDaemon(config, undefined, (d) =>
+      d.events.on('batch:applied', (e) =>
+        applied.push({ changes: e.changes, copiedThrough: e.copiedThrough, tables: e.counts.length }),
+      ),
+    );
+    await waitCaughtUp(config);
+    for (const table of ['parent', 'child']) {
+      await expectSameRows(
+        { url: src.url, query: `select * from ${table}` },
+        { url: dst.url, query: `select * from ${table}` },
+        'id',
+      );
+    }
+    expect(await conflictsCounted(daemon)).toBe(1);
+    // The refused run went by rows. (Whether later ones are copied through depends on the link's measured
+    // round trip, which a loaded machine stretches past a run's worth: not asserted.)
+    expect(applied[0]?.copiedThrough, JSON.stringify(applied)).toBe(0);
+    await daemon.stop();
+    // Every source connection of the daemon closed with it, the ones beside the shared one too.
+    const open = async (): Promise<number> =>
+      (
+        await src.cluster.query<{ n: number }>(
+          `select count(*)::int as n from pg_stat_activity where datname = $1 and application_name = $2`,
+          [src.name, config.applicationName],
+        )
+      )[0]!.n;
+    await waitFor(async () => (await open()) === 0, { what: "the daemon's source connections to close" });
   });
 });
