@@ -41,8 +41,8 @@ export function visibleIn(txid: string, snapshot: Snapshot): boolean {
  * `later` sees every transaction that `earlier` sees: all of them had ended before `later.xmin`. Stricter
  * than the words need: a long transaction anywhere on the server (xids are the server's) holds every later
  * xmin back, and no pair passes while it runs; targets at one position then read the log each
- * (src/apply/shared-log.ts). An exact test was tried and left out until a mismatch seen once beside it is
- * explained (bench/README.md, "What limits").
+ * (src/apply/shared-log.ts). An exact test was tried and taken back while a mismatch seen in the fan-out
+ * tests is unexplained (bench/README.md, "What limits").
  */
 export function seesAllOf(later: Snapshot, earlier: Snapshot): boolean {
   return later.xmin >= earlier.xmax;

@@ -1,11 +1,10 @@
 // Fan-out that reads the log once (issue 20): targets at the same position share the daemon's ticks and
 // chunk reads (src/apply/shared-log.ts), and so do targets at different positions that see the same
 // changes; each still gets exactly what the source holds, and a target that parks holds nobody back.
-import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 
 import type { Daemon } from '../../src/daemon/daemon.js';
-import { freshDatabase, privateCluster, sharedClusters, type FreshDatabase } from '../support/fixtures.js';
+import { freshDatabase, sharedClusters, type FreshDatabase } from '../support/fixtures.js';
 import { withClient } from '../support/cluster.js';
 import {
   configFile,
@@ -17,24 +16,17 @@ import {
   waitCaughtUp,
 } from '../support/replication.js';
 import { loadRegisteredPosition } from '../../src/changelog/targets.js';
-import { positionAt, takeTick, type Tick } from '../../src/changelog/window.js';
-import { SharedLog } from '../../src/apply/shared-log.js';
 import { waitFor } from '../support/wait.js';
 import { FaultProxy } from '../support/fault-proxy.js';
 
 const ddl = `create table items (id bigint primary key, v int not null, pad text)`;
 const everything = 'select * from items';
 
-/**
- * Four targets on the two target clusters, each with `items` (and `extra` SQL on the first), and a source
- * on a server of the test's own: a long transaction on the source's server stops the targets sharing
- * ticks while it runs (src/changelog/snapshot.ts, seesAllOf), and other files hold some open on the
- * shared one.
- */
+/** Four targets on the two target clusters, each with `items` (and `extra` SQL on the first). */
 async function setUp(extra = ''): Promise<{ src: FreshDatabase; targets: FreshDatabase[] }> {
-  const { target1, target2 } = sharedClusters();
-  const src = await freshDatabase(await privateCluster('source'));
-  await src.cluster.query(ddl, [], src.name);
+  const { source, target1, target2 } = sharedClusters();
+  const src = await freshDatabase(source);
+  await source.query(ddl, [], src.name);
   const targets: FreshDatabase[] = [];
   for (const cluster of [target1, target2, target1, target2]) {
     const db = await freshDatabase(cluster);
@@ -143,41 +135,6 @@ describe('fan-out through one reading of the log', () => {
     // makes a matter of timing: the workers drift apart by a window and read it each, seen 2.6-3.5 times
     // over under the suite's load, so they are not counted here.)
     expect(backlog.changesRead, JSON.stringify(backlog)).toBeLessThan(1.5 * backlogChanges);
-  });
-
-  it('workers that end a window together open the next one to one tick', async () => {
-    // Workers that share their chunks end their windows at once, and each then asks for a tick from the
-    // same start while the latest one taken ends none of their next windows. All four must take one
-    // tick, not one each: their windows, and so their chunks, would part from there on.
-    const { src, targets } = await setUp();
-    const config = configFor(src, targets, 1);
-    const daemon = await startDaemon(config);
-    await daemon.stop();
-    // A session of the source for each worker.
-    const sessions = await Promise.all(
-      targets.map(async () => {
-        const client = new pg.Client({ connectionString: src.url });
-        client.on('error', () => undefined);
-        await client.connect();
-        return client;
-      }),
-    );
-    try {
-      const log = new SharedLog(config.schema, 1 << 20);
-      for (let i = 0; i < sessions.length; i++) log.register({});
-      const first = sessions[0]!;
-      // The latest tick the SharedLog took, from an earlier start...
-      await log.tick(first, positionAt(await takeTick(first, config.schema)).from, false);
-      // ...and a start taken after it, where every worker's next window begins.
-      const from = positionAt(await takeTick(first, config.schema)).from;
-      const before = { ...log.counts };
-      const ticks: Tick[] = await Promise.all(sessions.map((session) => log.tick(session, from, false)));
-      expect(new Set(ticks.map((t) => t.snapshot)).size, JSON.stringify(ticks)).toBe(1);
-      expect(log.counts.ticksTaken - before.ticksTaken).toBe(1);
-      expect(log.counts.ticksShared - before.ticksShared).toBe(sessions.length - 1);
-    } finally {
-      await Promise.all(sessions.map((session) => session.end().catch(() => undefined)));
-    }
   });
 
   it("reads a backlog window's catalog versions once, not once per chunk", async () => {
