@@ -89,6 +89,9 @@ export async function copyRunThrough(
   const { lease, beside } = sources;
   const copyOut = (source: pg.ClientBase, table: TablePlan): Readable =>
     source.query(copyTo(runCopyOutSql(schema, position, run, table.relid, table.columns)));
+  // The rows made beside the lease, not yet passed on: a run refused before them leaves them unread, and
+  // their connection is closed (the caller's), which their stream hears as an error.
+  let besideOut: Readable | undefined;
   try {
     await target.query('begin');
     if (!commitWaits(relaxed, next)) await target.query(relaxedCommit);
@@ -97,7 +100,8 @@ export async function copyRunThrough(
     // once, its rows made while the lease's are.
     const besides = beside === undefined ? [] : tables.slice(1);
     const onLease = tables.slice(0, tables.length - besides.length);
-    let besideOut = beside !== undefined && besides.length > 0 ? copyOut(beside, besides[0]!) : undefined;
+    besideOut = beside !== undefined && besides.length > 0 ? copyOut(beside, besides[0]!) : undefined;
+    besideOut?.on('error', () => undefined);
     for (const [i, table] of onLease.entries()) {
       const done = i === onLease.length - 1 ? leaseDone : undefined;
       const refused = await holdAlone(lease, (connection) =>

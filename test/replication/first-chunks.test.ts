@@ -1,6 +1,8 @@
 // A backlog's first batches after the daemon starts (src/apply/log-reader.ts, ChunkRamp): the first is
 // small, so that the first rows land after one small read and apply; on a short link the next ones
-// double up to apply.batchSize, on a long one (a proxy adding 10 ms each way) the second is whole.
+// double up to apply.batchSize, on a long one (a proxy adding 10 ms each way) the second is whole. The
+// table has an array column: a backlog of inserts into one without is copied through from its first
+// change on a short link (test/replication/copy-in.test.ts), and never read by rows.
 import { describe, expect, it } from 'vitest';
 
 import { FaultProxy } from '../support/fault-proxy.js';
@@ -11,7 +13,7 @@ async function firstBatches(viaProxyMs: number | undefined): Promise<number[]> {
   const { source, target1 } = sharedClusters();
   const [src, dst] = await Promise.all([freshDatabase(source), freshDatabase(target1)]);
   for (const db of [src, dst])
-    await db.cluster.query('create table items (id int primary key, v text)', [], db.name);
+    await db.cluster.query('create table items (id int primary key, v text, tags text[])', [], db.name);
   const proxy = viaProxyMs === undefined ? undefined : await FaultProxy.start(dst.url);
   proxy?.setLatency(viaProxyMs ?? 0);
   try {
