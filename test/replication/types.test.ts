@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 
 import {
   conflictsCounted,
-  expectSameRows,
+  expectSameItems,
   freshPair,
   makeConfig,
   startDaemon,
@@ -79,11 +79,7 @@ describe('type fidelity', () => {
     await waitCaughtUp(config);
     expect(await conflictsCounted(daemon)).toBe(0);
 
-    await expectSameRows(
-      { url: src.url, query: 'select * from typed' },
-      { url: dst.url, query: 'select * from typed' },
-      'id',
-    );
+    await expectSameItems(src.url, dst.url, 'typed');
     await daemon.stop();
   });
 });
