@@ -187,16 +187,20 @@ export class SharedLog {
   }
 
   private async latestOrNew(source: pg.ClientBase, from: Position['from'], fresh: boolean): Promise<Tick> {
-    const offer = this.latest;
-    if (offer !== undefined) {
+    // While this worker waits on an offer, another may find it wanting and take a new tick: that one is
+    // looked at too. Workers that end one window together all wait on the tick before it, which ends none
+    // of their next windows; without a second look each took a tick of its own, and their windows and
+    // chunks, read once for all while they were at one position, were read once each from then on.
+    let tried: TickOffer | undefined;
+    for (let offer = this.latest; offer !== undefined && offer !== tried; offer = this.latest) {
+      tried = offer;
       const joinable = fresh ? offer.doneAt === undefined && !offer.snapshotSent : true;
-      if (joinable) {
-        const tick = await offer.tick;
-        // A tick that failed failed on its taker's connection: this worker takes its own.
-        if (!(tick instanceof Error) && follows(tick, from)) {
-          this.counts.ticksShared++;
-          return tick;
-        }
+      if (!joinable) break;
+      const tick = await offer.tick;
+      // A tick that failed failed on its taker's connection: this worker takes its own.
+      if (!(tick instanceof Error) && follows(tick, from)) {
+        this.counts.ticksShared++;
+        return tick;
       }
     }
     return this.takeTick(source);

@@ -51,30 +51,34 @@ export async function readStatus(client: pg.ClientBase, config: Config): Promise
   const sequences = await readSequenceStatus(client, config.schema);
   // Targets at one position over the same tables have one backlog: counted once (fan-out keeps many
   // targets at one position, and the status sampler counts every second).
-  const atPosition = new Map<string, string[]>();
+  const atPosition = new Map<string, { position: (typeof targets.rows)[number]; names: string[] }>();
   for (const t of targets.rows) {
     const key = JSON.stringify([t.from_snapshot, t.to_snapshot, t.applied_id, relidsOf.get(t.name) ?? null]);
-    atPosition.set(key, [...(atPosition.get(key) ?? []), t.name]);
+    const same = atPosition.get(key) ?? { position: t, names: [] };
+    same.names.push(t.name);
+    atPosition.set(key, same);
   }
   const backlogs = new Map<string, { backlog: number; lag: number | null }>();
-  // The backlog: the changes the source sees now that the target's position has not applied. Those
-  // older than from's xmin are all visible in `from`: the txid index starts there.
+  // The backlog: the changes the source sees now that the position read above has not applied. That
+  // position, not the target's row read again: a target that shared it may have moved on meanwhile, and
+  // its backlog (0, say) is not the others' (seen: a status that said "caught up" of a target 5,744
+  // changes behind, read as one position with a faster one). Those older than from's xmin are all
+  // visible in `from`: the txid index starts there.
   const notApplied = pendingSql('pg_current_snapshot()', {
-    fromSnapshot: 't.from_snapshot',
-    toSnapshot: 't.to_snapshot',
-    appliedId: 't.applied_id',
+    fromSnapshot: '$1::pg_snapshot',
+    toSnapshot: '$2::pg_snapshot',
+    appliedId: '$3::int8',
   });
-  for (const names of atPosition.values()) {
+  for (const { position, names } of atPosition.values()) {
     const relids = relidsOf.get(names[0]!);
     // A target gone from the config holds the log for every captured table.
     const backlog = await client.query<{ backlog: number; lag: number | null }>(
       `select count(*) as backlog, extract(epoch from clock_timestamp() - min(c.captured_at))::float8 as lag
-         from ${s}.target t
-         join ${s}.change_log c
-           on c.txid >= pg_snapshot_xmin(t.from_snapshot)
+         from ${s}.change_log c
+        where c.txid >= pg_snapshot_xmin($1::pg_snapshot)
           and ${notApplied}
-        where t.name = $1 and ($2::oid[] is null or c.relid = any($2::oid[]))`,
-      [names[0], relids ?? null],
+          and ($4::oid[] is null or c.relid = any($4::oid[]))`,
+      [position.from_snapshot, position.to_snapshot, position.applied_id, relids ?? null],
     );
     for (const name of names) backlogs.set(name, backlog.rows[0] ?? { backlog: 0, lag: null });
   }

@@ -1,6 +1,7 @@
 // Fan-out that reads the log once (issue 20): targets at the same position share the daemon's ticks and
 // chunk reads (src/apply/shared-log.ts), and so do targets at different positions that see the same
 // changes; each still gets exactly what the source holds, and a target that parks holds nobody back.
+import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 
 import type { Daemon } from '../../src/daemon/daemon.js';
@@ -16,6 +17,9 @@ import {
   waitCaughtUp,
 } from '../support/replication.js';
 import { loadRegisteredPosition } from '../../src/changelog/targets.js';
+import { readStatus } from '../../src/changelog/status.js';
+import { positionAt, takeTick, type Tick } from '../../src/changelog/window.js';
+import { SharedLog } from '../../src/apply/shared-log.js';
 import { waitFor } from '../support/wait.js';
 import { FaultProxy } from '../support/fault-proxy.js';
 
@@ -137,6 +141,46 @@ describe('fan-out through one reading of the log', () => {
     expect(backlog.changesRead, JSON.stringify(backlog)).toBeLessThan(1.5 * backlogChanges);
   });
 
+  it('workers that end a window together open the next one to one tick', async () => {
+    // Workers that share their chunks end their windows at once, and each then asks for a tick from the
+    // same start while the latest one taken ends none of their next windows. All three must take one
+    // tick, not one each: their windows, and so their chunks, would part from there on.
+    const { src, targets } = await setUp();
+    const config = configFor(src, targets, 1);
+    const daemon = await startDaemon(config);
+    await daemon.stop();
+    // A session of the source for each of three workers, and one more.
+    const sessions = await Promise.all(
+      targets.map(async () => {
+        const client = new pg.Client({ connectionString: src.url });
+        client.on('error', () => undefined);
+        await client.connect();
+        return client;
+      }),
+    );
+    // A long transaction elsewhere on the server holds every snapshot's xmin back meanwhile (the suite's
+    // other files hold some open): a tick still ends a window from a start taken before it.
+    const long = sessions.pop()!;
+    await long.query('begin');
+    await long.query('select pg_current_xact_id()');
+    try {
+      const log = new SharedLog(config.schema, 1 << 20);
+      for (let i = 0; i < sessions.length; i++) log.register({});
+      const first = sessions[0]!;
+      // The latest tick the SharedLog took, from an earlier start...
+      await log.tick(first, positionAt(await takeTick(first, config.schema)).from, false);
+      // ...and a start taken after it, where every worker's next window begins.
+      const from = positionAt(await takeTick(first, config.schema)).from;
+      const before = { ...log.counts };
+      const ticks: Tick[] = await Promise.all(sessions.map((session) => log.tick(session, from, false)));
+      expect(new Set(ticks.map((t) => t.snapshot)).size, JSON.stringify(ticks)).toBe(1);
+      expect(log.counts.ticksTaken - before.ticksTaken).toBe(1);
+      expect(log.counts.ticksShared - before.ticksShared).toBe(sessions.length - 1);
+    } finally {
+      await Promise.all([...sessions, long].map((session) => session.end().catch(() => undefined)));
+    }
+  });
+
   it("reads a backlog window's catalog versions once, not once per chunk", async () => {
     const { src, targets } = await setUp();
     const config = configFor(src, targets, 1);
@@ -243,6 +287,68 @@ describe('fan-out through one reading of the log', () => {
     } finally {
       await proxy.close();
     }
+  });
+
+  it('status counts the backlog of the position it read, though a target that shared it moved on', async () => {
+    // Targets at one position are counted once. A target that leaves it between status's two reads
+    // (its row, then the log) must not lend its new backlog to the others: status once said a target
+    // 5,744 changes behind had caught up, and this file's test above stopped its daemon on that word.
+    const { src, targets } = await setUp();
+    const raw = rawConfig(src, targets, 2);
+    const config = makeConfig(raw);
+    const install = await runCli(await configFile(raw), 'install');
+    expect(install.code, install.out).toBe(0);
+    // Registered in one transaction, the two targets' ticks share their xid, but not always their
+    // snapshot (each statement takes its own): t2 is put at t1's position.
+    await src.cluster.query(
+      `update trigsync.target t2 set from_snapshot = t1.from_snapshot, from_id_bound = t1.from_id_bound,
+              from_next_xid = t1.from_next_xid
+         from trigsync.target t1 where t1.name = 't1' and t2.name = 't2'`,
+      [],
+      src.name,
+    );
+    const positions = await withClient(src.url, (db) =>
+      Promise.all(
+        ['t1', 't2'].map(async (t) => (await loadRegisteredPosition(db, config.schema, t))!.position),
+      ),
+    );
+    expect(positions[1]).toEqual(positions[0]);
+    await src.cluster.query(
+      `insert into items select g, 1, 'x' from generate_series(1, 500) g`,
+      [],
+      src.name,
+    );
+    const moveFirst = (): Promise<unknown> =>
+      src.cluster.query(
+        `update trigsync.target set from_snapshot = pg_current_snapshot(), to_snapshot = null, applied_id = 0
+          where name = 't1'`,
+        [],
+        src.name,
+      );
+    const status = await withClient(src.url, (db) => {
+      // The same session, but t1 moves on right after status has read the targets' rows.
+      const between = Object.create(db) as typeof db;
+      let moved = false;
+      between.query = (async (...args: Parameters<typeof db.query>) => {
+        const result = await (db.query as (...a: unknown[]) => Promise<unknown>)(...args);
+        const text = typeof args[0] === 'string' ? args[0] : '';
+        if (!moved && /\.target t order by t\.name/.test(text)) {
+          moved = true;
+          await moveFirst();
+        }
+        return result;
+      }) as typeof db.query;
+      return readStatus(between, config);
+    });
+    const backlog = new Map(status.targets.map((t) => [t.name, t.backlog]));
+    expect(backlog.get('t2'), JSON.stringify(status.targets)).toBe(500);
+    expect(backlog.get('t1'), JSON.stringify(status.targets)).toBe(500);
+    // Read again, t1 holds none of them and t2 all.
+    const after = await withClient(src.url, (db) => readStatus(db, config));
+    expect(after.targets.map((t) => [t.name, t.backlog])).toEqual([
+      ['t1', 0],
+      ['t2', 500],
+    ]);
   });
 
   it('a target that parks lags alone: the others get everything, and it catches up once fixed', async () => {

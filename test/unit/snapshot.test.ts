@@ -102,13 +102,23 @@ describe('visibleIn', () => {
 });
 
 describe('seesAllOf', () => {
-  it('holds when every transaction the earlier snapshot sees had ended before the later one', () => {
+  it('holds when the later snapshot lists none of what the earlier sees as running, nor is taken before it', () => {
     expect(seesAllOf(parseSnapshot('10:20:'), parseSnapshot('5:10:7'))).toBe(true);
-    expect(seesAllOf(parseSnapshot('5:10:7'), parseSnapshot('5:10:7'))).toBe(false);
+    expect(seesAllOf(parseSnapshot('5:10:7'), parseSnapshot('5:10:7'))).toBe(true);
+    // A long transaction (5) holds the later snapshot's xmin back: it still sees all the earlier sees.
+    expect(seesAllOf(parseSnapshot('5:30:5,7,25'), parseSnapshot('5:10:5,7'))).toBe(true);
     // 9 is seen by the earlier snapshot and still running in the later one.
     expect(seesAllOf(parseSnapshot('9:20:9'), parseSnapshot('5:10:7'))).toBe(false);
+    expect(seesAllOf(parseSnapshot('5:20:5,9'), parseSnapshot('5:10:5'))).toBe(false);
+    // The later one was taken before 8 and 9 began, which the earlier sees.
+    expect(seesAllOf(parseSnapshot('5:8:5'), parseSnapshot('5:10:5'))).toBe(false);
+    // ...and before 8 and 9 only, which the earlier lists as running.
+    expect(seesAllOf(parseSnapshot('5:8:5'), parseSnapshot('5:10:5,8,9'))).toBe(true);
     expect(seesAllOf(parseSnapshot(`${past53}:${past53}:`), parseSnapshot(`10:${past53 - 1n}:`))).toBe(true);
-    expect(seesAllOf(parseSnapshot(`${past53 - 1n}:${past53}:`), parseSnapshot(`10:${past53}:`))).toBe(false);
+    expect(seesAllOf(parseSnapshot(`${past53 - 1n}:${past53}:`), parseSnapshot(`10:${past53}:`))).toBe(true);
+    expect(seesAllOf(parseSnapshot(`10:${past53}:${past53 - 1n}`), parseSnapshot(`10:${past53}:`))).toBe(
+      false,
+    );
   });
 
   it('means that the later snapshot sees every xid the earlier one sees', () => {
@@ -123,6 +133,21 @@ describe('seesAllOf', () => {
       fc.property(pairs, ([earlier, later, xid]) => {
         fc.pre(seesAllOf(later, earlier));
         if (visibleIn(xid.toString(), earlier)) expect(visibleIn(xid.toString(), later)).toBe(true);
+      }),
+    );
+  });
+
+  it('holds whenever the later snapshot sees every xid the earlier one sees', () => {
+    const pairs = snapshots(xids).chain((earlier) =>
+      fc.tuple(fc.constant(earlier), snapshots(fc.bigInt(earlier.xmin - 3n, earlier.xmax + 4n))),
+    );
+    fc.assert(
+      fc.property(pairs, ([earlier, later]) => {
+        let all = true;
+        for (let xid = earlier.xmin - 3n; xid <= earlier.xmax + 3n; xid++) {
+          if (visibleIn(xid.toString(), earlier) && !visibleIn(xid.toString(), later)) all = false;
+        }
+        expect(seesAllOf(later, earlier)).toBe(all);
       }),
     );
   });
