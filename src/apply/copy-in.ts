@@ -123,8 +123,13 @@ export class RoundTrip {
 
   /** A link of a LAN or of one host, where a commit more costs the target a flush more than a wait. */
   get short(): boolean {
-    return this.shortestMs < shortLinkMs;
+    return shortRoundTrip(this.shortestMs);
   }
+}
+
+/** A round trip of a link of a LAN or of one host (RoundTrip.short). */
+export function shortRoundTrip(ms: number): boolean {
+  return ms < shortLinkMs;
 }
 
 const shortLinkMs = 5;
