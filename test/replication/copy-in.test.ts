@@ -204,12 +204,11 @@ describe('large inserts by COPY', () => {
     await daemon.stop();
     await expectSameItems(src.url, dst.url, 'plain');
     // No chunk read by rows first (nor the small ones after it): the session's first look is for a run.
-    // (The last 8,000 go by a run or by rows, as the link's measure of its round trip says.)
-    expect(applied[0], JSON.stringify(applied)).toEqual({ changes: 20_000, copiedThrough: 20_000 });
-    expect(
-      applied.reduce((n, e) => n + e.copiedThrough, 0),
-      JSON.stringify(applied),
-    ).toBeGreaterThanOrEqual(40_000);
+    // The run after it may hold twice as many (worker-runs.ts, runGrowth): the other 28,000 in one.
+    expect(applied, JSON.stringify(applied)).toEqual([
+      { changes: 20_000, copiedThrough: 20_000 },
+      { changes: 28_000, copiedThrough: 28_000 },
+    ]);
   });
 
   it('a run of parents and children that the target refuses goes by rows and closes every connection it used', async () => {
