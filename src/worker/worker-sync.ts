@@ -19,6 +19,7 @@ import { dropFloors } from '../apply/floors.js';
 import { copyTables, type SyncResult } from '../sync/copy-tables.js';
 import { SyncReporter } from '../sync/progress.js';
 import { onTarget, TargetFailed } from './worker-failure.js';
+import type { OperatorState } from './operator-state.js';
 import type { Session } from './worker-session.js';
 
 /** What a worker's copies need of it. */
@@ -51,7 +52,7 @@ function logMerged(context: SyncContext, result: SyncResult): void {
 }
 
 /** Copy the requested tables (src/sync/copy-tables.ts) in the stream's place, and mark the request done. */
-export async function copyInStreamPlace(
+async function copyInStreamPlace(
   context: SyncContext,
   session: Session,
   request: SyncRequest,
@@ -97,7 +98,7 @@ export async function copyInStreamPlace(
  * Start copying the requested tables beside the stream when the request names some of the tables and
  * the position stands; undefined: they are to be copied in the stream's place.
  */
-export async function startSideCopy(
+async function startSideCopy(
   context: SyncContext,
   session: Session,
   request: SyncRequest,
@@ -113,7 +114,7 @@ export async function startSideCopy(
 }
 
 /** A copy beside the stream has ended: its request done, or its error thrown (the target parks). */
-export async function endSideCopy(context: SyncContext, session: Session, copy: SideCopy): Promise<void> {
+async function endSideCopy(context: SyncContext, session: Session, copy: SideCopy): Promise<void> {
   let result: SyncResult;
   try {
     result = copy.result();
@@ -139,4 +140,55 @@ export async function dropPassedFloors(
   if (passed.length === 0) return;
   await dropFloors(session.target, context.config.schema, context.origin, context.name, passed);
   for (const relid of passed) floors.delete(relid);
+}
+
+/** A worker's answer to the syncs asked of it: a copy beside its stream, or one in the stream's place. */
+export class WorkerSyncs {
+  /** The copy of some tables that runs beside the stream (src/sync/side-copy.ts). */
+  private sideCopy: SideCopy | undefined;
+
+  constructor(
+    private readonly context: () => SyncContext,
+    private readonly operator: OperatorState,
+  ) {}
+
+  /** A copy runs beside the stream: the stream may not pass its barrier. */
+  get besideStream(): boolean {
+    return this.sideCopy !== undefined;
+  }
+
+  /** Where the stream must stop in `changes` for the copy beside it (side-copy.ts); undefined: nowhere. */
+  barrier(changes: readonly { relid: number; txid: string }[]): number | undefined {
+    return this.sideCopy?.barrier(changes);
+  }
+
+  /**
+   * A sync asked: its tables are copied beside the stream where they can be (side-copy.ts), else in the
+   * stream's place, then the stream goes on from its position (true: this turn was that copy). A copy
+   * beside the stream that has ended is its request done, or its error thrown (the target parks).
+   */
+  async asked(session: Session): Promise<boolean> {
+    const request = this.operator.syncRequest;
+    if (request !== undefined && this.sideCopy === undefined) {
+      this.sideCopy = await startSideCopy(this.context(), session, request);
+      if (this.sideCopy === undefined) {
+        await copyInStreamPlace(this.context(), session, request);
+        this.operator.synced();
+        return true;
+      }
+    }
+    const copy = this.sideCopy;
+    if (copy?.ended === true) {
+      this.sideCopy = undefined;
+      await endSideCopy(this.context(), session, copy);
+      this.operator.synced(copy.request.requestedAt);
+    }
+    return false;
+  }
+
+  /** The worker disconnects: a copy beside the stream stops. */
+  async abort(): Promise<void> {
+    await this.sideCopy?.abort();
+    this.sideCopy = undefined;
+  }
 }

@@ -30,15 +30,7 @@ import { SequenceKeeper } from '../apply/sequences.js';
 import { appliedEvent, type AppliedEvent } from '../apply/applied-event.js';
 import { LogReader, workerChunkLimits } from '../apply/log-reader.js';
 import type { SharedLog } from '../apply/shared-log.js';
-import type { SideCopy } from '../sync/side-copy.js';
-import {
-  copyInStreamPlace,
-  dropPassedFloors,
-  endSideCopy,
-  startSideCopy,
-  syncCoversAll,
-  type SyncContext,
-} from './worker-sync.js';
+import { dropPassedFloors, syncCoversAll, WorkerSyncs, type SyncContext } from './worker-sync.js';
 import { FailureReporter, judge, onTarget } from './worker-failure.js';
 import { OperatorState } from './operator-state.js';
 import { PositionMirror } from './position-mirror.js';
@@ -73,8 +65,8 @@ export class TargetWorker extends Runnable {
   private readonly sequences: SequenceKeeper;
   /** The changes skipped for this target and the sync asked of it (operator-state.ts). */
   private readonly operator: OperatorState;
-  /** The copy of some tables that runs beside the stream (src/sync/side-copy.ts). */
-  private sideCopy: SideCopy | undefined;
+  /** The syncs asked of the target: a copy beside the stream, or in its place (worker-sync.ts). */
+  private readonly syncs: WorkerSyncs;
   private state: TargetState = 'new';
   /** The source's copy of the position (position-mirror.ts). */
   private readonly mirror: PositionMirror;
@@ -91,6 +83,7 @@ export class TargetWorker extends Runnable {
     this.failures = new FailureReporter({ target: this.name, config, log: this.log, events, fence });
     this.runs = new WorkerRuns(config.schema, () => deps.sourceConnections.own());
     this.operator = new OperatorState(config.schema, this.name);
+    this.syncs = new WorkerSyncs(() => this.syncContext, this.operator);
     this.reader = new LogReader(deps.sharedLog, workerChunkLimits(config.apply, config.targets.length));
     this.planKeeper = new PlanKeeper(deps.config, deps.target, deps.sourceTables, this.log, deps.drains);
     this.sequences = new SequenceKeeper(deps.config, deps.target, this.log);
@@ -124,7 +117,7 @@ export class TargetWorker extends Runnable {
     // The doorbell was armed before this turn's look: an empty look is the one after the arming.
     const armedBeforeLook = this.armedBeforeLook;
     this.armedBeforeLook = false;
-    if (await this.syncAsked(session)) return;
+    if (await this.syncs.asked(session)) return;
     let applied = await this.step(session);
     if (applied < 0) {
       // At a change the copy beside the stream lacks: wait for the copy, which rings when it ends.
@@ -234,7 +227,7 @@ export class TargetWorker extends Runnable {
     // inside an UPDATE statement, whose rows are applied together (batch.ts).
     let { full } = read;
     let changes = full ? wholeStatements(read.changes) : read.changes;
-    const barrier = this.sideCopy?.barrier(changes);
+    const barrier = this.syncs.barrier(changes);
     if (barrier !== undefined) {
       changes = wholeStatements(changes.slice(0, barrier));
       full = true;
@@ -357,7 +350,7 @@ export class TargetWorker extends Runnable {
   private streamAlone(session: Session): boolean {
     return (
       this.deps.sharedLog.alone &&
-      this.sideCopy === undefined &&
+      !this.syncs.besideStream &&
       this.operator.syncRequest === undefined &&
       this.operator.skipped.size === 0 &&
       session.floors.size === 0 &&
@@ -408,30 +401,6 @@ export class TargetWorker extends Runnable {
     };
   }
 
-  /**
-   * A sync asked: its tables are copied beside the stream where they can be (side-copy.ts), else in the
-   * stream's place, then the stream goes on from its position (true: this turn was that copy). A copy
-   * beside the stream that has ended is its request done, or its error thrown (the target parks).
-   */
-  private async syncAsked(session: Session): Promise<boolean> {
-    const request = this.operator.syncRequest;
-    if (request !== undefined && this.sideCopy === undefined) {
-      this.sideCopy = await startSideCopy(this.syncContext, session, request);
-      if (this.sideCopy === undefined) {
-        await copyInStreamPlace(this.syncContext, session, request);
-        this.operator.synced();
-        return true;
-      }
-    }
-    const copy = this.sideCopy;
-    if (copy?.ended === true) {
-      this.sideCopy = undefined;
-      await endSideCopy(this.syncContext, session, copy);
-      this.operator.synced(copy.request.requestedAt);
-    }
-    return false;
-  }
-
   /** Drains are done once a closed window's start has passed their ceilings (plan-keeper.ts). */
   private async forgetPassedDrains(session: Session): Promise<void> {
     if (session.position.to !== undefined) return;
@@ -445,8 +414,7 @@ export class TargetWorker extends Runnable {
   }
 
   private async disconnect(): Promise<void> {
-    await this.sideCopy?.abort();
-    this.sideCopy = undefined;
+    await this.syncs.abort();
     const session = this.session;
     this.session = undefined;
     this.reader.discard();
