@@ -15,7 +15,7 @@ import { claimPosition, PositionLost } from '../changelog/horizon.js';
 import type { Snapshot } from '../changelog/snapshot.js';
 import { loadRegisteredPosition } from '../changelog/targets.js';
 import type { Position } from '../changelog/window.js';
-import { RoundTrip, shortRoundTrip } from '../apply/copy-in.js';
+import { RoundTrip } from '../apply/copy-in.js';
 import type { TargetPlan } from '../apply/plan.js';
 import type { PlanKeeper } from '../apply/plan-keeper.js';
 import { startTargetSession, type TargetStart } from '../apply/session-role.js';
@@ -84,18 +84,7 @@ export async function openTarget(
   const opened = await (connection ?? connect(target.url, daemonConnectOptions(config)));
   try {
     const start = await startTargetSession(opened, config.schema, await origin, target.name);
-    // The session's first answer is its link's first measure (RoundTrip), and a fresh backend's first
-    // answer on a busy host took 20-30 ms on one host: taken for the link's, it kept a session from
-    // copying runs of 20,000 changes through (a COPY's worth from 1,000 rows a millisecond) and from
-    // growing its first chunks. A long one is measured once more, on a warm backend: one round trip
-    // more at the start on a link that is long indeed.
-    if (shortRoundTrip(start.roundTripMs)) return { client: opened, start };
-    const sent = performance.now();
-    await opened.query('select');
-    return {
-      client: opened,
-      start: { ...start, roundTripMs: Math.min(start.roundTripMs, performance.now() - sent) },
-    };
+    return { client: opened, start };
   } catch (thrown) {
     await opened.end().catch(() => undefined);
     throw thrown;
