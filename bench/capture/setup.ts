@@ -66,10 +66,13 @@ export const bulkInsert = `insert into bench_bulk (id, a, b, c)
   select g, g % 1000, '${payload}', now() from generate_series(1, ${bulkRows}) g`;
 export const bulkUpdate = `update bench_bulk set a = a + 1, c = now()`;
 
-/** The issue's target for a single-row ratio (with ÷ without), if it sets one. */
+/**
+ * The target for a single-row ratio (with ÷ without), if one is set: INSERT's are the apply-speed goals
+ * (0.85 at 1 client, 0.75 at 8), which raised the first ones (0.80 / 0.70).
+ */
 export function ratioTarget(workload: string, clients: number): number | undefined {
   if (workload === 'UPDATE') return 0.6;
-  return clients === 1 ? 0.8 : clients === 8 ? 0.7 : undefined;
+  return clients === 1 ? 0.85 : clients === 8 ? 0.75 : undefined;
 }
 export const bulkTarget = 1.5;
 

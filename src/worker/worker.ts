@@ -20,17 +20,16 @@ import type { TrigsyncEvents } from '../lib/events.js';
 import type { Logger } from '../lib/logger.js';
 import { Doorbell, Runnable, type RetryWait } from '../lib/runnable.js';
 import type { TargetState } from '../lib/status-report.js';
-import { clearFailures } from '../changelog/error-queue.js';
 import { closeWindow, type Position } from '../changelog/window.js';
 import { wholeStatements } from '../apply/batch.js';
-import { applyFindingCulprit, commitWaits, prepareChunk, type PositionKey } from '../apply/chunk.js';
-import { reportConflicts, type Conflict } from '../apply/conflicts.js';
+import { applyFindingCulprit, prepareChunk, type PositionKey } from '../apply/chunk.js';
 import { PlanKeeper, type Drain } from '../apply/plan-keeper.js';
 import { SequenceKeeper } from '../apply/sequences.js';
-import { appliedEvent, type AppliedEvent } from '../apply/applied-event.js';
+import { appliedEvent } from '../apply/applied-event.js';
 import { LogReader, workerChunkLimits } from '../apply/log-reader.js';
 import type { SharedLog } from '../apply/shared-log.js';
-import { dropPassedFloors, syncCoversAll, WorkerSyncs, type SyncContext } from './worker-sync.js';
+import { syncCoversAll, WorkerSyncs, type SyncContext } from './worker-sync.js';
+import { AfterCommit } from './after-commit.js';
 import { FailureReporter, judge, onTarget } from './worker-failure.js';
 import { OperatorState } from './operator-state.js';
 import { PositionMirror } from './position-mirror.js';
@@ -61,8 +60,8 @@ export class TargetWorker extends Runnable {
   /** The doorbell was armed after the last window applied, before the next look. */
   private armedBeforeLook = false;
   private readonly planKeeper: PlanKeeper;
-  /** Keeps the target's sequences at or above the source's (src/apply/sequences.ts). */
-  private readonly sequences: SequenceKeeper;
+  /** The position, the events and the target's sequences after each commit (after-commit.ts). */
+  private readonly afterCommit: AfterCommit;
   /** The changes skipped for this target and the sync asked of it (operator-state.ts). */
   private readonly operator: OperatorState;
   /** The syncs asked of the target: a copy beside the stream, or in its place (worker-sync.ts). */
@@ -86,12 +85,22 @@ export class TargetWorker extends Runnable {
     this.syncs = new WorkerSyncs(() => this.syncContext, this.operator);
     this.reader = new LogReader(deps.sharedLog, workerChunkLimits(config.apply, config.targets.length));
     this.planKeeper = new PlanKeeper(deps.config, deps.target, deps.sourceTables, this.log, deps.drains);
-    this.sequences = new SequenceKeeper(deps.config, deps.target, this.log);
     this.mirror = new PositionMirror(
       { schema: config.schema, origin: deps.origin, target: this.name },
       () => this.state,
       (state) => this.setState(state),
     );
+    this.afterCommit = new AfterCommit({
+      target: this.name,
+      schema: config.schema,
+      conflict: deps.target.conflict,
+      log: this.log,
+      events,
+      mirror: this.mirror,
+      planKeeper: this.planKeeper,
+      sequences: new SequenceKeeper(deps.config, deps.target, this.log),
+      syncContext: () => this.syncContext,
+    });
   }
 
   /** An operator asked to retry (or skipped a change, or asked for a sync): act now. */
@@ -240,8 +249,7 @@ export class TargetWorker extends Runnable {
       session.position = closeWindow(position);
       // An empty window is live; one that ends after its chunks (the last was full) was a backlog.
       await this.mirror.idle(session, position.appliedId === 0 ? 'live' : 'catching_up');
-      await this.sequences.keep(source, target, session.plan, true);
-      await this.forgetPassedDrains(session);
+      await this.afterCommit.settle(session);
       return 0;
     }
     await this.sourceChanged(session, position, [...new Set(changes.map((c) => c.relid))]);
@@ -288,24 +296,21 @@ export class TargetWorker extends Runnable {
         this.key,
         position,
         (next, part, conflicts) =>
-          this.applied(
-            session,
+          this.afterCommit.applied(session, {
             next,
-            {
-              changes: part.length,
-              lastId: part.at(-1)!.id,
-              event: (ms) => appliedEvent(this.name, session.plan, part, ms),
-            },
+            changes: part.length,
+            lastId: part.at(-1)!.id,
+            event: (ms) => appliedEvent(this.name, session.plan, part, ms),
             conflicts,
             started,
             onlyChunk,
-            scope.relaxed,
-          ),
+            relaxed: scope.relaxed,
+            wasParked: this.state === 'parked',
+          }),
         whole,
       ),
     );
-    await this.sequences.keep(source, target, session.plan, whole !== undefined);
-    await this.forgetPassedDrains(session);
+    await this.afterCommit.settle(session);
     return changes.length;
   }
 
@@ -327,9 +332,13 @@ export class TargetWorker extends Runnable {
     this.log.debug({ tables: run.tables, changes: run.changes }, 'run of inserts copied through');
     this.reader.ranThrough(run.changes);
     const onlyChunk = run.next.to === undefined && position.appliedId === 0;
-    await this.applied(session, run.next, run, [], run.started, onlyChunk, run.relaxed);
-    await this.sequences.keep(session.source, session.target, session.plan, run.next.to === undefined);
-    await this.forgetPassedDrains(session);
+    await this.afterCommit.applied(session, {
+      ...run,
+      conflicts: [],
+      onlyChunk,
+      wasParked: this.state === 'parked',
+    });
+    await this.afterCommit.settle(session);
     return run.changes;
   }
 
@@ -358,37 +367,6 @@ export class TargetWorker extends Runnable {
     );
   }
 
-  /** After a commit on the target: the new position, the source's copy, the error queue, events. */
-  private async applied(
-    session: Session,
-    next: Position,
-    part: { changes: number; lastId: number; event: (durationMs: number) => AppliedEvent },
-    conflicts: readonly Conflict[],
-    started: number,
-    onlyChunk: boolean,
-    relaxed: boolean,
-  ): Promise<void> {
-    const wasParked = this.state === 'parked';
-    // Committed: first of all, the session goes on from here and the copy of the position knows it,
-    // whatever fails below and keeps the session (position-mirror.ts).
-    session.position = next;
-    reportConflicts(conflicts, {
-      target: this.name,
-      resolution: this.deps.target.conflict === 'skip' ? 'skipped' : 'applied',
-      events: this.deps.events,
-      log: this.log,
-    });
-    const state = next.to === undefined && onlyChunk ? 'live' : 'catching_up';
-    await this.mirror.applied(session, state, part.changes, commitWaits(relaxed, next));
-    if (next.to === undefined) await dropPassedFloors(this.syncContext, session, next);
-    if (wasParked) {
-      await clearFailures(session.source, this.deps.config.schema, this.name, part.lastId);
-      this.log.info('target accepts changes again');
-    }
-    const durationMs = performance.now() - started;
-    this.deps.events.emit('batch:applied', part.event(durationMs));
-  }
-
   /** What the copies of a sync need of this worker (worker-sync.ts). */
   private get syncContext(): SyncContext {
     return {
@@ -399,12 +377,6 @@ export class TargetWorker extends Runnable {
       wake: this.wake,
       mirror: (session, state) => this.mirror.now(session, state),
     };
-  }
-
-  /** Drains are done once a closed window's start has passed their ceilings (plan-keeper.ts). */
-  private async forgetPassedDrains(session: Session): Promise<void> {
-    if (session.position.to !== undefined) return;
-    await this.planKeeper.forgetPassedDrains(session.source, session.position.from.snapshot);
   }
 
   private setState(state: TargetState): void {
