@@ -26,6 +26,8 @@ export interface RunResult {
   mode: Mode;
   delayMs: number;
   system: SystemName;
+  /** Which of the case's runs (0 first): a run of trigsync and native's of the same repeat were neighbours. */
+  repeat: number;
   /** Rows the writers wrote, orders and lines together. */
   rows: number;
   /** Whether the target held every row before the wait ran out. */
@@ -63,11 +65,11 @@ const finishTimeoutMs = 900_000;
 export async function measureRun(
   rig: Rig,
   side: Side,
-  run: { shape: Shape; mode: Mode; route: Route },
+  run: { shape: Shape; mode: Mode; route: Route; repeat: number },
 ): Promise<RunResult> {
-  const { shape, mode, route } = run;
-  const name = `${shape}, ${mode}, ${route.delayMs} ms, ${side.system}`;
-  await side.begin(route, `${shape}_${mode}_${route.delayMs}`);
+  const { shape, mode, route, repeat } = run;
+  const name = `${shape}, ${mode}, ${route.delayMs} ms, ${side.system}, run ${repeat + 1}`;
+  await side.begin(route, `${shape}_${mode}_${route.delayMs}_${repeat}`);
   const perWriter = Math.ceil(transactionsOf(shape, rig.options) / writers);
   const rows = perWriter * writers * (1 + linesOf(shape));
   const write = async (): Promise<number> => {
@@ -122,6 +124,7 @@ export async function measureRun(
     mode,
     delayMs: route.delayMs,
     system: side.system,
+    repeat,
     rows,
     finished,
     seconds,

@@ -1,6 +1,7 @@
 // The relational benchmark's tables: per workload and delay, trigsync's rows/s beside native's, how soon
 // a backlog's first rows showed, whether each finished (backlog) or kept up (live), and the check; then
-// what the live runs' writers managed.
+// what the live runs' writers managed. Where a case ran several times, each system's median run, and the
+// ratio of every pair of runs beside it.
 import { fmt, formatTable, type Cell } from '../support/report.js';
 import { modes, watchIntervalMs, type RunResult } from './measure.js';
 import { linesOf, transactionsOf, writers, type Shape } from './setup.js';
@@ -16,8 +17,8 @@ export function relationalTable(
   const rows: Cell[][] = [];
   for (const mode of modes) {
     for (const delayMs of options.delays) {
-      const trigsync = find(results, { shape, mode, delayMs, system: 'trigsync' });
-      const native = find(results, { shape, mode, delayMs, system: 'native' });
+      const trigsync = median(results, { shape, mode, delayMs, system: 'trigsync' });
+      const native = median(results, { shape, mode, delayMs, system: 'native' });
       if (trigsync === undefined || native === undefined) continue;
       rows.push([
         mode,
@@ -25,6 +26,7 @@ export function relationalTable(
         trigsync.rowsPerSecond,
         native.rowsPerSecond,
         trigsync.rowsPerSecond / native.rowsPerSecond,
+        pairRatios(results, { shape, mode, delayMs }),
         mode === 'backlog' ? afterFirstRows(trigsync) / afterFirstRows(native) : '-',
         mode === 'backlog' ? (trigsync.firstRowsSeconds ?? '-') : '-',
         mode === 'backlog' ? (native.firstRowsSeconds ?? '-') : '-',
@@ -42,6 +44,7 @@ export function relationalTable(
     'trigsync rows/s',
     'native rows/s',
     'trigsync ÷ native',
+    'each run',
     'after first rows',
     'trigsync first rows s',
     'native first rows s',
@@ -63,8 +66,8 @@ export function relationalTable(
 /** What the live runs' writers wrote, per delay: trigsync's pay for capture, native's do not. */
 export function writersTable(results: readonly RunResult[], shape: Shape, delays: readonly number[]): string {
   const rows = delays.flatMap((delayMs): Cell[][] => {
-    const trigsync = find(results, { shape, mode: 'live', delayMs, system: 'trigsync' });
-    const native = find(results, { shape, mode: 'live', delayMs, system: 'native' });
+    const trigsync = median(results, { shape, mode: 'live', delayMs, system: 'trigsync' });
+    const native = median(results, { shape, mode: 'live', delayMs, system: 'native' });
     if (trigsync === undefined || native === undefined) return [];
     return [
       [
@@ -81,8 +84,10 @@ export function writersTable(results: readonly RunResult[], shape: Shape, delays
   ].join('\n');
 }
 
-export function relationalNotes(maxWaitSeconds: number): string {
+export function relationalNotes(maxWaitSeconds: number, repeats: number): string {
   return [
+    `Each case ran ${repeats} time${repeats === 1 ? '' : 's'} (--repeats), trigsync then native each time: the figures are`,
+    '  each system\'s median run; "each run": trigsync ÷ native of each pair of runs, in order.',
     'backlog: written while replication was stopped (trigsync: daemon stopped; native: subscription',
     "  disabled), timed from its start (the daemon's start, install included; ALTER SUBSCRIPTION ENABLE)",
     '  until the target held every row; rows/s = rows ÷ seconds. "first rows": until the first rows showed.',
@@ -103,14 +108,30 @@ export function relationalNotes(maxWaitSeconds: number): string {
   ].join('\n');
 }
 
-function find(
-  results: readonly RunResult[],
-  run: Pick<RunResult, 'shape' | 'mode' | 'delayMs' | 'system'>,
-): RunResult | undefined {
-  return results.find(
-    (r) =>
-      r.shape === run.shape && r.mode === run.mode && r.delayMs === run.delayMs && r.system === run.system,
-  );
+type Case = Pick<RunResult, 'shape' | 'mode' | 'delayMs'>;
+
+function runsOf(results: readonly RunResult[], run: Case & Pick<RunResult, 'system'>): RunResult[] {
+  return results
+    .filter(
+      (r) =>
+        r.shape === run.shape && r.mode === run.mode && r.delayMs === run.delayMs && r.system === run.system,
+    )
+    .sort((a, b) => a.repeat - b.repeat);
+}
+
+/** A system's median run of a case by rows/s (of an even number, the slower of the middle two). */
+function median(results: readonly RunResult[], run: Case & Pick<RunResult, 'system'>): RunResult | undefined {
+  const runs = runsOf(results, run).sort((a, b) => a.rowsPerSecond - b.rowsPerSecond);
+  return runs[Math.floor((runs.length - 1) / 2)];
+}
+
+/** trigsync ÷ native of each repeat of a case, in the order they ran. */
+function pairRatios(results: readonly RunResult[], run: Case): string {
+  const trigsync = runsOf(results, { ...run, system: 'trigsync' });
+  const native = runsOf(results, { ...run, system: 'native' });
+  return trigsync
+    .map((t, i) => (native[i] === undefined ? '-' : fmt(t.rowsPerSecond / native[i].rowsPerSecond, 2)))
+    .join(' ');
 }
 
 /**

@@ -32,21 +32,23 @@ export async function relationalBench({ options, load }: BenchContext): Promise<
         // One run of each system first, not shown: every later run finds the bench's process warm (its
         // JavaScript compiled, trigsync's daemon included), and the first shown run would not.
         for (const side of [trigsync, native]) {
-          await measureRun(rig, side, { shape: 'orders', mode: 'backlog', route: routes[0]! });
+          await measureRun(rig, side, { shape: 'orders', mode: 'backlog', route: routes[0]!, repeat: 0 });
         }
         const results: RunResult[] = [];
-        // Delay by delay, trigsync then native in each workload, so that a change in the machine's load
-        // hits both alike.
+        // Delay by delay, trigsync then native in each workload and repeat, so that a change in the
+        // machine's load hits both alike.
         for (const route of routes) {
           for (const shape of shapes) {
             for (const mode of modes) {
-              for (const side of [trigsync, native]) {
-                const result = await measureRun(rig, side, { shape, mode, route });
-                results.push(result);
-                console.error(
-                  `  ${shape}, ${mode}, ${route.delayMs} ms, ${side.system}: ${fmt(result.rowsPerSecond)} rows/s` +
-                    (result.finished ? '' : ' (did not finish)'),
-                );
+              for (let repeat = 0; repeat < options.repeats; repeat++) {
+                for (const side of [trigsync, native]) {
+                  const result = await measureRun(rig, side, { shape, mode, route, repeat });
+                  results.push(result);
+                  console.error(
+                    `  ${shape}, ${mode}, ${route.delayMs} ms, ${side.system}, run ${repeat + 1}: ` +
+                      `${fmt(result.rowsPerSecond)} rows/s${result.finished ? '' : ' (did not finish)'}`,
+                  );
+                }
               }
             }
           }
@@ -55,7 +57,7 @@ export async function relationalBench({ options, load }: BenchContext): Promise<
           console.log(`${relationalTable(results, shape, options)}\n`);
           console.log(`${writersTable(results, shape, options.delays)}\n`);
         }
-        console.log(relationalNotes(options.maxWaitSeconds));
+        console.log(relationalNotes(options.maxWaitSeconds, options.repeats));
         const file = await writeResults('relational', new Date(machine.date), {
           machine,
           serverSettings: logicalSettings,
@@ -64,6 +66,7 @@ export async function relationalBench({ options, load }: BenchContext): Promise<
             singles: options.singles,
             delays: options.delays,
             maxWaitSeconds: options.maxWaitSeconds,
+            repeats: options.repeats,
             writers,
             linesPerOrder,
             keptUpSeconds,

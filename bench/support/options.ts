@@ -37,6 +37,8 @@ export interface BenchOptions {
   delays: number[];
   /** relational: how long a run waits for its target before it is reported as not finished. */
   maxWaitSeconds: number;
+  /** relational: runs of each system per workload and delay; the tables show the median's. */
+  repeats: number;
   /** fanout: target counts, each run on its own. */
   fanoutTargets: number[];
   /** fanout: single-row changes in the drained backlog. */
@@ -64,7 +66,7 @@ export type BenchName = (typeof benchNames)[number];
 export const usage = `usage: npm run bench -- [capture] [throughput] [latency] [soak] [prune] [relational] [fanout] [options]
                                                                              (all when none is named)
   --quick               short runs for a first look: 5-s runs, a 200k backlog, a 60-s soak, default batch size
-                        only, 1,000 orders, 4,000 single rows and 60-s waits in relational
+                        only, 1,000 orders, 4,000 single rows, 60-s waits and one run a case in relational
   --seconds N           capture: seconds per single-row TPS run             (BENCH_SECONDS, default 20)
   --clients LIST        capture: client counts                              (BENCH_CLIENTS, default 1,4,8)
   --rows N              throughput: changes per case                        (BENCH_ROWS, default 100000)
@@ -81,6 +83,7 @@ export const usage = `usage: npm run bench -- [capture] [throughput] [latency] [
   --singles N           relational: single-row transactions a run           (BENCH_SINGLES, default 20000)
   --delays LIST         relational: one-way network delays in ms; 0: none   (BENCH_DELAYS, default 0,5,20)
   --max-wait N          relational: seconds a run waits for its target      (BENCH_MAX_WAIT, default 120)
+  --repeats N           relational: runs of each system per case, median    (BENCH_REPEATS, default 3)
   --fanout-targets LIST fanout: target counts, a run each                 (BENCH_FANOUT_TARGETS, default 1,8,20)
   --fanout-rows N       fanout: single-row changes in the drained backlog   (BENCH_FANOUT_ROWS, default 50000)
   --node-load           use the Node load generator instead of pgbench      (BENCH_NODE_LOAD=1)`;
@@ -107,6 +110,7 @@ export function parseOptions(argv: string[]): { names: BenchName[]; options: Ben
       singles: { type: 'string' },
       delays: { type: 'string' },
       'max-wait': { type: 'string' },
+      repeats: { type: 'string' },
       'fanout-targets': { type: 'string' },
       'fanout-rows': { type: 'string' },
       'node-load': { type: 'boolean' },
@@ -145,6 +149,7 @@ export function parseOptions(argv: string[]): { names: BenchName[]; options: Ben
       singles: int(values.singles ?? env.BENCH_SINGLES ?? (quick ? '4000' : '20000'), 'singles'),
       delays: [...new Set(list(values.delays ?? env.BENCH_DELAYS ?? '0,5,20', 0))],
       maxWaitSeconds: int(values['max-wait'] ?? env.BENCH_MAX_WAIT ?? (quick ? '60' : '120'), 'max-wait'),
+      repeats: int(values.repeats ?? env.BENCH_REPEATS ?? (quick ? '1' : '3'), 'repeats'),
       fanoutTargets: [...new Set(list(values['fanout-targets'] ?? env.BENCH_FANOUT_TARGETS ?? '1,8,20'))],
       fanoutRows: int(values['fanout-rows'] ?? env.BENCH_FANOUT_ROWS ?? '50000', 'fanout-rows'),
       nodeLoad: values['node-load'] === true || env.BENCH_NODE_LOAD === '1',
