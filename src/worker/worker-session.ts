@@ -128,9 +128,16 @@ export async function openSession(context: SessionContext): Promise<Session> {
     }
     context.log.info('connected to target');
     // A plan made ahead predates the operator's state read above: an operator's act since is noticed
-    // as any other (a NOTIFY, or the request's periodic look), which plans again.
-    const plan = opened.plan ?? (await onTarget(() => context.planKeeper.build(target)));
-    const positionLost = await claim(context, source, plan, position, unrecordedChanges);
+    // as any other (a NOTIFY, or the request's periodic look), which plans again. The position is
+    // claimed on the source while the target plans: a far source's round trips beside a far target's.
+    const planning = opened.plan ?? onTarget(() => context.planKeeper.build(target));
+    const [planned, claimed] = await Promise.allSettled([
+      planning,
+      claim(context, source, () => planning, position, unrecordedChanges),
+    ]);
+    if (planned.status === 'rejected') throw planned.reason;
+    if (claimed.status === 'rejected') throw claimed.reason;
+    const [plan, positionLost] = [planned.value, claimed.value];
     return {
       source,
       target,
@@ -176,7 +183,7 @@ async function registeredPosition(
 async function claim(
   context: SessionContext,
   source: pg.Client,
-  plan: TargetPlan,
+  plan: () => TargetPlan | Promise<TargetPlan>,
   position: Position,
   unrecordedChanges: number,
 ): Promise<boolean> {
@@ -194,7 +201,7 @@ async function claim(
     await claimPosition(source, context.config.schema, name, position);
     return false;
   } catch (thrown) {
-    if (!(thrown instanceof PositionLost) || !context.syncCoversAll(plan)) throw thrown;
+    if (!(thrown instanceof PositionLost) || !context.syncCoversAll(await plan())) throw thrown;
     context.log.warn({ err: thrown.message }, 'position lost; the requested sync copies every table');
     return true;
   }
