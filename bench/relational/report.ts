@@ -17,8 +17,8 @@ export function relationalTable(
   const rows: Cell[][] = [];
   for (const mode of modes) {
     for (const delayMs of options.delays) {
-      const trigsync = median(results, { shape, mode, delayMs, system: 'trigsync' });
-      const native = median(results, { shape, mode, delayMs, system: 'native' });
+      const trigsync = medianRun(results, { shape, mode, delayMs, system: 'trigsync' });
+      const native = medianRun(results, { shape, mode, delayMs, system: 'native' });
       if (trigsync === undefined || native === undefined) continue;
       rows.push([
         mode,
@@ -66,8 +66,8 @@ export function relationalTable(
 /** What the live runs' writers wrote, per delay: trigsync's pay for capture, native's do not. */
 export function writersTable(results: readonly RunResult[], shape: Shape, delays: readonly number[]): string {
   const rows = delays.flatMap((delayMs): Cell[][] => {
-    const trigsync = median(results, { shape, mode: 'live', delayMs, system: 'trigsync' });
-    const native = median(results, { shape, mode: 'live', delayMs, system: 'native' });
+    const trigsync = medianRun(results, { shape, mode: 'live', delayMs, system: 'trigsync' });
+    const native = medianRun(results, { shape, mode: 'live', delayMs, system: 'native' });
     if (trigsync === undefined || native === undefined) return [];
     return [
       [
@@ -119,8 +119,14 @@ function runsOf(results: readonly RunResult[], run: Case & Pick<RunResult, 'syst
     .sort((a, b) => a.repeat - b.repeat);
 }
 
-/** A system's median run of a case by rows/s (of an even number, the slower of the middle two). */
-function median(results: readonly RunResult[], run: Case & Pick<RunResult, 'system'>): RunResult | undefined {
+/**
+ * A system's median run of a case by rows/s (of an even number, the slower of the middle two): a run,
+ * not support/report.ts's median of numbers, since the table shows that run's first rows and outcome.
+ */
+function medianRun(
+  results: readonly RunResult[],
+  run: Case & Pick<RunResult, 'system'>,
+): RunResult | undefined {
   const runs = runsOf(results, run).sort((a, b) => a.rowsPerSecond - b.rowsPerSecond);
   return runs[Math.floor((runs.length - 1) / 2)];
 }
