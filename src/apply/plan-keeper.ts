@@ -25,11 +25,17 @@ import { describeSourceTables, type SourceTables } from '../capture/source-table
 import { forgetDrained } from '../capture/table-set.js';
 import { formatQualifiedName } from '../config/identifiers.js';
 import { sendPipelined } from '../db/pipeline.js';
-import type { CapturedTable, Config, TableMapping, TargetConfig } from '../config/types.js';
+import type { CapturedTable, Config, QualifiedName, TableMapping, TargetConfig } from '../config/types.js';
 import { ConfigError } from '../failure/errors.js';
 import type { Logger } from '../lib/logger.js';
 import { parseSnapshot, seesAllOf, type Snapshot } from '../changelog/snapshot.js';
-import { buildTargetPlan, type TargetPlan } from './plan.js';
+import {
+  buildTargetPlan,
+  planFromCatalog,
+  targetCatalogReads,
+  type TargetCatalog,
+  type TargetPlan,
+} from './plan.js';
 
 /** The source's tables' catalog versions now (catalogVersions, or the daemon's shared SharedLog.versions). */
 export type VersionReader = (
@@ -43,6 +49,40 @@ export interface Drain {
   table: CapturedTable;
   mapping: TableMapping;
   until: Snapshot;
+}
+
+/**
+ * What a plan reads of the target, in one round trip: the catalog of the tables it takes (plan.ts) and
+ * the guards of those configured. A worker's first session sends it as soon as its target connection
+ * opens, before the source's tables are known (src/worker/early-session.ts): on a fresh backend it is
+ * the start's slowest read of the target (20 ms on one host, its catalog caches cold).
+ */
+export interface PlanReads {
+  catalog: TargetCatalog;
+  guards: GuardsRead | undefined;
+}
+
+/** Read what a plan of `planned`'s tables needs of the target; the guards of `target`'s own. */
+export async function readForPlan(
+  client: pg.Client,
+  config: Config,
+  target: TargetConfig,
+  planned: TargetConfig = target,
+): Promise<PlanReads> {
+  const names = planned.tables.map((m) => m.target);
+  const guarded = target.tables.map((m) => m.target);
+  const [described, edges, guards] = await sendPipelined<unknown>(client, () => [
+    ...targetCatalogReads(client, names),
+    readGuards(client, config, target, guarded),
+  ]);
+  return {
+    catalog: { names, described: described!, edges: edges! },
+    guards: guards!.status === 'fulfilled' ? (guards!.value as GuardsRead) : undefined,
+  };
+}
+
+function sameNames(a: readonly QualifiedName[], b: readonly QualifiedName[]): boolean {
+  return a.length === b.length && a.every((n, i) => formatQualifiedName(n) === formatQualifiedName(b[i]!));
 }
 
 export class PlanKeeper {
@@ -70,23 +110,24 @@ export class PlanKeeper {
     this.#byRelid = new Map([...sourceTables].map(([display, t]) => [t.relid, { ...t, display }]));
   }
 
-  /** The plan against the target as it is now, its guards in place; warnings are logged. */
-  async build(targetClient: pg.Client): Promise<TargetPlan> {
-    // The plan's catalog reads and the guards' go in one round trip (a slow link pays one at a start).
-    const [built, guards] = await sendPipelined<unknown>(targetClient, () => [
-      buildTargetPlan(this.config, this.#draining(), this.#sourceTables, targetClient),
-      readGuards(
-        targetClient,
-        this.config,
-        this.target,
-        this.target.tables.map((m) => m.target),
-      ),
-    ]);
+  /**
+   * The plan against the target as it is now, its guards in place; warnings are logged. `ahead`: the
+   * target's catalog read before (readForPlan), used where it covers the tables this plan takes.
+   */
+  async build(targetClient: pg.Client, ahead?: PlanReads): Promise<TargetPlan> {
+    const planned = this.#draining();
+    const reads =
+      ahead !== undefined &&
+      sameNames(
+        ahead.catalog.names,
+        planned.tables.map((m) => m.target),
+      )
+        ? ahead
+        : await readForPlan(targetClient, this.config, this.target, planned);
     let plan: TargetPlan;
-    if (built!.status === 'fulfilled') {
-      plan = built!.value as TargetPlan;
-    } else {
-      const thrown: unknown = built!.reason;
+    try {
+      plan = planFromCatalog(this.config, planned, this.#sourceTables, reads.catalog);
+    } catch (thrown) {
       if (!(thrown instanceof ConfigError) || this.#drains.length === 0) throw thrown;
       plan = await buildTargetPlan(this.config, this.target, this.#sourceTables, targetClient);
       const tables = this.#drains.map((d) => formatQualifiedName(d.table));
@@ -98,8 +139,13 @@ export class PlanKeeper {
     }
     // Guards go with the configured tables only: a drained table is on its way out.
     const configured = new Map([...plan.tables].filter(([relid]) => !this.ceilings.has(relid)));
-    const read = guards!.status === 'fulfilled' ? (guards!.value as GuardsRead) : undefined;
-    await reconcileGuards(targetClient, this.config, this.target, { ...plan, tables: configured }, read);
+    await reconcileGuards(
+      targetClient,
+      this.config,
+      this.target,
+      { ...plan, tables: configured },
+      reads.guards,
+    );
     for (const warning of plan.warnings) this.log.warn(warning);
     return plan;
   }

@@ -83,6 +83,24 @@ function scalarInImage(column: ColumnInfo): boolean {
   return column.textForm || !(column.array || column.json || column.composite);
 }
 
+/**
+ * What a plan reads of the target's catalog: its tables by name and the foreign keys among them, each
+ * statement's outcome as answered. Read where the plan is built, or sent ahead (targetCatalogReads).
+ */
+export interface TargetCatalog {
+  names: readonly QualifiedName[];
+  described: PromiseSettledResult<unknown>;
+  edges: PromiseSettledResult<unknown>;
+}
+
+/** The catalog read's two statements on `client`, for one round trip with others (src/db/pipeline.ts). */
+export function targetCatalogReads(
+  client: pg.ClientBase,
+  names: readonly QualifiedName[],
+): [Promise<unknown>, Promise<unknown>] {
+  return [describeTables(client, names), foreignKeyEdges(client, names)];
+}
+
 /** Build a target's plan against its server; throws one ConfigError listing every problem. */
 export async function buildTargetPlan(
   config: Config,
@@ -90,19 +108,32 @@ export async function buildTargetPlan(
   sourceTables: SourceTables,
   targetClient: pg.ClientBase,
 ): Promise<TargetPlan> {
+  const names = target.tables.map((m) => m.target);
+  const [described, edges] = await sendPipelined<unknown>(targetClient, () =>
+    targetCatalogReads(targetClient, names),
+  );
+  return planFromCatalog(config, target, sourceTables, { names, described: described!, edges: edges! });
+}
+
+/**
+ * A target's plan from its catalog as read (`catalog`, of `target`'s tables); throws one ConfigError
+ * listing every problem.
+ */
+export function planFromCatalog(
+  config: Config,
+  target: TargetConfig,
+  sourceTables: SourceTables,
+  catalog: TargetCatalog,
+): TargetPlan {
   const problems: string[] = [];
   const warnings: string[] = [];
   const tables = new Map<number, TablePlan>();
   /** Source relid -> the target table's relid. */
   const targetRelids = new Map<number, number>();
-  const names = target.tables.map((m) => m.target);
-  // One round trip for both; the foreign keys' failure is thrown after the config's problems.
-  const [describing, edges] = await sendPipelined<unknown>(targetClient, () => [
-    describeTables(targetClient, names),
-    foreignKeyEdges(targetClient, names),
-  ]);
-  if (describing!.status === 'rejected') throw describing!.reason;
-  const described = describing!.value as Awaited<ReturnType<typeof describeTables>>;
+  // The foreign keys' failure is thrown after the config's problems.
+  const { described: describing, edges } = catalog;
+  if (describing.status === 'rejected') throw describing.reason;
+  const described = describing.value as Awaited<ReturnType<typeof describeTables>>;
   for (const [m, mapping] of target.tables.entries()) {
     const sourceName = formatQualifiedName(mapping.source);
     const targetName = formatQualifiedName(mapping.target);
@@ -182,8 +213,8 @@ export async function buildTargetPlan(
     });
   }
   if (problems.length > 0) throw new ConfigError(problems);
-  if (edges!.status === 'rejected') throw edges!.reason;
-  rankByForeignKeys(edges!.value as Awaited<ReturnType<typeof foreignKeyEdges>>, tables, targetRelids);
+  if (edges.status === 'rejected') throw edges.reason;
+  rankByForeignKeys(edges.value as Awaited<ReturnType<typeof foreignKeyEdges>>, tables, targetRelids);
   const readTables: ReadTable[] = [...tables.values()].map((t) => {
     const mapping = target.tables.find((m) => formatQualifiedName(m.source) === t.sourceName);
     return {

@@ -15,7 +15,7 @@ import { SharedConnections } from '../db/shared-connection.js';
 import type { TermFence } from '../db/term-fence.js';
 import type { Logger } from '../lib/logger.js';
 import { warmReader } from '../apply/log-reader.js';
-import { PlanKeeper } from '../apply/plan-keeper.js';
+import { PlanKeeper, readForPlan, type PlanReads } from '../apply/plan-keeper.js';
 import { openTarget, type OpenedTarget } from './worker-session.js';
 
 /**
@@ -62,15 +62,22 @@ async function primedSourceConnection(config: Config): Promise<pg.Client> {
   return client;
 }
 
+/** A target's connection opened as the daemon starts, with what its first plan reads of the target. */
+export interface AheadTarget {
+  client: pg.Client;
+  reads: PlanReads;
+}
+
 /**
  * The connections a leader's first term needs, opened as the daemon starts, beside its check of the
  * source and before it knows whether it leads: the workers' source connections (primed as
- * primedSourceConnection) and each target's. A new connection costs a few milliseconds of
- * authentication on each side (SCRAM) and a round trip or two; a standby closes them unused.
+ * primedSourceConnection) and each target's, on which the first plan's reads of the target are sent at
+ * once (they need only the config). A new connection costs a few milliseconds of authentication on each
+ * side (SCRAM) and a round trip or two; a standby closes them unused.
  */
 export class StartConnections {
   readonly #source: EarlyConnection[];
-  readonly #targets: Map<string, EarlyConnection>;
+  readonly #targets: Map<string, Early<AheadTarget>>;
 
   constructor(config: Config) {
     const options = daemonConnectOptions(config);
@@ -79,7 +86,20 @@ export class StartConnections {
       () => new EarlyConnection(() => primedSourceConnection(config)),
     );
     this.#targets = new Map(
-      config.targets.map((t) => [t.name, new EarlyConnection(() => connect(t.url, options))]),
+      config.targets.map((t) => [
+        t.name,
+        new Early(
+          connect(t.url, options).then(async (client) => {
+            try {
+              return { client, reads: await readForPlan(client, config, t) };
+            } catch (thrown) {
+              await client.end().catch(() => undefined);
+              throw thrown;
+            }
+          }),
+          ({ client }) => client.end(),
+        ),
+      ]),
     );
   }
 
@@ -88,8 +108,8 @@ export class StartConnections {
     return this.#source.shift()?.take();
   }
 
-  /** The connection to the target named `name`, unless taken. */
-  takeTarget(name: string): Promise<pg.Client> | undefined {
+  /** The connection to the target named `name` and its plan's reads, unless taken. */
+  takeTarget(name: string): Promise<AheadTarget> | undefined {
     const early = this.#targets.get(name);
     this.#targets.delete(name);
     return early?.take();
@@ -175,18 +195,22 @@ export class EarlySessions {
   }
 }
 
-/** The target side, and its plan where `planKeeper` knows the source's tables. */
+/**
+ * The target side, and its plan where `planKeeper` knows the source's tables; on the connection opened
+ * at the daemon's start (`ahead`), whose plan reads are taken where they cover the plan's tables.
+ */
 function openTargetEarly(
   config: Config,
   target: TargetConfig,
   origin: Promise<string>,
   planKeeper: PlanKeeper | undefined,
-  connection?: Promise<pg.Client>,
+  ahead?: Promise<AheadTarget>,
 ): Early<OpenedTarget> {
+  const connection = ahead?.then(({ client }) => client);
   const opening = openTarget(config, target, origin, connection).then(async (opened) => {
     if (planKeeper === undefined) return opened;
     try {
-      return { ...opened, plan: await planKeeper.build(opened.client) };
+      return { ...opened, plan: await planKeeper.build(opened.client, (await ahead)?.reads) };
     } catch (thrown) {
       await opened.client.end().catch(() => undefined);
       throw thrown;

@@ -122,6 +122,47 @@ describe("a start's target sessions", () => {
     await expectSameItems(src.url, dst.url);
   });
 
+  it("read the target's catalog for their plans while the source is checked", async () => {
+    const { src, dst, config } = await caughtUpPair();
+    await src.cluster.query(`insert into items values (501, 'backlog')`, [], src.name);
+    // The check's first read of the source (src/capture/migrations.ts) waits behind this lock.
+    await withClient(src.url, async (holder) => {
+      await holder.query('begin');
+      await holder.query(`lock table "${config.schema}".schema_version in access exclusive mode`);
+      const starting = startDaemon(config);
+      starting.catch(() => undefined);
+      const checkWaits = async () =>
+        (
+          await src.cluster.query<{ n: number }>(
+            `select count(*)::int as n from pg_stat_activity
+              where datname = $1 and application_name = 'trigsync' and wait_event_type = 'Lock'`,
+            [src.name],
+          )
+        )[0]!.n === 1;
+      await waitFor(checkWaits, { what: 'the check to wait for the schema_version lock' });
+      // The plan's reads end with the guards' (src/apply/plan-keeper.ts readForPlan), the only statement
+      // of a worker's target session that reads pg_trigger's arguments.
+      await waitFor(
+        async () =>
+          (
+            await dst.cluster.query<{ n: number }>(
+              `select count(*)::int as n from pg_stat_activity
+                where datname = $1 and application_name = 'trigsync' and state = 'idle'
+                  and query like '%tgargs%'`,
+              [dst.name],
+            )
+          )[0]!.n === 1,
+        { what: "the plan's reads on the target while the check waits" },
+      );
+      expect(await checkWaits()).toBe(true);
+      await holder.query('commit');
+      const daemon = await starting;
+      await waitCaughtUp(config);
+      await daemon.stop();
+    });
+    await expectSameItems(src.url, dst.url);
+  });
+
   it('of a daemon that stands by are closed: it opened them before it knew', async () => {
     const { dst, config } = await caughtUpPair();
     const sessions = async () =>
