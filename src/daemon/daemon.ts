@@ -11,17 +11,14 @@
  */
 import type pg from 'pg';
 
-import type { Drain } from '../apply/plan-keeper.js';
 import { SharedLog, type SharedLogCounts } from '../apply/shared-log.js';
 import { TargetWorker } from '../worker/worker.js';
 import { EarlySessions, StartConnections, workerSourceConnections } from '../worker/early-session.js';
 import { sourceOrigin } from '../capture/install.js';
 import { CaptureWatcher } from '../capture/capture-watcher.js';
-import { copyAdvice, drainingTables, notInConfigAdvice } from '../capture/table-set.js';
 import { assertSchemaKnown, latestVersion } from '../capture/migrations.js';
 import { installedAsConfigured } from '../capture/install-digest.js';
 import { describeSourceTables, type SourceTables } from '../capture/source-tables.js';
-import { formatQualifiedName } from '../config/identifiers.js';
 import type { Config } from '../config/types.js';
 import { connect, daemonConnectOptions, EarlyConnection, sourceDatabase } from '../db/connect.js';
 import type { TermFence } from '../db/term-fence.js';
@@ -33,21 +30,11 @@ import { RetryLoop, type Runnable } from '../lib/runnable.js';
 import { installSource } from '../operator/install-source.js';
 import { LogListener } from './listener.js';
 import { LogPruner } from '../changelog/pruner.js';
-import { parseSnapshot } from '../changelog/snapshot.js';
-import { claimedMessage } from '../changelog/targets.js';
 import { Metrics } from '../metrics/metrics.js';
 import { MetricsServer } from '../metrics/server.js';
 import { Leadership } from './leadership.js';
 import { StatusSampler } from './status-sampler.js';
-
-/** What the source told us at start, which every term's workers need. */
-interface SourceFacts {
-  origin: string;
-  sourceTables: SourceTables;
-  /** Tables targets no longer take and still drain, by target; described alongside for their plans. */
-  drains: Map<string, Drain[]>;
-  drainedTables: SourceTables;
-}
+import { logDrains, logInstall, readSourceFacts, type SourceFacts } from './source-facts.js';
 
 export class Daemon {
   readonly events = new TrigsyncEvents();
@@ -203,7 +190,7 @@ export class Daemon {
       const origin = current ? await sourceOrigin(client, config.schema).catch(() => undefined) : undefined;
       const installed =
         origin !== undefined && (await installedAsConfigured(client, config, described.tables))
-          ? await this.termFacts(client, origin, described.tables)
+          ? await readSourceFacts(client, config, origin, described.tables)
           : undefined;
       this.checked = { client, tables: described.tables, origin, installed };
     } catch (thrown) {
@@ -242,69 +229,18 @@ export class Daemon {
   }
 
   private async install(fence: TermFence): Promise<SourceFacts> {
-    const { config, logger } = this;
+    const { config } = this;
     const { client, tables } = await this.installSession(fence);
     try {
       const report = await installSource(client, config, tables, this.stopRequested.signal);
-      logger.info(
-        {
-          schema: report.schema,
-          tables: report.tables.length,
-          added: report.targetsAdded,
-          removed: report.targetsRemoved,
-          group: config.group,
-        },
-        'source installed',
-      );
-      for (const claimed of report.targetsClaimed)
-        logger.warn(
-          { target: claimed.name, from: claimed.from, group: config.group },
-          claimedMessage(claimed, config.group),
-        );
-      if (report.notInConfig.length > 0)
-        logger.warn({ tables: report.notInConfig }, notInConfigAdvice(report.notInConfig));
-      for (const gap of report.toCopy) logger.warn({ ...gap }, copyAdvice(gap));
-      for (const { target, table } of report.copying)
-        logger.info(
-          { target, table },
-          `target ${target}: copies ${table}, which it takes anew (initialSync: copy)`,
-        );
-      const facts = await this.termFacts(
-        client,
-        await sourceOrigin(client, config.schema),
-        report.sourceTables,
-      );
-      for (const [target, drains] of facts.drains)
-        for (const { table } of drains)
-          logger.info(
-            { target, table: formatQualifiedName(table) },
-            `target ${target}: ${formatQualifiedName(table)} removed from its tables; its changes already in the log are still applied`,
-          );
+      logInstall(this.logger, config, report);
+      const origin = await sourceOrigin(client, config.schema);
+      const facts = await readSourceFacts(client, config, origin, report.sourceTables);
+      logDrains(this.logger, facts);
       return facts;
     } finally {
       await client.end().catch(() => undefined);
     }
-  }
-
-  /** What the workers start with, read from the installed source: the tables the group's targets drain. */
-  private async termFacts(
-    client: pg.Client,
-    origin: string,
-    sourceTables: SourceTables,
-  ): Promise<SourceFacts> {
-    const { config } = this;
-    const draining = (await drainingTables(client, config.schema)).filter((d) =>
-      config.targets.some((t) => t.name === d.target),
-    );
-    // A drained table that cannot be described (dropped since) is left out of its target's plan.
-    const drained = await describeSourceTables(client, { ...config, tables: draining.map((d) => d.table) });
-    const drains = new Map<string, Drain[]>();
-    for (const d of draining) {
-      const list = drains.get(d.target) ?? [];
-      list.push({ relid: d.relid, table: d.table, mapping: d.mapping, until: parseSnapshot(d.until) });
-      drains.set(d.target, list);
-    }
-    return { origin, sourceTables, drains, drainedTables: drained.tables };
   }
 
   /**
