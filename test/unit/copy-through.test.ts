@@ -73,7 +73,9 @@ describe('runCopyOutSql', () => {
     expect(sql).toContain(`'{101,103,104,105}'::xid8[]`);
     expect(sql).toContain(`'100:104:101,103'::pg_snapshot`);
     expect(sql).toContain('c.id > 60 and c.id <= 50');
-    expect(sql).toContain('c.id <= 95');
+    // Part B ends at the run's last id, not the window's ceiling (95): the scan stops with the run.
+    expect(sql).toContain('c.id > greatest(50, 60) and c.id <= 80');
+    expect(sql).not.toContain('c.id <= 95');
     expect(sql).toContain('where c.id <= 80');
     expect(sql).toContain('json_to_record(c.row) as r ("id" text, "Odd ""name""" text)');
     expect(sql).toContain('c.relid in (1)');
