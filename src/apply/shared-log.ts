@@ -15,18 +15,16 @@
  * on the lease of the worker that asked first, whose failure is its own: a worker that joined it reads
  * on its own lease instead.
  *
- * Starts: two window starts that see the same changes of the log (sameChanges) make windows to one tick
- * that hold the same changes, so a chunk is keyed by the first start seen of those that see the same.
- * Targets stopped at different idle ticks so read a backlog once, not once each: their stored starts
- * differ only by ticks that saw no new change.
+ * Starts: a chunk is keyed by the start that stands for its window's, one of those that see the same
+ * changes (window-starts.ts).
  */
 import type pg from 'pg';
 
 import { catalogVersions } from '../capture/catalog.js';
 import { coerceError } from '../failure/errors.js';
-import { sameChanges } from '../changelog/same-changes.js';
 import { parseSnapshot, seesAllOf } from '../changelog/snapshot.js';
 import { takeTick, type Chunk, type ChunkLimits, type Position, type Tick } from '../changelog/window.js';
+import { startKey, startsKept, WindowStarts } from './window-starts.js';
 
 /** What the SharedLog saved the source: tests and the fan-out bench read it. */
 export interface SharedLogCounts {
@@ -90,15 +88,8 @@ const chunkKeepMs = 30_000;
 const cachedChunks = 4;
 /** A rough per-change size of a LogChange object beside its images' text. */
 const changeOverhead = 256;
-/**
- * A new window start is compared with at most this many earlier ones (newest first), each comparison
- * one bounded probe of the log's txid index; the starts kept for comparing are as many.
- */
-const startsCompared = 3;
 /** Window ends whose tables' catalog versions are kept for later chunks and workers; the oldest go first. */
 const windowsVersioned = 64;
-/** Window starts remembered with the start that stands for them; the oldest are forgotten first. */
-const startsKept = 256;
 
 export class SharedLog {
   readonly counts: SharedLogCounts = {
@@ -120,10 +111,8 @@ export class SharedLog {
   private readonly chunks = new Map<string, Map<string, ChunkOffer>>();
   private readonly readers = new Map<object, ReaderState>();
   private cachedCost = 0;
-  /** By startKey: the key of the start that stands for it in chunk keys (itself, or one that sees the same). */
-  private readonly starts = new Map<string, Promise<string>>();
-  /** Starts that stand for themselves, newest last: a new start is compared with these. */
-  private readonly standing: Position['from'][] = [];
+  /** The start that stands for each window start in chunk keys (window-starts.ts). */
+  private readonly starts: WindowStarts;
   /** By the start that stands for them: the tick that a window from there was first opened to, and when. */
   private readonly windowEnds = new Map<string, { tick: Tick; at: number }>();
 
@@ -136,6 +125,7 @@ export class SharedLog {
     batchBytes: number,
   ) {
     this.cacheBytes = cachedChunks * batchBytes;
+    this.starts = new WindowStarts(schema, this.counts);
   }
 
   /**
@@ -337,42 +327,9 @@ export class SharedLog {
     return found;
   }
 
-  /** The key of the start that stands for `from` in chunk keys: found once per start, on `source`. */
+  /** The key of the start that stands for `from` in chunk keys (window-starts.ts). */
   private standIn(source: pg.ClientBase, from: Position['from']): Promise<string> {
-    const key = startKey(from);
-    const known = this.starts.get(key);
-    if (known !== undefined) return known;
-    const found = this.findStandIn(source, from, key);
-    this.starts.set(key, found);
-    // A failed comparison (the worker's connection) is tried again at the next read.
-    found.catch(() => {
-      if (this.starts.get(key) === found) this.starts.delete(key);
-    });
-    for (const old of this.starts.keys()) {
-      if (this.starts.size <= startsKept) break;
-      this.starts.delete(old);
-    }
-    return found;
-  }
-
-  private async findStandIn(source: pg.ClientBase, from: Position['from'], key: string): Promise<string> {
-    const compared = new Set<string>();
-    // A lone reader shares no chunk with another: its starts need no comparison, which costs a round trip
-    // to the source at every window (0.6 ms of a live change's 3 on loopback).
-    const alone = this.alone;
-    // Starts that stand for themselves may be added while a comparison runs: compare with those too.
-    while (!alone && compared.size < startsCompared) {
-      const other = this.standing.findLast((s) => !compared.has(startKey(s)));
-      if (other === undefined) break;
-      compared.add(startKey(other));
-      if (await sameChanges(source, this.schema, from, other)) {
-        this.counts.startsMerged++;
-        return startKey(other);
-      }
-    }
-    this.standing.push(from);
-    if (this.standing.length > startsCompared) this.standing.shift();
-    return key;
+    return this.starts.standIn(source, from, this.alone);
   }
 
   /** Readers that may still ask for a chunk of `query`: those reading by it, or not reading yet. */
@@ -431,10 +388,6 @@ function follows(tick: Tick, from: Position['from']): boolean {
 /** The chunk with an array of its (shared) changes of the taker's own. */
 function ownArray(chunk: Chunk): Chunk {
   return { ...chunk, changes: [...chunk.changes] };
-}
-
-function startKey(from: Position['from']): string {
-  return [from.snapshot, from.idBound, from.nextXid].join('|');
 }
 
 /** Where a chunk starts: everything but the query and the limits that decides a read's result. */
