@@ -23,9 +23,9 @@ import { catalogVersions, describeRelids, sameShape, type TableInfo } from '../c
 import { readGuards, reconcileGuards, type GuardsRead } from '../capture/guard.js';
 import { describeSourceTables, type SourceTables } from '../capture/source-tables.js';
 import { forgetDrained } from '../capture/table-set.js';
-import { formatQualifiedName } from '../config/identifiers.js';
+import { formatQualifiedName, sameNames } from '../config/identifiers.js';
 import { sendPipelined } from '../db/pipeline.js';
-import type { CapturedTable, Config, QualifiedName, TableMapping, TargetConfig } from '../config/types.js';
+import type { CapturedTable, Config, TableMapping, TargetConfig } from '../config/types.js';
 import { ConfigError } from '../failure/errors.js';
 import type { Logger } from '../lib/logger.js';
 import { parseSnapshot, seesAllOf, type Snapshot } from '../changelog/snapshot.js';
@@ -79,10 +79,6 @@ export async function readForPlan(
     catalog: { names, described: described!, edges: edges! },
     guards: guards!.status === 'fulfilled' ? (guards!.value as GuardsRead) : undefined,
   };
-}
-
-function sameNames(a: readonly QualifiedName[], b: readonly QualifiedName[]): boolean {
-  return a.length === b.length && a.every((n, i) => formatQualifiedName(n) === formatQualifiedName(b[i]!));
 }
 
 export class PlanKeeper {

@@ -15,6 +15,7 @@ import {
   formatQualifiedName,
   ident,
   qualifiedIdent,
+  sameNames,
   sqlLiteral,
 } from '../config/identifiers.js';
 import type { Config, QualifiedName, TargetConfig } from '../config/types.js';
@@ -64,9 +65,8 @@ export async function reconcileGuards(
   // Nearly every connect finds the guards as they should be: one read, without the lock's transaction
   // (four round trips more, a sixth of a worker's start across a slow link), and none where the caller
   // read them already for these very tables.
-  const names = (list: readonly QualifiedName[]) => JSON.stringify(list.map(formatQualifiedName));
   const states =
-    read !== undefined && names(read.tables) === names(tables)
+    read !== undefined && sameNames(read.tables, tables)
       ? read.states
       : (await readGuards(client, config, target, tables)).states;
   const settled = target.readOnly

@@ -92,6 +92,11 @@ export function sameName(a: QualifiedName, b: QualifiedName): boolean {
   return a.schema === b.schema && a.name === b.name;
 }
 
+/** Two lists name the same tables in the same order. */
+export function sameNames(a: readonly QualifiedName[], b: readonly QualifiedName[]): boolean {
+  return a.length === b.length && a.every((n, i) => sameName(n, b[i]!));
+}
+
 function quote(name: string): string {
   return `"${name.replaceAll('"', '""')}"`;
 }
