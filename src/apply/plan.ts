@@ -7,7 +7,7 @@ import type pg from 'pg';
 
 import { describeTables, foreignKeyEdges, type ColumnInfo } from '../capture/catalog.js';
 import type { SourceTables } from '../capture/source-tables.js';
-import { formatQualifiedName, qualifiedIdent } from '../config/identifiers.js';
+import { formatQualifiedName, ident, qualifiedIdent } from '../config/identifiers.js';
 import type { Config, QualifiedName, TargetConfig } from '../config/types.js';
 import { sendPipelined } from '../db/pipeline.js';
 import { ConfigError } from '../failure/errors.js';
@@ -63,13 +63,25 @@ export interface TargetPlan {
 /**
  * The row filter, evaluated over the row image typed as the source table. json_populate_record cannot
  * de-escape `\u0000` (a json column may hold it), so for tables with json columns the filter sees it
- * as U+2400 (␀); the image itself is never changed.
+ * as U+2400 (␀); the image itself is never changed. An image holds NULL for a virtual generated column
+ * (PostgreSQL 18), which a filter reads on the source table as its expression's value: the filter
+ * sees the expression computed from the image's other columns, as a copy's filter on the table does.
  */
 function filterOf(source: QualifiedName, columns: ColumnInfo[], where: string): (image: string) => string {
   return (image) => {
     const row =
       jsonColumnsOf(columns).length === 0 ? image : `replace(${image}::text, '\\u0000', '\\u2400')::json`;
-    return `(select (${where}) from json_populate_record(null::${qualifiedIdent(source)}, ${row}) as t)`;
+    const typed = `json_populate_record(null::${qualifiedIdent(source)}, ${row}) as t`;
+    if (!columns.some((c) => c.virtualExpression !== null)) return `(select (${where}) from ${typed})`;
+    // The expression names the table's columns unqualified, and `t` holds every one of them.
+    const computed = columns
+      .map((c) =>
+        c.virtualExpression === null
+          ? `t.${ident(c.name)}`
+          : `(${c.virtualExpression})::${c.type} as ${ident(c.name)}`,
+      )
+      .join(', ');
+    return `(select (${where}) from (select ${computed} from ${typed}) as t)`;
   };
 }
 

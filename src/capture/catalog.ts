@@ -11,6 +11,11 @@ export interface ColumnInfo {
   type: string;
   /** A generated column is computed by its own server and never written. */
   generated: boolean;
+  /**
+   * A virtual generated column (PostgreSQL 18): its expression, which no row holds. A trigger's
+   * transition table, and so a row image, has NULL for it; a row filter computes it from the image.
+   */
+  virtualExpression: string | null;
   notNull: boolean;
   /**
    * to_json() would write the column through a cast to json (hstore, PostGIS types, or an array, domain or
@@ -63,6 +68,10 @@ const castToJson = `exists (
         and r.typ not in ('json'::regtype, 'jsonb'::regtype))`;
 
 /** Whether column `a` is of an array type, or a domain over one. */
+/** pg_attribute `a`'s expression when it is a virtual generated column ('v', PostgreSQL 18), else NULL. */
+const virtualExpression = `(select pg_get_expr(d.adbin, d.adrelid) from pg_attrdef d
+   where d.adrelid = a.attrelid and d.adnum = a.attnum and a.attgenerated = 'v')`;
+
 const arrayType = `(select coalesce(b.typcategory, t.typcategory) = 'A'
                       from pg_type t left join pg_type b on t.typtype = 'd' and b.oid = t.typbasetype
                      where t.oid = a.atttypid)`;
@@ -98,6 +107,7 @@ const describeColumns = `select c.oid::int8 as relid, c.relkind = 'p' as partiti
    (select json_agg(json_build_object('name', a.attname,
                                       'type', format_type(a.atttypid, a.atttypmod),
                                       'generated', a.attgenerated <> '',
+                                      'virtualExpression', ${virtualExpression},
                                       'notNull', a.attnotnull,
                                       'textForm', ${castToJson},
                                       'array', ${arrayType},
