@@ -181,6 +181,9 @@ class TableChanges {
     }
     for (const state of this.keys.values()) {
       if (moved.has(state.canonical)) continue;
+      // A key that came and went, whose delete only checks that the target holds no row under it: under
+      // a loose key, that row may be one of this table's new keys in other letters.
+      if (state.after === undefined && state.before === undefined && this.table.looseKey) continue;
       if (state.after === undefined) steps.delete.push(state);
       else if (state.before === undefined) steps.insert.push(state);
       else steps.update.push(state);
@@ -201,6 +204,11 @@ class Segment {
   private readonly openIn = new Map<string, number>();
   /** `relid:key` of every waiting arrival -> its statement. */
   private readonly waitingKeys = new Map<string, number>();
+  /**
+   * Of each table whose keys are loose (TablePlan.looseKey), the statements of its removals whose key
+   * did not come back in the same change: a delete's (null), a key-changing update's.
+   */
+  private readonly removals = new Map<number, Set<number | null>>();
 
   constructor(private readonly plans: ReadonlyMap<number, TablePlan>) {}
 
@@ -223,8 +231,13 @@ class Segment {
       this.settleKey(table, from, change.statement);
       changes.add(removal, from);
     }
-    if (arrival === undefined) return;
-    const to = changes.keyOf(arrival.image);
+    const to = arrival === undefined ? undefined : changes.keyOf(arrival.image);
+    if (from !== undefined && table.looseKey && from.canonical !== to?.canonical) {
+      let statements = this.removals.get(table.relid);
+      if (statements === undefined) this.removals.set(table.relid, (statements = new Set()));
+      statements.add(change.statement);
+    }
+    if (arrival === undefined || to === undefined) return;
     this.settleKey(table, to, change.statement);
     if (change.statement === null) {
       changes.add(arrival, to);
@@ -241,6 +254,20 @@ class Segment {
     }
     statement.arrivals.push({ event: arrival, key: to });
     this.waitingKeys.set(`${table.relid}:${to.canonical}`, change.statement);
+  }
+
+  /**
+   * Whether `change` would bring a row of a loose-key table after a removal of another statement in this
+   * segment. Its steps insert before they delete, which is right only where an inserted key differs from
+   * every deleted one; loose keys that differ in text may be one key to the target ('tAg5' inserted
+   * where 'TAG5' was deleted), and the delete would then take the new row. Such a change starts a new
+   * segment, applied after this one, as a TRUNCATE does. The rows of one UPDATE statement stay together.
+   */
+  mixes(change: LogChange, table: TablePlan): boolean {
+    if (!table.looseKey || change.op === 'D' || change.op === 'V') return false;
+    const statements = this.removals.get(table.relid);
+    if (statements === undefined) return false;
+    return change.statement === null || statements.size > 1 || !statements.has(change.statement);
   }
 
   private settleKey(table: TablePlan, key: KeyText, statement: number | null): void {
@@ -300,8 +327,13 @@ export function buildSteps(
     const table = tables.get(change.relid);
     if (table === undefined) continue;
     if (change.op !== 'T' && change.op !== 'P') {
-      if (change.row !== null) segment.add(change, table);
       truncating = undefined;
+      if (change.row === null) continue;
+      if (segment.mixes(change, table)) {
+        steps.push(...segment.steps());
+        segment = new Segment(tables);
+      }
+      segment.add(change, table);
       continue;
     }
     if (!segment.empty) {

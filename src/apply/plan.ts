@@ -46,6 +46,12 @@ export interface TablePlan {
    */
   copyThrough: boolean;
   /**
+   * Two keys that differ in their row images' text may be one key to the target (looseEquality of a
+   * key column on either side: 'Bob' and 'bob' under a case-insensitive collation, say): a batch then
+   * never lets such a table's new keys go in before the keys removed ahead of them go (src/apply/batch.ts).
+   */
+  looseKey: boolean;
+  /**
    * Place in the target's foreign-key order: a table referenced by another comes first (src/apply/batch.ts
    * writes parents first and deletes children first). Tables in a cycle keep the config's order.
    */
@@ -214,6 +220,11 @@ export function planFromCatalog(
         .filter((c) => selected.includes(c) && targetColumns.get(c)?.generated === false)
         .map((name) => ({ name, type: targetColumns.get(name)!.type })),
       keyScan: source.key.length === 1 && targetColumns.get(source.key[0]!)?.array === false,
+      looseKey: source.key.some(
+        (k) =>
+          targetColumns.get(k)?.looseEquality !== false ||
+          source.columns.some((c) => c.name === k && c.looseEquality),
+      ),
       targetRelid: info.relid,
       partitioned: info.partitioned,
       copyable,

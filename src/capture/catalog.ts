@@ -28,6 +28,12 @@ export interface ColumnInfo {
   json: boolean;
   /** A composite type (or a domain over one): to_json() writes it as a JSON object. */
   composite: boolean;
+  /**
+   * Values that the column's `=` finds equal may be written differently in row images: a
+   * nondeterministic collation ('Bob' and 'bob'), citext, timestamptz (its text follows the writer's
+   * TimeZone), intervals, floats, or any type not known to print equal values alike (looseEquality).
+   */
+  looseEquality: boolean;
 }
 
 export interface TableInfo {
@@ -67,11 +73,11 @@ const castToJson = `exists (
       where k.casttarget in ('json'::regtype, 'jsonb'::regtype)
         and r.typ not in ('json'::regtype, 'jsonb'::regtype))`;
 
-/** Whether column `a` is of an array type, or a domain over one. */
 /** pg_attribute `a`'s expression when it is a virtual generated column ('v', PostgreSQL 18), else NULL. */
 const virtualExpression = `(select pg_get_expr(d.adbin, d.adrelid) from pg_attrdef d
    where d.adrelid = a.attrelid and d.adnum = a.attnum and a.attgenerated = 'v')`;
 
+/** Whether column `a` is of an array type, or a domain over one. */
 const arrayType = `(select coalesce(b.typcategory, t.typcategory) = 'A'
                       from pg_type t left join pg_type b on t.typtype = 'd' and b.oid = t.typbasetype
                      where t.oid = a.atttypid)`;
@@ -85,6 +91,23 @@ const compositeType = `(select coalesce(b.typtype, t.typtype) = 'c'
 const jsonType = `(select coalesce(b.oid, t.oid) in ('json'::regtype, 'jsonb'::regtype)
                      from pg_type t left join pg_type b on t.typtype = 'd' and b.oid = t.typbasetype
                     where t.oid = a.atttypid)`;
+
+/**
+ * Whether two values that column `a`'s `=` finds equal may have different texts in row images. Exact:
+ * the types below (a domain over one too, numeric as the apply side compares its text, enums), under a
+ * deterministic collation. Any other type counts as loose, which costs the apply some batching
+ * (src/apply/batch.ts), never a row.
+ */
+const looseEquality = `(select coalesce((select not l.collisdeterministic from pg_collation l
+                                          where l.oid = a.attcollation), false)
+                          or (coalesce(b.oid, t.oid) not in
+                                ('int2'::regtype, 'int4'::regtype, 'int8'::regtype, 'oid'::regtype,
+                                 'numeric'::regtype, 'bool'::regtype, 'text'::regtype, 'varchar'::regtype,
+                                 'bpchar'::regtype, 'name'::regtype, '"char"'::regtype, 'uuid'::regtype,
+                                 'bytea'::regtype, 'date'::regtype, 'timestamp'::regtype, 'time'::regtype)
+                              and coalesce(b.typtype, t.typtype) <> 'e')
+                         from pg_type t left join pg_type b on t.typtype = 'd' and b.oid = t.typbasetype
+                        where t.oid = a.atttypid)`;
 
 /**
  * The version of table `c`'s catalog rows: the xids that wrote its pg_class row, its columns' rows
@@ -112,7 +135,8 @@ const describeColumns = `select c.oid::int8 as relid, c.relkind = 'p' as partiti
                                       'textForm', ${castToJson},
                                       'array', ${arrayType},
                                       'json', ${jsonType},
-                                      'composite', ${compositeType}) order by a.attnum)
+                                      'composite', ${compositeType},
+                                      'looseEquality', ${looseEquality}) order by a.attnum)
       from pg_attribute a
      where a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped) as columns,
    (select json_agg(a.attname order by k.ord)

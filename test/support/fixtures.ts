@@ -31,6 +31,11 @@ export function runInfo(): PgRunInfo {
   return inject('trigsyncPg');
 }
 
+/** The lowest major version among the run's servers: what a test of a version's feature may rely on. */
+export function serverMajor(): number {
+  return Math.min(...runInfo().clusters.map((c) => Number.parseInt(c.serverVersion)));
+}
+
 /** Double-quoted SQL identifier. */
 export function ident(name: string): string {
   return pg.escapeIdentifier(name);

@@ -1,7 +1,13 @@
 // A TablePlan for unit tests: a table `public.<name>` keyed by `id`, whose target oid is its relid + 1000.
 import type { TablePlan } from '../../src/apply/plan.js';
 
-export function tablePlan(relid: number, name: string, rank: number, partitioned = false): TablePlan {
+export function tablePlan(
+  relid: number,
+  name: string,
+  rank: number,
+  partitioned = false,
+  looseKey = false,
+): TablePlan {
   const q = { schema: 'public', name };
   return {
     relid,
@@ -14,6 +20,7 @@ export function tablePlan(relid: number, name: string, rank: number, partitioned
     imageJsonColumns: [],
     jsonColumns: [],
     keyScan: true,
+    looseKey,
     targetRelid: relid + 1000,
     partitioned,
     copyable: true,
