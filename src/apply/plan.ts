@@ -166,8 +166,15 @@ export function planFromCatalog(
     const sourceColumns = source.columns.filter((c) => !c.generated).map((c) => c.name);
     const selected = mapping.columns ?? sourceColumns;
     for (const column of selected) {
-      if (!source.columns.some((c) => c.name === column)) {
+      const described = source.columns.find((c) => c.name === column);
+      if (described === undefined) {
         problems.push(`${where}: column ${column} does not exist on the source table`);
+      } else if (described.virtualExpression !== null) {
+        // Its value is in no row image: written, it would arrive as NULL.
+        problems.push(
+          `${where}: column ${column} is a virtual generated column on the source, whose value trigsync ` +
+            'cannot read; leave it out of columns (a target may compute it), or make it STORED',
+        );
       }
     }
     for (const key of source.key) {

@@ -6,12 +6,13 @@
 import { describe, expect, it } from 'vitest';
 
 import { withClient } from '../support/cluster.js';
-import { freshDatabase, serverMajor, sharedClusters } from '../support/fixtures.js';
+import { freshDatabase, serverMajor, sharedClusters, waitFor } from '../support/fixtures.js';
 import {
   conflictsCounted,
   expectSameRows,
   makeConfig,
   startDaemon,
+  targetStatus,
   waitCaughtUp,
 } from '../support/replication.js';
 
@@ -72,6 +73,46 @@ describe.runIf(virtualColumns)('a virtual generated column', () => {
         'id',
       );
       expect(await conflictsCounted(daemon)).toBe(0);
+    } finally {
+      await daemon.stop();
+    }
+  });
+
+  it('is refused by name in a column list, whose target would get NULL for it', async () => {
+    const { source, target1 } = sharedClusters();
+    const src = await freshDatabase(source);
+    const dst = await freshDatabase(target1);
+    await source.query(lines, [], src.name);
+    // The target keeps totals as plain values: written from a row image, each would be NULL.
+    await target1.query(
+      `create table lines (id int primary key, qty int, price numeric(10, 2), total numeric(12, 2), note text)`,
+      [],
+      dst.name,
+    );
+    const config = makeConfig({
+      source: { url: src.url },
+      tables: ['lines'],
+      targets: [
+        {
+          name: 'dst',
+          url: dst.url,
+          initialSync: 'none',
+          tables: [{ source: 'lines', columns: ['id', 'qty', 'price', 'total'] }],
+        },
+      ],
+    });
+    const daemon = await startDaemon(config);
+    try {
+      await source.query(`insert into lines (id, qty, price) values (1, 2, 3)`, [], src.name);
+      const status = await waitFor(
+        async () => {
+          const found = await targetStatus(config, 'dst');
+          return found.state === 'parked' ? found : undefined;
+        },
+        { what: 'the target to park on its column list' },
+      );
+      expect(status.lastError).toMatch(/column total is a virtual generated column on the source/);
+      expect(await target1.query(`select * from lines`, [], dst.name)).toEqual([]);
     } finally {
       await daemon.stop();
     }
