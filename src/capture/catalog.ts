@@ -31,7 +31,8 @@ export interface ColumnInfo {
   /**
    * Values that the column's `=` finds equal may be written differently in row images: a
    * nondeterministic collation ('Bob' and 'bob'), citext, timestamptz (its text follows the writer's
-   * TimeZone), intervals, floats, or any type not known to print equal values alike (looseEquality).
+   * TimeZone), bytea (and its bytea_output), intervals, floats, or any type not known to print equal
+   * values alike (looseEquality).
    */
   looseEquality: boolean;
 }
@@ -104,7 +105,7 @@ const looseEquality = `(select coalesce((select not l.collisdeterministic from p
                                 ('int2'::regtype, 'int4'::regtype, 'int8'::regtype, 'oid'::regtype,
                                  'numeric'::regtype, 'bool'::regtype, 'text'::regtype, 'varchar'::regtype,
                                  'bpchar'::regtype, 'name'::regtype, '"char"'::regtype, 'uuid'::regtype,
-                                 'bytea'::regtype, 'date'::regtype, 'timestamp'::regtype, 'time'::regtype)
+                                 'date'::regtype, 'timestamp'::regtype, 'time'::regtype)
                               and coalesce(b.typtype, t.typtype) <> 'e')
                          from pg_type t left join pg_type b on t.typtype = 'd' and b.oid = t.typbasetype
                         where t.oid = a.atttypid)`;

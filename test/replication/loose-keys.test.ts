@@ -24,6 +24,7 @@ const tables = `
   create table tags (name text collate ci primary key, n int);
   create table users (email citext primary key, n int);
   create table readings (sensor int, at timestamptz, v int, primary key (sensor, at));
+  create table blobs (k bytea primary key, n int);
   ${temporalKeys ? 'create table bookings (room int, during tstzrange, note text, primary key (room, during without overlaps));' : ''}`;
 
 /** Each table as compared: its rows by a key text that both sides print alike. */
@@ -31,6 +32,7 @@ const compared: [query: string, key: string][] = [
   [`select name::text collate "C" as name, n from tags`, 'name'],
   [`select email::text as email, n from users`, 'email'],
   [`select sensor, at, v from readings`, '(sensor, at)'],
+  [`select k, n from blobs`, 'k'],
   ...(temporalKeys
     ? [[`select room, during, note from bookings`, '(room, during)'] as [string, string]]
     : []),
@@ -45,7 +47,7 @@ describe('keys equal under other texts', () => {
     await target1.query(tables, [], dst.name);
     const config = makeConfig({
       source: { url: src.url },
-      tables: ['tags', 'users', 'readings', ...(temporalKeys ? ['bookings'] : [])],
+      tables: ['tags', 'users', 'readings', 'blobs', ...(temporalKeys ? ['bookings'] : [])],
       targets: [{ name: 'dst', url: dst.url, initialSync: 'none' }],
     });
     let daemon = await startDaemon(config);
@@ -58,6 +60,9 @@ describe('keys equal under other texts', () => {
         );
         await db.query(`insert into readings select s, timestamptz '2026-01-01 10:00:00+00' + h * interval '1 hour', h
                           from generate_series(1, 5) s, generate_series(0, 9) h`);
+        await db.query(
+          `insert into blobs select convert_to('key ' || g, 'UTF8'), g from generate_series(1, 20) g`,
+        );
         if (temporalKeys)
           await db.query(`insert into bookings select r, tstzrange(timestamptz '2026-01-01 00:00+00' + d * interval '1 day',
                                                                     timestamptz '2026-01-02 00:00+00' + d * interval '1 day'), 'n'
@@ -88,6 +93,11 @@ describe('keys equal under other texts', () => {
                           from generate_series(0, 4) h`);
         await db.query(
           `begin; set local timezone = 'Asia/Tokyo'; update readings set v = -v where sensor = 2; commit`,
+        );
+        // bytea keys as a session with bytea_output = escape writes them, then in hex again.
+        await db.query(`begin; set local bytea_output = 'escape'; delete from blobs where n <= 5; commit`);
+        await db.query(
+          `insert into blobs select convert_to('key ' || g, 'UTF8'), 100 + g from generate_series(1, 5) g`,
         );
         await db.query(`begin; set local timezone = 'America/New_York';
                         update readings set at = at + interval '30 minutes' where sensor = 3; commit`);
