@@ -232,7 +232,8 @@ class Segment {
       changes.add(removal, from);
     }
     const to = arrival === undefined ? undefined : changes.keyOf(arrival.image);
-    if (from !== undefined && table.looseKey && from.canonical !== to?.canonical) {
+    // A V (an old image logged apart, before sql/source/007) is half of an update whose U follows.
+    if (from !== undefined && table.looseKey && change.op !== 'V' && from.canonical !== to?.canonical) {
       let statements = this.removals.get(table.relid);
       if (statements === undefined) this.removals.set(table.relid, (statements = new Set()));
       statements.add(change.statement);
