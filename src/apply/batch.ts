@@ -134,6 +134,8 @@ interface KeyText {
 
 interface KeyState extends KeyChange {
   canonical: string;
+  /** The key's text in its last arrival: another than `key` where an update wrote it anew (1.0 as 1.00). */
+  arrivedAs: string | undefined;
 }
 
 /** The touched keys of one table since the last TRUNCATE. */
@@ -161,10 +163,19 @@ class TableChanges {
       // `[id]`, not `[]` and a push: V8 gives a pushed-to array room for 16, and a chunk's keys mostly
       // have one change (20 targets' steps held 48 MB of that room on a 50k-change backlog).
       const ids = [event.change.id];
-      state = { canonical, key: key.text, first: event.change, ids, before, after: undefined };
+      state = {
+        canonical,
+        key: key.text,
+        first: event.change,
+        ids,
+        before,
+        after: undefined,
+        arrivedAs: undefined,
+      };
       this.keys.set(canonical, state);
     } else if (state.ids.at(-1) !== event.change.id) state.ids.push(event.change.id);
     state.after = event.arrival && event.keep ? event.image : undefined;
+    if (event.arrival) state.arrivedAs = key.text;
   }
 
   /** The steps of this table, by kind (each key as its state: a KeyChange with its canonical text). */
@@ -186,6 +197,9 @@ class TableChanges {
       if (state.after === undefined && state.before === undefined && this.table.looseKey) continue;
       if (state.after === undefined) steps.delete.push(state);
       else if (state.before === undefined) steps.insert.push(state);
+      // The same key in other digits (numeric's 1.0 written as 1.00): an update in place would keep the
+      // target's. `key` is the old row's text here, the key's first event being its removal.
+      else if (state.arrivedAs !== state.key) steps.move.push(state);
       else steps.update.push(state);
     }
     return steps;

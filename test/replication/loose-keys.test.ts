@@ -25,6 +25,7 @@ const tables = `
   create table users (email citext primary key, n int);
   create table readings (sensor int, at timestamptz, v int, primary key (sensor, at));
   create table blobs (k bytea primary key, n int);
+  create table prices (amount numeric primary key, note text);
   ${temporalKeys ? 'create table bookings (room int, during tstzrange, note text, primary key (room, during without overlaps));' : ''}`;
 
 /** Each table as compared: its rows by a key text that both sides print alike. */
@@ -33,6 +34,7 @@ const compared: [query: string, key: string][] = [
   [`select email::text as email, n from users`, 'email'],
   [`select sensor, at, v from readings`, '(sensor, at)'],
   [`select k, n from blobs`, 'k'],
+  [`select amount::text as amount, note from prices`, 'amount'],
   ...(temporalKeys
     ? [[`select room, during, note from bookings`, '(room, during)'] as [string, string]]
     : []),
@@ -47,7 +49,7 @@ describe('keys equal under other texts', () => {
     await target1.query(tables, [], dst.name);
     const config = makeConfig({
       source: { url: src.url },
-      tables: ['tags', 'users', 'readings', 'blobs', ...(temporalKeys ? ['bookings'] : [])],
+      tables: ['tags', 'users', 'readings', 'blobs', 'prices', ...(temporalKeys ? ['bookings'] : [])],
       targets: [{ name: 'dst', url: dst.url, initialSync: 'none' }],
     });
     let daemon = await startDaemon(config);
@@ -63,6 +65,7 @@ describe('keys equal under other texts', () => {
         await db.query(
           `insert into blobs select convert_to('key ' || g, 'UTF8'), g from generate_series(1, 20) g`,
         );
+        await db.query(`insert into prices select g / 10.0, 'n' from generate_series(1, 20) g`);
         if (temporalKeys)
           await db.query(`insert into bookings select r, tstzrange(timestamptz '2026-01-01 00:00+00' + d * interval '1 day',
                                                                     timestamptz '2026-01-02 00:00+00' + d * interval '1 day'), 'n'
@@ -94,6 +97,8 @@ describe('keys equal under other texts', () => {
         await db.query(
           `begin; set local timezone = 'Asia/Tokyo'; update readings set v = -v where sensor = 2; commit`,
         );
+        // The same numeric keys in more digits: equal values, other texts, which the target must take.
+        await db.query(`update prices set amount = round(amount, 3), note = 'scaled' where amount <= 1`);
         // bytea keys as a session with bytea_output = escape writes them, then in hex again.
         await db.query(`begin; set local bytea_output = 'escape'; delete from blobs where n <= 5; commit`);
         await db.query(

@@ -95,6 +95,16 @@ describe('buildSteps', () => {
     expect(shape(steps)).toEqual(['insert parent 1', 'truncate child,parent', 'insert parent 1']);
   });
 
+  it('writes a key that an update wrote in other digits of the same value (1.0 as 1.00)', () => {
+    const scaled = change({
+      op: 'U',
+      oldRow: '{"id":1.0,"v":"old"}',
+      row: '{"id":1.00,"v":"new"}',
+      statement: 3,
+    });
+    expect(shape(buildSteps([scaled], plans))).toEqual(['move parent 1']);
+  });
+
   it('collapses a key that comes and goes, and one that goes and comes back', () => {
     const steps = buildSteps([insert(1), remove(1), remove(2), insert(2, { txid: '101' })], plans);
     expect(shape(steps)).toEqual(['update parent 2', 'delete parent 1']);
