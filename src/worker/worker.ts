@@ -21,7 +21,7 @@ import type { Logger } from '../lib/logger.js';
 import { Doorbell, Runnable, type RetryWait } from '../lib/runnable.js';
 import type { TargetState } from '../lib/status-report.js';
 import { closeWindow, type Position } from '../changelog/window.js';
-import { wholeStatements } from '../apply/batch.js';
+import { wholeStatements } from '../apply/whole-statements.js';
 import { applyFindingCulprit, prepareChunk, type PositionKey } from '../apply/chunk.js';
 import { PlanKeeper, type Drain } from '../apply/plan-keeper.js';
 import { SequenceKeeper } from '../apply/sequences.js';

@@ -1,7 +1,8 @@
 // The pure core of apply (src/apply/batch.ts): how changes become steps. No database.
 import { describe, expect, it } from 'vitest';
 
-import { buildSteps, wholeStatements, type ApplyStep } from '../../src/apply/batch.js';
+import { buildSteps, type ApplyStep } from '../../src/apply/batch.js';
+import { wholeStatements } from '../../src/apply/whole-statements.js';
 import { canonicalKey } from '../../src/apply/row-image.js';
 import type { LogChange } from '../../src/changelog/window.js';
 import { logChange } from '../support/log-change.js';
