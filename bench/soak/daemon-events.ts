@@ -22,13 +22,13 @@ export class DaemonRecorder {
 
   /** Subscribe before the daemon's first batch: pass as the `subscribe` of DaemonHandle.start(). */
   readonly subscribe = (events: TrigsyncEvents): void => {
-    events.on('batch:applied', ({ target, latenciesSeconds }) => {
+    events.on('batch:applied', ({ target, latencies }) => {
       const slot = this.slot();
       if (slot === undefined || target !== this.target) return;
-      for (const latency of latenciesSeconds) {
-        slot.changes++;
-        slot.lagSumSeconds += latency;
-        slot.lagMaxSeconds = Math.max(slot.lagMaxSeconds, latency);
+      for (const { seconds, changes } of latencies) {
+        slot.changes += changes;
+        slot.lagSumSeconds += seconds * changes;
+        slot.lagMaxSeconds = Math.max(slot.lagMaxSeconds, seconds);
       }
     });
     events.on('status:sampled', ({ status }) => {

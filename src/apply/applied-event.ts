@@ -14,7 +14,9 @@ export function appliedEvent(
 ): AppliedEvent {
   const byTable = new Map<number, AppliedEvent['counts'][number]>();
   const now = Date.now();
-  const latencies: number[] = [];
+  const latencies: AppliedEvent['latencies'] = [];
+  let last: AppliedEvent['latencies'][number] | undefined;
+  let lastMs = NaN;
   for (const change of changes) {
     const table = plan.tables.get(change.relid);
     if (table === undefined) continue;
@@ -28,14 +30,21 @@ export function appliedEvent(
     else if (change.op === 'D') counts.delete++;
     else if (change.op === 'T' || change.op === 'P') counts.truncate++;
     // An update is two changes (old image V, new image U): one latency.
-    if (change.op !== 'V') latencies.push((now - change.capturedMs) / 1000);
+    if (change.op === 'V') continue;
+    if (last !== undefined && change.capturedMs === lastMs) {
+      last.changes++;
+    } else {
+      lastMs = change.capturedMs;
+      last = { seconds: (now - lastMs) / 1000, changes: 1 };
+      latencies.push(last);
+    }
   }
   return {
     target,
     changes: changes.length,
     durationMs,
     counts: [...byTable.values()],
-    latenciesSeconds: latencies,
+    latencies,
     copiedThrough: 0,
   };
 }
@@ -48,10 +57,7 @@ export function runAppliedEvent(
   durationMs: number,
 ): AppliedEvent {
   const now = Date.now();
-  const latencies: number[] = [];
-  for (const { ms, changes } of run.captured) {
-    for (let n = 0; n < changes; n++) latencies.push((now - ms) / 1000);
-  }
+  const latencies = run.captured.map(({ ms, changes }) => ({ seconds: (now - ms) / 1000, changes }));
   return {
     target,
     changes: run.changes,
@@ -63,7 +69,7 @@ export function runAppliedEvent(
       delete: 0,
       truncate: 0,
     })),
-    latenciesSeconds: latencies,
+    latencies,
     copiedThrough: run.changes,
   };
 }

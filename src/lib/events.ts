@@ -12,8 +12,11 @@ export interface TrigsyncEventMap {
       durationMs: number;
       /** Per table and operation, the captured changes applied. */
       counts: { table: string; insert: number; update: number; delete: number; truncate: number }[];
-      /** Seconds from capture to target commit, one per applied change's statement run. */
-      latenciesSeconds: number[];
+      /**
+       * Seconds from capture to target commit, and how many of the applied changes took that long (a
+       * statement's changes share their capture time); an update's two images are one change.
+       */
+      latencies: { seconds: number; changes: number }[];
       /** Of `changes`, those copied through from the source's log unread (src/apply/copy-through.ts). */
       copiedThrough: number;
     },

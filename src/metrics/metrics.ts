@@ -11,6 +11,7 @@ import type { Config } from '../config/types.js';
 import { formatQualifiedName } from '../config/identifiers.js';
 import type { ErrorKind } from '../failure/errors.js';
 import type { TrigsyncEvents } from '../lib/events.js';
+import { CountedHistogram } from './counted-histogram.js';
 
 const operations = ['insert', 'update', 'delete', 'truncate'] as const;
 const errorKinds: readonly ErrorKind[] = ['connection', 'data', 'config'];
@@ -29,7 +30,7 @@ export class Metrics {
   readonly applied: Counter<'target' | 'table' | 'op'>;
   readonly errors: Counter<'target' | 'kind'>;
   readonly batchDuration: Histogram<TargetLabel>;
-  readonly latency: Histogram<TargetLabel>;
+  readonly latency: CountedHistogram;
   readonly logRows: Gauge;
   readonly conflicts: Counter<'target' | 'table'>;
   readonly syncRows: Gauge<'target' | 'table'>;
@@ -83,13 +84,12 @@ export class Metrics {
       buckets: latencyBuckets,
       registers,
     });
-    this.latency = new Histogram({
-      name: 'trigsync_replication_latency_seconds',
-      help: "From a change's capture on the source to its commit on the target",
-      labelNames: ['target'],
-      buckets: latencyBuckets,
-      registers,
-    });
+    this.latency = new CountedHistogram(
+      'trigsync_replication_latency_seconds',
+      "From a change's capture on the source to its commit on the target",
+      latencyBuckets,
+      this.registry,
+    );
     this.logRows = new Gauge({
       name: 'trigsync_change_log_rows',
       help: "Rows in the source's change log (pruned once every target has applied them)",
@@ -134,7 +134,7 @@ export class Metrics {
         for (const op of operations) this.applied.inc({ target: target.name, table: name, op }, 0);
       }
       this.batchDuration.zero({ target: target.name });
-      this.latency.zero({ target: target.name });
+      this.latency.zero(target.name);
     }
   }
 
@@ -143,13 +143,9 @@ export class Metrics {
     events.on('sync:progress', ({ target, table, rows }) => this.syncRows.set({ target, table }, rows));
     events.on('target:error', ({ target, kind }) => this.errors.inc({ target, kind }));
     events.on('leader:changed', ({ leader }) => this.leader.set(leader ? 1 : 0));
-    events.on('batch:applied', ({ target, durationMs, counts, latenciesSeconds }) => {
+    events.on('batch:applied', ({ target, durationMs, counts, latencies }) => {
       this.batchDuration.observe({ target }, durationMs / 1000);
-      // A histogram's observation costs its labels' check and hash, about half a microsecond: a bulk
-      // chunk's thousands of them go after the worker has started on the next chunk, not before.
-      setImmediate(() => {
-        for (const seconds of latenciesSeconds) this.latency.observe({ target }, seconds);
-      });
+      for (const { seconds, changes } of latencies) this.latency.observe(target, seconds, changes);
       for (const c of counts) {
         for (const op of operations) if (c[op] > 0) this.applied.inc({ target, table: c.table, op }, c[op]);
       }
