@@ -111,12 +111,16 @@ function testScope(): TestScope {
  */
 export async function freshDatabase(
   cluster: PgCluster,
-  options: { owner?: string; template?: string } = {},
+  /** `encoding`: the database's own (say LATIN1), made from template0 with the C locale. */
+  options: { owner?: string; template?: string; encoding?: string } = {},
 ): Promise<FreshDatabase> {
   const name = uniqueName(`t_${currentTestSlug()}`);
   let sql = `CREATE DATABASE ${ident(name)}`;
   if (options.owner !== undefined) sql += ` OWNER ${ident(options.owner)}`;
   if (options.template !== undefined) sql += ` TEMPLATE ${ident(options.template)}`;
+  if (options.encoding !== undefined) {
+    sql += ` TEMPLATE template0 ENCODING ${pg.escapeLiteral(options.encoding)} LC_COLLATE 'C' LC_CTYPE 'C'`;
+  }
   const { cleanups } = testScope();
   await cluster.query(sql);
   cleanups.push(async (failed) => {
