@@ -35,6 +35,11 @@ export interface TablePlan {
   /** The target table is partitioned: TRUNCATE takes its partitions too. */
   partitioned: boolean;
   /**
+   * On the source it inherits or is inherited from (TableInfo.inherits): its changes keep their order
+   * with those of the other such tables of a batch (batch.ts, Segment.mixes).
+   */
+  inherits: boolean;
+  /**
    * Rows may go in by COPY (src/apply/copy-in.ts), which writes what json_populate_recordset would: the
    * target has no rules (which COPY ignores), and no json column on either side (taken as JSON, not text).
    */
@@ -234,6 +239,7 @@ export function planFromCatalog(
       ),
       targetRelid: info.relid,
       partitioned: info.partitioned,
+      inherits: source.inherits,
       copyable,
       copyThrough:
         copyable &&

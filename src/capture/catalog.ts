@@ -49,6 +49,11 @@ export interface TableInfo {
   uniqueKeys: string[][];
   /** A partitioned table: its rows live in its partitions. */
   partitioned: boolean;
+  /**
+   * The table inherits from another or another from it (INHERITS, not a partition): a statement on a
+   * parent changes its children's rows too, and its capture logs them as the parent's.
+   */
+  inherits: boolean;
   /** The table has rules, which INSERT obeys and COPY does not. */
   rules: boolean;
   /** Its catalog rows' version when described (catalogVersion): equal versions, equal descriptions. */
@@ -127,6 +132,8 @@ const catalogVersion = `concat_ws('/', c.xmin, c.relhasrules,
 
 /** One row per table of `pg_class c`; the caller adds the FROM and WHERE that pick the tables. */
 const describeColumns = `select c.oid::int8 as relid, c.relkind = 'p' as partitioned, c.relhasrules as rules,
+   c.relkind = 'r' and not c.relispartition
+     and exists (select from pg_inherits h where c.oid in (h.inhrelid, h.inhparent)) as inherits,
    ${catalogVersion} as version,
    (select json_agg(json_build_object('name', a.attname,
                                       'type', format_type(a.atttypid, a.atttypmod),
@@ -162,6 +169,7 @@ const describeColumns = `select c.oid::int8 as relid, c.relkind = 'p' as partiti
 interface DescribedRow {
   relid: string;
   partitioned: boolean;
+  inherits: boolean;
   rules: boolean;
   version: string;
   columns: ColumnInfo[] | null;
@@ -176,6 +184,7 @@ function tableInfo(row: DescribedRow): TableInfo {
     primaryKey: row.key ?? [],
     uniqueKeys: row.unique_keys ?? [],
     partitioned: row.partitioned,
+    inherits: row.inherits,
     rules: row.rules,
     version: row.version,
   };

@@ -7,6 +7,7 @@ export function tablePlan(
   rank: number,
   partitioned = false,
   looseKey = false,
+  inherits = false,
 ): TablePlan {
   const q = { schema: 'public', name };
   return {
@@ -23,6 +24,7 @@ export function tablePlan(
     looseKey,
     targetRelid: relid + 1000,
     partitioned,
+    inherits,
     copyable: true,
     copyThrough: true,
     rank,

@@ -191,3 +191,46 @@ describe('canonicalKey', () => {
     expect(canonicalKey('{"a":"x\\"1.0","b":10}')).toBe('{"a":"x\\"1.0","b":10}');
   });
 });
+
+describe('buildSteps for tables of an inheritance', () => {
+  // Keyed alike, unrelated by foreign keys: the rank alone would take the parent's steps first.
+  const base = plan(4, 'base', 0, false, false, true);
+  const derived = plan(5, 'derived', 1, false, false, true);
+  const other = plan(6, 'other', 2);
+  const inheriting = new Map([
+    [4, base],
+    [5, derived],
+    [6, other],
+  ]);
+  const of = (relid: number, c: LogChange): LogChange => ({ ...c, relid });
+
+  it("keeps the source's order between them: the parent's update of a child's row after the child's insert", () => {
+    const changes = [
+      of(5, insert(7)),
+      of(5, insert(8)),
+      of(6, insert(7)),
+      // `update base set ..` reached the child's rows 7 and 8; the capture logged them as the parent's.
+      of(4, update(7, 7, 20)),
+      of(4, update(8, 108, 20)),
+      of(5, insert(9)),
+      of(6, insert(8)),
+    ];
+    expect(shape(buildSteps(changes, inheriting))).toEqual([
+      'insert derived 7,8',
+      'insert other 7',
+      'move base 8',
+      'update base 7',
+      'insert derived 9',
+      'insert other 8',
+    ]);
+  });
+
+  it('batches a run of one of them with the other tables, as any table', () => {
+    const changes = [of(4, insert(1)), of(4, insert(2)), of(4, remove(1)), of(6, insert(3))];
+    expect(shape(buildSteps(changes, inheriting))).toEqual([
+      'insert base 2',
+      'insert other 3',
+      'delete base 1',
+    ]);
+  });
+});
