@@ -76,6 +76,9 @@ export function mergeStatements(
   insertMissing: string;
 } {
   const target = qualifiedIdent(table.target);
+  // The table's own rows, not those of tables that inherit from it (a partitioned table's are its
+  // partitions', which ONLY would leave out).
+  const own = `${table.partitioned ? '' : 'only '}${target}`;
   const stage = `${ident(schema)}.${ident(`copy_${table.relid}`)}`;
   const columns = table.columns.map(ident);
   const key = table.key.map(ident);
@@ -84,7 +87,7 @@ export function mergeStatements(
   const updateDifferent =
     others.length === 0
       ? undefined
-      : `update ${target} t set (${others.join(', ')}) = row(${others.map((c) => `s.${c}`).join(', ')})
+      : `update ${own} t set (${others.join(', ')}) = row(${others.map((c) => `s.${c}`).join(', ')})
            from ${stage} s
           where ${match} and row(${others.map((c) => `t.${c}`).join(', ')})::text
                 is distinct from row(${others.map((c) => `s.${c}`).join(', ')})::text`;
@@ -93,10 +96,10 @@ export function mergeStatements(
     // Unlogged, and dropped in the copy's own transaction: nothing of it outlives the copy.
     createStage: `create unlogged table ${stage} as select ${columns.join(', ')} from ${target} with no data`,
     indexStage: `create index on ${stage} (${key.join(', ')}); analyze ${stage}`,
-    deleteExtra: `delete from ${target} t where not exists (select from ${stage} s where ${match})`,
+    deleteExtra: `delete from ${own} t where not exists (select from ${stage} s where ${match})`,
     updateDifferent,
     insertMissing: `insert into ${target} (${columns.join(', ')}) overriding system value
        select ${columns.map((c) => `s.${c}`).join(', ')} from ${stage} s
-        where not exists (select from ${target} t where ${match})`,
+        where not exists (select from ${own} t where ${match})`,
   };
 }

@@ -183,7 +183,9 @@ class TableCopy {
     const estimate = await estimatedRows(this.snapshotClient, table.relid);
     const where = this.targetConfig.tables.find((m) => sameName(m.source, table.source))?.where;
     const columns = table.columns.map(ident).join(', ');
-    const select = `select ${columns} from ${qualifiedIdent(table.source)}${where === undefined ? '' : ` where (${where})`}`;
+    // A parent's own rows: those of tables that inherit from it are theirs (TablePlan.inherits).
+    const from = `${table.inherits ? 'only ' : ''}${qualifiedIdent(table.source)}`;
+    const select = `select ${columns} from ${from}${where === undefined ? '' : ` where (${where})`}`;
     const before = this.rows;
     let rows = 0;
     this.progress({ table: table.sourceName, rows, estimate, rowsBefore: before });
