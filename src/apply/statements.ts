@@ -271,6 +271,14 @@ export function deleteRows(
 }
 
 /**
+ * The target table's own rows: ONLY, so that a statement leaves the tables that inherit from it alone;
+ * a partitioned table's rows are its partitions', which ONLY would leave out.
+ */
+export function ownRowsOf(table: TablePlan): string {
+  return `${table.partitioned ? '' : 'only '}${qualifiedIdent(table.target)}`;
+}
+
+/**
  * TRUNCATE tables together (a partitioned table with its partitions, any other alone: ONLY), then delete
  * the rows of partitions truncated alone, by their source bounds, from their tables.
  */
@@ -280,8 +288,7 @@ export function truncateStatements(
 ): Statement[] {
   const statements: Statement[] = [];
   if (tables.length > 0) {
-    const names = tables.map((t) => `${t.partitioned ? '' : 'only '}${qualifiedIdent(t.target)}`);
-    statements.push({ text: `truncate ${names.join(', ')}` });
+    statements.push({ text: `truncate ${tables.map(ownRowsOf).join(', ')}` });
   }
   for (const { table, where } of partitions) {
     statements.push({ text: `delete from ${qualifiedIdent(table.target)} where ${where}` });

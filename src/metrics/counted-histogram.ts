@@ -2,8 +2,8 @@
  * A histogram by target that counts many observations of one value at once. prom-client's Histogram
  * checks and hashes its labels at every observation, about 0.85 µs: one per change applied, so a
  * 20,000-change run of inserts cost the daemon's one thread 17 ms of it (a 1M-change backlog most of a
- * second), beside the pumping of the runs' rows, and the arrays of latencies it observed were a third of
- * the garbage collected. Here a batch's changes captured at one time are one observation counted that
+ * second), beside the pumping of the runs' rows, and the arrays of latencies it observed were most of the
+ * garbage collected. Here a batch's changes captured at one time are one observation counted that
  * many times, and a bucket is found in a few comparisons.
  *
  * The registry reads it as it reads prom-client's own metrics (name, help, type, aggregator, get(),

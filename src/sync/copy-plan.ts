@@ -10,6 +10,7 @@
 import type { ForeignKeyInto } from '../capture/catalog.js';
 import { ident, qualifiedIdent } from '../config/identifiers.js';
 import type { TablePlan } from '../apply/plan.js';
+import { ownRowsOf } from '../apply/statements.js';
 
 export interface CopyPlan {
   /** Emptied together by one TRUNCATE, then filled by COPY. */
@@ -56,7 +57,7 @@ export function planCopy(tables: readonly TablePlan[], references: readonly Fore
 
 /** One TRUNCATE of the tables; a partitioned table with its partitions, any other one alone. */
 export function truncateStatement(tables: readonly TablePlan[]): string {
-  return `truncate ${tables.map((t) => `${t.partitioned ? '' : 'only '}${qualifiedIdent(t.target)}`).join(', ')}`;
+  return `truncate ${tables.map(ownRowsOf).join(', ')}`;
 }
 
 /**
@@ -76,9 +77,7 @@ export function mergeStatements(
   insertMissing: string;
 } {
   const target = qualifiedIdent(table.target);
-  // The table's own rows, not those of tables that inherit from it (a partitioned table's are its
-  // partitions', which ONLY would leave out).
-  const own = `${table.partitioned ? '' : 'only '}${target}`;
+  const own = ownRowsOf(table);
   const stage = `${ident(schema)}.${ident(`copy_${table.relid}`)}`;
   const columns = table.columns.map(ident);
   const key = table.key.map(ident);
