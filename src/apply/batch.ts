@@ -279,25 +279,10 @@ class Segment {
    * segment, applied after this one, as a TRUNCATE does. The rows of one UPDATE statement stay together.
    */
   mixes(change: LogChange, table: TablePlan): boolean {
-    if (table.inherits && this.holdsOtherInheriting(table)) return true;
     if (!table.looseKey || change.op === 'D' || change.op === 'V') return false;
     const statements = this.removals.get(table.relid);
     if (statements === undefined) return false;
     return change.statement === null || statements.size > 1 || !statements.has(change.statement);
-  }
-
-  /**
-   * Whether the segment holds changes of another table of an inheritance on the source. A statement on a
-   * parent reaches its children's rows, and its capture logs them as the parent's: the child's insert of
-   * a row and the parent's update of it are one row's changes under two tables, which steps grouped by
-   * table would apply in the wrong order (the update first, finding nothing). Such tables' changes
-   * keep the source's order, a segment for each run of one table.
-   */
-  private holdsOtherInheriting(table: TablePlan): boolean {
-    for (const [relid, changes] of this.tables) {
-      if (relid !== table.relid && changes.table.inherits) return true;
-    }
-    return false;
   }
 
   private settleKey(table: TablePlan, key: KeyText, statement: number | null): void {

@@ -35,8 +35,8 @@ export interface TablePlan {
   /** The target table is partitioned: TRUNCATE takes its partitions too. */
   partitioned: boolean;
   /**
-   * On the source it inherits or is inherited from (TableInfo.inherits): its changes keep their order
-   * with those of the other such tables of a batch (batch.ts, Segment.mixes).
+   * On the source it inherits or is inherited from (TableInfo.inherits): the initial copy and `verify`
+   * read its own rows (ONLY), as its capture logs them (sql/source/017).
    */
   inherits: boolean;
   /**

@@ -155,7 +155,7 @@ export function insertStatement(
   return mismatchStatement(
     [
       imagesCte(table, 'a', 1),
-      `found as materialized (select a.n, ${targetRowText(table)} as image from a join ${target} t on ${keyMatch(table, 'a')}
+      `found as materialized (select a.n, ${targetRowText(table)} as image from a join ${ownRowsOf(table)} t on ${keyMatch(table, 'a')}
                              where ${anyKey(table, 'a')})`,
       `ins as (insert into ${target} (${table.columns.map(ident).join(', ')}) overriding system value
              select ${positional(table, 'a').join(', ')} from a where a.n not in (select f.n from found f))`,
@@ -190,7 +190,7 @@ export function updateStatement(
   how: MismatchReport = reportMismatches,
 ): Statement | undefined {
   if (before.rows.length === 0) return undefined;
-  const target = qualifiedIdent(table.target);
+  const target = ownRowsOf(table);
   const written = table.columns
     .map((c, i) => ({ c, i }))
     .filter(({ c }) => moving || !table.key.includes(c))
@@ -241,7 +241,7 @@ export function deleteStatement(
   how: MismatchReport = reportMismatches,
 ): Statement | undefined {
   if (keys.rows.length === 0) return undefined;
-  const target = qualifiedIdent(table.target);
+  const target = ownRowsOf(table);
   const count = paramCount(table);
   return mismatchStatement(
     [
@@ -271,8 +271,9 @@ export function deleteRows(
 }
 
 /**
- * The target table's own rows: ONLY, so that a statement leaves the tables that inherit from it alone;
- * a partitioned table's rows are its partitions', which ONLY would leave out.
+ * The target table's own rows: ONLY, so that a statement leaves the tables that inherit from it alone
+ * (the source logs each row as the table it is in: sql/source/017); a partitioned table's rows are its
+ * partitions', which ONLY would leave out.
  */
 export function ownRowsOf(table: TablePlan): string {
   return `${table.partitioned ? '' : 'only '}${qualifiedIdent(table.target)}`;
@@ -291,7 +292,7 @@ export function truncateStatements(
     statements.push({ text: `truncate ${tables.map(ownRowsOf).join(', ')}` });
   }
   for (const { table, where } of partitions) {
-    statements.push({ text: `delete from ${qualifiedIdent(table.target)} where ${where}` });
+    statements.push({ text: `delete from ${ownRowsOf(table)} where ${where}` });
   }
   return statements;
 }

@@ -51,7 +51,7 @@ export interface TableInfo {
   partitioned: boolean;
   /**
    * The table inherits from another or another from it (INHERITS, not a partition): a statement on a
-   * parent changes its children's rows too, and its capture logs them as the parent's.
+   * parent changes its children's rows too, which its capture must log as theirs (sql/source/017).
    */
   inherits: boolean;
   /** The table has rules, which INSERT obeys and COPY does not. */

@@ -30,6 +30,7 @@ export function captureImage(table: TableInfo): CaptureImage {
     columns: table.columns.map((c) => c.name),
     textColumns: table.columns.filter((c) => c.textForm).map((c) => c.name),
     jsonColumns: table.columns.filter((c) => c.type === 'json' || c.type === 'jsonb').map((c) => c.name),
+    byRow: table.inherits,
   };
 }
 

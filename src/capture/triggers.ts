@@ -1,7 +1,9 @@
 /**
  * The capture triggers on one table: statement-level, with transition tables, one per event. A
  * partitioned table has them on itself (statements that name it) and on each partition (statements that
- * name the partition), all logging the partitioned table's changes.
+ * name the partition), all logging the partitioned table's changes. A table that inherits or is
+ * inherited from captures UPDATE and DELETE by row instead (sql/source/017), each row as the table it
+ * is in.
  */
 import type pg from 'pg';
 
@@ -42,6 +44,33 @@ export interface CaptureImage {
   columns: readonly string[];
   /** json and jsonb columns: their SQL NULL and JSON null look alike in an image, so they are noted. */
   jsonColumns: readonly string[];
+  /** The table inherits or is inherited from (TableInfo.inherits): UPDATE and DELETE are captured by row. */
+  byRow: boolean;
+}
+
+/** One capture trigger as it should be on a table. */
+interface TriggerSpec {
+  name: string;
+  /** The trigger function, schema-qualified. */
+  function: string;
+  /** CREATE TRIGGER's text after the name, up to EXECUTE FUNCTION, for the table `on`. */
+  definition: (on: string) => string;
+}
+
+/** The capture triggers of a table whose rows are written as `image`. */
+function triggerSpecs(schema: string, image: CaptureImage): TriggerSpec[] {
+  const statementFunction = captureFunction(schema, image);
+  return events.map((event): TriggerSpec => {
+    const byRow = image.byRow && (event === 'update' || event === 'delete');
+    return {
+      name: triggerName(schema, event),
+      function: byRow ? `${ident(schema)}.capture_row` : statementFunction,
+      definition: (on) =>
+        byRow
+          ? `after ${event} on ${on} for each row`
+          : `after ${event} on ${on} ${referencing[event]} for each statement`,
+    };
+  });
 }
 
 /** pg_trigger.tgargs: the arguments, each followed by a NUL byte. */
@@ -50,8 +79,9 @@ function triggerArgsBytes(args: readonly string[]): Buffer {
 }
 
 /**
- * Whether every table of `tables` and each of its partitions has its four capture triggers, made for
- * `image` as it is now (columns added since, a partition attached since: not).
+ * Whether every table of `tables` and each of its partitions has its capture triggers, made for `image`
+ * as it is now (columns added since, a partition attached since, an inheritance begun or ended since:
+ * not).
  */
 export async function captureIsCurrent(
   client: pg.ClientBase,
@@ -59,22 +89,32 @@ export async function captureIsCurrent(
   applicationName: string,
   tables: readonly { relid: number; image: CaptureImage }[],
 ): Promise<boolean> {
-  const result = await client.query<{ current: number }>(
-    `select (select count(*)::int4 from pg_trigger g
-              where g.tgrelid = t.relid and g.tgname = any($2::text[]) and g.tgargs = c.args
-                and g.tgfoid = c.function::regproc) as current
-       from unnest($1::oid[], $3::bytea[], $4::text[]) as c(root, args, function)
-       cross join lateral (select c.root as relid
-                           union all
-                           select p.relid from pg_partition_tree(c.root) p where p.relid <> c.root) t`,
+  const expected = tables.flatMap((t) => {
+    const args = triggerArgsBytes(captureArgs(applicationName, t.image));
+    return triggerSpecs(schema, t.image).map((spec) => ({ root: t.relid, spec, args }));
+  });
+  const result = await client.query<{ current: boolean }>(
+    `with expected as (select * from unnest($1::oid[], $2::text[], $3::text[], $4::bytea[])
+                                  as e(root, name, function, args)),
+          tables as (select distinct e.root, t.relid
+                       from expected e
+                       cross join lateral (select e.root as relid
+                                           union all
+                                           select p.relid from pg_partition_tree(e.root) p
+                                            where p.relid <> e.root) t)
+     select not exists (select from tables t join expected e on e.root = t.root
+                         where not exists (select from pg_trigger g
+                                            where g.tgrelid = t.relid and g.tgname = e.name
+                                              and g.tgargs = e.args and g.tgfoid = e.function::regproc))
+              as current`,
     [
-      tables.map((t) => t.relid),
-      events.map((e) => triggerName(schema, e)),
-      tables.map((t) => triggerArgsBytes(captureArgs(applicationName, t.image))),
-      tables.map((t) => captureFunction(schema, t.image)),
+      expected.map((e) => e.root),
+      expected.map((e) => e.spec.name),
+      expected.map((e) => e.spec.function),
+      expected.map((e) => e.args),
     ],
   );
-  return result.rows.every((r) => r.current === events.length);
+  return result.rows[0]?.current === true;
 }
 
 /**
@@ -99,8 +139,8 @@ function captureArgs(applicationName: string, image: CaptureImage): string[] {
 }
 
 /**
- * Create the four triggers where they are missing or were made with other arguments.
- * Returns whether anything changed. Runs in the caller's transaction.
+ * Create the four triggers where they are missing or were made otherwise (other arguments, another
+ * function). Returns whether anything changed. Runs in the caller's transaction.
  */
 export async function ensureCaptureTriggers(
   client: pg.ClientBase,
@@ -110,25 +150,26 @@ export async function ensureCaptureTriggers(
   table: QualifiedName,
   image: CaptureImage,
 ): Promise<boolean> {
-  const names = events.map((e) => triggerName(schema, e));
   const args = captureArgs(applicationName, image);
-  const expected = triggerArgsBytes(args);
-  const fn = captureFunction(schema, image);
-  const existing = await client.query<{ tgname: string; current: boolean }>(
-    `select tgname, tgargs = $3::bytea and tgfoid = $4::regproc as current
-       from pg_trigger where tgrelid = $1::oid and tgname = any($2::text[])`,
-    [relid, names, expected, fn],
+  const specs = triggerSpecs(schema, image);
+  const existing = await client.query<{ name: string; there: boolean; current: boolean }>(
+    `select e.name, g.tgname is not null as there,
+            coalesce(g.tgargs = $3::bytea and g.tgfoid = e.function::regproc, false) as current
+       from unnest($2::text[], $4::text[]) as e(name, function)
+       left join pg_trigger g on g.tgrelid = $1::oid and g.tgname = e.name`,
+    [relid, specs.map((s) => s.name), triggerArgsBytes(args), specs.map((s) => s.function)],
   );
-  const found = new Map(existing.rows.map((r) => [r.tgname, r.current]));
+  const state = new Map(existing.rows.map((r) => [r.name, r]));
   const statements: string[] = [];
-  for (const event of events) {
-    const name = triggerName(schema, event);
-    if (found.get(name) === true) continue;
+  const on = qualifiedIdent(table);
+  for (const spec of specs) {
+    const there = state.get(spec.name);
+    if (there?.current === true) continue;
     // Only a trigger that is there is dropped: DROP TRIGGER, even IF EXISTS, locks out the table's readers.
-    if (found.has(name)) statements.push(`drop trigger ${ident(name)} on ${qualifiedIdent(table)}`);
+    if (there?.there === true) statements.push(`drop trigger ${ident(spec.name)} on ${on}`);
     statements.push(
-      `create trigger ${ident(name)} after ${event} on ${qualifiedIdent(table)} ${referencing[event]}
-         for each statement execute function ${fn}(${args.map(sqlLiteral).join(', ')})`,
+      `create trigger ${ident(spec.name)} ${spec.definition(on)}
+         execute function ${spec.function}(${args.map(sqlLiteral).join(', ')})`,
     );
   }
   if (statements.length === 0) return false;

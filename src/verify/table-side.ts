@@ -37,6 +37,11 @@ export interface SideCounters {
 export interface SideSpec {
   client: pg.ClientBase;
   relation: QualifiedName;
+  /**
+   * The table's own rows (ONLY): those of the tables that inherit from it are theirs, compared as theirs.
+   * Not for a partitioned table, whose rows are its partitions'.
+   */
+  only: boolean;
   /** The mapping's row filter (source side only): an SQL boolean over the table aliased `t`. */
   filter: string | undefined;
   /** Per selected column, its value in the source's type. */
@@ -84,7 +89,7 @@ export class TableSide {
   private excluded: readonly Key[] = [];
 
   constructor(readonly spec: SideSpec) {
-    this.from = `${qualifiedIdent(spec.relation)} as t`;
+    this.from = `${spec.only ? 'only ' : ''}${qualifiedIdent(spec.relation)} as t`;
     this.keyOrder = tuple(spec.keyOrder);
     this.keyTexts = spec.keyValues.map((v, i) => `(${v})::text as k${i}`);
     // row(...)::text renders every type through its output function, as the seeds' hashtext(t::text).
@@ -355,8 +360,9 @@ export async function tableSides(input: {
     relation: QualifiedName;
     columns: ColumnInfo[];
     filter: string | undefined;
+    only: boolean;
   };
-  target: { client: pg.ClientBase; relation: QualifiedName; columns: ColumnInfo[] };
+  target: { client: pg.ClientBase; relation: QualifiedName; columns: ColumnInfo[]; only: boolean };
   columns: readonly string[];
   key: readonly string[];
 }): Promise<{ source: TableSide; target: TableSide }> {
@@ -381,6 +387,7 @@ export async function tableSides(input: {
     source: new TableSide({
       client: source.client,
       relation: source.relation,
+      only: source.only,
       filter: source.filter,
       columns: input.columns.map(sourceValue),
       keyValues: input.key.map(sourceValue),
@@ -390,6 +397,7 @@ export async function tableSides(input: {
     target: new TableSide({
       client: target.client,
       relation: target.relation,
+      only: target.only,
       filter: undefined,
       columns: input.columns.map(targetValue),
       keyValues: input.key.map(targetValue),

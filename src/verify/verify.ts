@@ -265,8 +265,14 @@ export async function compareTarget(
             relation: table.source,
             columns: work.columnsOf(table),
             filter: work.whereOf(table),
+            only: table.inherits,
           },
-          target: { client: target, relation: table.target, columns: targetInfo?.columns ?? [] },
+          target: {
+            client: target,
+            relation: table.target,
+            columns: targetInfo?.columns ?? [],
+            only: !table.partitioned,
+          },
           columns: table.columns,
           key: table.key,
         });

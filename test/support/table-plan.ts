@@ -7,7 +7,6 @@ export function tablePlan(
   rank: number,
   partitioned = false,
   looseKey = false,
-  inherits = false,
 ): TablePlan {
   const q = { schema: 'public', name };
   return {
@@ -24,7 +23,7 @@ export function tablePlan(
     looseKey,
     targetRelid: relid + 1000,
     partitioned,
-    inherits,
+    inherits: false,
     copyable: true,
     copyThrough: true,
     rank,
