@@ -39,24 +39,28 @@ const copyEscapes: Record<string, string> = { '\\': '\\\\', '\n': '\\n', '\r': '
 
 /**
  * Row images (JSON object texts) as COPY text of the plan's columns, one line each; undefined when a
- * value is a JSON object or array. A column that an image lacks is NULL, as json_populate_recordset
- * makes it. Made by the daemon, whose one thread is what limits a bulk apply: one walk of each image,
+ * value is a JSON object or array. A column that an image lacks is NULL, or the value of a column added
+ * since (TablePlan.missingValues), as json_populate_recordset makes it. Made by the daemon, whose one thread is what limits a bulk apply: one walk of each image,
  * no map of its fields.
  */
 export function copyText(table: TablePlan, images: readonly string[]): string | undefined {
   const index = new Map(table.columns.map((c, i) => [c, i]));
+  const lacking = table.columns.map((c) => {
+    const value = table.missingValues.get(c);
+    return value === undefined ? '\\N' : value.replace(/[\\\n\r\t]/g, (e) => copyEscapes[e]!);
+  });
   const values: string[] = new Array<string>(table.columns.length);
   let text = '';
   let scalars = true;
   for (const image of images) {
-    values.fill('\\N');
+    for (let i = 0; i < values.length; i++) values[i] = lacking[i]!;
     walkFields(image, (name, start, end) => {
       const at = index.get(name);
       if (at === undefined) return true;
       const first = image[start];
       if (first === '"') values[at] = copyString(image, start, end);
       else if (first === '{' || first === '[') scalars = false;
-      else if (first !== 'n') values[at] = image.slice(start, end); // n: null, which stays \N
+      else values[at] = first === 'n' ? '\\N' : image.slice(start, end); // n: null
       return scalars;
     });
     if (!scalars) return undefined;

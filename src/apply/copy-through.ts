@@ -88,7 +88,9 @@ export async function copyRunThrough(
 ): Promise<boolean> {
   const { lease, beside } = sources;
   const copyOut = (source: pg.ClientBase, table: TablePlan): Readable =>
-    source.query(copyTo(runCopyOutSql(schema, position, run, table.relid, table.columns)));
+    source.query(
+      copyTo(runCopyOutSql(schema, position, run, table.relid, table.columns, table.missingValues)),
+    );
   // The rows made beside the lease, not yet passed on: a run refused before them leaves them unread, and
   // their connection is closed (the caller's), which their stream hears as an error.
   let besideOut: Readable | undefined;

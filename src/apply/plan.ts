@@ -7,7 +7,7 @@ import type pg from 'pg';
 
 import { describeTables, foreignKeyEdges, type ColumnInfo } from '../capture/catalog.js';
 import type { SourceTables } from '../capture/source-tables.js';
-import { formatQualifiedName, ident, qualifiedIdent } from '../config/identifiers.js';
+import { formatQualifiedName, ident, qualifiedIdent, sqlLiteral } from '../config/identifiers.js';
 import type { Config, QualifiedName, TargetConfig } from '../config/types.js';
 import { sendPipelined } from '../db/pipeline.js';
 import { ConfigError } from '../failure/errors.js';
@@ -39,6 +39,12 @@ export interface TablePlan {
    * read its own rows (ONLY), as its capture logs them (sql/source/017).
    */
   inherits: boolean;
+  /**
+   * Of the written columns, those added to the source table after some of its rows (ColumnInfo.missing):
+   * the value those rows hold, as text. A row image captured before the column was added lacks it and
+   * stands for this value, not for NULL. json columns are not among them: their images are cut apart.
+   */
+  missingValues: ReadonlyMap<string, string>;
   /**
    * Rows may go in by COPY (src/apply/copy-in.ts), which writes what json_populate_recordset would: the
    * target has no rules (which COPY ignores), and no json column on either side (taken as JSON, not text).
@@ -82,7 +88,11 @@ function filterOf(source: QualifiedName, columns: ColumnInfo[], where: string): 
   return (image) => {
     const row =
       jsonColumnsOf(columns).length === 0 ? image : `replace(${image}::text, '\\u0000', '\\u2400')::json`;
-    const typed = `json_populate_record(null::${qualifiedIdent(source)}, ${row}) as t`;
+    const missing = missingValuesOf(
+      columns,
+      columns.map((c) => c.name),
+    );
+    const typed = `json_populate_record(${imageBase(source, missing)}, ${row}) as t`;
     if (!columns.some((c) => c.virtualExpression !== null)) return `(select (${where}) from ${typed})`;
     // The expression names the table's columns unqualified, and `t` holds every one of them.
     const computed = columns
@@ -94,6 +104,25 @@ function filterOf(source: QualifiedName, columns: ColumnInfo[], where: string): 
       .join(', ');
     return `(select (${where}) from (select ${computed} from ${typed}) as t)`;
   };
+}
+
+/**
+ * The record json_populate_record(set) fills the columns an image lacks from, typed as `relation`: NULL,
+ * or the values of columns added since the image was captured (TablePlan.missingValues).
+ */
+export function imageBase(relation: QualifiedName, missing: ReadonlyMap<string, string>): string {
+  const type = qualifiedIdent(relation);
+  if (missing.size === 0) return `null::${type}`;
+  return `json_populate_record(null::${type}, ${sqlLiteral(JSON.stringify(Object.fromEntries(missing)))}::json)`;
+}
+
+/** The missing values (ColumnInfo.missing) of the columns `written`, json columns aside. */
+function missingValuesOf(columns: readonly ColumnInfo[], written: readonly string[]): Map<string, string> {
+  return new Map(
+    columns
+      .filter((c) => c.missing !== null && !c.json && written.includes(c.name))
+      .map((c) => [c.name, c.missing!]),
+  );
 }
 
 /** json and jsonb columns: their SQL NULL and JSON null look alike in a row image, and json's \u0000 too. */
@@ -240,6 +269,7 @@ export function planFromCatalog(
       targetRelid: info.relid,
       partitioned: info.partitioned,
       inherits: source.inherits,
+      missingValues: missingValuesOf(source.columns, written),
       copyable,
       copyThrough:
         copyable &&

@@ -14,7 +14,7 @@ import {
   type StoredPosition,
 } from '../changelog/window.js';
 import type { RowImages } from './batch.js';
-import type { TablePlan } from './plan.js';
+import { imageBase, type TablePlan } from './plan.js';
 
 /** The JSON array text of JSON value texts: no parsing, no re-encoding. */
 export function jsonArray(items: readonly string[]): string {
@@ -32,7 +32,7 @@ function typedImages(
   rowsParam: number,
   jsonParam: number,
 ): { from: string; columns: string[] } {
-  const populate = `json_populate_recordset(null::${qualifiedIdent(table.target)}, $${rowsParam}::json) with ordinality as p`;
+  const populate = `json_populate_recordset(${imageBase(table.target, table.missingValues)}, $${rowsParam}::json) with ordinality as p`;
   const joins = table.jsonColumns.map(
     (_, i) =>
       `join unnest($${jsonParam + i}::text[]) with ordinality as j${i}(value, n) on j${i}.n = p.ordinality`,

@@ -18,6 +18,13 @@ export interface ColumnInfo {
   virtualExpression: string | null;
   notNull: boolean;
   /**
+   * The value that rows older than the column hold, as its text output: a column added with a default
+   * that is not volatile gives it to the rows already there without writing them (attmissingval). A row
+   * image captured before the column was added lacks it, and stands for this value. Null when the
+   * table was written anew since, or the column came with the table.
+   */
+  missing: string | null;
+  /**
    * to_json() would write the column through a cast to json (hstore, PostGIS types, or an array, domain or
    * composite of one), which the type's own input cannot read back: capture writes its text instead.
    */
@@ -140,6 +147,7 @@ const describeColumns = `select c.oid::int8 as relid, c.relkind = 'p' as partiti
                                       'generated', a.attgenerated <> '',
                                       'virtualExpression', ${virtualExpression},
                                       'notNull', a.attnotnull,
+                                      'missing', case when a.atthasmissing then (a.attmissingval::text::text[])[1] end,
                                       'textForm', ${castToJson},
                                       'array', ${arrayType},
                                       'json', ${jsonType},

@@ -115,8 +115,9 @@ export async function lookAtRun(
  * as text, in id order, as that table's COPY FROM reads them. json_to_record gives a column declared
  * text the text of a JSON scalar (a string de-escaped, a number or boolean as written), which is what
  * the target's input function gets from the row path too (src/apply/copy-in.ts); a field the image
- * lacks is NULL. Any failure of it (a value that is not what the table's plan expects) sends the run
- * to the row path.
+ * lacks is NULL, or the text of `missing` for a column added since (TablePlan.missingValues: `->` tells a
+ * lacking field, SQL NULL, from a JSON null). Any failure of it (a value that is not what the table's
+ * plan expects) sends the run to the row path.
  */
 export function runCopyOutSql(
   schema: string,
@@ -124,9 +125,17 @@ export function runCopyOutSql(
   run: BulkRun,
   relid: number,
   columns: readonly string[],
+  missing: ReadonlyMap<string, string>,
 ): string {
   const w = literals(position, run.changes, run.lastId);
-  const fields = columns.map((c) => `r.${ident(c)}`).join(', ');
+  const fields = columns
+    .map((c) => {
+      const value = missing.get(c);
+      return value === undefined
+        ? `r.${ident(c)}`
+        : `case when c.row -> ${sqlLiteral(c)} is null then ${sqlLiteral(value)} else r.${ident(c)} end`;
+    })
+    .join(', ');
   const declared = columns.map((c) => `${ident(c)} text`).join(', ');
   return `copy (
     select ${fields}

@@ -127,6 +127,37 @@ describe('schema drift', () => {
     await d.daemon.stop();
   });
 
+  it('columns added with defaults, target first, while changes captured before wait: those rows get the value older rows hold, by every path', async () => {
+    const d = await drift();
+    // A backlog captured before the columns exist: a few updates and an insert (statements), a large
+    // insert (copied through from the source's log), a large insert with an update in one transaction
+    // (rows by COPY from the daemon).
+    await d.daemon.stop();
+    await d.onSource(`update items set n = -n where id <= 5; insert into items values (21, 'one', 21)`);
+    await d.onSource(`insert into items select g, 'bulk', g from generate_series(100, 3099) g`);
+    await d.onSource(`begin;
+      insert into items select g, 'mixed', g from generate_series(5000, 7999) g;
+      update items set v = 'mixed!' where id = 5000;
+      commit`);
+    const added = `alter table items add column tag text not null default 'a b\\tc',
+                                  add column level int default 7, add column plain text`;
+    await d.onTarget(added);
+    await d.onSource(added);
+    await d.onSource(`update items set n = 0, level = 8 where id in (3, 6, 100)`);
+    const again = await startDaemon(d.config);
+    try {
+      await waitCaughtUp(d.config);
+      await d.expectSame('*');
+      const tags = await d.onTarget(
+        `select count(*)::int as n from items where tag = 'a b\\tc' and plain is null`,
+      );
+      expect(tags).toEqual([{ n: 6021 }]);
+      expect(await conflictsCounted(again)).toBe(0);
+    } finally {
+      await again.stop();
+    }
+  });
+
   it('a json and an hstore column added under the daemon are captured exactly once it has made the triggers anew', async () => {
     const d = await drift();
     for (const run of [(sql: string) => d.onSource(sql), (sql: string) => d.onTarget(sql)]) {

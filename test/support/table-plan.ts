@@ -24,6 +24,7 @@ export function tablePlan(
     targetRelid: relid + 1000,
     partitioned,
     inherits: false,
+    missingValues: new Map(),
     copyable: true,
     copyThrough: true,
     rank,

@@ -30,6 +30,13 @@ describe('copyText', () => {
     expect(copyText(table, ['{"id": 1, "v": [1, 2], "w": "x"}'])).toBeUndefined();
     expect(copyText(table, ['{"id": 1, "v": "x"}', '{"id": 2, "v": {"a": 1}}'])).toBeUndefined();
   });
+
+  it('gives a column an image lacks the value of a column added since, escaped; a JSON null stays NULL', () => {
+    const added = { ...table, missingValues: new Map([['w', 'tab\there']]) };
+    expect(copyText(added, ['{"id": 1, "v": "x"}', '{"id": 2, "v": "y", "w": null}'])).toBe(
+      '1\tx\ttab\\there\n2\ty\t\\N\n',
+    );
+  });
 });
 
 describe('RoundTrip', () => {

@@ -66,7 +66,7 @@ describe('runCopyOutSql', () => {
   const run = { changes: 20, lastId: 80, inserts: true, tables: [{ relid: 1, changes: 20 }], captured: [] };
 
   it("reads the window of the position, up to the run's last id, each column as text", () => {
-    const sql = runCopyOutSql('trigsync', position, run, 1, ['id', 'Odd "name"']);
+    const sql = runCopyOutSql('trigsync', position, run, 1, ['id', 'Odd "name"'], new Map());
     expect(sql).toMatch(/^copy \(/);
     expect(sql).toMatch(/\) to stdout$/);
     // Part A's txids: the xip list, then from xmax up to the next xid.
@@ -79,10 +79,18 @@ describe('runCopyOutSql', () => {
     expect(sql).toContain('where c.id <= 80');
     expect(sql).toContain('json_to_record(c.row) as r ("id" text, "Odd ""name""" text)');
     expect(sql).toContain('c.relid in (1)');
+    expect(sql).toContain('select r."id", r."Odd ""name"""');
+  });
+
+  it('gives a field an image lacks the value of a column added since, a JSON null staying NULL', () => {
+    const sql = runCopyOutSql('trigsync', position, run, 1, ['id', 'c'], new Map([['c', "it's"]]));
+    expect(sql).toContain(`select r."id", case when c.row -> 'c' is null then 'it''s' else r."c" end`);
   });
 
   it('refuses ids that are not integers', () => {
-    expect(() => runCopyOutSql('trigsync', position, { ...run, lastId: 1.5 }, 1, ['id'])).toThrow();
-    expect(() => runCopyOutSql('trigsync', position, { ...run, lastId: -1 }, 1, ['id'])).toThrow();
+    expect(() =>
+      runCopyOutSql('trigsync', position, { ...run, lastId: 1.5 }, 1, ['id'], new Map()),
+    ).toThrow();
+    expect(() => runCopyOutSql('trigsync', position, { ...run, lastId: -1 }, 1, ['id'], new Map())).toThrow();
   });
 });
