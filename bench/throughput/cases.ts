@@ -15,6 +15,16 @@ export interface ThroughputCase {
   produce(rig: Rig, table: string): Promise<void>;
 }
 
+/**
+ * Produce the case's changes, then checkpoint both servers: the same start for each system's timed run,
+ * not a checkpoint that the writing of one system's backlog (trigsync's writes its log too) makes due
+ * in the middle of that system's run only.
+ */
+export async function produceSettled(rig: Rig, throughputCase: ThroughputCase, table: string): Promise<void> {
+  await throughputCase.produce(rig, table);
+  await Promise.all([rig.admin.query('checkpoint'), rig.targets[0]?.client.query('checkpoint')]);
+}
+
 const payload = 'trigsync throughput benchmark: a short text column';
 /** Writers of the single-row transactions: enough to produce them quickly. */
 export const writers = 8;

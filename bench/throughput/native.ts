@@ -6,7 +6,7 @@
 import { rowCount } from '../support/servers.js';
 import { waitFor } from '../../test/support/wait.js';
 import { subscribeNative, type NativeReplication } from '../support/logical.js';
-import type { TargetResult, ThroughputCase, ThroughputResult } from './cases.js';
+import { produceSettled, type TargetResult, type ThroughputCase, type ThroughputResult } from './cases.js';
 import { checkTargets, nativeTable, resetTables, type Rig, type TargetDatabase } from './setup.js';
 
 /** The cases' keys start at 1. */
@@ -32,7 +32,7 @@ export async function timeNative(
       );
     }
     for (const subscription of subscriptions) await subscription.disable();
-    await throughputCase.produce(rig, nativeTable);
+    await produceSettled(rig, throughputCase, nativeTable);
     const changes = await rowCount(rig.admin, nativeTable);
     await rig.admin.query(`insert into ${nativeTable} (id, a, b, c) values ($1, 0, 'marker', now())`, [
       markerId,

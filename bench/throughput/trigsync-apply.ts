@@ -4,7 +4,7 @@ import type { Config } from '../../src/config/types.js';
 import { rowCount } from '../support/servers.js';
 import { waitFor } from '../../test/support/wait.js';
 import { drainLog, schema, waitCaughtUp } from '../support/trigsync.js';
-import type { TargetResult, ThroughputCase, ThroughputResult } from './cases.js';
+import { produceSettled, type TargetResult, type ThroughputCase, type ThroughputResult } from './cases.js';
 import {
   checkTargets,
   resetTables,
@@ -36,7 +36,7 @@ export async function timeTrigsync(
   await drainLog(rig.admin, config);
   await rig.daemon.stop();
   await resetTables(rig, trigsyncTable, targets);
-  await throughputCase.produce(rig, trigsyncTable);
+  await produceSettled(rig, throughputCase, trigsyncTable);
   const result = await timeApply(rig, config, throughputCase);
   await checkTargets(rig, trigsyncTable, targets);
   await drainLog(rig.admin, config);
