@@ -158,6 +158,50 @@ describe('schema drift', () => {
     }
   });
 
+  it('a row filter over a column added with a default sees, in changes captured before it, the value older rows hold', async () => {
+    const { source, target1 } = sharedClusters();
+    const [src, b] = await Promise.all([freshDatabase(source), freshDatabase(target1)]);
+    for (const db of [src, b]) await db.cluster.query(table, [], db.name);
+    // The target registered, then changes captured before the column exists, the daemon stopped.
+    const before = makeConfig({
+      source: { url: src.url },
+      tables: ['items'],
+      targets: [{ name: 'b', url: b.url, initialSync: 'none' }],
+    });
+    await startDaemon(before).then(async (daemon) => {
+      await waitCaughtUp(before);
+      await daemon.stop();
+    });
+    await src.cluster.query(
+      `insert into items select g, 'old', g from generate_series(1, 30) g`,
+      [],
+      src.name,
+    );
+    const added = `alter table items add column region text not null default 'eu'`;
+    await b.cluster.query(added, [], b.name);
+    await src.cluster.query(added, [], src.name);
+    await src.cluster.query(
+      `insert into items values (31, 'new', 31, 'us'), (32, 'new', 32, 'eu')`,
+      [],
+      src.name,
+    );
+    const config = makeConfig({
+      source: { url: src.url },
+      tables: ['items'],
+      targets: [
+        { name: 'b', url: b.url, initialSync: 'none', tables: [{ source: 'items', where: "region = 'eu'" }] },
+      ],
+    });
+    const daemon = await startDaemon(config);
+    try {
+      await waitCaughtUp(config);
+      const rows = await b.cluster.query<{ n: number }>(`select count(*)::int as n from items`, [], b.name);
+      expect(rows).toEqual([{ n: 31 }]);
+    } finally {
+      await daemon.stop();
+    }
+  });
+
   it('a json and an hstore column added under the daemon are captured exactly once it has made the triggers anew', async () => {
     const d = await drift();
     for (const run of [(sql: string) => d.onSource(sql), (sql: string) => d.onTarget(sql)]) {
