@@ -144,10 +144,20 @@ const changesDuringCopy = [
   // Part of a composite key changes.
   `update order_lines set line = line + 10 where order_id = 7`,
   `delete from order_lines where order_id > 330`,
+  // An upsert: the rows it inserts and those it updates, in one statement.
+  `insert into order_lines select o, 1, 'upsert-' || o, 5, null from generate_series(320, 340) o
+     on conflict (order_id, line) do update set qty = order_lines.qty + excluded.qty, sku = excluded.sku`,
   `insert into "Tags" values ('Tag 1', 1, '{"case": "upper"}'), ('tag 1 ', 2, null)`,
   `update "Tags" set name = upper(name), meta = coalesce(meta, '{}') || '{"renamed": 1}' where name like 'tag 2%'`,
   `delete from "Tags" where name = 'tag 3'`,
 ];
+
+/** MERGE (PostgreSQL 15 on): inserts, updates and deletes of one statement. */
+const merge = `merge into order_lines t
+  using (select o, l from generate_series(290, 310) o, generate_series(1, 4) l) s on t.order_id = s.o and t.line = s.l
+  when matched and s.o % 3 = 0 then delete
+  when matched then update set qty = t.qty * 10
+  when not matched then insert values (s.o, s.l, 'merged', s.l, null)`;
 
 /**
  * A truncate between other changes of the same table, while the copy may still run: TRUNCATE ignores
@@ -186,7 +196,8 @@ async function replicateOneWay(sourceMajor: number, targetMajor: number): Promis
   const conflicts: unknown[] = [];
   daemon.events.on('apply:conflict', (event) => conflicts.push(event));
   await withClient(src.url, async (client) => {
-    for (const sql of [...changesDuringCopy, ...truncateAmongChanges]) await client.query(sql);
+    const merges = sourceMajor >= 15 ? [merge] : [];
+    for (const sql of [...changesDuringCopy, ...merges, ...truncateAmongChanges]) await client.query(sql);
   });
   await waitCaughtUp(config);
   // Every row's old image now meets the target's row: a value that came out different on the other
