@@ -21,7 +21,8 @@ export interface ColumnInfo {
    * The value that rows older than the column hold, as its text output: a column added with a default
    * that is not volatile gives it to the rows already there without writing them (attmissingval). A row
    * image captured before the column was added lacks it, and stands for this value. Null when the
-   * table was written anew since, or the column came with the table.
+   * table was written anew since, or the column came with the table. A partitioned table's is its
+   * partitions'.
    */
   missing: string | null;
   /**
@@ -137,6 +138,18 @@ const catalogVersion = `concat_ws('/', c.xmin, c.relhasrules,
       from pg_index i where i.indrelid = c.oid),
    (select concat(count(*), ':', sum(k.xmin::text::int8)) from pg_cast k))`;
 
+/**
+ * The value rows older than column `a` hold (ColumnInfo.missing). A partitioned table keeps none itself:
+ * its partitions do, each its own (one ALTER gives them all the same).
+ */
+const missingValue = `case when a.atthasmissing then (a.attmissingval::text::text[])[1]
+        when c.relkind = 'p' then
+          (select (p.attmissingval::text::text[])[1]
+             from pg_partition_tree(c.oid) t
+             join pg_attribute p on p.attrelid = t.relid and p.attname = a.attname and p.atthasmissing
+            limit 1)
+   end`;
+
 /** One row per table of `pg_class c`; the caller adds the FROM and WHERE that pick the tables. */
 const describeColumns = `select c.oid::int8 as relid, c.relkind = 'p' as partitioned, c.relhasrules as rules,
    c.relkind = 'r' and not c.relispartition
@@ -147,7 +160,7 @@ const describeColumns = `select c.oid::int8 as relid, c.relkind = 'p' as partiti
                                       'generated', a.attgenerated <> '',
                                       'virtualExpression', ${virtualExpression},
                                       'notNull', a.attnotnull,
-                                      'missing', case when a.atthasmissing then (a.attmissingval::text::text[])[1] end,
+                                      'missing', ${missingValue},
                                       'textForm', ${castToJson},
                                       'array', ${arrayType},
                                       'json', ${jsonType},

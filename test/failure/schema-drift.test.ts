@@ -158,6 +158,42 @@ describe('schema drift', () => {
     }
   });
 
+  it('a column added with a default to a partitioned table takes the value its partitions give older rows', async () => {
+    const { source, target1 } = sharedClusters();
+    const [src, b] = await Promise.all([freshDatabase(source), freshDatabase(target1)]);
+    const partitioned = `create table events (id int, at date, v text, primary key (id, at)) partition by range (at);
+      create table events_h1 partition of events for values from ('2024-01-01') to ('2024-07-01');
+      create table events_h2 partition of events for values from ('2024-07-01') to ('2025-01-01')`;
+    for (const db of [src, b]) await db.cluster.query(partitioned, [], db.name);
+    const config = makeConfig({
+      source: { url: src.url },
+      tables: ['events'],
+      targets: [{ name: 'b', url: b.url, initialSync: 'none' }],
+    });
+    await startDaemon(config).then(async (daemon) => {
+      await waitCaughtUp(config);
+      await daemon.stop();
+    });
+    await src.cluster.query(
+      `insert into events select g, date '2024-01-01' + g, 'old' from generate_series(1, 300) g;
+       update events set v = 'changed' where id % 10 = 0`,
+      [],
+      src.name,
+    );
+    const added = `alter table events add column source text not null default 'app'`;
+    await b.cluster.query(added, [], b.name);
+    await src.cluster.query(added, [], src.name);
+    const daemon = await startDaemon(config);
+    try {
+      await waitCaughtUp(config);
+      const query = `select * from events`;
+      await expectSameRows({ url: src.url, query }, { url: b.url, query }, 'id');
+      expect(await conflictsCounted(daemon)).toBe(0);
+    } finally {
+      await daemon.stop();
+    }
+  });
+
   it('a row filter over a column added with a default sees, in changes captured before it, the value older rows hold', async () => {
     const { source, target1 } = sharedClusters();
     const [src, b] = await Promise.all([freshDatabase(source), freshDatabase(target1)]);
