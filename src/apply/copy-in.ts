@@ -32,22 +32,27 @@ import { walkFields } from './row-image.js';
 function copyString(image: string, start: number, end: number): string {
   const json = image.slice(start, end);
   if (!json.includes('\\')) return json.slice(1, -1);
-  return (JSON.parse(json) as string).replace(/[\\\n\r\t]/g, (c) => copyEscapes[c]!);
+  return copyEscaped(JSON.parse(json) as string);
 }
 
 const copyEscapes: Record<string, string> = { '\\': '\\\\', '\n': '\\n', '\r': '\\r', '\t': '\\t' };
 
+/** A value's text with its backslashes, newlines, CRs and tabs escaped for COPY. */
+function copyEscaped(text: string): string {
+  return text.replace(/[\\\n\r\t]/g, (c) => copyEscapes[c]!);
+}
+
 /**
  * Row images (JSON object texts) as COPY text of the plan's columns, one line each; undefined when a
  * value is a JSON object or array. A column that an image lacks is NULL, or the value of a column added
- * since (TablePlan.missingValues), as json_populate_recordset makes it. Made by the daemon, whose one thread is what limits a bulk apply: one walk of each image,
- * no map of its fields.
+ * since (TablePlan.missingValues), as json_populate_recordset makes it. Made by the daemon, whose one
+ * thread is what limits a bulk apply: one walk of each image, no map of its fields.
  */
 export function copyText(table: TablePlan, images: readonly string[]): string | undefined {
   const index = new Map(table.columns.map((c, i) => [c, i]));
   const lacking = table.columns.map((c) => {
     const value = table.missingValues.get(c);
-    return value === undefined ? '\\N' : value.replace(/[\\\n\r\t]/g, (e) => copyEscapes[e]!);
+    return value === undefined ? '\\N' : copyEscaped(value);
   });
   const values: string[] = new Array<string>(table.columns.length);
   let text = '';

@@ -85,14 +85,17 @@ export interface TargetPlan {
  * sees the expression computed from the image's other columns, as a copy's filter on the table does.
  */
 function filterOf(source: QualifiedName, columns: ColumnInfo[], where: string): (image: string) => string {
+  const base = imageBase(
+    source,
+    missingValuesOf(
+      columns,
+      columns.map((c) => c.name),
+    ),
+  );
   return (image) => {
     const row =
       jsonColumnsOf(columns).length === 0 ? image : `replace(${image}::text, '\\u0000', '\\u2400')::json`;
-    const missing = missingValuesOf(
-      columns,
-      columns.map((c) => c.name),
-    );
-    const typed = `json_populate_record(${imageBase(source, missing)}, ${row}) as t`;
+    const typed = `json_populate_record(${base}, ${row}) as t`;
     if (!columns.some((c) => c.virtualExpression !== null)) return `(select (${where}) from ${typed})`;
     // The expression names the table's columns unqualified, and `t` holds every one of them.
     const computed = columns
