@@ -11,7 +11,15 @@ import { inTransactionGivingWay } from '../db/giving-way.js';
 import { ConfigError } from '../failure/errors.js';
 import { dropGuards } from './guard.js';
 import type { TableInfo } from './catalog.js';
-import { dropCaptureTriggers, ensureCaptureTriggers, partitionsOf, type CaptureImage } from './triggers.js';
+import {
+  dropCaptureTriggers,
+  ensureCaptureTriggers,
+  originOnlyTables,
+  partitionsOf,
+  type CaptureBefore,
+  type CaptureImage,
+  type TriggersEnsured,
+} from './triggers.js';
 
 /**
  * Serialise the changes of capture triggers on this source for the rest of the transaction: the leaders
@@ -36,30 +44,69 @@ export function captureImage(table: TableInfo): CaptureImage {
 
 /**
  * The capture triggers of a table, and of each of its partitions if it is partitioned (a statement that
- * names a partition fires only the partition's triggers). Returns whether anything changed.
+ * names a partition fires only the partition's triggers), as ensureCaptureTriggers makes them.
+ * `before`: the table's capture as known before (a partition's missing triggers are those of one
+ * attached since, not a gap).
  */
 export async function ensureTableCapture(
   client: pg.ClientBase,
   config: Config,
   table: TableInfo & { name: QualifiedName },
-): Promise<boolean> {
+  before: CaptureBefore,
+): Promise<TriggersEnsured> {
   const image = captureImage(table);
   const { schema, applicationName } = config;
   await lockCapture(client, schema);
-  let changed = await ensureCaptureTriggers(client, schema, applicationName, table.relid, table.name, image);
-  if (!table.partitioned) return changed;
-  for (const partition of await partitionsOf(client, table.relid)) {
-    const own = await ensureCaptureTriggers(
-      client,
-      schema,
-      applicationName,
-      partition.relid,
-      partition.name,
-      image,
-    );
-    changed ||= own;
+  const tables = [{ relid: table.relid, name: table.name, made: before.made }];
+  if (table.partitioned)
+    for (const partition of await partitionsOf(client, table.relid))
+      tables.push({ ...partition, made: false });
+  const ensured: TriggersEnsured = { changed: false, stopped: [] };
+  for (const { relid, name, made } of tables) {
+    const own = await ensureCaptureTriggers(client, schema, applicationName, relid, name, image, {
+      ...before,
+      made,
+    });
+    ensured.changed ||= own.changed;
+    ensured.stopped.push(...own.stopped);
   }
-  return changed;
+  return ensured;
+}
+
+/**
+ * How the capture of each captured table was made (captured_table; sql/source/018): whether its
+ * triggers fired ALWAYS. A table not there is captured anew.
+ */
+export async function capturedBefore(
+  client: pg.ClientBase,
+  schema: string,
+): Promise<Map<number, CaptureBefore>> {
+  const result = await client.query<{ relid: string; always: boolean }>(
+    `select relid::int8 as relid, coalesce(fires = 'A', false) as always from ${ident(schema)}.captured_table`,
+  );
+  return new Map(result.rows.map((r) => [Number(r.relid), { made: true, always: r.always }]));
+}
+
+/**
+ * Record whether the capture of each of `tables` fires ALWAYS now (originOnlyTables); returns those
+ * whose capture fires on origin only.
+ */
+export async function recordCaptureFires(
+  client: pg.ClientBase,
+  schema: string,
+  tables: readonly { relid: number; name: QualifiedName }[],
+): Promise<string[]> {
+  const originOnly = await originOnlyTables(
+    client,
+    schema,
+    tables.map((t) => t.name),
+  );
+  await client.query(
+    `update ${ident(schema)}.captured_table c set fires = case when t.origin_only then 'O' else 'A' end
+       from unnest($1::oid[], $2::boolean[]) as t(relid, origin_only) where c.relid = t.relid`,
+    [tables.map((t) => t.relid), tables.map((t) => originOnly.includes(formatQualifiedName(t.name)))],
+  );
+  return originOnly;
 }
 
 /** This source's identity, as targets know it. */

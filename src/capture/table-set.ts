@@ -157,14 +157,43 @@ export interface TableToCopy {
   target: string;
   table: string;
   since: string;
+  /** What stopped the table's capture before `since`; null: the target did not take it all along. */
+  why: string | null;
 }
 
 /** What to say about a table a target may lack rows or changes of, and the command that fixes it. */
 export function copyAdvice(gap: TableToCopy): string {
   return (
-    `target ${gap.target} may lack rows or changes of ${gap.table} from before ${gap.since} (it did not ` +
-    `take that table all along); copy it with \`trigsync sync ${gap.target} --table ${gap.table}\``
+    `target ${gap.target} may lack rows or changes of ${gap.table} from before ${gap.since} ` +
+    `(${gap.why ?? 'it did not take that table all along'}); copy it with ` +
+    `\`trigsync sync ${gap.target} --table ${gap.table}\``
   );
+}
+
+/** Why a target that copies what it lacks (initialSync: copy) copies `gap`'s table. */
+export function copyingReason(gap: TableToCopy): string {
+  return gap.why === null ? 'which it takes anew' : `which it may lack writes of (${gap.why})`;
+}
+
+/**
+ * The capture of a table was off (`why`: src/capture/triggers.ts): every target that takes it may lack
+ * the writes made meanwhile, as `tablesToCopy` then says, until a copy of it. Returns those targets.
+ */
+export async function noteCaptureGap(
+  client: pg.ClientBase,
+  schema: string,
+  relid: number,
+  why: string,
+): Promise<string[]> {
+  const result = await client.query<{ target: string }>(
+    `update ${ident(schema)}.target_table
+        set needs_sync_why = case when needs_sync_since is null then $2 else needs_sync_why end,
+            needs_sync_since = coalesce(needs_sync_since, now())
+      where relid = $1 and left_from is null
+      returning target`,
+    [relid, why],
+  );
+  return result.rows.map((r) => r.target);
 }
 
 /** A table a target takes: its relid on the source and how the target takes it. */
@@ -237,8 +266,16 @@ export async function tablesToCopy(client: pg.ClientBase, schema: string): Promi
     `${s}.target_table`,
   ]);
   if (installed.rows[0]?.found !== true) return [];
-  const result = await client.query<{ target: string; schema: string; name: string; since: Date }>(
-    `select tt.target, c.schema_name as schema, c.table_name as name, tt.needs_sync_since as since
+  // needs_sync_why is read as a key of the row: a source installed before sql/source/018 has none.
+  const result = await client.query<{
+    target: string;
+    schema: string;
+    name: string;
+    since: Date;
+    why: string | null;
+  }>(
+    `select tt.target, c.schema_name as schema, c.table_name as name, tt.needs_sync_since as since,
+            to_jsonb(tt) ->> 'needs_sync_why' as why
        from ${s}.target_table tt join ${s}.captured_table c on c.relid = tt.relid
       where tt.left_from is null and tt.needs_sync_since is not null
       order by tt.target, c.schema_name, c.table_name`,
@@ -247,21 +284,28 @@ export async function tablesToCopy(client: pg.ClientBase, schema: string): Promi
     target: r.target,
     table: formatQualifiedName(r),
     since: r.since.toISOString(),
+    why: r.why,
   }));
 }
 
-/** A copy of these tables of a target (display names; none: all of them) is done: it lacks nothing. */
+/**
+ * A copy of these tables of a target (display names; none: all of them), asked at `requestedAt`, is
+ * done: it lacks nothing noted before the copy was asked. A gap noted since (a capture found off while
+ * it copied) may predate the copy's snapshot, and stays.
+ */
 export async function forgetCopied(
   client: pg.ClientBase,
   schema: string,
   target: string,
   tables: readonly string[],
+  requestedAt: string,
 ): Promise<void> {
   await client.query(
-    `update ${ident(schema)}.target_table set needs_sync_since = null
+    `update ${ident(schema)}.target_table set needs_sync_since = null, needs_sync_why = null
       where target = $1 and needs_sync_since is not null
+        and (needs_sync_why is null or coalesce(needs_sync_since <= nullif($3::text, '')::timestamptz, true))
         and (cardinality($2::text[]) = 0 or relid = any(array(select to_regclass(n)::oid from unnest($2::text[]) n)))`,
-    [target, tables],
+    [target, tables, requestedAt],
   );
 }
 

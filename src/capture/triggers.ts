@@ -7,9 +7,16 @@
  */
 import type pg from 'pg';
 
-import { formatQualifiedName, ident, qualifiedIdent, sqlLiteral } from '../config/identifiers.js';
+import {
+  formatIdentifier,
+  formatQualifiedName,
+  ident,
+  qualifiedIdent,
+  sqlLiteral,
+} from '../config/identifiers.js';
 import type { QualifiedName } from '../config/types.js';
 import { onUsersTable } from '../db/giving-way.js';
+import { ConfigError } from '../failure/errors.js';
 
 const events = ['insert', 'update', 'delete', 'truncate'] as const;
 type CaptureEvent = (typeof events)[number];
@@ -81,7 +88,7 @@ function triggerArgsBytes(args: readonly string[]): Buffer {
 /**
  * Whether every table of `tables` and each of its partitions has its capture triggers, made for `image`
  * as it is now (columns added since, a partition attached since, an inheritance begun or ended since:
- * not).
+ * not), and firing ALWAYS, or on origin where trigsync's role may not alter the table (ensureCaptureTriggers).
  */
 export async function captureIsCurrent(
   client: pg.ClientBase,
@@ -103,9 +110,12 @@ export async function captureIsCurrent(
                                            select p.relid from pg_partition_tree(e.root) p
                                             where p.relid <> e.root) t)
      select not exists (select from tables t join expected e on e.root = t.root
+                                           join pg_class c on c.oid = t.relid
                          where not exists (select from pg_trigger g
                                             where g.tgrelid = t.relid and g.tgname = e.name
-                                              and g.tgargs = e.args and g.tgfoid = e.function::regproc))
+                                              and g.tgargs = e.args and g.tgfoid = e.function::regproc
+                                              and (g.tgenabled = 'A' or g.tgenabled = 'O'
+                                                   and not pg_has_role(c.relowner, 'USAGE'))))
               as current`,
     [
       expected.map((e) => e.root),
@@ -138,9 +148,38 @@ function captureArgs(applicationName: string, image: CaptureImage): string[] {
   return [applicationName, '', String(image.loggedRelid), selectList, ...image.jsonColumns];
 }
 
+/** What a table's capture triggers were found as, and what was done about them. */
+export interface TriggersEnsured {
+  /** A trigger was made, made anew or set to fire ALWAYS. */
+  changed: boolean;
+  /** The triggers found to have stopped the table's capture (a capture gap): captureGapWhy says it. */
+  stopped: StoppedTrigger[];
+}
+
+/** A capture trigger found otherwise than trigsync left it, which stopped capture meanwhile. */
+export interface StoppedTrigger {
+  trigger: string;
+  /** The table it is on (a partition's, for a partition). */
+  table: string;
+  how: string;
+}
+
+/** What the table's capture was known as before: what a trigger found otherwise means. */
+export interface CaptureBefore {
+  /** Its triggers were made before: one missing was dropped. */
+  made: boolean;
+  /** They fired ALWAYS (sql/source/018): one firing on origin only was disabled and enabled again. */
+  always: boolean;
+}
+
 /**
- * Create the four triggers where they are missing or were made otherwise (other arguments, another
- * function). Returns whether anything changed. Runs in the caller's transaction.
+ * Make the four triggers where they are missing or were made otherwise (other arguments, another
+ * function), and make each fire ALWAYS where trigsync's role may alter the table: an ordinary trigger
+ * does not fire in a session with session_replication_role = replica. A trigger found disabled, set to
+ * fire in replica mode only, dropped, or firing on origin only after it fired ALWAYS, is named in
+ * `stopped`: writes of the table were not captured meanwhile (sql/source/018). Runs in the caller's
+ * transaction; a disabled trigger that trigsync's role may not enable is a ConfigError naming the
+ * owner's statement.
  */
 export async function ensureCaptureTriggers(
   client: pg.ClientBase,
@@ -149,32 +188,122 @@ export async function ensureCaptureTriggers(
   relid: number,
   table: QualifiedName,
   image: CaptureImage,
-): Promise<boolean> {
+  before: CaptureBefore,
+): Promise<TriggersEnsured> {
   const args = captureArgs(applicationName, image);
   const specs = triggerSpecs(schema, image);
-  const existing = await client.query<{ name: string; there: boolean; current: boolean }>(
+  const existing = await client.query<{
+    name: string;
+    there: boolean;
+    current: boolean;
+    fires: string | null;
+    owner: boolean;
+  }>(
     `select e.name, g.tgname is not null as there,
-            coalesce(g.tgargs = $3::bytea and g.tgfoid = e.function::regproc, false) as current
+            coalesce(g.tgargs = $3::bytea and g.tgfoid = e.function::regproc, false) as current,
+            g.tgenabled as fires, pg_has_role(c.relowner, 'USAGE') as owner
        from unnest($2::text[], $4::text[]) as e(name, function)
+       join pg_class c on c.oid = $1::oid
        left join pg_trigger g on g.tgrelid = $1::oid and g.tgname = e.name`,
     [relid, specs.map((s) => s.name), triggerArgsBytes(args), specs.map((s) => s.function)],
   );
   const state = new Map(existing.rows.map((r) => [r.name, r]));
-  const statements: string[] = [];
+  const owner = existing.rows[0]?.owner === true;
   const on = qualifiedIdent(table);
+  const display = formatQualifiedName(table);
+  const statements: string[] = [];
+  const stopped: StoppedTrigger[] = [];
+  const fireAlways = (name: string) => `alter table ${on} enable always trigger ${ident(name)}`;
   for (const spec of specs) {
     const there = state.get(spec.name);
-    if (there?.current === true) continue;
+    const stop = there?.there === true ? stoppedBy(there.fires, before) : before.made ? 'dropped' : undefined;
+    if (stop !== undefined) stopped.push({ trigger: spec.name, table: display, how: stop });
+    if (there?.current === true) {
+      if (owner && there.fires !== 'A') statements.push(fireAlways(spec.name));
+      // Firing on origin is the most a role that may not alter the table can have.
+      else if (!owner && there.fires !== 'O' && there.fires !== 'A')
+        throw new ConfigError(
+          `capture trigger ${spec.name} on ${display} is ${stop}, and trigsync's role does not own the ` +
+            `table: as its owner run \`alter table ${display} enable always trigger ${formatIdentifier(spec.name)}\`, ` +
+            `then copy the table to each target (\`trigsync sync TARGET --table ${display}\`): what was ` +
+            `written meanwhile was not captured`,
+        );
+      continue;
+    }
     // Only a trigger that is there is dropped: DROP TRIGGER, even IF EXISTS, locks out the table's readers.
     if (there?.there === true) statements.push(`drop trigger ${ident(spec.name)} on ${on}`);
     statements.push(
       `create trigger ${ident(spec.name)} ${spec.definition(on)}
          execute function ${spec.function}(${args.map(sqlLiteral).join(', ')})`,
     );
+    if (owner) statements.push(fireAlways(spec.name));
   }
-  if (statements.length === 0) return false;
-  await onUsersTable(client, formatQualifiedName(table), statements);
-  return true;
+  if (statements.length > 0) await onUsersTable(client, display, statements);
+  return { changed: statements.length > 0, stopped };
+}
+
+/**
+ * What to say of tables whose capture fires on origin only, trigsync's role not owning them: what it
+ * misses, and what their owner may run once.
+ */
+export function originOnlyAdvice(schema: string, tables: readonly string[]): string {
+  const always = events
+    .map((e) => `enable always trigger ${formatIdentifier(triggerName(schema, e))}`)
+    .join(', ');
+  return (
+    `trigsync's role does not own ${tables.join(', ')}: their capture fires on origin only, so writes ` +
+    `made under session_replication_role = replica are not captured, and a capture disabled and enabled ` +
+    `again goes unnoticed. Make the role their owner, or as their owner run \`alter table T ${always}\` ` +
+    `for each (and each partition), once`
+  );
+}
+
+/**
+ * Of `tables`, those whose capture fires on origin only, or will once installed: trigsync's role does
+ * not own them, and their owner has not made all four capture triggers fire ALWAYS. Display names.
+ */
+export async function originOnlyTables(
+  client: pg.ClientBase,
+  schema: string,
+  tables: readonly QualifiedName[],
+): Promise<string[]> {
+  const result = await client.query<{ name: string }>(
+    `select format('%I.%I', n.nspname, c.relname) as name
+       from unnest($1::text[], $2::text[]) with ordinality as t(schema_name, table_name, i)
+       join pg_namespace n on n.nspname = t.schema_name
+       join pg_class c on c.relnamespace = n.oid and c.relname = t.table_name
+      where not pg_has_role(c.relowner, 'USAGE')
+        and exists (select from unnest($3::text[]) e(name)
+                     where not exists (select from pg_trigger g
+                                        where g.tgrelid = c.oid and g.tgname = e.name and g.tgenabled = 'A'))
+      order by t.i`,
+    [tables.map((t) => t.schema), tables.map((t) => t.name), events.map((e) => triggerName(schema, e))],
+  );
+  return result.rows.map((r) => r.name);
+}
+
+/** What stopped a table's capture, in a few words: the triggers, by table and what was done to them. */
+export function captureGapWhy(stopped: readonly StoppedTrigger[]): string {
+  const groups = new Map<string, { table: string; how: string; triggers: string[] }>();
+  for (const { trigger, table, how } of stopped) {
+    const key = JSON.stringify([table, how]);
+    const group = groups.get(key) ?? { table, how, triggers: [] };
+    group.triggers.push(trigger);
+    groups.set(key, group);
+  }
+  const parts = [...groups.values()].map(
+    ({ table, how, triggers }) =>
+      `capture trigger${triggers.length > 1 ? 's' : ''} ${triggers.join(', ')} on ${table} ${how}`,
+  );
+  return `its capture was off: ${parts.join('; ')}`;
+}
+
+/** What a capture trigger's pg_trigger.tgenabled says stopped capture; undefined: nothing did. */
+function stoppedBy(fires: string | null, before: CaptureBefore): string | undefined {
+  if (fires === 'D') return 'disabled';
+  if (fires === 'R') return 'set to fire in replica mode only';
+  if (fires === 'O' && before.always) return 'set back to fire on origin only (disabled and enabled again)';
+  return undefined;
 }
 
 /** The partitions of a partitioned table, at every level, as they are now. */

@@ -103,7 +103,9 @@ export async function readStatus(client: pg.ClientBase, config: Config): Promise
       current: running.has(t.group),
       lastAppliedAt: t.last_applied_at?.toISOString() ?? null,
       configured: relids !== undefined,
-      toCopy: toCopy.filter((g) => g.target === t.name).map(({ table, since }) => ({ table, since })),
+      toCopy: toCopy
+        .filter((g) => g.target === t.name)
+        .map(({ table, since, why }) => ({ table, since, why })),
       sequences: sequences.get(t.name) ?? [],
       copying:
         t.sync_tables === null

@@ -28,6 +28,7 @@ import { TrigsyncEvents } from '../lib/events.js';
 import type { Logger } from '../lib/logger.js';
 import { RetryLoop, type Runnable } from '../lib/runnable.js';
 import { installSource } from '../operator/install-source.js';
+import { requestSync } from '../sync/requests.js';
 import { LogListener } from './listener.js';
 import { LogPruner } from '../changelog/pruner.js';
 import { Metrics } from '../metrics/metrics.js';
@@ -323,7 +324,13 @@ export class Daemon {
     );
     const pruner = new LogPruner(config, logger.child({ part: 'pruner' }), fence);
     const captured = new Map([...sourceTables.values()].map((t) => [t.relid, t.name]));
-    const watcher = new CaptureWatcher(config, captured, logger.child({ part: 'capture' }), fence);
+    const watcher = new CaptureWatcher(
+      config,
+      captured,
+      logger.child({ part: 'capture' }),
+      fence,
+      (client, target, tables) => requestSync(client, config.schema, target, tables),
+    );
     this.workers = workers;
     this.termParts = [listener, pruner, watcher, ...workers];
     for (const part of this.termParts) part.run().catch((thrown: unknown) => this.partFailed(part, thrown));

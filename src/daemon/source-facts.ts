@@ -6,8 +6,9 @@
 import type pg from 'pg';
 
 import type { Drain } from '../apply/plan-keeper.js';
-import { copyAdvice, drainingTables, notInConfigAdvice } from '../capture/table-set.js';
+import { copyAdvice, copyingReason, drainingTables, notInConfigAdvice } from '../capture/table-set.js';
 import { describeSourceTables, type SourceTables } from '../capture/source-tables.js';
+import { originOnlyAdvice } from '../capture/triggers.js';
 import { formatQualifiedName } from '../config/identifiers.js';
 import type { Config } from '../config/types.js';
 import type { Logger } from '../lib/logger.js';
@@ -63,10 +64,17 @@ export function logInstall(logger: Logger, config: Config, report: SourceInstall
   if (report.notInConfig.length > 0)
     logger.warn({ tables: report.notInConfig }, notInConfigAdvice(report.notInConfig));
   for (const gap of report.toCopy) logger.warn({ ...gap }, copyAdvice(gap));
-  for (const { target, table } of report.copying)
+  if (report.originOnly.length > 0)
+    logger.warn({ tables: report.originOnly }, originOnlyAdvice(config.schema, report.originOnly));
+  for (const { table, why } of report.captureGaps)
+    logger.error(
+      { table },
+      `capture of ${table} made again; ${why}; writes of it made meanwhile were not captured`,
+    );
+  for (const gap of report.copying)
     logger.info(
-      { target, table },
-      `target ${target}: copies ${table}, which it takes anew (initialSync: copy)`,
+      { target: gap.target, table: gap.table },
+      `target ${gap.target}: copies ${gap.table}, ${copyingReason(gap)} (initialSync: copy)`,
     );
 }
 

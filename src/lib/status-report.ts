@@ -30,8 +30,11 @@ export interface TargetStatus {
   current: boolean;
   lastAppliedAt: string | null;
   configured: boolean;
-  /** Tables the target takes and may lack rows or changes of, since when: `trigsync sync` copies them. */
-  toCopy: { table: string; since: string }[];
+  /**
+   * Tables the target takes and may lack rows or changes of, since when, and why (null: it did not take
+   * the table all along; else what stopped its capture): `trigsync sync` copies them.
+   */
+  toCopy: { table: string; since: string; why: string | null }[];
   /** Replicated sequences: the source's value now, the target's as its worker last set it (src/changelog/sequence-state.ts). */
   sequences: SequenceStatus[];
   /** A copy asked of the target (`sync`, initialSync, a table added) and not done yet; null when none. */

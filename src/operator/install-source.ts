@@ -8,11 +8,13 @@
 import type pg from 'pg';
 
 import { installDigest, recordInstallDigest } from '../capture/install-digest.js';
-import { ensureTableCapture, lockCapture } from '../capture/install.js';
+import { capturedBefore, ensureTableCapture, lockCapture, recordCaptureFires } from '../capture/install.js';
+import { captureGapWhy } from '../capture/triggers.js';
 import { migrate, type MigrateResult } from '../capture/migrations.js';
 import { describeSourceTables, type SourceTables } from '../capture/source-tables.js';
 import {
   capturedNotInConfig,
+  noteCaptureGap,
   recordGroupTables,
   recordTargetTables,
   tablesToCopy,
@@ -28,6 +30,13 @@ import { requestSync } from '../sync/requests.js';
 export interface SourceInstallReport {
   schema: MigrateResult;
   tables: { table: string; relid: number; key: string[]; triggers: 'created' | 'unchanged' }[];
+  /**
+   * Tables whose capture was found off (a trigger disabled or dropped meanwhile): what stopped it. Every
+   * target that takes one may lack writes made meanwhile, and is told so in `toCopy` or `copying`.
+   */
+  captureGaps: { table: string; why: string }[];
+  /** Tables whose capture fires on origin only: trigsync's role does not own them (originOnlyAdvice). */
+  originOnly: string[];
   /** Captured tables this config does not list: their capture stays. */
   notInConfig: string[];
   /** Tables `initialSync: none` targets take and may lack rows or changes of: a copy of each is needed. */
@@ -67,6 +76,8 @@ export async function installSource(
       const report: SourceInstallReport = {
         schema,
         tables: [],
+        captureGaps: [],
+        originOnly: [],
         notInConfig: [],
         toCopy: [],
         copying: [],
@@ -76,25 +87,33 @@ export async function installSource(
         sourceTables: tables,
       };
       await lockCapture(client, config.schema);
-      const before = await client.query<{ relid: string }>(
-        `select relid::int8 as relid from ${s}.captured_table`,
-      );
-      const captured = new Set(before.rows.map((r) => Number(r.relid)));
+      const captured = await capturedBefore(client, config.schema);
       for (const [display, table] of tables) {
-        const changed = await ensureTableCapture(client, config, table);
+        const ensured = await ensureTableCapture(
+          client,
+          config,
+          table,
+          captured.get(table.relid) ?? { made: false, always: false },
+        );
         await client.query(
           `insert into ${s}.captured_table (relid, schema_name, table_name, key_columns) values ($1, $2, $3, $4)
          on conflict (relid) do update set schema_name = excluded.schema_name, table_name = excluded.table_name,
            key_columns = excluded.key_columns`,
           [table.relid, table.name.schema, table.name.name, table.key],
         );
+        if (ensured.stopped.length > 0) {
+          const why = captureGapWhy(ensured.stopped);
+          await noteCaptureGap(client, config.schema, table.relid, why);
+          report.captureGaps.push({ table: display, why });
+        }
         report.tables.push({
           table: display,
           relid: table.relid,
           key: table.key,
-          triggers: changed ? 'created' : 'unchanged',
+          triggers: ensured.changed ? 'created' : 'unchanged',
         });
       }
+      report.originOnly = await recordCaptureFires(client, config.schema, [...tables.values()]);
       await recordGroupTables(
         client,
         config.schema,

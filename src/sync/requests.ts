@@ -77,7 +77,7 @@ export async function finishSyncRequest(
   request: SyncRequest,
 ): Promise<void> {
   // First: `sync` follows the request, and is done when it is gone.
-  await forgetCopied(client, schema, name, request.tables);
+  await forgetCopied(client, schema, name, request.tables, request.requestedAt);
   await client.query(
     `update ${ident(schema)}.target set sync_tables = null, sync_requested_at = null
       where name = $1 and sync_requested_at::text is not distinct from nullif($2, '')`,

@@ -110,6 +110,19 @@ describe('least privilege', () => {
     const config = makeConfig(raw);
     const file = await configFile(raw);
     expect((await runCli(file, 'check')).code).toBe(0);
+    // Not the tables' owner, the role may not make the capture fire ALWAYS: install says what that
+    // misses and what the owner may run.
+    const installed = await runCli(file, 'install');
+    expect(installed.code).toBe(0);
+    expect(installed.out).toMatch(
+      /source: trigsync's role does not own public\.orders, public\."Order Lines": their capture fires on origin only, so writes made under session_replication_role = replica are not captured.*`alter table T enable always trigger trigsync_capture_insert, /,
+    );
+    const fires = await withClient(appUrl, (db) =>
+      db.query<{ fires: string }>(
+        `select distinct tgenabled::text as fires from pg_trigger where tgname like 'trigsync_capture_%'`,
+      ),
+    );
+    expect(fires.rows).toEqual([{ fires: 'O' }]);
     const daemon = await startDaemon(config);
 
     // The application writes its own tables, every kind of change; it has no privilege on trigsync's
@@ -134,6 +147,19 @@ describe('least privilege', () => {
     expect(verified.out).toMatch(/orders/);
     expect(verified.code).toBe(0);
     await daemon.stop();
+
+    // A capture trigger the owner disabled, which the role may not enable: install refuses, saying
+    // what the owner runs, and what to copy after.
+    await withClient(appUrl, (db) => db.query(`alter table orders disable trigger trigsync_capture_insert`));
+    const refused = await runCli(file, 'install');
+    expect(refused.code).toBe(2);
+    expect(refused.out).toMatch(
+      /capture trigger trigsync_capture_insert on public\.orders is disabled, and trigsync's role does not own the table: as its owner run `alter table public\.orders enable always trigger trigsync_capture_insert`, then copy the table to each target \(`trigsync sync TARGET --table public\.orders`\)/,
+    );
+    await withClient(appUrl, (db) =>
+      db.query(`alter table orders enable always trigger trigsync_capture_insert`),
+    );
+    expect((await runCli(file, 'install')).code).toBe(0);
   });
 
   it("runs none of a writer's own operators or functions, and leaves its styles as they were", async () => {

@@ -100,8 +100,8 @@ describe('status', () => {
     const target = {
       ...base.targets[0]!,
       toCopy: [
-        { table: 'public.a', since: '2026-01-01T00:00:00.000Z' },
-        { table: 'public.b', since: '2026-01-01T00:00:00.000Z' },
+        { table: 'public.a', since: '2026-01-01T00:00:00.000Z', why: null },
+        { table: 'public.b', since: '2026-01-01T00:00:00.000Z', why: null },
       ],
       copying: { tables: ['public.a'], requestedAt: 'T', table: 'public.a', rows: 1200, estimate: 5000 },
     };

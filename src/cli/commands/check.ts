@@ -10,6 +10,7 @@ import { resolveSequences, type SequencePair } from '../../apply/sequence-pairs.
 import { applyAsReplica, type TriggerMode } from '../../apply/session-role.js';
 import { describeSourceTables, type SourceTables } from '../../capture/source-tables.js';
 import { capturedNotInConfig, copyAdvice, notInConfigAdvice, tablesToCopy } from '../../capture/table-set.js';
+import { originOnlyAdvice, originOnlyTables } from '../../capture/triggers.js';
 import { loadConfig } from '../../config/load.js';
 import { formatQualifiedName } from '../../config/identifiers.js';
 import type { Config, QualifiedName, TargetConfig } from '../../config/types.js';
@@ -74,12 +75,20 @@ async function probe(
   }
 }
 
-/** Captured tables the config does not list, and tables its targets may lack: not failures, but news. */
+/**
+ * Captured tables the config does not list, tables whose capture fires on origin only, and tables its
+ * targets may lack: not failures, but news.
+ */
 async function captureWarnings(client: pg.ClientBase, config: Config): Promise<string[]> {
   const notInConfig = await capturedNotInConfig(client, config);
   const targets = new Set(config.targets.map((t) => t.name));
   const toCopy = (await tablesToCopy(client, config.schema)).filter((g) => targets.has(g.target));
-  return [...(notInConfig.length > 0 ? [notInConfigAdvice(notInConfig)] : []), ...toCopy.map(copyAdvice)];
+  const originOnly = await originOnlyTables(client, config.schema, config.tables);
+  return [
+    ...(notInConfig.length > 0 ? [notInConfigAdvice(notInConfig)] : []),
+    ...(originOnly.length > 0 ? [originOnlyAdvice(config.schema, originOnly)] : []),
+    ...toCopy.map(copyAdvice),
+  ];
 }
 
 /** Missing privileges as problems (those trigsync cannot do without) and warnings, naming the database. */

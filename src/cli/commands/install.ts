@@ -10,7 +10,8 @@ import { reconcileGuards } from '../../capture/guard.js';
 import { sourceOrigin, uninstallSource, uninstallTarget } from '../../capture/install.js';
 import { migrate } from '../../capture/migrations.js';
 import { describeSourceTables } from '../../capture/source-tables.js';
-import { copyAdvice, notInConfigAdvice, uncaptureTables } from '../../capture/table-set.js';
+import { copyAdvice, copyingReason, notInConfigAdvice, uncaptureTables } from '../../capture/table-set.js';
+import { originOnlyAdvice } from '../../capture/triggers.js';
 import { formatIdentifier, ident, parseQualifiedName, sqlLiteral } from '../../config/identifiers.js';
 import { loadConfig } from '../../config/load.js';
 import { configSecrets, redactSecrets } from '../../config/redact.js';
@@ -74,9 +75,13 @@ export async function installCommand(context: CommandContext): Promise<ExitCode>
       if (result.notInConfig.length > 0)
         context.out.print(`source: ${notInConfigAdvice(result.notInConfig)}`);
       for (const gap of result.toCopy) context.out.print(copyAdvice(gap));
-      for (const { target, table } of result.copying)
+      if (result.originOnly.length > 0)
+        context.out.print(`source: ${originOnlyAdvice(config.schema, result.originOnly)}`);
+      for (const { table, why } of result.captureGaps)
+        context.out.print(`source: capture of ${table} made again; ${why}`);
+      for (const gap of result.copying)
         context.out.print(
-          `target ${target}: the daemon copies ${table}, which it takes anew (initialSync: copy)`,
+          `target ${gap.target}: the daemon copies ${gap.table}, ${copyingReason(gap)} (initialSync: copy)`,
         );
       for (const claimed of result.targetsClaimed) context.out.print(claimedMessage(claimed, config.group));
       if (result.targetsRemoved.length > 0) {
