@@ -12,11 +12,12 @@
  * It also makes again a capture that someone stopped: a trigger dropped, disabled, or set back to fire
  * on origin only (sql/source/018). Writes made meanwhile were not captured, so every target that takes
  * the table is noted as lacking them (status, check), and those of the group that copy what they lack
- * are asked to copy it.
+ * are asked to copy it. And it follows each captured table's name: a table dropped and created again
+ * under it ends the term, whose next install captures the new table (followNames).
  */
 import type pg from 'pg';
 
-import { formatQualifiedName } from '../config/identifiers.js';
+import { formatQualifiedName, qualifiedIdent } from '../config/identifiers.js';
 import type { Config, QualifiedName } from '../config/types.js';
 import { inTransactionGivingWay } from '../db/giving-way.js';
 import { PeriodicSourceJob } from '../db/periodic-job.js';
@@ -31,20 +32,22 @@ const watchIntervalMs = 2_000;
 
 export class CaptureWatcher extends PeriodicSourceJob {
   readonly name = 'capture-watcher';
+  /** Captured tables found dropped, by oid: said once. */
+  private readonly dropped = new Set<number>();
   constructor(
     config: Config,
     /** The captured tables, by oid. */
     private readonly tables: ReadonlyMap<number, QualifiedName>,
     logger: Logger,
     fence: TermFence,
-    /** Ask a target to copy tables, in the caller's transaction (src/sync/requests.ts requestSync). */
-    private readonly askCopy: (client: pg.ClientBase, target: string, tables: string[]) => Promise<unknown>,
+    private readonly term: WatchersTerm,
   ) {
     super(config, logger, fence, watchIntervalMs, 'checking the capture triggers');
   }
 
   protected async work(client: pg.Client): Promise<void> {
     const described = await describeRelids(client, [...this.tables.keys()]);
+    await this.followNames(client, described);
     const tables = [...described.values()].map((info) => ({ info, image: captureImage(info) }));
     const { schema, applicationName } = this.config;
     if (
@@ -86,6 +89,44 @@ export class CaptureWatcher extends PeriodicSourceJob {
   }
 
   /**
+   * The captured tables by their names. One dropped is said once: nothing more of it is captured. A name
+   * that now names another table (the captured one dropped, or renamed, and a table created under its
+   * name) is a table the term's workers do not know: the term begins again, and its install captures the
+   * new table and tells each target to copy it (src/operator/install-source.ts). A table renamed alone
+   * is still captured (`existing`: the captured tables that exist), under its oid.
+   */
+  private async followNames(client: pg.ClientBase, existing: ReadonlyMap<number, unknown>): Promise<void> {
+    const named = [...this.tables];
+    const found = await client.query<{ relid: string | null }>(
+      `select to_regclass(n)::oid::int8 as relid from unnest($1::text[]) with ordinality as t(n, i) order by i`,
+      [named.map(([, name]) => qualifiedIdent(name))],
+    );
+    const replaced: string[] = [];
+    for (const [i, [relid, name]] of named.entries()) {
+      const now = found.rows[i]?.relid ?? null;
+      const table = formatQualifiedName(name);
+      if (now !== null && Number(now) !== relid) replaced.push(table);
+      else if (now === null && !existing.has(relid) && !this.dropped.has(relid)) {
+        this.dropped.add(relid);
+        this.logger.warn(
+          { table },
+          `captured table ${table} was dropped: its changes logged before are still applied, nothing more ` +
+            `of it is captured; remove it from tables, or create it again (trigsync then captures the new ` +
+            `table and says what to copy)`,
+        );
+      }
+    }
+    if (replaced.length === 0) return;
+    this.logger.error(
+      { tables: replaced },
+      `${replaced.join(', ')} now name${replaced.length === 1 ? 's' : ''} another table (the one captured ` +
+        `was dropped or renamed): the daemon begins its term again, to capture it and tell each target ` +
+        `to copy it`,
+    );
+    this.term.renew(`${replaced.join(', ')} now another table`);
+  }
+
+  /**
    * The table's capture was off: every target that takes it may lack what was written meanwhile. Those
    * of this daemon's group that copy what they lack (initialSync: copy) are asked to copy it.
    */
@@ -101,11 +142,19 @@ export class CaptureWatcher extends PeriodicSourceJob {
     const copying: string[] = [];
     for (const target of this.config.targets) {
       if (target.initialSync !== 'copy' || !targets.includes(target.name)) continue;
-      await this.askCopy(client, target.name, [table]);
+      await this.term.askCopy(client, target.name, [table]);
       copying.push(target.name);
     }
     return { table, why, targets, copying };
   }
+}
+
+/** What the watcher asks of the daemon's term. */
+export interface WatchersTerm {
+  /** Ask a target to copy tables, in the caller's transaction (src/sync/requests.ts requestSync). */
+  askCopy: (client: pg.ClientBase, target: string, tables: string[]) => Promise<unknown>;
+  /** End the term and begin the next, for `reason` (src/daemon/leadership.ts renew). */
+  renew: (reason: string) => void;
 }
 
 /** A table whose capture was found off, and what was done about it. */

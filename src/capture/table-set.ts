@@ -30,6 +30,8 @@ export async function capturedNotInConfig(client: pg.ClientBase, config: Config)
     `select schema_name as schema, table_name as name from ${s}.captured_table
       where relid <> all(array(select to_regclass(n)::oid from unnest($1::text[]) n where to_regclass(n) is not null))
         and relid <> all($2::oid[])
+        -- A table dropped since is captured no more (its name may be a new table's).
+        and exists (select from pg_class k where k.oid = relid)
       order by schema_name, table_name`,
     [config.tables.map(qualifiedIdent), [...others.keys()]],
   );
@@ -176,6 +178,25 @@ export function copyingReason(gap: TableToCopy): string {
 }
 
 /**
+ * Of `tables`, those created again under the name of a captured table that was dropped: what trigsync
+ * captured of the name is the old table's. By oid.
+ */
+export async function recreatedTables(
+  client: pg.ClientBase,
+  schema: string,
+  tables: readonly { relid: number; name: QualifiedName }[],
+): Promise<number[]> {
+  const result = await client.query<{ relid: string }>(
+    `select t.relid::int8 as relid from unnest($1::oid[], $2::text[], $3::text[]) as t(relid, schema_name, table_name)
+      where exists (select from ${ident(schema)}.captured_table c
+                     where c.schema_name = t.schema_name and c.table_name = t.table_name and c.relid <> t.relid
+                       and not exists (select from pg_class k where k.oid = c.relid))`,
+    [tables.map((t) => t.relid), tables.map((t) => t.name.schema), tables.map((t) => t.name.name)],
+  );
+  return result.rows.map((r) => Number(r.relid));
+}
+
+/**
  * The capture of a table was off (`why`: src/capture/triggers.ts): every target that takes it may lack
  * the writes made meanwhile, as `tablesToCopy` then says, until a copy of it. Returns those targets.
  */
@@ -187,7 +208,7 @@ export async function noteCaptureGap(
 ): Promise<string[]> {
   const result = await client.query<{ target: string }>(
     `update ${ident(schema)}.target_table
-        set needs_sync_why = case when needs_sync_since is null then $2 else needs_sync_why end,
+        set needs_sync_why = coalesce(needs_sync_why, $2),
             needs_sync_since = coalesce(needs_sync_since, now())
       where relid = $1 and left_from is null
       returning target`,

@@ -324,13 +324,10 @@ export class Daemon {
     );
     const pruner = new LogPruner(config, logger.child({ part: 'pruner' }), fence);
     const captured = new Map([...sourceTables.values()].map((t) => [t.relid, t.name]));
-    const watcher = new CaptureWatcher(
-      config,
-      captured,
-      logger.child({ part: 'capture' }),
-      fence,
-      (client, target, tables) => requestSync(client, config.schema, target, tables),
-    );
+    const watcher = new CaptureWatcher(config, captured, logger.child({ part: 'capture' }), fence, {
+      askCopy: (client, target, tables) => requestSync(client, config.schema, target, tables),
+      renew: (reason) => this.leadership?.renew(reason),
+    });
     this.workers = workers;
     this.termParts = [listener, pruner, watcher, ...workers];
     for (const part of this.termParts) part.run().catch((thrown: unknown) => this.partFailed(part, thrown));

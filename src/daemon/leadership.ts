@@ -61,6 +61,8 @@ export class Leadership extends Runnable {
   private abandoned: number | undefined;
   /** "standing by" is logged once, until this daemon leads. */
   private standingByLogged = false;
+  /** Why the current term is to end and the next to begin at once (renew); undefined: it is not. */
+  private renewal: string | undefined;
   /** The term's start (install, then the parts), which must settle before the term can end. */
   private beginning: Promise<void> | undefined;
   private decide!: (failure?: Error) => void;
@@ -85,6 +87,15 @@ export class Leadership extends Runnable {
 
   get isLeader(): boolean {
     return this.leading;
+  }
+
+  /**
+   * End the current term within a second and begin the next (the install, then the parts anew), as a
+   * restart would: for what a term cannot follow while it runs, such as a captured table created again
+   * under its name. Nothing if this daemon does not lead.
+   */
+  renew(reason: string): void {
+    if (this.leading) this.renewal ??= reason;
   }
 
   /** The lock this daemon stands for: its group's on its source. */
@@ -171,8 +182,10 @@ export class Leadership extends Runnable {
       (thrown: unknown) => void (failure = coerceError(thrown)),
     );
     let checks = 0;
+    this.renewal = undefined;
     await held.checkEvery(leaderCheckMs, signal, async (client) => {
       if (failure !== undefined) throw failure;
+      if (this.renewal !== undefined && begun) throw new Error(`the term begins again: ${this.renewal}`);
       // Now and then, once the term has begun (the schema is current, the leader row written), the check
       // is the leader's heartbeat: what `status` shows as last seen once no daemon runs (src/changelog/status.ts).
       if (!begun || checks++ % seenEveryChecks !== 0) return void (await client.query('select 1'));

@@ -67,10 +67,7 @@ export function logInstall(logger: Logger, config: Config, report: SourceInstall
   if (report.originOnly.length > 0)
     logger.warn({ tables: report.originOnly }, originOnlyAdvice(config.schema, report.originOnly));
   for (const { table, why } of report.captureGaps)
-    logger.error(
-      { table },
-      `capture of ${table} made again; ${why}; writes of it made meanwhile were not captured`,
-    );
+    logger.error({ table }, `capture of ${table} made again; ${why}`);
   for (const gap of report.copying)
     logger.info(
       { target: gap.target, table: gap.table },

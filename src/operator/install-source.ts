@@ -16,6 +16,7 @@ import {
   capturedNotInConfig,
   noteCaptureGap,
   recordGroupTables,
+  recreatedTables,
   recordTargetTables,
   tablesToCopy,
   type TableToCopy,
@@ -53,6 +54,9 @@ export interface SourceInstallReport {
    */
   sourceTables: SourceTables;
 }
+
+const recreatedWhy =
+  'it was dropped and created again under its name: the new table was not captured until now';
 
 /**
  * `described`: the configured tables as described moments before on this connection (the daemon's
@@ -138,6 +142,13 @@ export async function installSource(
           relids: [...tables.values()].map((t) => t.relid).filter((r) => !captured.has(r)),
         },
       );
+      // A table created again under a captured name: its targets took the old one; its rows and writes
+      // until now are the new one's, which nothing captured (src/capture/capture-watcher.ts followNames).
+      for (const relid of await recreatedTables(client, config.schema, [...tables.values()])) {
+        const table = [...tables].find(([, t]) => t.relid === relid)![0];
+        await noteCaptureGap(client, config.schema, relid, recreatedWhy);
+        report.captureGaps.push({ table, why: recreatedWhy });
+      }
       const modes = new Map(config.targets.map((t) => [t.name, t.initialSync]));
       for (const gap of await tablesToCopy(client, config.schema)) {
         if (modes.get(gap.target) === 'none') report.toCopy.push(gap);
