@@ -239,6 +239,26 @@ export async function describeTables(
   return tables.map((_, i) => found.get(i + 1));
 }
 
+/** What each name is, where it is not a table: 'view', 'sequence' and so on; undefined where nothing is. */
+export async function relationKinds(
+  client: pg.ClientBase,
+  names: readonly QualifiedName[],
+): Promise<(string | undefined)[]> {
+  if (names.length === 0) return [];
+  const result = await client.query<{ i: number; kind: string }>(
+    `select t.i::int4 as i,
+            case c.relkind when 'v' then 'view' when 'm' then 'materialized view' when 'f' then 'foreign table'
+                           when 'S' then 'sequence' when 'i' then 'index' when 'I' then 'index'
+                           when 'c' then 'composite type' else 'table' end as kind
+       from unnest($1::text[], $2::text[]) with ordinality as t(schema_name, table_name, i)
+       join pg_namespace n on n.nspname = t.schema_name
+       join pg_class c on c.relnamespace = n.oid and c.relname = t.table_name`,
+    [names.map((t) => t.schema), names.map((t) => t.name)],
+  );
+  const found = new Map(result.rows.map((row) => [row.i, row.kind]));
+  return names.map((_, i) => found.get(i + 1));
+}
+
 /** Describe tables by oid, whatever they are named now; a dropped table is absent from the map. */
 export async function describeRelids(
   client: pg.ClientBase,

@@ -6,7 +6,7 @@ import type pg from 'pg';
 
 import { formatQualifiedName } from '../config/identifiers.js';
 import type { CapturedTable, Config, QualifiedName } from '../config/types.js';
-import { describeTables, type TableInfo } from './catalog.js';
+import { describeTables, relationKinds, type TableInfo } from './catalog.js';
 
 /** The source's captured tables as described, by display name, with their replica key. */
 export type SourceTables = Map<string, TableInfo & { name: QualifiedName; key: string[] }>;
@@ -46,11 +46,13 @@ export async function describeSourceTables(
   const tables: SourceTables = new Map();
   const problems: string[] = [];
   const described = await describeTables(source, config.tables);
+  const missing = config.tables.filter((_, i) => described[i] === undefined);
+  const kinds = new Map((await relationKinds(source, missing)).map((kind, i) => [missing[i], kind]));
   for (const [i, name] of config.tables.entries()) {
     const info = described[i];
     const display = formatQualifiedName(name);
     if (info === undefined) {
-      problems.push(`tables: ${display} does not exist on the source`);
+      problems.push(`tables: ${display} ${notATable(kinds.get(name))}`);
       continue;
     }
     const chosen = replicaKey(info, name);
@@ -58,4 +60,21 @@ export async function describeSourceTables(
     else tables.set(display, { ...info, name, key: chosen.key });
   }
   return { tables, problems };
+}
+
+/** What to say of a configured name that is no table: what it is, and what trigsync captures instead. */
+function notATable(kind: string | undefined): string {
+  switch (kind) {
+    case undefined:
+      return 'does not exist on the source';
+    case 'view':
+    case 'materialized view':
+      return `is a ${kind}, which no trigger captures: list the tables it reads (and make it on the targets)`;
+    case 'foreign table':
+      return 'is a foreign table: capture it on the server that holds its rows';
+    case 'sequence':
+      return 'is a sequence: list it under `sequences`, or it follows the table that owns it';
+    default:
+      return `is a ${kind}, not a table`;
+  }
 }

@@ -177,18 +177,37 @@ describe('the daemon', () => {
     });
   });
 
-  it('install refuses a table without a primary key, and uninstall removes exactly what install made', async () => {
+  it('install refuses a table without a primary key, and names a view, a sequence or a missing table for what it is; uninstall removes exactly what install made', async () => {
     const { src } = await pair();
     await src.cluster.query('create table loose (a int, b text)', [], src.name);
     const objects = `select (select count(*) from pg_class) || '/' || (select count(*) from pg_proc) || '/' ||
                             (select count(*) from pg_trigger) || '/' || (select count(*) from pg_namespace) as n`;
     const before = (await src.cluster.query<{ n: string }>(objects, [], src.name))[0]!.n;
 
-    const bad = makeConfig({ source: { url: src.url }, tables: ['items', 'loose'], targets: [] });
+    await src.cluster.query(
+      `create view items_view as select * from items;
+       create materialized view items_totals as select count(*) from items;
+       create sequence numbers`,
+      [],
+      src.name,
+    );
+    const bad = makeConfig({
+      source: { url: src.url },
+      tables: ['items', 'loose', 'items_view', 'items_totals', 'numbers', 'nowhere'],
+      targets: [],
+    });
     await withClient(src.url, async (client) => {
       const refused = await installSource(client, bad).catch((thrown: unknown) => thrown);
       expect(refused).toBeInstanceOf(ConfigError);
-      expect((refused as Error).message).toMatch(/public\.loose has no primary key/);
+      // Each named, with what it is and what trigsync captures instead.
+      expect((refused as ConfigError).problems).toEqual([
+        expect.stringMatching(/public\.loose has no primary key/),
+        'tables: public.items_view is a view, which no trigger captures: list the tables it reads (and make it on the targets)',
+        'tables: public.items_totals is a materialized view, which no trigger captures: list the tables it reads (and make it on the targets)',
+        'tables: public.numbers is a sequence: list it under `sequences`, or it follows the table that owns it',
+        'tables: public.nowhere does not exist on the source',
+      ]);
+      await client.query('drop view items_view; drop materialized view items_totals; drop sequence numbers');
 
       const good = makeConfig({ source: { url: src.url }, tables: ['items'], targets: [] });
       await installSource(client, good);
