@@ -64,6 +64,8 @@ export interface TableInfo {
   inherits: boolean;
   /** The table has rules, which INSERT obeys and COPY does not. */
   rules: boolean;
+  /** Row-level security is enabled on it (rowsHiddenFrom tells whether it hides rows from a role). */
+  rowSecurity: boolean;
   /** Its catalog rows' version when described (catalogVersion): equal versions, equal descriptions. */
   version: string;
 }
@@ -152,6 +154,7 @@ const missingValue = `case when a.atthasmissing then (a.attmissingval::text::tex
 
 /** One row per table of `pg_class c`; the caller adds the FROM and WHERE that pick the tables. */
 const describeColumns = `select c.oid::int8 as relid, c.relkind = 'p' as partitioned, c.relhasrules as rules,
+   c.relrowsecurity as row_security,
    c.relkind = 'r' and not c.relispartition
      and exists (select from pg_inherits h where c.oid in (h.inhrelid, h.inhparent)) as inherits,
    ${catalogVersion} as version,
@@ -192,6 +195,7 @@ interface DescribedRow {
   partitioned: boolean;
   inherits: boolean;
   rules: boolean;
+  row_security: boolean;
   version: string;
   columns: ColumnInfo[] | null;
   key: string[] | null;
@@ -207,6 +211,7 @@ function tableInfo(row: DescribedRow): TableInfo {
     partitioned: row.partitioned,
     inherits: row.inherits,
     rules: row.rules,
+    rowSecurity: row.row_security,
     version: row.version,
   };
 }
@@ -237,6 +242,29 @@ export async function describeTables(
   );
   const found = new Map(result.rows.map((row) => [row.i, tableInfo(row)]));
   return tables.map((_, i) => found.get(i + 1));
+}
+
+/**
+ * Of tables `relids`, those whose row-level security may hide rows from this session's role: it is
+ * active for the role (not the owner, not BYPASSRLS, or FORCE ROW LEVEL SECURITY), and no permissive
+ * policy of the role's shows it every row for SELECT, or a restrictive one holds some back. A read of
+ * such a table (a copy, verify) sees only what the policies show; triggers see every row.
+ */
+export async function rowsHiddenFrom(client: pg.ClientBase, relids: readonly number[]): Promise<Set<number>> {
+  if (relids.length === 0) return new Set();
+  const applies = `p.polrelid = c.oid and p.polcmd in ('r', '*')
+       and (0 = any(p.polroles) or exists (select from unnest(p.polroles) r where pg_has_role(r, 'MEMBER')))`;
+  const result = await client.query<{ relid: string }>(
+    `select c.oid::int8 as relid from pg_class c
+      where c.oid = any($1::oid[]) and row_security_active(c.oid)
+        and not (exists (select from pg_policy p
+                          where ${applies} and p.polpermissive and pg_get_expr(p.polqual, p.polrelid) = 'true')
+                 and not exists (select from pg_policy p
+                                  where ${applies} and not p.polpermissive
+                                    and coalesce(pg_get_expr(p.polqual, p.polrelid), 'true') <> 'true'))`,
+    [relids],
+  );
+  return new Set(result.rows.map((r) => Number(r.relid)));
 }
 
 /** What each name is, where it is not a table: 'view', 'sequence' and so on; undefined where nothing is. */

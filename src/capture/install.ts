@@ -167,6 +167,7 @@ async function dropSourceObjects(client: pg.ClientBase, schema: string): Promise
   }
   await client.query(`drop function if exists ${s}.capture() cascade`);
   await client.query(`drop function if exists ${s}.capture_rows() cascade`);
+  await client.query(`drop function if exists ${s}.capture_row() cascade`);
   await client.query(`drop function if exists ${s}.ring()`);
   await client.query(
     `drop table if exists ${s}.target_table, ${s}.error_queue, ${s}.target, ${s}.change_log, ${s}.captured_table,

@@ -4,9 +4,9 @@
  */
 import type pg from 'pg';
 
-import { formatQualifiedName } from '../config/identifiers.js';
+import { formatIdentifier, formatQualifiedName } from '../config/identifiers.js';
 import type { CapturedTable, Config, QualifiedName } from '../config/types.js';
-import { describeTables, relationKinds, type TableInfo } from './catalog.js';
+import { describeTables, relationKinds, rowsHiddenFrom, type TableInfo } from './catalog.js';
 
 /** The source's captured tables as described, by display name, with their replica key. */
 export type SourceTables = Map<string, TableInfo & { name: QualifiedName; key: string[] }>;
@@ -59,6 +59,12 @@ export async function describeSourceTables(
     if ('problem' in chosen) problems.push(chosen.problem);
     else tables.set(display, { ...info, name, key: chosen.key });
   }
+  const secured = [...tables.values()].filter((t) => t.rowSecurity).map((t) => t.relid);
+  const hidden = await rowsHiddenFrom(source, secured);
+  const role = hidden.size > 0 ? await currentRole(source) : '';
+  for (const [display, table] of tables) {
+    if (hidden.has(table.relid)) problems.push(rowSecurityProblem(display, role));
+  }
   return { tables, problems };
 }
 
@@ -77,4 +83,20 @@ function notATable(kind: string | undefined): string {
     default:
       return `is a ${kind}, not a table`;
   }
+}
+
+async function currentRole(client: pg.ClientBase): Promise<string> {
+  const result = await client.query<{ role: string }>('select current_user as role');
+  return result.rows[0]!.role;
+}
+
+/** A table whose row-level security hides rows from trigsync's role: what that breaks, and the ways out. */
+function rowSecurityProblem(table: string, role: string): string {
+  const r = formatIdentifier(role);
+  return (
+    `tables: ${table} has row-level security that may hide rows from trigsync's role ${r}: the initial ` +
+    `copy, sync and verify would read only the rows its policies show, while capture logs every change. ` +
+    `Give the role BYPASSRLS (ALTER ROLE ${r} BYPASSRLS), make it the table's owner, or show it every row ` +
+    `(CREATE POLICY trigsync_reads ON ${table} FOR SELECT TO ${r} USING (true))`
+  );
 }

@@ -232,4 +232,58 @@ describe('least privilege', () => {
     await expectSameRows({ url: appUrl, query }, { url: targetUrl, query }, 'id');
     await daemon.stop();
   });
+
+  it('refuses a table whose row-level security hides rows from the source role, and copies every row once a policy shows them', async () => {
+    const accounts = 'create table accounts (id bigint primary key, tenant text not null, balance int)';
+    const { appUrl, sourceUrl, targetUrl } = await leastPrivilegeRig(accounts, 'accounts');
+    const role = decodeURIComponent(new URL(sourceUrl).username);
+    // On the source only, by the table's owner, as a multi-tenant application does.
+    await withClient(appUrl, (db) =>
+      db.query(
+        `alter table accounts enable row level security;
+         create policy tenants on accounts using (tenant = current_setting('app.tenant', true));
+         insert into accounts select g, 'tenant ' || g % 3, g from generate_series(1, 300) g`,
+      ),
+    );
+    const raw = {
+      source: { url: sourceUrl },
+      tables: ['accounts'],
+      targets: [{ name: 'replica', url: targetUrl, initialSync: 'copy' }],
+      retry: { initialDelayMs: 100, maxDelayMs: 1_000 },
+      metrics: { enabled: false },
+    };
+    const file = await configFile(raw);
+    // The role sees none of the rows: a copy would bring none, and verify would find nothing amiss.
+    const checked = await runCli(file, 'check');
+    expect(checked.code).toBe(2);
+    expect(checked.out).toContain(
+      `tables: public.accounts has row-level security that may hide rows from trigsync's role ${role}: ` +
+        `the initial copy, sync and verify would read only the rows its policies show, while capture ` +
+        `logs every change. Give the role BYPASSRLS (ALTER ROLE ${role} BYPASSRLS), make it the table's ` +
+        `owner, or show it every row (CREATE POLICY trigsync_reads ON public.accounts FOR SELECT TO ${role} USING (true))`,
+    );
+    // A restrictive policy holds rows back even beside a permissive one that shows them all.
+    await withClient(appUrl, (db) =>
+      db.query(
+        `create policy trigsync_reads on accounts for select to ${role} using (true);
+         create policy no_closed on accounts as restrictive using (balance >= 0)`,
+      ),
+    );
+    expect((await runCli(file, 'check')).code).toBe(2);
+    await withClient(appUrl, (db) => db.query(`drop policy no_closed on accounts`));
+    expect((await runCli(file, 'check')).code).toBe(0);
+
+    const config = makeConfig(raw);
+    const daemon = await startDaemon(config);
+    try {
+      await withClient(appUrl, (db) =>
+        db.query(`update accounts set balance = balance + 1 where id % 7 = 0`),
+      );
+      await waitCaughtUp(config);
+      const query = 'select * from accounts';
+      await expectSameRows({ url: appUrl, query }, { url: targetUrl, query }, 'id');
+    } finally {
+      await daemon.stop();
+    }
+  });
 });

@@ -252,6 +252,31 @@ describe('hstore', () => {
   });
 });
 
+describe('text-written values from sessions of other date styles', () => {
+  it('a composite of dates, times and hstore round-trips from DateStyle SQL, German and Postgres writers', async () => {
+    const ddl = `create extension hstore;
+      create type stamped as (d date, ts timestamp, tz timestamptz, attrs hstore);
+      create table stamps (id int primary key, s stamped, ds stamped[]);`;
+    const s = await setup(['stamps'], ddl, { dst: ddl });
+    const daemon = await startDaemon(s.config);
+    const value = (d: string) =>
+      `row(date '${d}', timestamp '${d} 10:11:12.5', timestamptz '${d} 23:30:00+00', 'at=>"${d}"')::stamped`;
+    // Each statement a session of its own, with the style a server's locale or an application sets.
+    for (const [i, style] of ['SQL, DMY', 'German', 'Postgres, MDY', 'SQL, MDY'].entries()) {
+      await runEach(
+        s.src.url,
+        `set datestyle = '${style}'; set timezone = 'Asia/Tokyo';
+         insert into stamps values (${i + 1}, ${value('2026-03-04')}, array[${value('1999-12-31')}]);
+         update stamps set s = ${value('2026-11-12')} where id = ${i + 1}`,
+      );
+    }
+    await waitAppliedOrParked(s.config);
+    await expectSame(s, 'select id, s::text, ds::text from stamps', 'id');
+    expect(await conflictsCounted(daemon)).toBe(0);
+    await daemon.stop();
+  });
+});
+
 describe('a table without a primary key', () => {
   it('is captured by its unique index over NOT NULL columns', async () => {
     const ddl = `create table t (code text not null, region int not null, v text);
