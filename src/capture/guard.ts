@@ -21,7 +21,7 @@ import {
 import type { Config, QualifiedName, TargetConfig } from '../config/types.js';
 import { inTransactionGivingWay, onUsersTable } from '../db/giving-way.js';
 import { ConfigError, sqlState } from '../failure/errors.js';
-import { objectName } from './triggers.js';
+import { objectName, ownsTable } from './triggers.js';
 
 /** `<schema>_guard`: the schema in the name keeps two trigsync installs in one database apart. */
 export function guardTriggerName(schema: string): string {
@@ -191,7 +191,7 @@ async function guardStates(
   }>(
     `select n.i::int as i, t.oid is not null as present,
             coalesce(t.tgfoid = to_regprocedure($4) and t.tgargs = $5::bytea, false) as current,
-            pg_has_role(c.relowner, 'USAGE') as owner, has_table_privilege(c.oid, 'TRIGGER') as may_trigger
+            ${ownsTable} as owner, has_table_privilege(c.oid, 'TRIGGER') as may_trigger
        from unnest($1::text[], $2::text[]) with ordinality as n(schema_name, table_name, i)
        join pg_namespace s on s.nspname = n.schema_name
        join pg_class c on c.relnamespace = s.oid and c.relname = n.table_name and c.relkind in ('r', 'p')

@@ -28,6 +28,12 @@ const referencing: Record<CaptureEvent, string> = {
   truncate: '',
 };
 
+/**
+ * Whether this session's role may alter (and so drop, or make fire ALWAYS) the triggers of table `c` of
+ * pg_class: it owns the table, or is a member of the role that does. SQL, over the alias `c`.
+ */
+export const ownsTable = `pg_has_role(c.relowner, 'USAGE')`;
+
 /** Trigger names carry the schema so that two trigsync installs in one database do not collide. */
 export function triggerName(schema: string, event: CaptureEvent): string {
   return objectName(`${schema}_capture_${event}`);
@@ -115,7 +121,7 @@ export async function captureIsCurrent(
                                             where g.tgrelid = t.relid and g.tgname = e.name
                                               and g.tgargs = e.args and g.tgfoid = e.function::regproc
                                               and (g.tgenabled = 'A' or g.tgenabled = 'O'
-                                                   and not pg_has_role(c.relowner, 'USAGE'))))
+                                                   and not ${ownsTable})))
               as current`,
     [
       expected.map((e) => e.root),
@@ -201,7 +207,7 @@ export async function ensureCaptureTriggers(
   }>(
     `select e.name, g.tgname is not null as there,
             coalesce(g.tgargs = $3::bytea and g.tgfoid = e.function::regproc, false) as current,
-            g.tgenabled as fires, pg_has_role(c.relowner, 'USAGE') as owner
+            g.tgenabled as fires, ${ownsTable} as owner
        from unnest($2::text[], $4::text[]) as e(name, function)
        join pg_class c on c.oid = $1::oid
        left join pg_trigger g on g.tgrelid = $1::oid and g.tgname = e.name`,
@@ -272,7 +278,7 @@ export async function originOnlyTables(
        from unnest($1::text[], $2::text[]) with ordinality as t(schema_name, table_name, i)
        join pg_namespace n on n.nspname = t.schema_name
        join pg_class c on c.relnamespace = n.oid and c.relname = t.table_name
-      where not pg_has_role(c.relowner, 'USAGE')
+      where not ${ownsTable}
         and exists (select from unnest($3::text[]) e(name)
                      where not exists (select from pg_trigger g
                                         where g.tgrelid = c.oid and g.tgname = e.name and g.tgenabled = 'A'))
