@@ -7,6 +7,8 @@ import type { QualifiedName } from '../config/types.js';
 
 export interface ColumnInfo {
   name: string;
+  /** pg_attribute.attnum: a column keeps it when renamed. */
+  attnum: number;
   /** format_type() of the column, for messages. */
   type: string;
   /** A generated column is computed by its own server and never written. */
@@ -159,6 +161,7 @@ const describeColumns = `select c.oid::int8 as relid, c.relkind = 'p' as partiti
      and exists (select from pg_inherits h where c.oid in (h.inhrelid, h.inhparent)) as inherits,
    ${catalogVersion} as version,
    (select json_agg(json_build_object('name', a.attname,
+                                      'attnum', a.attnum,
                                       'type', format_type(a.atttypid, a.atttypmod),
                                       'generated', a.attgenerated <> '',
                                       'virtualExpression', ${virtualExpression},

@@ -35,9 +35,9 @@ export async function lockCapture(client: pg.ClientBase, schema: string): Promis
 export function captureImage(table: TableInfo): CaptureImage {
   return {
     loggedRelid: table.relid,
-    columns: table.columns.map((c) => c.name),
-    textColumns: table.columns.filter((c) => c.textForm).map((c) => c.name),
-    jsonColumns: table.columns.filter((c) => c.type === 'json' || c.type === 'jsonb').map((c) => c.name),
+    columns: table.columns.map((c) => c.attnum),
+    textColumns: table.columns.filter((c) => c.textForm).map((c) => c.attnum),
+    jsonColumns: table.columns.filter((c) => c.type === 'json' || c.type === 'jsonb').map((c) => c.attnum),
     byRow: table.inherits,
   };
 }

@@ -47,16 +47,21 @@ export function objectName(name: string): string {
     .replace(/\uFFFD+$/, '');
 }
 
-/** What a table's capture writes: under which table, and how its rows become images. */
+/**
+ * What a table's capture writes: under which table, and how its rows become images. Columns go by their
+ * attnum in the logged table (a partition's columns are its partitioned table's, under the same names):
+ * capture names them as they are called at each write (sql/source/020), so that a column renamed or
+ * dropped since the triggers were made never fails the writer's statement.
+ */
 export interface CaptureImage {
   /** The captured table's oid: a partition's changes are logged as its partitioned table's. */
   loggedRelid: number;
-  /** The columns, in order, to write through their own text output (to_json would cast them to json). */
-  textColumns: readonly string[];
-  /** All columns in order: the select list names them when some are written as text. */
-  columns: readonly string[];
+  /** The columns to write through their own text output (to_json would cast them to json). */
+  textColumns: readonly number[];
+  /** All columns: the select list names them when some are written as text. */
+  columns: readonly number[];
   /** json and jsonb columns: their SQL NULL and JSON null look alike in an image, so they are noted. */
-  jsonColumns: readonly string[];
+  jsonColumns: readonly number[];
   /** The table inherits or is inherited from (TableInfo.inherits): UPDATE and DELETE are captured by row. */
   byRow: boolean;
 }
@@ -142,16 +147,25 @@ function captureFunction(schema: string, image: CaptureImage): string {
   return `${ident(schema)}.${name}`;
 }
 
-/** The trigger arguments of sql/source/007's capture(), which capture_rows() takes too. */
+/**
+ * The trigger arguments of capture() and capture_row(): the application name, '', the logged table and
+ * then, where some columns need naming, the attnums of all columns, of those written as text and of the
+ * json ones (sql/source/020), or '' where none do (capture_rows() reads the first three alone).
+ */
 function captureArgs(applicationName: string, image: CaptureImage): string[] {
-  const text = new Set(image.textColumns);
-  const selectList =
-    text.size === 0
-      ? ''
-      : image.columns
-          .map((c) => (text.has(c) ? `image.${ident(c)}::text as ${ident(c)}` : `image.${ident(c)}`))
-          .join(', ');
-  return [applicationName, '', String(image.loggedRelid), selectList, ...image.jsonColumns];
+  const args = [applicationName, '', String(image.loggedRelid)];
+  if (image.textColumns.length === 0 && image.jsonColumns.length === 0) return [...args, ''];
+  return [
+    ...args,
+    attnumArray(image.columns),
+    attnumArray(image.textColumns),
+    attnumArray(image.jsonColumns),
+  ];
+}
+
+/** An int2[] literal. */
+function attnumArray(attnums: readonly number[]): string {
+  return `{${attnums.join(',')}}`;
 }
 
 /** What a table's capture triggers were found as, and what was done about them. */
