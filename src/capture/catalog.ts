@@ -270,6 +270,22 @@ export async function rowsHiddenFrom(client: pg.ClientBase, relids: readonly num
   return new Set(result.rows.map((r) => Number(r.relid)));
 }
 
+/** Of `relids`, each that is a partition (at any depth) of another of them: the partition's relid to that table's. */
+export async function partitionsAmong(
+  client: pg.ClientBase,
+  relids: readonly number[],
+): Promise<Map<number, number>> {
+  if (relids.length < 2) return new Map();
+  const result = await client.query<{ relid: string; ancestor: string }>(
+    `select t.relid::int8 as relid, a.relid::int8 as ancestor
+       from unnest($1::oid[]) as t(relid)
+      cross join lateral pg_partition_ancestors(t.relid) as a
+      where a.relid <> t.relid and a.relid = any($1::oid[])`,
+    [relids],
+  );
+  return new Map(result.rows.map((r) => [Number(r.relid), Number(r.ancestor)]));
+}
+
 /** What each name is, where it is not a table: 'view', 'sequence' and so on; undefined where nothing is. */
 export async function relationKinds(
   client: pg.ClientBase,

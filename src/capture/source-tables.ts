@@ -6,7 +6,7 @@ import type pg from 'pg';
 
 import { formatIdentifier, formatQualifiedName } from '../config/identifiers.js';
 import type { CapturedTable, Config, QualifiedName } from '../config/types.js';
-import { describeTables, relationKinds, rowsHiddenFrom, type TableInfo } from './catalog.js';
+import { describeTables, partitionsAmong, relationKinds, rowsHiddenFrom, type TableInfo } from './catalog.js';
 
 /** The source's captured tables as described, by display name, with their replica key. */
 export type SourceTables = Map<string, TableInfo & { name: QualifiedName; key: string[] }>;
@@ -58,6 +58,17 @@ export async function describeSourceTables(
     const chosen = replicaKey(info, name);
     if ('problem' in chosen) problems.push(chosen.problem);
     else tables.set(display, { ...info, name, key: chosen.key });
+  }
+  // A partition's writes are captured as its partitioned table's: listed beside it, its triggers would be
+  // made for each in turn.
+  const listed = new Map([...tables].map(([display, t]) => [t.relid, display]));
+  for (const [partition, table] of await partitionsAmong(source, [...listed.keys()])) {
+    const display = listed.get(partition)!;
+    problems.push(
+      `tables: ${display} is a partition of ${listed.get(table)!}, which is listed too and captures its ` +
+        `rows: list one of them`,
+    );
+    tables.delete(display);
   }
   const secured = [...tables.values()].filter((t) => t.rowSecurity).map((t) => t.relid);
   const hidden = await rowsHiddenFrom(source, secured);

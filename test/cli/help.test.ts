@@ -1,5 +1,7 @@
 // The help and the argument errors of `trigsync`, through the built binary as a user runs it (npm test
 // builds first). None of these reaches a database: they end before a configuration is read.
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -152,5 +154,16 @@ describe('trigsync before a build', () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+
+  it('goes on to its end when its reader stops reading (trigsync help | head -1)', async () => {
+    const child = spawn(process.execPath, [binary, 'help'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // The pipe closed before the first line: every write of the command meets EPIPE.
+    child.stdout.destroy();
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const [code] = (await once(child, 'exit')) as [number | null];
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
   });
 });

@@ -177,7 +177,7 @@ describe('the daemon', () => {
     });
   });
 
-  it('install refuses a table without a primary key, and names a view, a sequence or a missing table for what it is; uninstall removes exactly what install made', async () => {
+  it('install refuses a table without a primary key, a partition listed beside its partitioned table, and names a view, a sequence or a missing table for what it is; uninstall removes exactly what install made', async () => {
     const { src } = await pair();
     await src.cluster.query('create table loose (a int, b text)', [], src.name);
     const objects = `select (select count(*) from pg_class) || '/' || (select count(*) from pg_proc) || '/' ||
@@ -187,13 +187,16 @@ describe('the daemon', () => {
     await src.cluster.query(
       `create view items_view as select * from items;
        create materialized view items_totals as select count(*) from items;
-       create sequence numbers`,
+       create sequence numbers;
+       create table parts (id int, k int, primary key (id, k)) partition by list (k);
+       create table parts_1 partition of parts for values in (1) partition by range (id);
+       create table parts_1a partition of parts_1 for values from (0) to (10);`,
       [],
       src.name,
     );
     const bad = makeConfig({
       source: { url: src.url },
-      tables: ['items', 'loose', 'items_view', 'items_totals', 'numbers', 'nowhere'],
+      tables: ['items', 'loose', 'items_view', 'items_totals', 'numbers', 'nowhere', 'parts_1a', 'parts'],
       targets: [],
     });
     await withClient(src.url, async (client) => {
@@ -206,8 +209,11 @@ describe('the daemon', () => {
         'tables: public.items_totals is a materialized view, which no trigger captures: list the tables it reads (and make it on the targets)',
         'tables: public.numbers is a sequence: list it under `sequences`, or it follows the table that owns it',
         'tables: public.nowhere does not exist on the source',
+        'tables: public.parts_1a is a partition of public.parts, which is listed too and captures its rows: list one of them',
       ]);
-      await client.query('drop view items_view; drop materialized view items_totals; drop sequence numbers');
+      await client.query(
+        'drop view items_view; drop materialized view items_totals; drop sequence numbers; drop table parts',
+      );
 
       const good = makeConfig({ source: { url: src.url }, tables: ['items'], targets: [] });
       await installSource(client, good);

@@ -1,4 +1,6 @@
--- Capture that never fails a writer because a column was renamed or dropped. The triggers of a table
+-- Capture that follows what ALTER TABLE does to a captured table, at the moment it does it.
+--
+-- A column renamed or dropped never fails a writer. The triggers of a table
 -- with columns written through their text (hstore, PostGIS types) or with json columns named those
 -- columns in their arguments, and capture() and capture_row() built a statement from the names: once a
 -- column was renamed or dropped, every write to the table failed ("column image.x does not exist") until
@@ -11,7 +13,78 @@
 -- partitioned table's under the same names, whatever their attnums in the partition); a column dropped
 -- since is left out, as to_json() of a whole row leaves it out; a column added since is left out of a
 -- select list until the triggers are made anew, as before. The layouts of 001 and 007 go on working
--- until install makes their triggers anew. capture_rows() (014), which names no column, is unchanged.
+-- until install makes their triggers anew. capture_rows() (014) names no column.
+--
+-- A partition detached is captured no more. Its triggers, made while it was a partition, logged its
+-- writes as the partitioned table's: rows inserted into the detached table, or deleted from it, were
+-- inserted into or deleted from the partitioned table on every target. A trigger on a partition now
+-- checks, at each write that names the partition, that it still is one of the table it logs under; its
+-- writes are its own table's otherwise, which is not captured. The triggers stay on the detached table,
+-- doing nothing, until it is attached again or dropped.
+
+-- Whether `partition` is still in the partition tree of `logged` (at any depth: a captured table may be a
+-- partition itself). pg_partition_root() answers most writes without reading pg_inherits.
+create function {{schema}}.still_partition_of(partition oid, logged oid) returns boolean
+language plpgsql stable as $$
+begin
+  -- Every name by its schema, as in capture_rows(), which runs under its caller's search_path.
+  if pg_catalog.pg_partition_root(partition) operator(pg_catalog.=) logged then return true; end if;
+  return exists (select from pg_catalog.pg_partition_ancestors(partition) as a
+                  where a.relid operator(pg_catalog.=) logged);
+end $$;
+revoke all on function {{schema}}.still_partition_of(oid, oid) from public;
+
+create or replace function {{schema}}.capture_rows() returns trigger
+language plpgsql security definer as $$
+declare
+  styles text[];
+  statement_id bigint;
+begin
+  if pg_catalog.current_setting('application_name') operator(pg_catalog.=) tg_argv[0] then
+    return null;
+  end if;
+  if tg_argv[2]::pg_catalog.oid operator(pg_catalog.<>) tg_relid
+     and not {{schema}}.still_partition_of(tg_relid, tg_argv[2]::pg_catalog.oid) then
+    return null;
+  end if;
+  if pg_catalog.current_setting('intervalstyle') operator(pg_catalog.<>) 'postgres'
+     or pg_catalog.current_setting('extra_float_digits')::pg_catalog.int4 operator(pg_catalog.<) 1 then
+    styles := array[pg_catalog.current_setting('intervalstyle'),
+                    pg_catalog.current_setting('extra_float_digits')];
+    perform pg_catalog.set_config('intervalstyle', 'postgres', true),
+            pg_catalog.set_config('extra_float_digits', '1', true);
+  end if;
+  if tg_op operator(pg_catalog.=) 'INSERT' then
+    insert into {{schema}}.change_log (relid, op, row)
+      select tg_argv[2]::pg_catalog.oid, 'I', pg_catalog.to_json(new_image.*) from new_rows as new_image;
+  elsif tg_op operator(pg_catalog.=) 'DELETE' then
+    insert into {{schema}}.change_log (relid, op, row)
+      select tg_argv[2]::pg_catalog.oid, 'D', pg_catalog.to_json(old_image.*) from old_rows as old_image;
+  elsif tg_op operator(pg_catalog.=) 'UPDATE' then
+    statement_id := pg_catalog.nextval('{{schema_in_literal}}.update_statement_seq'::pg_catalog.regclass);
+    insert into {{schema}}.change_log (relid, op, statement, old_row, row)
+      select tg_argv[2]::pg_catalog.oid, 'U', statement_id, o.image, n.image
+        from (select pg_catalog.row_number() over () as n, pg_catalog.to_json(old_image.*) as image
+                from old_rows as old_image) as o
+        join (select pg_catalog.row_number() over () as n, pg_catalog.to_json(new_image.*) as image
+                from new_rows as new_image) as n on o.n operator(pg_catalog.=) n.n;
+  elsif tg_argv[2]::pg_catalog.oid operator(pg_catalog.=) tg_relid then
+    insert into {{schema}}.change_log (relid, op, row) values (tg_relid, 'T', null);
+  else
+    -- A partition alone, as in capture().
+    insert into {{schema}}.change_log (relid, op, row)
+      values (tg_argv[2]::pg_catalog.oid, 'P',
+              pg_catalog.json_build_object('where', pg_catalog.pg_get_partition_constraintdef(tg_relid)));
+  end if;
+  if styles is not null then
+    perform pg_catalog.set_config('intervalstyle', styles[1], true),
+            pg_catalog.set_config('extra_float_digits', styles[2], true);
+  end if;
+  if pg_catalog.pg_sequence_last_value('{{schema_in_literal}}.doorbell'::pg_catalog.regclass) is null then
+    perform {{schema}}.ring();
+  end if;
+  return null;
+end $$;
 
 -- The select list and the json columns' NULL checks of an image of `logged`'s rows, from 020's arguments:
 -- the attnums of the columns known, of those written as text, of the json ones. The select list is NULL
@@ -66,6 +139,9 @@ begin
     logged := tg_argv[2]::oid;
     select_list := nullif(tg_argv[3], '');
     json_from := 4;
+  end if;
+  if logged <> tg_relid and not {{schema}}.still_partition_of(tg_relid, logged) then
+    return null;
   end if;
   if tg_op = 'UPDATE' then
     statement_id := nextval('{{schema_in_literal}}.update_statement_seq');
