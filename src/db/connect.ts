@@ -127,6 +127,20 @@ export class EarlyConnection extends Early<pg.Client> {
   }
 }
 
+/**
+ * No limit of the server's on trigsync's sessions: statement_timeout, idle_in_transaction_session_timeout
+ * and idle_session_timeout (PostgreSQL 14) are often set on a database or a role for its applications,
+ * and would cancel every initial copy of a large table or a verify (each tried again from the start, for
+ * ever), or end the sessions that rightly wait idle (the doorbell's, a quiet target's). pg_dump lifts
+ * the same limits. trigsync bounds its own waits: lock_timeout where it waits on users' locks
+ * (giving-way.ts), the silence watch on the network. One round trip at connect: options in the startup
+ * packet would be refused by a pgbouncer in front of the server.
+ */
+const sessionLimits = `select set_config('statement_timeout', '0', false),
+  set_config('idle_in_transaction_session_timeout', '0', false),
+  (select set_config('idle_session_timeout', '0', false)
+    where current_setting('server_version_num')::int >= 140000)`;
+
 /** Open one client; the caller ends it. */
 export async function connect(url: string, options: ConnectOptions): Promise<pg.Client> {
   const client = new pg.Client(clientConfig(url, options));
@@ -135,6 +149,7 @@ export async function connect(url: string, options: ConnectOptions): Promise<pg.
   const { database } = options;
   try {
     await client.connect();
+    await client.query(sessionLimits);
     if (options.silenceTimeoutMs !== undefined) watchSilence(client, options.silenceTimeoutMs);
   } catch (thrown) {
     await client.end().catch(() => undefined);

@@ -162,7 +162,8 @@ export async function copyTables(options: {
       throw thrown;
     }
   } finally {
-    await snapshotClient.query('rollback').catch(() => undefined);
+    // Ending the session ends its transaction. Not a ROLLBACK first: a COPY TO whose rows the target
+    // refused midway still holds the connection, and a statement sent behind it would wait for ever.
     await snapshotClient.end().catch(() => undefined);
   }
 }

@@ -1,0 +1,139 @@
+// Limits that a database or a role sets for its applications (statement_timeout,
+// idle_in_transaction_session_timeout, idle_session_timeout), here on the role trigsync connects as. An
+// initial copy longer than the statement limit was cancelled at every try and never finished; one that
+// the target cancelled left the source's connection holding its COPY, and the copy hung, the daemon's
+// stop with it. trigsync's sessions run without those limits, as pg_dump's do. And a copy that the target
+// refuses midway, while the source still sends: the copy ends, naming why, and the daemon stops.
+import { describe, expect, it } from 'vitest';
+
+import {
+  createRole,
+  freshDatabase,
+  serverMajor,
+  sharedClusters,
+  uniqueName,
+  waitFor,
+} from '../support/fixtures.js';
+import {
+  collectingLogger,
+  configFile,
+  expectSameRows,
+  makeConfig,
+  runCli,
+  startDaemon,
+  targetStatus,
+  waitCaughtUp,
+} from '../support/replication.js';
+
+describe('session limits of the server', () => {
+  it('do not stop a copy longer than the statement limit, nor end the sessions that wait idle', async () => {
+    const { source, target1 } = sharedClusters();
+    const [src, dst] = await Promise.all([freshDatabase(source), freshDatabase(target1)]);
+    const role = uniqueName('limited');
+    const password = 'limited-pw';
+    const limits = [
+      `set statement_timeout = '200ms'`,
+      `set idle_in_transaction_session_timeout = '200ms'`,
+      ...(serverMajor() >= 14 ? [`set idle_session_timeout = '500ms'`] : []),
+    ];
+    for (const cluster of [source, target1]) {
+      await createRole(cluster, role, password, { login: true, superuser: true });
+      for (const limit of limits) await cluster.query(`alter role "${role}" ${limit}`);
+    }
+    await src.cluster.query(
+      `create table items (id int primary key, v text);
+       insert into items select g, 'v' || g from generate_series(1, 400) g`,
+      [],
+      src.name,
+    );
+    // Each row the target takes costs 2 ms: the copy's COPY runs 0.8 s or more on either side.
+    await dst.cluster.query(
+      `create table items (id int primary key, v text);
+       create function slow() returns trigger language plpgsql as $$
+         begin perform pg_sleep(0.002); return new; end $$;
+       create trigger slow before insert on items for each row execute function slow();
+       alter table items enable always trigger slow;`,
+      [],
+      dst.name,
+    );
+    const config = makeConfig({
+      source: { url: source.url(src.name, { user: role, password }) },
+      tables: ['items'],
+      targets: [{ name: 'b', url: target1.url(dst.name, { user: role, password }), initialSync: 'copy' }],
+      metrics: { enabled: false },
+    });
+    const { logger, lines } = collectingLogger();
+    const daemon = await startDaemon(config, logger);
+    try {
+      await waitCaughtUp(config, 30_000);
+      // Idle a while (every session of the daemon outlives the idle limit), then write again.
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      await src.cluster.query(
+        `insert into items select g, 'w' || g from generate_series(401, 420) g`,
+        [],
+        src.name,
+      );
+      await waitCaughtUp(config, 30_000);
+    } finally {
+      await daemon.stop();
+    }
+    await expectSameRows(
+      { url: src.url, query: 'select id, v from items' },
+      { url: dst.url, query: 'select id, v from items' },
+      'id',
+    );
+    expect(lines.filter((line) => /timeout/.test(line))).toEqual([]);
+  });
+
+  it('a copy the target refuses midway, while the source still sends, parks the target and lets the daemon stop', async () => {
+    const { source, target1 } = sharedClusters();
+    const [src, dst] = await Promise.all([freshDatabase(source), freshDatabase(target1)]);
+    await src.cluster.query(
+      `create table items (id int primary key, v text);
+       insert into items select g, repeat('v', 40) || g from generate_series(1, 300000) g`,
+      [],
+      src.name,
+    );
+    // Refused at its 101st row, megabytes before the source has sent them all.
+    await dst.cluster.query(
+      'create table items (id int primary key check (id <= 100), v text)',
+      [],
+      dst.name,
+    );
+    const raw = {
+      source: { url: src.url },
+      tables: ['items'],
+      targets: [{ name: 'b', url: dst.url, initialSync: 'copy' }],
+      retry: { initialDelayMs: 100, maxDelayMs: 1_000, dataErrorDelayMs: 60_000 },
+      metrics: { enabled: false },
+    };
+    const config = makeConfig(raw);
+    const daemon = await startDaemon(config);
+    try {
+      await waitFor(
+        async () => {
+          const target = await targetStatus(config, 'b');
+          return target.state === 'parked' && /items_id_check/.test(target.lastError ?? '');
+        },
+        { what: 'target b parked on its check constraint', timeoutMs: 30_000 },
+      );
+      // The way out: the target takes the rows; retried, the copy goes through.
+      await dst.cluster.query('alter table items drop constraint items_id_check', [], dst.name);
+      expect((await runCli(await configFile(raw), 'retry', 'b')).code).toBe(0);
+      await waitFor(
+        async () => {
+          const target = await targetStatus(config, 'b');
+          return target.state !== 'parked' && target.copying === null;
+        },
+        { what: 'the retried copy to finish', timeoutMs: 60_000 },
+      );
+    } finally {
+      await daemon.stop();
+    }
+    await expectSameRows(
+      { url: src.url, query: 'select id, v from items' },
+      { url: dst.url, query: 'select id, v from items' },
+      'id',
+    );
+  });
+});
