@@ -84,7 +84,10 @@ export function qualifiedIdent(q: QualifiedName): string {
 
 /** A string literal for SQL text, where a bind parameter cannot go (DDL, trigger arguments). */
 export function sqlLiteral(text: string): string {
-  return `'${text.replaceAll("'", "''")}'`;
+  const quoted = text.replaceAll("'", "''");
+  // An E'' literal reads a backslash as an escape whatever the server's standard_conforming_strings; a
+  // plain one reads it so where that is off (a database or role may set it), and 'a\tb' would be a tab.
+  return text.includes('\\') ? `E'${quoted.replaceAll('\\', '\\\\')}'` : `'${quoted}'`;
 }
 
 /** Two qualified names denote the same table. */

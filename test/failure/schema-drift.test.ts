@@ -158,6 +158,31 @@ describe('schema drift', () => {
     }
   });
 
+  it('with standard_conforming_strings off on both servers, a default holding backslashes reaches older rows as it is', async () => {
+    const d = await drift();
+    await d.daemon.stop();
+    // trigsync writes such a value into its own SQL text, on the source (rows copied through) and on the
+    // target (rows by statement): a plain literal would read its backslash as an escape.
+    for (const db of [d.src, d.b]) {
+      await db.cluster.query(`alter database "${db.name}" set standard_conforming_strings = off`);
+    }
+    await d.onSource(`update items set n = -n where id <= 5`);
+    await d.onSource(`insert into items select g, 'bulk', g from generate_series(100, 2099) g`);
+    // E'': read alike whatever the setting. The value is a, space, b, backslash, t, c.
+    const added = `alter table items add column tag text not null default E'a b\\\\tc'`;
+    await d.onTarget(added);
+    await d.onSource(added);
+    const again = await startDaemon(d.config);
+    try {
+      await waitCaughtUp(d.config);
+      await d.expectSame('*');
+      const tags = await d.onTarget(`select count(*)::int as n from items where tag = E'a b\\\\tc'`);
+      expect(tags).toEqual([{ n: 2020 }]);
+    } finally {
+      await again.stop();
+    }
+  });
+
   it('a column added with a default to a partitioned table takes the value its partitions give older rows', async () => {
     const { source, target1 } = sharedClusters();
     const [src, b] = await Promise.all([freshDatabase(source), freshDatabase(target1)]);
