@@ -133,10 +133,13 @@ export class EarlyConnection extends Early<pg.Client> {
  * and would cancel every initial copy of a large table or a verify (each tried again from the start, for
  * ever), or end the sessions that rightly wait idle (the doorbell's, a quiet target's). pg_dump lifts
  * the same limits. trigsync bounds its own waits: lock_timeout where it waits on users' locks
- * (giving-way.ts), the silence watch on the network. One round trip at connect: options in the startup
- * packet would be refused by a pgbouncer in front of the server.
+ * (giving-way.ts), the silence watch on the network. And READ COMMITTED unless a transaction asks for
+ * more: under a default of SERIALIZABLE, the daemon's reads of the change log, which every writer
+ * inserts into, would take part in the writers' serialization checks, and fail them or itself. One
+ * round trip at connect: options in the startup packet would be refused by a pgbouncer in front.
  */
 const sessionLimits = `select set_config('statement_timeout', '0', false),
+  set_config('default_transaction_isolation', 'read committed', false),
   set_config('idle_in_transaction_session_timeout', '0', false),
   (select set_config('idle_session_timeout', '0', false)
     where current_setting('server_version_num')::int >= 140000)`;

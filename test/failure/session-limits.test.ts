@@ -1,11 +1,13 @@
 // Limits that a database or a role sets for its applications (statement_timeout,
-// idle_in_transaction_session_timeout, idle_session_timeout), here on the role trigsync connects as. An
-// initial copy longer than the statement limit was cancelled at every try and never finished; one that
-// the target cancelled left the source's connection holding its COPY, and the copy hung, the daemon's
-// stop with it. trigsync's sessions run without those limits, as pg_dump's do. And a copy that the target
-// refuses midway, while the source still sends: the copy ends, naming why, and the daemon stops.
+// idle_in_transaction_session_timeout, idle_session_timeout, a default isolation of SERIALIZABLE), here
+// on the role trigsync connects as. An initial copy longer than the statement limit was cancelled at every
+// try and never finished; one that the target cancelled left the source's connection holding its COPY,
+// and the copy hung, the daemon's stop with it. trigsync's sessions run without those limits, as
+// pg_dump's do. And a copy that the target refuses midway, while the source still sends: the copy ends,
+// naming why, and the daemon stops.
 import { describe, expect, it } from 'vitest';
 
+import { daemonConnectOptions, withClient } from '../../src/db/connect.js';
 import {
   createRole,
   freshDatabase,
@@ -34,6 +36,7 @@ describe('session limits of the server', () => {
     const limits = [
       `set statement_timeout = '200ms'`,
       `set idle_in_transaction_session_timeout = '200ms'`,
+      `set default_transaction_isolation = 'serializable'`,
       ...(serverMajor() >= 14 ? [`set idle_session_timeout = '500ms'`] : []),
     ];
     for (const cluster of [source, target1]) {
@@ -82,7 +85,16 @@ describe('session limits of the server', () => {
       { url: dst.url, query: 'select id, v from items' },
       'id',
     );
-    expect(lines.filter((line) => /timeout/.test(line))).toEqual([]);
+    expect(lines.filter((line) => /timeout|serializ/.test(line))).toEqual([]);
+    // Every session of trigsync's, as it starts: READ COMMITTED unless a transaction asks for more (under
+    // SERIALIZABLE its reads of the change log would join the writers' serialization checks).
+    await withClient(config.source.url, daemonConnectOptions(config), async (client) => {
+      const shown = await client.query<Record<string, string>>(
+        `select current_setting('statement_timeout') as statement, current_setting('transaction_isolation') as isolation,
+                current_setting('idle_in_transaction_session_timeout') as idle_in_transaction`,
+      );
+      expect(shown.rows).toEqual([{ statement: '0', isolation: 'read committed', idle_in_transaction: '0' }]);
+    });
   });
 
   it('a copy the target refuses midway, while the source still sends, parks the target and lets the daemon stop', async () => {
