@@ -135,11 +135,13 @@ export class EarlyConnection extends Early<pg.Client> {
  * the same limits. trigsync bounds its own waits: lock_timeout where it waits on users' locks
  * (giving-way.ts), the silence watch on the network. And READ COMMITTED unless a transaction asks for
  * more: under a default of SERIALIZABLE, the daemon's reads of the change log, which every writer
- * inserts into, would take part in the writers' serialization checks, and fail them or itself. One
- * round trip at connect: options in the startup packet would be refused by a pgbouncer in front.
+ * inserts into, would take part in the writers' serialization checks, and fail them or itself. Dates
+ * and intervals in the forms node-postgres parses: under DateStyle 'SQL, DMY' it read every timestamp as
+ * null. One round trip at connect: options in the startup packet would be refused by a pgbouncer.
  */
 const sessionLimits = `select set_config('statement_timeout', '0', false),
   set_config('default_transaction_isolation', 'read committed', false),
+  set_config('datestyle', 'ISO', false), set_config('intervalstyle', 'postgres', false),
   set_config('idle_in_transaction_session_timeout', '0', false),
   (select set_config('idle_session_timeout', '0', false)
     where current_setting('server_version_num')::int >= 140000)`;
