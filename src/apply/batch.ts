@@ -145,8 +145,11 @@ class TableChanges {
   readonly keyChanges = new Map<number, { from: string; to: string }>();
   private readonly keyReader: KeyReader;
 
+  private readonly identityKey: boolean;
+
   constructor(readonly table: TablePlan) {
     this.keyReader = new KeyReader(table.key);
+    this.identityKey = table.key.some((k) => table.identityAlways.includes(k));
   }
 
   keyOf(image: Image): KeyText {
@@ -186,7 +189,9 @@ class TableChanges {
       const old = this.keys.get(from)!;
       const now = this.keys.get(to)!;
       const alone = old.ids.length === 1 && now.ids.length === 1 && old.ids[0] === id && now.ids[0] === id;
-      if (!alone || old.before === undefined || now.after === undefined) continue;
+      // A key GENERATED ALWAYS AS IDENTITY on the target: no UPDATE writes it, so the row moves by a
+      // delete and an insert (OVERRIDING SYSTEM VALUE).
+      if (!alone || old.before === undefined || now.after === undefined || this.identityKey) continue;
       steps.move.push({ key: old.key, first: old.first, ids: [id], before: old.before, after: now.after });
       moved.add(from).add(to);
     }

@@ -22,6 +22,12 @@ export interface TablePlan {
   targetName: string;
   /** Columns written on insert: the selected ones, less what the target generates itself. */
   columns: string[];
+  /**
+   * Of `columns`, those GENERATED ALWAYS AS IDENTITY on the target: inserts write them (OVERRIDING
+   * SYSTEM VALUE), an UPDATE cannot. They are left out of updates in place, and a row whose key is one
+   * moves by a delete and an insert.
+   */
+  identityAlways: string[];
   /** The source's replica key (its primary key, or a unique index over NOT NULL columns): rows are found by it. */
   key: string[];
   /** The source's json and jsonb columns: cut out of row images before json_populate_record sees them. */
@@ -258,6 +264,7 @@ export function planFromCatalog(
       sourceName,
       targetName,
       columns: written,
+      identityAlways: written.filter((c) => targetColumns.get(c)?.identityAlways === true),
       key: source.key,
       imageJsonColumns: jsonColumnsOf(source.columns),
       jsonColumns: jsonColumnsOf(source.columns)

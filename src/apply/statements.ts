@@ -193,7 +193,7 @@ export function updateStatement(
   const target = ownRowsOf(table);
   const written = table.columns
     .map((c, i) => ({ c, i }))
-    .filter(({ c }) => moving || !table.key.includes(c))
+    .filter(({ c }) => (moving || !table.key.includes(c)) && !table.identityAlways.includes(c))
     .map(({ c, i }) => `${ident(c)} = a.c${i + 1}`);
   const ctes = [
     imagesCte(table, 'b', 1),

@@ -14,6 +14,11 @@ export interface ColumnInfo {
   /** A generated column is computed by its own server and never written. */
   generated: boolean;
   /**
+   * GENERATED ALWAYS AS IDENTITY: an INSERT writes it only with OVERRIDING SYSTEM VALUE, and an UPDATE
+   * not at all ("can only be updated to DEFAULT").
+   */
+  identityAlways: boolean;
+  /**
    * A virtual generated column (PostgreSQL 18): its expression, which no row holds. A trigger's
    * transition table, and so a row image, has NULL for it; a row filter computes it from the image.
    */
@@ -164,6 +169,7 @@ const describeColumns = `select c.oid::int8 as relid, c.relkind = 'p' as partiti
                                       'attnum', a.attnum,
                                       'type', format_type(a.atttypid, a.atttypmod),
                                       'generated', a.attgenerated <> '',
+                                      'identityAlways', a.attidentity = 'a',
                                       'virtualExpression', ${virtualExpression},
                                       'notNull', a.attnotnull,
                                       'missing', ${missingValue},

@@ -81,7 +81,10 @@ export function mergeStatements(
   const stage = `${ident(schema)}.${ident(`copy_${table.relid}`)}`;
   const columns = table.columns.map(ident);
   const key = table.key.map(ident);
-  const others = table.columns.filter((c) => !table.key.includes(c)).map(ident);
+  // An UPDATE cannot write a column GENERATED ALWAYS AS IDENTITY (TablePlan.identityAlways).
+  const others = table.columns
+    .filter((c) => !table.key.includes(c) && !table.identityAlways.includes(c))
+    .map(ident);
   const match = key.map((k) => `t.${k} = s.${k}`).join(' and ');
   const updateDifferent =
     others.length === 0

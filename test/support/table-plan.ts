@@ -16,6 +16,7 @@ export function tablePlan(
     sourceName: `public.${name}`,
     targetName: `public.${name}`,
     columns: ['id', 'v'],
+    identityAlways: [],
     key: ['id'],
     imageJsonColumns: [],
     jsonColumns: [],
