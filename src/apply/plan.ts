@@ -5,7 +5,7 @@
  */
 import type pg from 'pg';
 
-import { describeTables, foreignKeyEdges, type ColumnInfo } from '../capture/catalog.js';
+import { describeTables, foreignKeyEdges, isJsonColumn, type ColumnInfo } from '../capture/catalog.js';
 import type { SourceTables } from '../capture/source-tables.js';
 import { formatQualifiedName, ident, qualifiedIdent, sqlLiteral } from '../config/identifiers.js';
 import type { Config, QualifiedName, TargetConfig } from '../config/types.js';
@@ -136,7 +136,7 @@ function missingValuesOf(columns: readonly ColumnInfo[], written: readonly strin
 
 /** json and jsonb columns: their SQL NULL and JSON null look alike in a row image, and json's \u0000 too. */
 function jsonColumnsOf(columns: readonly ColumnInfo[]): string[] {
-  return columns.filter((c) => c.type === 'json' || c.type === 'jsonb').map((c) => c.name);
+  return columns.filter(isJsonColumn).map((c) => c.name);
 }
 
 /** to_json() writes the column's values as JSON scalars, or capture writes their text (textForm). */

@@ -276,6 +276,14 @@ export async function rowsHiddenFrom(client: pg.ClientBase, relids: readonly num
   return new Set(result.rows.map((r) => Number(r.relid)));
 }
 
+/**
+ * A json or jsonb column (by its own type, not a domain over one): its SQL NULL and JSON null look alike
+ * in a row image, so capture notes which are SQL NULL, and the apply and verify read the note.
+ */
+export function isJsonColumn(column: ColumnInfo): boolean {
+  return column.type === 'json' || column.type === 'jsonb';
+}
+
 /** Of `relids`, each that is a partition (at any depth) of another of them: the partition's relid to that table's. */
 export async function partitionsAmong(
   client: pg.ClientBase,

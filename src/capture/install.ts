@@ -10,7 +10,7 @@ import type { Config, QualifiedName, TargetConfig } from '../config/types.js';
 import { inTransactionGivingWay } from '../db/giving-way.js';
 import { ConfigError } from '../failure/errors.js';
 import { dropGuards } from './guard.js';
-import type { TableInfo } from './catalog.js';
+import { isJsonColumn, type TableInfo } from './catalog.js';
 import {
   dropCaptureTriggers,
   ensureCaptureTriggers,
@@ -37,7 +37,7 @@ export function captureImage(table: TableInfo): CaptureImage {
     loggedRelid: table.relid,
     columns: table.columns.map((c) => c.attnum),
     textColumns: table.columns.filter((c) => c.textForm).map((c) => c.attnum),
-    jsonColumns: table.columns.filter((c) => c.type === 'json' || c.type === 'jsonb').map((c) => c.attnum),
+    jsonColumns: table.columns.filter(isJsonColumn).map((c) => c.attnum),
     byRow: table.inherits,
   };
 }

@@ -6,7 +6,7 @@
  */
 import type pg from 'pg';
 
-import type { ColumnInfo } from '../capture/catalog.js';
+import { isJsonColumn, type ColumnInfo } from '../capture/catalog.js';
 import { ident, qualifiedIdent } from '../config/identifiers.js';
 import type { QualifiedName } from '../config/types.js';
 
@@ -264,7 +264,7 @@ export class TableSide {
     const list = columns
       .map((c) => (c.textForm ? `t.${ident(c.name)}::text as ${ident(c.name)}` : `t.${ident(c.name)}`))
       .join(', ');
-    const json = columns.filter((c) => c.type === 'json' || c.type === 'jsonb');
+    const json = columns.filter(isJsonColumn);
     const nulls =
       json.length === 0
         ? 'null::text[]'
