@@ -50,10 +50,19 @@ export interface TargetStart {
 }
 
 /**
- * A worker's start on its target, in one round trip where the target's schema is current and the lock
- * free (nearly every start): text forms that every server reads back the same way, commits that wait
+ * The apply session's settings: text forms that every server reads back the same way; commits that wait
  * for their flush unless a chunk says otherwise (the source's copy of the position relies on it,
- * whatever the target's own synchronous_commit), the trigger mode, the worker's lock on the target, the
+ * whatever the target's own synchronous_commit); and row_security off, under which a statement that a
+ * table's row-level security would filter fails instead. The plan refuses such tables (plan.ts); this
+ * catches one whose security changed since: its policies would hide rows from updates and deletes,
+ * which then change nothing, silently.
+ */
+const targetSessionSettings =
+  "set datestyle = 'ISO, YMD'; set intervalstyle = 'postgres'; set synchronous_commit = on; set row_security = off";
+
+/**
+ * A worker's start on its target, in one round trip where the target's schema is current and the lock
+ * free (nearly every start): the session's settings (targetSessionSettings), the trigger mode, the worker's lock on the target, the
  * schema's version, the position and the floors. The lock is taken the long way (takeTargetLock) only
  * when another session holds it; then, or where the schema is behind or a read failed, the schema is
  * migrated and the position and floors read again, under the lock.
@@ -70,9 +79,7 @@ export async function startTargetSession(
   const sent = performance.now();
   let roundTripMs = NaN;
   const [styles, replica, lock, version, position, floors] = await sendPipelined<unknown>(client, () => [
-    client
-      .query(`set datestyle = 'ISO, YMD'; set intervalstyle = 'postgres'; set synchronous_commit = on`)
-      .finally(() => (roundTripMs = performance.now() - sent)),
+    client.query(targetSessionSettings).finally(() => (roundTripMs = performance.now() - sent)),
     client.query(replicaStatement),
     client.query(targetLockStatement(origin, target)),
     readInstalledVersion(client, schema, 'target'),

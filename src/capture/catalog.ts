@@ -73,6 +73,11 @@ export interface TableInfo {
   rules: boolean;
   /** Row-level security is enabled on it (rowsHiddenFrom tells whether it hides rows from a role). */
   rowSecurity: boolean;
+  /**
+   * The session's role when row-level security applies to its statements on the table (enabled, and
+   * the role neither BYPASSRLS nor the owner of a table without FORCE ROW LEVEL SECURITY); else null.
+   */
+  rowSecurityFor: string | null;
   /** Its catalog rows' version when described (catalogVersion): equal versions, equal descriptions. */
   version: string;
 }
@@ -162,6 +167,7 @@ const missingValue = `case when a.atthasmissing then (a.attmissingval::text::tex
 /** One row per table of `pg_class c`; the caller adds the FROM and WHERE that pick the tables. */
 const describeColumns = `select c.oid::int8 as relid, c.relkind = 'p' as partitioned, c.relhasrules as rules,
    c.relrowsecurity as row_security,
+   case when row_security_active(c.oid) then current_user::text end as row_security_for,
    c.relkind = 'r' and not c.relispartition
      and exists (select from pg_inherits h where c.oid in (h.inhrelid, h.inhparent)) as inherits,
    ${catalogVersion} as version,
@@ -205,6 +211,7 @@ interface DescribedRow {
   inherits: boolean;
   rules: boolean;
   row_security: boolean;
+  row_security_for: string | null;
   version: string;
   columns: ColumnInfo[] | null;
   key: string[] | null;
@@ -221,6 +228,7 @@ function tableInfo(row: DescribedRow): TableInfo {
     inherits: row.inherits,
     rules: row.rules,
     rowSecurity: row.row_security,
+    rowSecurityFor: row.row_security_for,
     version: row.version,
   };
 }

@@ -17,11 +17,14 @@ import {
 import {
   configFile,
   expectSameRows,
+  fingerprint,
   makeConfig,
   runCli,
   startDaemon,
+  targetStatus,
   waitCaughtUp,
 } from '../support/replication.js';
+import { waitFor } from '../support/wait.js';
 
 const tables = `
   create table orders (id bigint primary key, status text not null, total numeric(12, 2));
@@ -281,6 +284,84 @@ describe('least privilege', () => {
       );
       await waitCaughtUp(config);
       const query = 'select * from accounts';
+      await expectSameRows({ url: appUrl, query }, { url: targetUrl, query }, 'id');
+    } finally {
+      await daemon.stop();
+    }
+  });
+
+  it('refuses a target table whose row-level security applies to the target role, and never lets a policy swallow a change', async () => {
+    const accounts = 'create table accounts (id bigint primary key, tenant text not null, balance int)';
+    const { appUrl, sourceUrl, targetUrl } = await leastPrivilegeRig(accounts, 'accounts');
+    const { target1 } = sharedClusters();
+    const role = decodeURIComponent(new URL(targetUrl).username);
+    const targetDb = new URL(targetUrl).pathname.slice(1);
+    const asTargetAdmin = (sql: string) => target1.query(sql, [], targetDb);
+    // An append-only table on the target, as audit tables are: the role may insert and read, and no
+    // policy lets it update or delete. Under such policies an UPDATE or DELETE finds no row and changes
+    // nothing, without an error: the source's change would be lost.
+    await asTargetAdmin(`alter table accounts enable row level security;
+      create policy appends on accounts for insert with check (true);
+      create policy reads on accounts for select using (true)`);
+    const raw = {
+      source: { url: sourceUrl },
+      tables: ['accounts'],
+      targets: [{ name: 'replica', url: targetUrl, initialSync: 'none' }],
+      retry: { initialDelayMs: 100, maxDelayMs: 500, dataErrorDelayMs: 200 },
+      metrics: { enabled: false },
+    };
+    const file = await configFile(raw);
+    const refusal =
+      `targets.replica: public.accounts -> public.accounts: row-level security on public.accounts applies to ` +
+      `trigsync's role ${role} on the target: its policies could hide rows from updates and deletes, whose ` +
+      `changes would be lost. Give the role BYPASSRLS (ALTER ROLE ${role} BYPASSRLS), make it the table's ` +
+      `owner (without FORCE ROW LEVEL SECURITY), or ALTER TABLE public.accounts DISABLE ROW LEVEL SECURITY`;
+    const checked = await runCli(file, 'check');
+    expect(checked.code).toBe(2);
+    expect(checked.out).toContain(refusal);
+
+    const config = makeConfig(raw);
+    const daemon = await startDaemon(config);
+    try {
+      const write = (sql: string) => withClient(appUrl, (db) => db.query(sql));
+      await write(`insert into accounts select g, 'tenant ' || g % 3, g from generate_series(1, 20) g`);
+      const parked = await waitFor(
+        async () => {
+          const status = await targetStatus(config, 'replica');
+          return status.state === 'parked' ? status : undefined;
+        },
+        { what: 'the target to park', timeoutMs: 30_000, intervalMs: 100 },
+      );
+      expect(parked.lastError).toBe(refusal);
+      expect((await fingerprint(targetUrl, 'select * from accounts')).count).toBe(0);
+
+      // The role made the table's owner: it applies, updates and deletes included.
+      await asTargetAdmin(`alter table accounts owner to ${ident(role)}`);
+      expect((await runCli(file, 'retry', 'replica')).code).toBe(0);
+      await write(
+        `update accounts set balance = balance * 10 where id % 2 = 0; delete from accounts where id % 5 = 0`,
+      );
+      await waitCaughtUp(config);
+      const query = 'select * from accounts';
+      await expectSameRows({ url: appUrl, query }, { url: targetUrl, query }, 'id');
+
+      // Row-level security forced on its owner while the daemon runs, under a plan made before: the
+      // policies would hide the rows from the next update and delete. The apply fails instead, and parks.
+      await asTargetAdmin('alter table accounts force row level security');
+      await write(`update accounts set balance = -1 where id = 2; delete from accounts where id = 4`);
+      const before = await fingerprint(targetUrl, query);
+      const forced = await waitFor(
+        async () => {
+          const status = await targetStatus(config, 'replica');
+          return status.state === 'parked' ? status : undefined;
+        },
+        { what: 'the target to park under forced row-level security', timeoutMs: 30_000, intervalMs: 100 },
+      );
+      expect(forced.lastError).toMatch(/row-level security/);
+      expect(await fingerprint(targetUrl, query)).toEqual(before);
+      await asTargetAdmin('alter table accounts no force row level security');
+      expect((await runCli(file, 'retry', 'replica')).code).toBe(0);
+      await waitCaughtUp(config);
       await expectSameRows({ url: appUrl, query }, { url: targetUrl, query }, 'id');
     } finally {
       await daemon.stop();
