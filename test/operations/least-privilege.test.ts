@@ -213,11 +213,12 @@ describe('least privilege', () => {
     );
 
     const styles = `select pg_catalog.current_setting('intervalstyle') as interval_style,
-                           pg_catalog.current_setting('extra_float_digits') as float_digits`;
-    const writerStyles = { interval_style: 'iso_8601', float_digits: '0' };
+                           pg_catalog.current_setting('extra_float_digits') as float_digits,
+                           pg_catalog.current_setting('datestyle') as date_style`;
+    const writerStyles = { interval_style: 'iso_8601', float_digits: '0', date_style: 'SQL, DMY' };
     await withClient(appUrl, async (db) => {
       await db.query(`set search_path = trap, pg_catalog, public; set intervalstyle = iso_8601;
-                      set extra_float_digits = 0`);
+                      set extra_float_digits = 0; set datestyle = 'SQL, DMY'`);
       await db.query('begin');
       await db.query(`insert into public.measures
                         select g, g * interval '1 day 2 hours', 1.0 / (g + 2), now() from generate_series(1, 6) g`);

@@ -275,6 +275,39 @@ describe('text-written values from sessions of other date styles', () => {
     expect(await conflictsCounted(daemon)).toBe(0);
     await daemon.stop();
   });
+
+  it('ranges and multiranges of dates and times, keys among them, round-trip from writers of every DateStyle', async () => {
+    // No hstore: capture_rows() serves the table, whose to_json() writes a range through its text.
+    const ddl = `create type span as (label text, days daterange);
+      create table stays (room int, during tstzrange, nights daterange, local tsrange, spans datemultirange,
+                          s span, ss span[], primary key (room, during));`;
+    const s = await setup(['stays'], ddl, { dst: ddl });
+    const daemon = await startDaemon(s.config);
+    const row = (room: number, d: string) =>
+      `(${room}, tstzrange('${d} 14:00+00', '${d} 11:00+00'::timestamptz + interval '3 days'),
+        daterange('${d}', '${d}'::date + 3), tsrange('${d} 14:00', '${d} 23:30'),
+        datemultirange(daterange('${d}', '${d}'::date + 1), daterange('${d}'::date + 5, '${d}'::date + 9)),
+        row('a', daterange('${d}', null))::span, array[row('b', daterange(null, '${d}'))::span])`;
+    // Days and months that read as each other, each statement a session of its own.
+    for (const [i, style] of ['SQL, DMY', 'German', 'Postgres, MDY', 'SQL, MDY', 'Postgres, DMY'].entries()) {
+      await runEach(
+        s.src.url,
+        `set datestyle = '${style}'; set timezone = 'Asia/Tokyo';
+         insert into stays values ${row(i + 1, '2026-03-04')}, ${row(i + 11, '2026-05-06')};
+         update stays set nights = daterange('2026-11-12', '2026-12-01'), during = during + tstzrange(lower(during) - interval '1 day', lower(during))
+          where room = ${i + 1};
+         delete from stays where room = ${i + 11}`,
+      );
+    }
+    await waitAppliedOrParked(s.config);
+    await expectSame(
+      s,
+      'select room, during::text, nights, local, spans, s::text, ss::text from stays',
+      'room',
+    );
+    expect(await conflictsCounted(daemon)).toBe(0);
+    await daemon.stop();
+  });
 });
 
 describe('a table without a primary key', () => {
