@@ -269,6 +269,16 @@ export function planFromCatalog(
       );
     }
     const written = selected.filter((c) => targetColumns.get(c)?.generated === false);
+    // A NOT NULL column that no change gives a value fails every insert, unless a trigger of the
+    // target's (ENABLE ALWAYS or REPLICA) fills it: said before the first insert parks the target.
+    const unfilled = info.columns.filter((c) => c.notNull && !c.defaulted && !selected.includes(c.name));
+    if (unfilled.length > 0) {
+      warnings.push(
+        `${where}: target column(s) ${unfilled.map((c) => c.name).join(', ')} are NOT NULL without a ` +
+          'default, and the source gives them no value: every insert fails (the target parks) unless a ' +
+          'trigger of the target fills them; give them a default, or replicate them',
+      );
+    }
     // Updates in place leave such a column out (TablePlan.identityAlways): where the source's may change
     // freely, its new values would not arrive.
     const fixedHere = written.filter(

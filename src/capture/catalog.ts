@@ -24,6 +24,8 @@ export interface ColumnInfo {
    */
   virtualExpression: string | null;
   notNull: boolean;
+  /** An INSERT that leaves the column out gives it a value: a default, an identity, or generated. */
+  defaulted: boolean;
   /**
    * The value that rows older than the column hold, as its text output: a column added with a default
    * that is not volatile gives it to the rows already there without writing them (attmissingval). A row
@@ -178,6 +180,7 @@ const describeColumns = `select c.oid::int8 as relid, c.relkind = 'p' as partiti
                                       'identityAlways', a.attidentity = 'a',
                                       'virtualExpression', ${virtualExpression},
                                       'notNull', a.attnotnull,
+                                      'defaulted', a.atthasdef or a.attidentity <> '' or a.attgenerated <> '',
                                       'missing', ${missingValue},
                                       'textForm', ${castToJson},
                                       'array', ${arrayType},

@@ -161,6 +161,21 @@ describe('a target with foreign keys', () => {
     );
   });
 
+  it('check warns of a target column NOT NULL without a default that the source gives no value, and of no other', async () => {
+    const p = await pair(['tickets'], 'create table tickets (id int primary key, note text)', {
+      targetDdl: `create table tickets (id int primary key, note text, tenant int not null,
+        made_at timestamptz not null default now(), n int not null generated always as identity,
+        twice int not null generated always as (id * 2) stored, flagged boolean)`,
+    });
+    const checked = await runCli(p.file, 'check');
+    expect(checked.out).toContain(
+      'targets.dst: public.tickets -> public.tickets: target column(s) tenant are NOT NULL without a ' +
+        'default, and the source gives them no value: every insert fails (the target parks) unless a ' +
+        'trigger of the target fills them; give them a default, or replicate them',
+    );
+    expect(checked.out.match(/NOT NULL without a default/g)).toHaveLength(1);
+  });
+
   it('a cascading key change applies on a target with the same foreign key', async () => {
     // The source's ON UPDATE CASCADE logs the children's new parent before the parent's new key.
     const p = await pair(['parent', 'child'], parentChild('on update cascade on delete restrict'), {
