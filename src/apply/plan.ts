@@ -18,6 +18,7 @@ import type { Config, QualifiedName, TargetConfig } from '../config/types.js';
 import { sendPipelined } from '../db/pipeline.js';
 import { ConfigError } from '../failure/errors.js';
 import { windowQuery, type ReadTable } from '../changelog/window.js';
+import { silentChange } from './type-fit.js';
 
 export interface TablePlan {
   relid: number;
@@ -269,6 +270,15 @@ export function planFromCatalog(
       );
     }
     const written = selected.filter((c) => targetColumns.get(c)?.generated === false);
+    for (const column of written) {
+      const from = source.columns.find((c) => c.name === column)?.type;
+      const to = targetColumns.get(column)?.type;
+      const change = from === undefined || to === undefined ? undefined : silentChange(from, to);
+      if (change !== undefined)
+        warnings.push(
+          `${where}: column ${column} is ${from} on the source and ${to} on the target: ${change}`,
+        );
+    }
     // A NOT NULL column that no change gives a value fails every insert, unless a trigger of the
     // target's (ENABLE ALWAYS or REPLICA) fills it: said before the first insert parks the target.
     const unfilled = info.columns.filter((c) => c.notNull && !c.defaulted && !selected.includes(c.name));

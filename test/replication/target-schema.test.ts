@@ -161,19 +161,34 @@ describe('a target with foreign keys', () => {
     );
   });
 
-  it('check warns of a target column NOT NULL without a default that the source gives no value, and of no other', async () => {
-    const p = await pair(['tickets'], 'create table tickets (id int primary key, note text)', {
-      targetDdl: `create table tickets (id int primary key, note text, tenant int not null,
-        made_at timestamptz not null default now(), n int not null generated always as identity,
-        twice int not null generated always as (id * 2) stored, flagged boolean)`,
-    });
-    const checked = await runCli(p.file, 'check');
-    expect(checked.out).toContain(
-      'targets.dst: public.tickets -> public.tickets: target column(s) tenant are NOT NULL without a ' +
-        'default, and the source gives them no value: every insert fails (the target parks) unless a ' +
-        'trigger of the target fills them; give them a default, or replicate them',
+  it('check warns of target columns that would fail every insert or change values on the way, and of no other', async () => {
+    const p = await pair(
+      ['tickets'],
+      `create table tickets (id int primary key, note varchar(20), price numeric(12,4), paid_at timestamptz(3),
+         at timestamptz, rate float8, qty int)`,
+      {
+        targetDdl: `create table tickets (id bigint primary key, note text, price numeric(10,2), paid_at timestamptz,
+          at timestamp, rate float8, qty numeric, tenant int not null, made_at timestamptz not null default now(),
+          n int not null generated always as identity, twice int not null generated always as (id * 2) stored,
+          flagged boolean)`,
+      },
     );
-    expect(checked.out.match(/NOT NULL without a default/g)).toHaveLength(1);
+    const checked = await runCli(p.file, 'check');
+    const where = 'targets.dst: public.tickets -> public.tickets';
+    expect(checked.out).toContain(
+      `${where}: target column(s) tenant are NOT NULL without a default, and the source gives them no value: ` +
+        'every insert fails (the target parks) unless a trigger of the target fills them; give them a ' +
+        'default, or replicate them',
+    );
+    expect(checked.out).toContain(
+      `${where}: column price is numeric(12,4) on the source and numeric(10,2) on the target: values are ` +
+        'rounded to 2 decimal place(s)',
+    );
+    expect(checked.out).toContain(
+      `${where}: column at is timestamp with time zone on the source and timestamp without time zone on the ` +
+        'target: values lose their time zone offset',
+    );
+    expect(checked.out.match(/WARNING/g)).toHaveLength(3);
   });
 
   it('a cascading key change applies on a target with the same foreign key', async () => {
