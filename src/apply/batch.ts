@@ -81,9 +81,13 @@ function pushImage(images: RowImages, table: TablePlan, image: Image): void {
       fields,
     ),
   );
-  table.jsonColumns.forEach((c, i) =>
-    images.json[i]!.push(image.nulls?.includes(c.name) === true ? null : (fields.get(c.name) ?? null)),
-  );
+  table.jsonColumns.forEach((c, i) => {
+    const value = fields.get(c.name);
+    // An image logged without a note of its SQL NULLs (by capture_rows(), before the triggers of a table
+    // that gained a json column are made anew): its JSON null stands for SQL NULL, by far the commoner.
+    const sqlNull = image.nulls === null ? value === 'null' : image.nulls.includes(c.name);
+    images.json[i]!.push(sqlNull ? null : (value ?? null));
+  });
 }
 
 /** The images of `keys`, taken by `pick`, in order. */

@@ -475,3 +475,75 @@ describe("a table's catalog version", () => {
     });
   });
 });
+
+describe('a column added to a captured table', () => {
+  it('is captured from its first write, its SQL NULLs apart from JSON nulls, whichever capture serves the table', async () => {
+    // `plain` is captured by capture_rows(), which notes no SQL NULLs; `tagged` (an hstore column) by
+    // capture(), whose triggers named the json columns they had when made: none.
+    const { source, target1 } = sharedClusters();
+    const [src, dst] = await Promise.all([freshDatabase(source), freshDatabase(target1)]);
+    const ddl = `create extension hstore;
+      create table plain (id int primary key, v text);
+      create table tagged (id int primary key, attrs hstore)`;
+    for (const db of [src, dst]) await db.cluster.query(ddl, [], db.name);
+    const config = makeConfig({
+      source: { url: src.url },
+      tables: ['plain', 'tagged'],
+      targets: [{ name: 'b', url: dst.url, initialSync: 'none' }],
+      retry: { initialDelayMs: 100, maxDelayMs: 1_000 },
+      metrics: { enabled: false },
+    });
+    const onSource = (sql: string) => src.cluster.query(sql, [], src.name);
+    let daemon = await startDaemon(config);
+    await onSource(`insert into plain values (0, 'before'); insert into tagged values (0, 'a=>1')`);
+    await waitCaughtUp(config);
+    await daemon.stop();
+
+    // The migration and the writes after it while no daemon runs: the triggers are those made before.
+    const writes = (table: string, from: number) =>
+      `insert into ${table} (id, body) values (${from}, null), (${from + 1}, 'null'), (${from + 2}, '{"k": null}');
+       update ${table} set body = null where id = 0;
+       update ${table} set body = 'null' where id = ${from + 2}`;
+    // tagged gains two more columns, a text and an hstore, written with the json one.
+    const more = (from: number) =>
+      `update tagged set note = 'noted ' || id, more = hstore('id', id::text) where id between ${from} and ${from + 2};
+       insert into tagged values (${from + 5}, 'b=>2', null, 'new', 'x=>"y z"')`;
+    for (const db of [src, dst]) {
+      await db.cluster.query(
+        'alter table plain add column body jsonb; alter table tagged add column body json, add column note text, add column more hstore',
+        [],
+        db.name,
+      );
+    }
+    await onSource(`${writes('plain', 1)}; ${writes('tagged', 1)}; ${more(1)}`);
+    daemon = await startDaemon(config);
+    // The daemon's start made the triggers anew: writes from now on are noted by them.
+    await onSource(`${writes('plain', 11)}; ${writes('tagged', 11)}; ${more(11)}`);
+    await waitCaughtUp(config);
+    const rows = (table: string) => `select id, body::text as body, body is null as sql_null from ${table}`;
+    const tagged =
+      'select id, attrs::text, body::text as body, body is null as sql_null, note, more::text from tagged';
+    // capture() takes the new columns from their first write: every value arrives as it is.
+    await expectSameRows({ url: src.url, query: tagged }, { url: dst.url, query: tagged }, 'id');
+    // capture_rows() noted nothing before its triggers were made anew: its SQL NULLs arrive as such, and
+    // a JSON null written then arrives as SQL NULL too (docs/operations.md, "Schema changes").
+    const before = 'id < 10';
+    await expectSameRows(
+      { url: src.url, query: `${rows('plain')} where ${before} and body::text is distinct from 'null'` },
+      { url: dst.url, query: `${rows('plain')} where ${before} and (id = 0 or id = 1)` },
+      'id',
+    );
+    const [arrived] = await dst.cluster.query<{ n: number }>(
+      `select count(*)::int as n from plain where ${before} and id in (2, 3) and body is null`,
+      [],
+      dst.name,
+    );
+    expect(arrived!.n).toBe(2);
+    await expectSameRows(
+      { url: src.url, query: `${rows('plain')} where id >= 10` },
+      { url: dst.url, query: `${rows('plain')} where id >= 10` },
+      'id',
+    );
+    await daemon.stop();
+  });
+});
