@@ -279,6 +279,17 @@ export function planFromCatalog(
           `${where}: column ${column} is ${from} on the source and ${to} on the target: ${change}`,
         );
     }
+    // A column the source computes and the target holds as a plain one: by default no value arrives.
+    const computedThere = source.columns.filter(
+      (c) => c.generated && !selected.includes(c.name) && targetColumns.get(c.name)?.generated === false,
+    );
+    if (computedThere.length > 0) {
+      warnings.push(
+        `${where}: column(s) ${computedThere.map((c) => c.name).join(', ')} are generated on the source and ` +
+          'plain on the target: their values are not replicated (the target keeps its default); make them ' +
+          "generated on the target too, or list them in the target's columns (a stored one only)",
+      );
+    }
     // A NOT NULL column that no change gives a value fails every insert, unless a trigger of the
     // target's (ENABLE ALWAYS or REPLICA) fills it: said before the first insert parks the target.
     const unfilled = info.columns.filter((c) => c.notNull && !c.defaulted && !selected.includes(c.name));
