@@ -89,7 +89,9 @@ export async function copyRunThrough(
   const { lease, beside } = sources;
   const copyOut = (source: pg.ClientBase, table: TablePlan): Readable =>
     source.query(
-      copyTo(runCopyOutSql(schema, position, run, table.relid, table.columns, table.missingValues)),
+      copyTo(
+        runCopyOutSql(schema, position, run, table.relid, table.columns, table.missingValues, table.renamed),
+      ),
     );
   // The rows made beside the lease, not yet passed on: a run refused before them leaves them unread, and
   // their connection is closed (the caller's), which their stream hears as an error.

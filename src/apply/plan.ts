@@ -6,6 +6,7 @@
 import type pg from 'pg';
 
 import { describeTables, foreignKeyEdges, isJsonColumn, type ColumnInfo } from '../capture/catalog.js';
+import type { Renames } from '../capture/renamed-columns.js';
 import type { SourceTables } from '../capture/source-tables.js';
 import {
   formatIdentifier,
@@ -22,6 +23,8 @@ import { silentChange } from './type-fit.js';
 
 export interface TablePlan {
   relid: number;
+  /** Columns renamed on the source whose former names images captured before may hold. */
+  renamed?: Renames;
   source: QualifiedName;
   target: QualifiedName;
   /** Display names, for logs and metrics. */
@@ -355,6 +358,7 @@ export function planFromCatalog(
         mapping.where === undefined &&
         written.every((c) => source.columns.some((s) => s.name === c && scalarInImage(s))),
       rank: 0,
+      ...(source.renamed === undefined ? {} : { renamed: source.renamed }),
     });
   }
   if (problems.length > 0) throw new ConfigError(problems);
@@ -364,6 +368,7 @@ export function planFromCatalog(
     const mapping = target.tables.find((m) => formatQualifiedName(m.source) === t.sourceName);
     return {
       relid: t.relid,
+      ...(t.renamed === undefined ? {} : { renamed: t.renamed }),
       filter:
         mapping?.where === undefined
           ? undefined

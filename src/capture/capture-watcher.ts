@@ -4,10 +4,11 @@
  * as text, the partitioned table a partition logs under. So a column added to a captured table, or a
  * partition attached to a captured partitioned table (PostgreSQL clones only row triggers to it, and a
  * statement that names a partition fires only the partition's statement triggers), needs its triggers
- * made anew. The leader looks every 2 s and does so. Until then, a json column added is captured with
- * JSON null for SQL NULL, a text-written column (hstore) added is not captured, and writes that name a
- * new partition are not captured: docs/operations.md ("Foreign keys, triggers and partitions on
- * targets", "Schema changes") says to wait for the daemon's log line before using them.
+ * made anew. The leader looks every 2 s and does so. Until then, on a table that had none, a json column
+ * added is captured with JSON null for SQL NULL and an hstore column's values park the targets, and writes
+ * that name a new partition are not captured: docs/operations.md ("Foreign keys, triggers and partitions
+ * on targets", "Schema changes") says to wait for the daemon's log line before using them. It also notes
+ * the names the tables' columns have, so that an image captured before a rename reads by the new one.
  *
  * It also makes again a capture that someone stopped: a trigger dropped, disabled, or set back to fire
  * on origin only (sql/source/018). Writes made meanwhile were not captured, so every target that takes
@@ -25,6 +26,7 @@ import type { TermFence } from '../db/term-fence.js';
 import type { Logger } from '../lib/logger.js';
 import { describeRelids } from './catalog.js';
 import { captureImage, capturedBefore, ensureTableCapture, recordCaptureFires } from './install.js';
+import { recordColumnNames } from './renamed-columns.js';
 import { noteCaptureGap } from './table-set.js';
 import { captureGapWhy, captureIsCurrent, type TriggersEnsured } from './triggers.js';
 
@@ -48,6 +50,7 @@ export class CaptureWatcher extends PeriodicSourceJob {
   protected async work(client: pg.Client): Promise<void> {
     const described = await describeRelids(client, [...this.tables.keys()]);
     await this.followNames(client, described);
+    await recordColumnNames(client, this.config.schema, [...described.keys()]);
     const tables = [...described.values()].map((info) => ({ info, image: captureImage(info) }));
     const { schema, applicationName } = this.config;
     if (

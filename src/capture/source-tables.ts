@@ -7,9 +7,13 @@ import type pg from 'pg';
 import { formatIdentifier, formatQualifiedName } from '../config/identifiers.js';
 import type { CapturedTable, Config, QualifiedName } from '../config/types.js';
 import { describeTables, partitionsAmong, relationKinds, rowsHiddenFrom, type TableInfo } from './catalog.js';
+import { columnRenames, type Renames } from './renamed-columns.js';
 
-/** The source's captured tables as described, by display name, with their replica key. */
-export type SourceTables = Map<string, TableInfo & { name: QualifiedName; key: string[] }>;
+/**
+ * The source's captured tables as described, by display name, with their replica key and the columns
+ * renamed since their former names were noted (renamed-columns.ts).
+ */
+export type SourceTables = Map<string, TableInfo & { name: QualifiedName; key: string[]; renamed?: Renames }>;
 
 /**
  * The columns that identify a table's rows for trigsync (its replica key): those the config names, which
@@ -69,6 +73,15 @@ export async function describeSourceTables(
         `rows: list one of them`,
     );
     tables.delete(display);
+  }
+  const renames = await columnRenames(
+    source,
+    config.schema,
+    [...tables.values()].map((t) => t.relid),
+  );
+  for (const table of tables.values()) {
+    const renamed = renames.get(table.relid);
+    if (renamed !== undefined) table.renamed = renamed;
   }
   const secured = [...tables.values()].filter((t) => t.rowSecurity).map((t) => t.relid);
   const hidden = await rowsHiddenFrom(source, secured);

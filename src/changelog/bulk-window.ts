@@ -10,7 +10,8 @@ import type pg from 'pg';
 import { ident, sqlLiteral } from '../config/identifiers.js';
 import { sendPipelined, valuesOrFirstFailure } from '../db/pipeline.js';
 import { windowChangesSql, windowParameters, type WindowSql } from './window-changes.js';
-import { txidsOfA, windowValues, type Position } from './window.js';
+import { txidsOfA, underCurrentNames, windowValues, type Position } from './window.js';
+import type { Renames } from '../capture/renamed-columns.js';
 
 /** The next changes of a window, looked at. */
 export interface BulkRun {
@@ -117,7 +118,8 @@ export async function lookAtRun(
  * the target's input function gets from the row path too (src/apply/copy-in.ts); a field the image
  * lacks is NULL, or the text of `missing` for a column added since (TablePlan.missingValues: `->` tells a
  * lacking field, SQL NULL, from a JSON null). Any failure of it (a value that is not what the table's
- * plan expects) sends the run to the row path.
+ * plan expects) sends the run to the row path. Images captured before a column of the table was renamed
+ * (`renamed`) are read under its current name.
  */
 export function runCopyOutSql(
   schema: string,
@@ -126,8 +128,15 @@ export function runCopyOutSql(
   relid: number,
   columns: readonly string[],
   missing: ReadonlyMap<string, string>,
+  renamed?: Renames,
 ): string {
   const w = literals(position, run.changes, run.lastId);
+  const image = underCurrentNames(
+    schema,
+    [{ relid, ...(renamed === undefined ? {} : { renamed }) }],
+    'c.row',
+    'image',
+  );
   const fields = columns
     .map((c) => {
       const value = missing.get(c);
@@ -139,7 +148,7 @@ export function runCopyOutSql(
   const declared = columns.map((c) => `${ident(c)} text`).join(', ');
   return `copy (
     select ${fields}
-      from (select c.id, c.row from ${windowChangesSql(schema, [relid], w)} c
+      from (select c.id, ${image} as row from ${windowChangesSql(schema, [relid], w)} c
              order by c.id limit ${w.changes}) c
      cross join lateral json_to_record(c.row) as r (${declared})
      where c.id <= ${integer(run.lastId)}

@@ -23,7 +23,8 @@
  */
 import type pg from 'pg';
 
-import { ident } from '../config/identifiers.js';
+import type { Renames } from '../capture/renamed-columns.js';
+import { ident, sqlLiteral } from '../config/identifiers.js';
 import { sendPipelined, valuesOrFirstFailure } from '../db/pipeline.js';
 import { windowChangesSql, windowParameters } from './window-changes.js';
 import { parseSnapshot } from './snapshot.js';
@@ -247,6 +248,33 @@ export interface ReadTable {
   relid: number;
   /** SQL boolean over a row image (a json expression), or undefined when the target takes every row. */
   filter: ((image: string) => string) | undefined;
+  /** Columns renamed since images of the table were captured: read under their current names. */
+  renamed?: Renames;
+}
+
+/**
+ * A log column of images (`c.row`, `c.old_row`), or of the names in their notes (`c.nulls`,
+ * `c.old_nulls`), under the current names of the tables' renamed columns (sql/source/023). Tables
+ * without a renamed column read it as it is.
+ */
+export function underCurrentNames(
+  schema: string,
+  tables: readonly { relid: number; renamed?: Renames }[],
+  column: string,
+  what: 'image' | 'names',
+): string {
+  const cases = tables
+    .filter((t) => t.renamed !== undefined)
+    .map((t) => {
+      const { former, current } = t.renamed!;
+      const fn = what === 'image' ? 'renamed_image' : 'renamed_names';
+      return `when ${t.relid} then ${ident(schema)}.${fn}(${column}, ${textArray(former)}, ${textArray(current)})`;
+    });
+  return cases.length === 0 ? column : `case c.relid ${cases.join(' ')} else ${column} end`;
+}
+
+function textArray(values: readonly string[]): string {
+  return `array[${values.map(sqlLiteral).join(', ')}]::text[]`;
 }
 
 /**
@@ -276,6 +304,8 @@ export function txidsOfA(from: Position['from']): string[] {
  */
 export function windowQuery(schema: string, tables: ReadTable[]): string {
   const relids = tables.map((t) => t.relid);
+  const image = (column: string) => underCurrentNames(schema, tables, column, 'image');
+  const names = (column: string) => underCurrentNames(schema, tables, column, 'names');
   const keepOf = (image: string): string => {
     const cases = tables
       .filter((t) => t.filter !== undefined)
@@ -294,8 +324,9 @@ export function windowQuery(schema: string, tables: ReadTable[]): string {
   return `
     select c.id::text || ' ' || c.relid::int8::text || ' ' || coalesce(c.bytes, 0)::text || ' '
              || (date_part('epoch', c.captured_at) * 1000)::text || ' ' || c.op::text || ' ' || c.txid::text as meta,
-           c.row::text as row, c.nulls,
-           ${keepOf('c.row')} as keep, c.old_row::text as old_row, c.old_nulls, ${keepOf('c.old_row')} as keep_old,
+           ${image('c.row')}::text as row, ${names('c.nulls')} as nulls,
+           ${keepOf(image('c.row'))} as keep, ${image('c.old_row')}::text as old_row, ${names('c.old_nulls')} as old_nulls,
+           ${keepOf(image('c.old_row'))} as keep_old,
            c.statement
       from (
         select c.*, ${before('c.bytes')} as before

@@ -9,6 +9,7 @@ import type pg from 'pg';
 
 import { installDigest, recordInstallDigest } from '../capture/install-digest.js';
 import { capturedBefore, ensureTableCapture, lockCapture, recordCaptureFires } from '../capture/install.js';
+import { recordColumnNames } from '../capture/renamed-columns.js';
 import { captureGapWhy } from '../capture/triggers.js';
 import { migrate, type MigrateResult } from '../capture/migrations.js';
 import { describeSourceTables, type SourceTables } from '../capture/source-tables.js';
@@ -118,6 +119,11 @@ export async function installSource(
         });
       }
       report.originOnly = await recordCaptureFires(client, config.schema, [...tables.values()]);
+      await recordColumnNames(
+        client,
+        config.schema,
+        [...tables.values()].map((t) => t.relid),
+      );
       await recordGroupTables(
         client,
         config.schema,

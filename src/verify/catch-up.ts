@@ -9,12 +9,13 @@ import type pg from 'pg';
 
 import { loadAppliedPosition } from '../apply/statements.js';
 import { sourceOrigin } from '../capture/install.js';
+import type { Renames } from '../capture/renamed-columns.js';
 import { ident, qualifiedIdent } from '../config/identifiers.js';
 import type { QualifiedName } from '../config/types.js';
 import { sleep } from '../lib/runnable.js';
 import { appliedBySql, pendingSql, visibleSql, type PositionSql } from '../changelog/applied-by.js';
 import { loadRegisteredPosition } from '../changelog/targets.js';
-import type { Position } from '../changelog/window.js';
+import { underCurrentNames, type Position } from '../changelog/window.js';
 import type { Key } from './table-side.js';
 
 /** A source session held in one snapshot. */
@@ -207,9 +208,17 @@ export async function keysInFlight(
   snapshot: string,
   follower: Follower,
   position: Position,
-  table: { relid: number; relation: QualifiedName; key: readonly string[] },
+  table: { relid: number; relation: QualifiedName; key: readonly string[]; renamed?: Renames | undefined },
   max: number,
 ): Promise<Key[] | undefined> {
+  // Images captured before a column was renamed, under its current name, as the daemon reads them.
+  const current = (column: string) =>
+    underCurrentNames(
+      follower.schema,
+      [{ relid: table.relid, ...(table.renamed === undefined ? {} : { renamed: table.renamed }) }],
+      column,
+      'image',
+    );
   // The image typed as the source table, as the daemon's row filter reads it (src/apply/plan.ts): a json
   // column's \u0000, which json_populate_record cannot de-escape, is read as U+2400; keys are not json.
   const image = `json_populate_record(null::${qualifiedIdent(table.relation)},
@@ -218,7 +227,7 @@ export async function keysInFlight(
     `select distinct c.op in ('T', 'P') as truncated, ${table.key.map((k, i) => `(p.${ident(k)})::text as k${i}`).join(', ')}
        from ${ident(follower.schema)}.change_log c
        -- An update's old row and new row: both keys are in flight.
-       cross join lateral (values (c.row), (c.old_row)) as i(image)
+       cross join lateral (values (${current('c.row')}), (${current('c.old_row')})) as i(image)
        cross join lateral ${image} as p
       where c.relid = $1 and (i.image is not null or c.op in ('T', 'P'))
         and c.txid >= least(pg_snapshot_xmin($2::pg_snapshot), pg_snapshot_xmin($3::pg_snapshot))

@@ -131,7 +131,7 @@ export async function repairBatch(
             snapshot.snapshot,
             follower,
             position,
-            { relid: table.relid, relation: table.source, key: table.key },
+            { relid: table.relid, relation: table.source, key: table.key, renamed: table.renamed },
             maxKeysInFlight,
           );
     const { now, later } = splitInFlight(keys, inFlight);

@@ -212,7 +212,7 @@ async function openComparison(
           snapshot.snapshot,
           follower,
           catchUp.position,
-          { relid: table.relid, relation: table.source, key: table.key },
+          { relid: table.relid, relation: table.source, key: table.key, renamed: table.renamed },
           maxKeysInFlight,
         );
         inFlight.set(table, keys);

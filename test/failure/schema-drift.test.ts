@@ -547,3 +547,77 @@ describe('a column added to a captured table', () => {
     await daemon.stop();
   });
 });
+
+describe('a column renamed on the source', () => {
+  it('keeps its values in the changes captured before the rename that apply after it, whichever path applies them', async () => {
+    // A deploy: the daemon stopped, writes, the rename on both sides, writes again, the daemon started on
+    // the backlog. `plain` is captured by capture_rows(), `tagged` by capture(); `keyed` renames its key.
+    const { source, target1 } = sharedClusters();
+    const [src, dst] = await Promise.all([freshDatabase(source), freshDatabase(target1)]);
+    const ddl = `create extension hstore;
+      create table plain (id int primary key, qty int, note text);
+      create table tagged (id int primary key, qty int, attrs hstore);
+      create table keyed (code text primary key, v int)`;
+    for (const db of [src, dst]) await db.cluster.query(ddl, [], db.name);
+    const config = makeConfig({
+      source: { url: src.url },
+      tables: ['plain', 'tagged', 'keyed'],
+      targets: [{ name: 'b', url: dst.url, initialSync: 'none' }],
+      retry: { initialDelayMs: 100, maxDelayMs: 1_000 },
+      metrics: { enabled: false },
+    });
+    const onSource = (sql: string) => src.cluster.query(sql, [], src.name);
+    let daemon = await startDaemon(config);
+    await onSource(`insert into plain select g, g, 'n' || g from generate_series(1, 10) g;
+      insert into tagged select g, g, hstore('g', g::text) from generate_series(1, 10) g;
+      insert into keyed select 'k' || g, g from generate_series(1, 10) g`);
+    await waitCaughtUp(config);
+    await daemon.stop();
+
+    // Before the rename: a bulk insert (copied through), single rows, updates, a key move, deletes.
+    await onSource(`insert into plain select g, g * 2, 'bulk' from generate_series(11, 3000) g;
+      insert into tagged values (11, 11, 'a=>1');
+      update plain set qty = qty + 100 where id <= 5;
+      update tagged set qty = qty + 100 where id <= 5;
+      update plain set id = id + 5000 where id = 6;
+      delete from plain where id = 7;
+      insert into keyed values ('k11', 11);
+      update keyed set v = v + 100 where code in ('k1', 'k2');
+      update keyed set code = 'moved' where code = 'k3';
+      delete from keyed where code = 'k4'`);
+    for (const db of [src, dst]) {
+      await db.cluster.query(
+        `alter table plain rename column qty to quantity;
+         alter table tagged rename column qty to quantity;
+         alter table keyed rename column code to sku`,
+        [],
+        db.name,
+      );
+    }
+    // After it, in the same backlog.
+    await onSource(`insert into plain (id, quantity) values (9001, 1);
+      update plain set quantity = -quantity where id between 8 and 9;
+      update tagged set quantity = -quantity where id between 8 and 9;
+      update keyed set v = -v where sku = 'k5'`);
+    daemon = await startDaemon(config);
+    await waitCaughtUp(config);
+    for (const [table, key] of [
+      ['plain', 'id'],
+      ['tagged', 'id'],
+      ['keyed', 'sku'],
+    ] as const) {
+      const query = `select * from ${table}`;
+      await expectSameRows({ url: src.url, query }, { url: dst.url, query }, key);
+    }
+
+    // A second rename while the daemon runs, the target first, no write waiting; then writes.
+    await waitCaughtUp(config);
+    await dst.cluster.query('alter table plain rename column quantity to amount', [], dst.name);
+    await onSource('alter table plain rename column quantity to amount');
+    await onSource('update plain set amount = amount + 1 where id <= 3');
+    await waitCaughtUp(config);
+    const query = 'select * from plain';
+    await expectSameRows({ url: src.url, query }, { url: dst.url, query }, 'id');
+    await daemon.stop();
+  });
+});
