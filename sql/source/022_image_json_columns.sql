@@ -19,21 +19,35 @@ create or replace function {{schema}}.image_columns(logged oid, known int2[], as
                                                    json_columns int2[], out select_list text,
                                                    out null_list text)
 language plpgsql stable as $$
+declare
+  added boolean;
 begin
-  -- Run by capture() and capture_row(), under their search_path. `known` and `json_columns`, the
-  -- triggers' lists, tell nothing the catalog does not: a column is json by its type, or a domain's.
+  -- Run by capture() and capture_row(), under their search_path. `json_columns`, the triggers' list, is
+  -- what the catalog says unless a json column was added since: the catalog's is taken.
   select case when cardinality(as_text) > 0
               then string_agg(case when a.attnum = any(as_text)
-                                     or not (a.attnum = any(known) or b.base in ('json'::regtype, 'jsonb'::regtype))
                                    then format('image.%I::text as %I', a.attname, a.attname)
                                    else format('image.%I', a.attname) end, ', ' order by a.attnum) end,
          'array_remove(array[' || string_agg(format('case when image.%I is null then %L end', a.attname, a.attname),
                                              ', ' order by a.attnum)
                                   filter (where a.atttypid in ('json'::regtype, 'jsonb'::regtype))
-           || ']::text[], null)'
-    into select_list, null_list
+           || ']::text[], null)',
+         bool_or(not a.attnum = any(known))
+    into select_list, null_list, added
     from pg_attribute a
-   cross join lateral (select coalesce(nullif(t.typbasetype, 0), t.oid) as base
-                         from pg_type t where t.oid = a.atttypid) as b
    where a.attrelid = logged and a.attnum > 0 and not a.attisdropped;
+  -- A column added since the triggers were made, in a select list: through its text, unless it is json
+  -- (or a domain over json). Its type read only then: reading every column's cost a write three times
+  -- the lookup.
+  if added and cardinality(as_text) > 0 then
+    select string_agg(case when a.attnum = any(as_text)
+                             or not (a.attnum = any(known) or b.base in ('json'::regtype, 'jsonb'::regtype))
+                           then format('image.%I::text as %I', a.attname, a.attname)
+                           else format('image.%I', a.attname) end, ', ' order by a.attnum)
+      into select_list
+      from pg_attribute a
+     cross join lateral (select coalesce(nullif(t.typbasetype, 0), t.oid) as base
+                           from pg_type t where t.oid = a.atttypid) as b
+     where a.attrelid = logged and a.attnum > 0 and not a.attisdropped;
+  end if;
 end $$;
