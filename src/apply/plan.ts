@@ -253,13 +253,27 @@ export function planFromCatalog(
     // A nullable column that the config does not name, missing on the target (typically just added on
     // the source): the target can do without its values, so it is skipped with a warning. Anything else
     // missing would drop values the target needs: the target is refused until it has the column.
+    // A column renamed on the source that the target still has under a former name is refused too: the
+    // target waits for its own rename, after which every change applies with the values (changes
+    // captured before the rename are read under the new name, window.ts).
+    const renamedFrom = (c: string): string | undefined =>
+      source.renamed?.former.find((f, at) => source.renamed!.current[at] === c && targetColumns.has(f));
+    const renamed = missing.filter((c) => renamedFrom(c) !== undefined);
     const skippable = missing.filter(
       (c) =>
         mapping.columns === undefined &&
         !source.key.includes(c) &&
+        !renamed.includes(c) &&
         source.columns.some((s) => s.name === c && !s.notNull),
     );
-    const refused = missing.filter((c) => !skippable.includes(c));
+    const refused = missing.filter((c) => !skippable.includes(c) && !renamed.includes(c));
+    for (const c of renamed) {
+      const former = renamedFrom(c)!;
+      problems.push(
+        `${where}: column ${former} was renamed ${c} on the source; rename it on the target too ` +
+          `(ALTER TABLE ${targetName} RENAME COLUMN ${formatIdentifier(former)} TO ${formatIdentifier(c)}): the changes wait, values and all`,
+      );
+    }
     if (refused.length > 0) {
       problems.push(
         `${where}: target table lacks column(s) ${refused.join(', ')}; ` +

@@ -610,11 +610,29 @@ describe('a column renamed on the source', () => {
       await expectSameRows({ url: src.url, query }, { url: dst.url, query }, key);
     }
 
-    // A second rename while the daemon runs, the target first, no write waiting; then writes.
-    await waitCaughtUp(config);
+    // A second rename while the daemon runs, the source first, writes before the target's own rename:
+    // the target waits for it (a nullable column the target lacks would be skipped), then applies them
+    // with their values.
+    await onSource(`alter table plain rename column quantity to amount;
+      update plain set amount = amount + 1 where id <= 3;
+      insert into plain (id, amount) values (9002, 2)`);
+    let last = '';
+    await waitFor(
+      async () => {
+        const status = await targetStatus(config, 'b');
+        last = status.lastError ?? '';
+        return status.state === 'parked' && last.includes('column quantity was renamed amount on the source');
+      },
+      { what: 'the target to wait for its own rename', timeoutMs: 30_000 },
+    ).catch((thrown: unknown) => {
+      throw new Error(`${String(thrown)}; last error: ${last}`);
+    });
+    expect(last).toBe(
+      'targets.b: public.plain -> public.plain: column quantity was renamed amount on the source; rename it ' +
+        'on the target too (ALTER TABLE public.plain RENAME COLUMN quantity TO amount): the changes wait, ' +
+        'values and all',
+    );
     await dst.cluster.query('alter table plain rename column quantity to amount', [], dst.name);
-    await onSource('alter table plain rename column quantity to amount');
-    await onSource('update plain set amount = amount + 1 where id <= 3');
     await waitCaughtUp(config);
     const query = 'select * from plain';
     await expectSameRows({ url: src.url, query }, { url: dst.url, query }, 'id');
