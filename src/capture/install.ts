@@ -120,13 +120,20 @@ export async function sourceOrigin(client: pg.ClientBase, schema: string): Promi
   return origin;
 }
 
-/** Remove the capture triggers and trigsync's schema from the source. */
-export async function uninstallSource(client: pg.ClientBase, config: Config): Promise<{ tables: string[] }> {
+/**
+ * Remove the capture triggers and trigsync's source objects. `removed`: the schema, or only the source's
+ * objects where the database is also another source's target (a multi-master node), whose schema stays.
+ */
+export async function uninstallSource(
+  client: pg.ClientBase,
+  config: Config,
+): Promise<{ tables: string[]; removed: 'schema' | 'objects' }> {
   const s = ident(config.schema);
   const exists = await client.query<{ found: boolean }>(`select to_regclass($1) is not null as found`, [
     `${s}.captured_table`,
   ]);
   let dropped: string[] = [];
+  let removed: 'schema' | 'objects' = 'schema';
   await inTransactionGivingWay(client, async () => {
     dropped = [];
     if (exists.rows[0]?.found === true) {
@@ -147,36 +154,43 @@ export async function uninstallSource(client: pg.ClientBase, config: Config): Pr
       const relid = found.rows[0]?.relid;
       if (relid !== null && relid !== undefined) await dropCaptureTriggers(client, config.schema, relid);
     }
-    await dropSourceObjects(client, config.schema);
+    removed = await dropSourceObjects(client, config.schema);
   });
-  return { tables: dropped.length > 0 ? dropped : config.tables.map(formatQualifiedName) };
+  return { tables: dropped.length > 0 ? dropped : config.tables.map(formatQualifiedName), removed };
 }
 
 /**
  * Drop the source's objects: the whole schema, unless this database is also another source's target
  * (a multi-master node), whose positions live in the same schema and stay.
  */
-async function dropSourceObjects(client: pg.ClientBase, schema: string): Promise<void> {
+async function dropSourceObjects(client: pg.ClientBase, schema: string): Promise<'schema' | 'objects'> {
   const s = ident(schema);
   const targetTrack = await client.query<{ found: boolean }>(`select to_regclass($1) is not null as found`, [
     `${s}.applied_position`,
   ]);
   if (targetTrack.rows[0]?.found !== true) {
     await client.query(`drop schema if exists ${s} cascade`);
-    return;
+    return 'schema';
   }
+  // Every object of the source's migrations (sql/source), or a later install fails on one left behind.
   await client.query(`drop function if exists ${s}.capture() cascade`);
   await client.query(`drop function if exists ${s}.capture_rows() cascade`);
   await client.query(`drop function if exists ${s}.capture_row() cascade`);
-  await client.query(`drop function if exists ${s}.ring()`);
+  await client.query(
+    `drop function if exists ${s}.ring(), ${s}.still_partition_of(oid, oid),
+       ${s}.image_columns(oid, int2[], int2[], int2[]), ${s}.renamed_image(json, text[], text[]),
+       ${s}.renamed_names(text[], text[], text[])`,
+  );
   await client.query(
     `drop table if exists ${s}.target_table, ${s}.error_queue, ${s}.target, ${s}.change_log, ${s}.captured_table,
-       ${s}.node, ${s}.tick, ${s}.log_horizon, ${s}.leader, ${s}.group_table, ${s}.group_install`,
+       ${s}.node, ${s}.tick, ${s}.log_horizon, ${s}.leader, ${s}.group_table, ${s}.group_install,
+       ${s}.skipped_change, ${s}.repaired_key, ${s}.seen_column`,
   );
   await client.query(
     `drop sequence if exists ${s}.doorbell, ${s}.doorbell_rings, ${s}.doorbell_armed, ${s}.tick_flush, ${s}.update_statement_seq`,
   );
   await client.query(`delete from ${s}.schema_version where track = 'source'`);
+  return 'objects';
 }
 
 /**
@@ -212,7 +226,9 @@ export async function uninstallTarget(
       if (sourceTrack.rows[0]?.n === 0) {
         await client.query(`drop schema ${s} cascade`);
       } else {
-        await client.query(`drop table ${s}.applied_position`);
+        // Every object of the target's migrations (sql/target), or a later install fails on one left.
+        await client.query(`drop table ${s}.applied_position, ${s}.table_floor`);
+        await client.query(`drop function if exists ${s}.apply_conflicts_found(bigint)`);
         await client.query(`delete from ${s}.schema_version where track = 'target'`);
       }
     }

@@ -37,6 +37,48 @@ function close(server: Server): Promise<void> {
   return new Promise((resolve) => server.close(() => resolve()));
 }
 
+describe('uninstall on a multi-master node', () => {
+  it("removes every object of the source's and keeps the target's; install works again", async () => {
+    const { src: a, one: b } = await sourceAndTwoTargets('create table t (id int primary key, v text)');
+    const node = (from: typeof a, to: typeof b, name: string) => ({
+      source: { url: from.url },
+      tables: ['t'],
+      targets: [{ name, url: to.url, initialSync: 'none' }],
+      metrics: { enabled: false },
+    });
+    const [fromA, fromB] = [await configFile(node(a, b, 'to_b')), await configFile(node(b, a, 'to_a'))];
+    for (const file of [fromA, fromB]) expect((await trigsync('install', '--config', file)).code).toBe(0);
+    const objects = () =>
+      withClient(a.url, async (client) => {
+        const result = await client.query<{ name: string }>(
+          `select c.relname as name from pg_class c where c.relnamespace = 'trigsync'::regnamespace
+                                                       and c.relkind in ('r', 'S', 'p')
+           union all
+           select p.proname || '()' from pg_proc p where p.pronamespace = 'trigsync'::regnamespace
+           order by 1`,
+        );
+        return result.rows.map((r) => r.name);
+      });
+
+    const { code, stdout } = await trigsync('uninstall', '--yes', '--config', fromA);
+    expect(code, stdout).toBe(0);
+    expect(stdout).toContain(
+      "source: removed trigsync's capture objects and the triggers on public.t; schema trigsync stays, as " +
+        "this database is another source's target",
+    );
+    // What B's target track made on A, no more: the source track's version gone with its objects.
+    expect(await objects()).toEqual([
+      'applied_position',
+      'apply_conflicts_found()',
+      'guard()',
+      'schema_version',
+      'table_floor',
+    ]);
+    const install = await trigsync('install', '--config', fromA);
+    expect(install.code, `${install.stdout}\n${install.stderr}`).toBe(0);
+  });
+});
+
 describe('uninstall with a removed target', () => {
   it("removes what it reaches and names the removed target's schema with the SQL that removes it", async () => {
     const { src, one, two } = await sourceAndTwoTargets(

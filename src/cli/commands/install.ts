@@ -115,7 +115,7 @@ export async function uninstallCommand(context: CommandContext): Promise<ExitCod
   const config = loadConfig(configOptions(context));
   if (named.length > 0) return uninstallTables(context, config, named);
   const options = { applicationName: config.applicationName };
-  const { origin, tables, unlisted } = await withClient(
+  const { origin, tables, removed, unlisted } = await withClient(
     config.source.url,
     { ...options, database: sourceDatabase },
     async (client) => {
@@ -124,7 +124,12 @@ export async function uninstallCommand(context: CommandContext): Promise<ExitCod
       return { origin, unlisted, ...(await uninstallSource(client, config)) };
     },
   );
-  context.out.print(`source: removed schema ${config.schema} and the triggers on ${tables.join(', ')}`);
+  context.out.print(
+    removed === 'schema'
+      ? `source: removed schema ${config.schema} and the triggers on ${tables.join(', ')}`
+      : `source: removed trigsync's capture objects and the triggers on ${tables.join(', ')}; schema ` +
+          `${config.schema} stays, as this database is another source's target`,
+  );
   const outcomes = await eachTarget(config, (target) =>
     withClient(target.url, options, (client) => uninstallTarget(client, config.schema, origin, target)),
   );
