@@ -10,7 +10,8 @@ import type pg from 'pg';
 import { ident, sqlLiteral } from '../config/identifiers.js';
 import { sendPipelined, valuesOrFirstFailure } from '../db/pipeline.js';
 import { windowChangesSql, windowParameters, type WindowSql } from './window-changes.js';
-import { txidsOfA, underCurrentNames, windowValues, type Position } from './window.js';
+import { underCurrentNames } from './renamed-images.js';
+import { txidsOfA, windowValues, type Position } from './window.js';
 import type { Renames } from '../capture/renamed-columns.js';
 
 /** The next changes of a window, looked at. */

@@ -15,7 +15,8 @@ import type { QualifiedName } from '../config/types.js';
 import { sleep } from '../lib/runnable.js';
 import { appliedBySql, pendingSql, visibleSql, type PositionSql } from '../changelog/applied-by.js';
 import { loadRegisteredPosition } from '../changelog/targets.js';
-import { underCurrentNames, type Position } from '../changelog/window.js';
+import { underCurrentNames } from '../changelog/renamed-images.js';
+import type { Position } from '../changelog/window.js';
 import type { Key } from './table-side.js';
 
 /** A source session held in one snapshot. */
