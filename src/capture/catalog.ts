@@ -35,8 +35,11 @@ export interface ColumnInfo {
    */
   missing: string | null;
   /**
-   * to_json() would write the column through a cast to json (hstore, PostGIS types, or an array, domain or
-   * composite of one), which the type's own input cannot read back: capture writes its text instead.
+   * Capture writes the column's text, under its own settings (sql/source/020): to_json() would write it
+   * through a cast to json (hstore, PostGIS types), which the type's own input cannot read back, or in
+   * the writer's search_path (regclass and the other reg* types, which name an object unqualified where
+   * the writer's path finds it: another table of that name on the target's path would be taken). Also
+   * an array, domain or composite of such a type.
    */
   textForm: boolean;
   /** An array type (or a domain over one): `= any(array(...))` does not compare it. */
@@ -86,9 +89,10 @@ export interface TableInfo {
 
 /**
  * Whether column `a`'s type, or a type it is made of (a domain's base, an array's element, a composite's
- * attributes), has a cast to json or jsonb other than json's and jsonb's own.
+ * attributes), has a cast to json or jsonb other than json's and jsonb's own, or is a reg* type
+ * (ColumnInfo.textForm).
  */
-const castToJson = `exists (
+const textFormType = `exists (
      with recursive reach (typ) as (
        select a.atttypid
        union
@@ -99,9 +103,14 @@ const castToJson = `exists (
           union all select x.atttypid from pg_attribute x
                      where t.typrelid <> 0 and x.attrelid = t.typrelid and x.attnum > 0 and not x.attisdropped
         ) as m (part))
-     select from reach r join pg_cast k on k.castsource = r.typ
-      where k.casttarget in ('json'::regtype, 'jsonb'::regtype)
-        and r.typ not in ('json'::regtype, 'jsonb'::regtype))`;
+     select from reach r
+      where r.typ in ('regclass'::regtype, 'regtype'::regtype, 'regproc'::regtype, 'regprocedure'::regtype,
+                      'regoper'::regtype, 'regoperator'::regtype, 'regconfig'::regtype,
+                      'regdictionary'::regtype, 'regnamespace'::regtype, 'regrole'::regtype,
+                      'regcollation'::regtype)
+         or exists (select from pg_cast k
+                     where k.castsource = r.typ and k.casttarget in ('json'::regtype, 'jsonb'::regtype)
+                       and r.typ not in ('json'::regtype, 'jsonb'::regtype)))`;
 
 /** pg_attribute `a`'s expression when it is a virtual generated column ('v', PostgreSQL 18), else NULL. */
 const virtualExpression = `(select pg_get_expr(d.adbin, d.adrelid) from pg_attrdef d
@@ -182,7 +191,7 @@ const describeColumns = `select c.oid::int8 as relid, c.relkind = 'p' as partiti
                                       'notNull', a.attnotnull,
                                       'defaulted', a.atthasdef or a.attidentity <> '' or a.attgenerated <> '',
                                       'missing', ${missingValue},
-                                      'textForm', ${castToJson},
+                                      'textForm', ${textFormType},
                                       'array', ${arrayType},
                                       'json', ${jsonType},
                                       'composite', ${compositeType},

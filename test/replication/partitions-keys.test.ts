@@ -308,6 +308,32 @@ describe('text-written values from sessions of other date styles', () => {
     expect(await conflictsCounted(daemon)).toBe(0);
     await daemon.stop();
   });
+
+  it('reg* values written under another search_path name the same objects on the target', async () => {
+    // A table and a type of one name in two schemas on both sides: the writer's path finds app's first.
+    const ddl = `create schema app;
+      create table app.things (id int); create table public.things (id int);
+      create type app.mood as enum ('ok'); create type public.mood as enum ('ok');
+      create table meta (id int primary key, rel regclass, typ regtype, rels regclass[])`;
+    const s = await setup(['meta'], ddl, { dst: ddl });
+    const daemon = await startDaemon(s.config);
+    await runEach(
+      s.src.url,
+      `set search_path = app, public;
+       insert into meta values (1, 'app.things', 'app.mood', array['app.things', 'public.things']::regclass[]),
+                               (2, 'public.things', 'public.mood', null), (3, 'pg_class', 'int4', null);
+       update meta set rel = 'app.things' where id = 2`,
+    );
+    await waitAppliedOrParked(s.config);
+    // Each object named by its schema, so that the two sides' oids need not match.
+    const named = `select id, (select relnamespace::regnamespace::text || '.' || relname from pg_class where oid = rel) as rel,
+                          (select typnamespace::regnamespace::text || '.' || typname from pg_type where oid = typ) as typ,
+                          (select array_agg(relnamespace::regnamespace::text || '.' || relname order by relnamespace::regnamespace::text)
+                             from pg_class where oid = any(rels)) as rels
+                     from meta`;
+    await expectSame(s, named, 'id');
+    await daemon.stop();
+  });
 });
 
 describe('a table without a primary key', () => {
