@@ -213,7 +213,9 @@ export function planFromCatalog(
     if (source === undefined) continue; // reported once for the source
     const info = described[m];
     if (info === undefined) {
-      problems.push(`${where}: table ${targetName} does not exist on target ${target.name}`);
+      problems.push(
+        `${where}: table ${targetName} does not exist on target ${target.name} (trigsync writes tables, not views or foreign tables)`,
+      );
       continue;
     }
     const sourceColumns = source.columns.filter((c) => !c.generated).map((c) => c.name);
