@@ -8,6 +8,7 @@ import type pg from 'pg';
 import { formatQualifiedName, ident, qualifiedIdent } from '../config/identifiers.js';
 import type { QualifiedName, SequenceMapping } from '../config/types.js';
 import type { TargetPlan } from './plan.js';
+import { relationExists } from '../db/relation-exists.js';
 
 export interface SequencePair {
   source: QualifiedName;
@@ -53,10 +54,8 @@ async function capturedOnTarget(
 ): Promise<Set<string>> {
   if (tables.length === 0) return new Set();
   const registry = `${ident(schema)}.captured_table`;
-  const found = await target.query<{ found: boolean }>('select to_regclass($1) is not null as found', [
-    registry,
-  ]);
-  if (found.rows[0]?.found !== true) return new Set();
+  const found = await relationExists(target, registry);
+  if (!found) return new Set();
   const captured = await target.query<{ tbl: string }>(
     `select t.tbl from unnest($1::text[]) as t (tbl) where to_regclass(t.tbl)::oid in (select relid from ${registry})`,
     [tables],

@@ -14,6 +14,7 @@ import { ident } from '../config/identifiers.js';
 import type { Config } from '../config/types.js';
 import { latestVersion } from './migrations.js';
 import type { SourceTables } from './source-tables.js';
+import { relationExists } from '../db/relation-exists.js';
 
 /**
  * The install's inputs: the schema's version, the group, the capture's application name, what each
@@ -78,10 +79,8 @@ export async function forgetInstallDigests(
 ): Promise<void> {
   const s = ident(schema);
   // A schema of an earlier version has none to forget.
-  const found = await client.query<{ found: boolean }>('select to_regclass($1) is not null as found', [
-    `${s}.group_install`,
-  ]);
-  if (found.rows[0]?.found !== true) return;
+  const found = await relationExists(client, `${s}.group_install`);
+  if (!found) return;
   if (groups === 'all') await client.query(`delete from ${s}.group_install`);
   else await client.query(`delete from ${s}.group_install where group_name = any($1::text[])`, [groups]);
 }

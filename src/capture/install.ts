@@ -20,6 +20,7 @@ import {
   type CaptureImage,
   type TriggersEnsured,
 } from './triggers.js';
+import { relationExists } from '../db/relation-exists.js';
 
 /**
  * Serialise the changes of capture triggers on this source for the rest of the transaction: the leaders
@@ -129,14 +130,12 @@ export async function uninstallSource(
   config: Config,
 ): Promise<{ tables: string[]; removed: 'schema' | 'objects' }> {
   const s = ident(config.schema);
-  const exists = await client.query<{ found: boolean }>(`select to_regclass($1) is not null as found`, [
-    `${s}.captured_table`,
-  ]);
+  const exists = await relationExists(client, `${s}.captured_table`);
   let dropped: string[] = [];
   let removed: 'schema' | 'objects' = 'schema';
   await inTransactionGivingWay(client, async () => {
     dropped = [];
-    if (exists.rows[0]?.found === true) {
+    if (exists) {
       const captured = await client.query<{ relid: number; name: string }>(
         `select relid::int8 as relid, format('%I.%I', schema_name, table_name) as name from ${s}.captured_table`,
       );
@@ -165,10 +164,8 @@ export async function uninstallSource(
  */
 async function dropSourceObjects(client: pg.ClientBase, schema: string): Promise<'schema' | 'objects'> {
   const s = ident(schema);
-  const targetTrack = await client.query<{ found: boolean }>(`select to_regclass($1) is not null as found`, [
-    `${s}.applied_position`,
-  ]);
-  if (targetTrack.rows[0]?.found !== true) {
+  const targetTrack = await relationExists(client, `${s}.applied_position`);
+  if (!targetTrack) {
     await client.query(`drop schema if exists ${s} cascade`);
     return 'schema';
   }
@@ -205,10 +202,8 @@ export async function uninstallTarget(
   target: Pick<TargetConfig, 'name' | 'tables'>,
 ): Promise<void> {
   const s = ident(schema);
-  const found = await client.query<{ found: boolean }>(`select to_regclass($1) is not null as found`, [
-    `${s}.applied_position`,
-  ]);
-  if (found.rows[0]?.found !== true) return;
+  const found = await relationExists(client, `${s}.applied_position`);
+  if (!found) return;
   await inTransactionGivingWay(client, async () => {
     if (origin !== undefined)
       await client.query(`delete from ${s}.applied_position where origin = $1`, [origin]);

@@ -8,6 +8,7 @@ import type pg from 'pg';
 
 import { ident, sqlLiteral } from '../config/identifiers.js';
 import { ConfigError } from '../failure/errors.js';
+import { relationExists } from '../db/relation-exists.js';
 
 export type MigrationTrack = 'source' | 'target';
 
@@ -57,7 +58,7 @@ export function readInstalledVersion(
   track: MigrationTrack,
 ): Promise<number> {
   const table = `${ident(schema)}.schema_version`;
-  const exists = client.query<{ found: boolean }>('select to_regclass($1) is not null as found', [table]);
+  const exists = relationExists(client, table);
   const highest = client
     .query<{ version: number | null }>(`select max(version) as version from ${table} where track = $1`, [
       track,
@@ -66,9 +67,9 @@ export function readInstalledVersion(
       (result) => result.rows[0]?.version ?? 0,
       (thrown: unknown) => ({ thrown }),
     );
-  return exists.then(async (result) => {
+  return exists.then(async (found) => {
     const version = await highest;
-    if (result.rows[0]?.found !== true) return 0;
+    if (!found) return 0;
     if (typeof version !== 'number') throw version.thrown;
     return version;
   });

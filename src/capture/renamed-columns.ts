@@ -8,6 +8,7 @@
 import type pg from 'pg';
 
 import { ident } from '../config/identifiers.js';
+import { relationExists } from '../db/relation-exists.js';
 
 /** A table's columns renamed since they were noted: the former names, and the current one of each. */
 export interface Renames {
@@ -47,10 +48,8 @@ export async function columnRenames(
   const renames = new Map<number, Renames>();
   if (relids.length === 0) return renames;
   const seen = `${ident(schema)}.seen_column`;
-  const installed = await client.query<{ found: boolean }>('select to_regclass($1) is not null as found', [
-    seen,
-  ]);
-  if (installed.rows[0]?.found !== true) return renames;
+  const installed = await relationExists(client, seen);
+  if (!installed) return renames;
   const result = await client.query<{ relid: string; former: string; current: string }>(
     `select s.relid::int8 as relid, s.name as former, a.attname as current
        from ${seen} s

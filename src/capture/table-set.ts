@@ -14,6 +14,7 @@ import { inTransactionGivingWay } from '../db/giving-way.js';
 import { ConfigError } from '../failure/errors.js';
 import { forgetInstallDigests } from './install-digest.js';
 import { dropCaptureTriggers } from './triggers.js';
+import { relationExists } from '../db/relation-exists.js';
 
 /**
  * Captured tables (display names) that are neither among the config's tables nor listed by another
@@ -21,10 +22,8 @@ import { dropCaptureTriggers } from './triggers.js';
  */
 export async function capturedNotInConfig(client: pg.ClientBase, config: Config): Promise<string[]> {
   const s = ident(config.schema);
-  const installed = await client.query<{ found: boolean }>(`select to_regclass($1) is not null as found`, [
-    `${s}.captured_table`,
-  ]);
-  if (installed.rows[0]?.found !== true) return [];
+  const installed = await relationExists(client, `${s}.captured_table`);
+  if (!installed) return [];
   const others = await otherGroupsTables(client, config);
   const result = await client.query<{ schema: string; name: string }>(
     `select schema_name as schema, table_name as name from ${s}.captured_table
@@ -59,10 +58,7 @@ export async function recordGroupTables(
 
 /** Whether the source has the record of each group's tables (sql/source/013). */
 async function groupTablesRecorded(client: pg.ClientBase, schema: string): Promise<boolean> {
-  const found = await client.query<{ found: boolean }>(`select to_regclass($1) is not null as found`, [
-    `${ident(schema)}.group_table`,
-  ]);
-  return found.rows[0]?.found === true;
+  return relationExists(client, `${ident(schema)}.group_table`);
 }
 
 /**
@@ -283,10 +279,8 @@ export async function recordTargetTables(
 /** The tables targets take and may lack rows or changes of; none before this record exists. */
 export async function tablesToCopy(client: pg.ClientBase, schema: string): Promise<TableToCopy[]> {
   const s = ident(schema);
-  const installed = await client.query<{ found: boolean }>(`select to_regclass($1) is not null as found`, [
-    `${s}.target_table`,
-  ]);
-  if (installed.rows[0]?.found !== true) return [];
+  const installed = await relationExists(client, `${s}.target_table`);
+  if (!installed) return [];
   // needs_sync_why is read as a key of the row: a source installed before sql/source/018 has none.
   const result = await client.query<{
     target: string;

@@ -132,12 +132,7 @@ export function runCopyOutSql(
   renamed?: Renames,
 ): string {
   const w = literals(position, run.changes, run.lastId);
-  const image = underCurrentNames(
-    schema,
-    [{ relid, ...(renamed === undefined ? {} : { renamed }) }],
-    'c.row',
-    'image',
-  );
+  const image = underCurrentNames(schema, [{ relid, renamed }], 'c.row', 'image');
   const fields = columns
     .map((c) => {
       const value = missing.get(c);

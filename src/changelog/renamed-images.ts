@@ -15,7 +15,7 @@ import { ident, sqlLiteral } from '../config/identifiers.js';
  */
 export function underCurrentNames(
   schema: string,
-  tables: readonly { relid: number; renamed?: Renames }[],
+  tables: readonly { relid: number; renamed?: Renames | undefined }[],
   column: string,
   what: 'image' | 'names',
 ): string {

@@ -8,6 +8,7 @@ import { leaderLockHeld, leaderLockName } from '../db/term-fence.js';
 import type { DaemonStatus, Status, TargetState, TargetStatus } from '../lib/status-report.js';
 import { pendingSql } from './applied-by.js';
 import { readSequenceStatus } from './sequence-state.js';
+import { relationExists } from '../db/relation-exists.js';
 
 export async function readStatus(client: pg.ClientBase, config: Config): Promise<Status> {
   const s = ident(config.schema);
@@ -155,12 +156,10 @@ function removedAt(alias: string): string {
  */
 async function readGroups(client: pg.ClientBase, config: Config): Promise<Status['groups']> {
   const s = ident(config.schema);
-  const recorded = await client.query<{ found: boolean }>(`select to_regclass($1) is not null as found`, [
-    `${s}.group_table`,
-  ]);
+  const recorded = await relationExists(client, `${s}.group_table`);
   const known = await client.query<{ name: string }>(
     `select ${groupOf('t')} as name from ${s}.target t union select ${groupOf('d')} from ${s}.leader d
-     ${recorded.rows[0]?.found === true ? `union select group_name from ${s}.group_table` : ''}
+     ${recorded ? `union select group_name from ${s}.group_table` : ''}
      union select $1 order by 1`,
     [config.group],
   );

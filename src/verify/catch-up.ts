@@ -18,6 +18,7 @@ import { loadRegisteredPosition } from '../changelog/targets.js';
 import { underCurrentNames } from '../changelog/renamed-images.js';
 import type { Position } from '../changelog/window.js';
 import type { Key } from './table-side.js';
+import { relationExists } from '../db/relation-exists.js';
 
 /** A source session held in one snapshot. */
 export interface SourceSnapshot {
@@ -46,10 +47,8 @@ export async function endTransaction(client: pg.ClientBase): Promise<void> {
 
 /** This source's origin, or undefined when trigsync is not installed on it (nothing replicates). */
 export async function installedOrigin(source: pg.ClientBase, schema: string): Promise<string | undefined> {
-  const found = await source.query<{ found: boolean }>(`select to_regclass($1) is not null as found`, [
-    `${ident(schema)}.node`,
-  ]);
-  return found.rows[0]?.found === true ? sourceOrigin(source, schema) : undefined;
+  const found = await relationExists(source, `${ident(schema)}.node`);
+  return found ? sourceOrigin(source, schema) : undefined;
 }
 
 export interface Follower {
@@ -72,10 +71,8 @@ export async function targetPosition(
   follower: Follower,
   forUpdate = false,
 ): Promise<Position | undefined> {
-  const table = await target.query<{ found: boolean }>(`select to_regclass($1) is not null as found`, [
-    `${ident(follower.schema)}.applied_position`,
-  ]);
-  if (table.rows[0]?.found === true) {
+  const table = await relationExists(target, `${ident(follower.schema)}.applied_position`);
+  if (table) {
     const own = await loadAppliedPosition(
       target,
       follower.schema,
@@ -214,12 +211,7 @@ export async function keysInFlight(
 ): Promise<Key[] | undefined> {
   // Images captured before a column was renamed, under its current name, as the daemon reads them.
   const current = (column: string) =>
-    underCurrentNames(
-      follower.schema,
-      [{ relid: table.relid, ...(table.renamed === undefined ? {} : { renamed: table.renamed }) }],
-      column,
-      'image',
-    );
+    underCurrentNames(follower.schema, [{ relid: table.relid, renamed: table.renamed }], column, 'image');
   // The image typed as the source table, as the daemon's row filter reads it (src/apply/plan.ts): a json
   // column's \u0000, which json_populate_record cannot de-escape, is read as U+2400; keys are not json.
   const image = `json_populate_record(null::${qualifiedIdent(table.relation)},

@@ -20,6 +20,7 @@ import { actionOf, chunks, type RepairAction } from './repair-plan.js';
 import { forEachTarget, type TargetSession } from './session.js';
 import { keyId, type Key } from './table-side.js';
 import { compareTarget, keyObject, type Compared } from './verify.js';
+import { relationExists } from '../db/relation-exists.js';
 
 export interface RepairOptions {
   /** The target to repair, by name. */
@@ -98,10 +99,8 @@ async function checkRecordTable(session: TargetSession): Promise<void> {
         `(${config.schema}.repaired_key): run trigsync install first, or use --dry-run`,
     );
   }
-  const found = await source.query<{ found: boolean }>(`select to_regclass($1) is not null as found`, [
-    `${ident(config.schema)}.repaired_key`,
-  ]);
-  if (found.rows[0]?.found !== true) {
+  const found = await relationExists(source, `${ident(config.schema)}.repaired_key`);
+  if (!found) {
     throw new ConfigError(
       `the source's trigsync schema ${config.schema} predates repair (no ${config.schema}.repaired_key): ` +
         'run trigsync install to upgrade it',

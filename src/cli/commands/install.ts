@@ -23,6 +23,7 @@ import { claimedMessage } from '../../changelog/targets.js';
 import type { CommandContext, OptionValue } from '../command-context.js';
 import { ExitCode } from '../exit-codes.js';
 import { configOptions } from './common.js';
+import { relationExists } from '../../db/relation-exists.js';
 
 type TargetOutcome =
   { name: string; ok: true } | { name: string; ok: false; config: boolean; message: string };
@@ -151,10 +152,8 @@ interface UnlistedTarget {
  */
 async function unlistedTargets(client: pg.ClientBase, config: Config): Promise<UnlistedTarget[]> {
   const s = ident(config.schema);
-  const found = await client.query<{ found: boolean }>(`select to_regclass($1) is not null as found`, [
-    `${s}.target`,
-  ]);
-  if (found.rows[0]?.found !== true) return [];
+  const found = await relationExists(client, `${s}.target`);
+  if (!found) return [];
   // to_jsonb: group_name came with a later migration than the registry.
   const registered = await client.query<UnlistedTarget>(
     `select name, state, coalesce(to_jsonb(t) ->> 'group_name', $1) as group from ${s}.target t order by name`,
