@@ -84,13 +84,26 @@ export function writersTable(results: readonly RunResult[], shape: Shape, delays
   ].join('\n');
 }
 
-export function relationalNotes(maxWaitSeconds: number, repeats: number): string {
+export function relationalNotes(
+  maxWaitSeconds: number,
+  repeats: number,
+  backlogBy: 'pause' | 'restart',
+): string {
+  const stopped =
+    backlogBy === 'pause'
+      ? [
+          'backlog: written while replication was stopped (trigsync: the target paused, its daemon running;',
+          '  native: subscription disabled), timed from `trigsync resume` (ALTER SUBSCRIPTION ENABLE) until',
+        ]
+      : [
+          'backlog: written while replication was stopped (trigsync: daemon stopped; native: subscription',
+          "  disabled), timed from the daemon's start (install included; ALTER SUBSCRIPTION ENABLE) until",
+        ];
   return [
     `Each case ran ${repeats} time${repeats === 1 ? '' : 's'} (--repeats), trigsync then native each time: the figures are`,
     '  each system\'s median run; "each run": trigsync ÷ native of each pair of runs, in order.',
-    'backlog: written while replication was stopped (trigsync: daemon stopped; native: subscription',
-    "  disabled), timed from its start (the daemon's start, install included; ALTER SUBSCRIPTION ENABLE)",
-    '  until the target held every row; rows/s = rows ÷ seconds. "first rows": until the first rows showed.',
+    ...stopped,
+    '  the target held every row; rows/s = rows ÷ seconds. "first rows": until the first rows showed.',
     '  "after first rows": the ratio of rows ÷ (seconds − first rows s), the rate of applying without',
     "  either system's start. Each system's first run (orders, backlog, no delay) is not shown: it warms",
     "  the bench's process, trigsync's daemon included, as a daemon that has run a while is warm.",

@@ -57,7 +57,7 @@ export async function relationalBench({ options, load }: BenchContext): Promise<
           console.log(`${relationalTable(results, shape, options)}\n`);
           console.log(`${writersTable(results, shape, options.delays)}\n`);
         }
-        console.log(relationalNotes(options.maxWaitSeconds, options.repeats));
+        console.log(relationalNotes(options.maxWaitSeconds, options.repeats, options.backlogBy));
         const file = await writeResults('relational', new Date(machine.date), {
           machine,
           serverSettings: logicalSettings,

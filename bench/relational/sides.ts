@@ -54,16 +54,21 @@ export class TrigsyncSide implements Side {
     await resetTables(this.rig, this.schema);
     this.config = trigsyncConfig(this.rig.sourceUrl, route.targetUrl);
     await this.daemon.start(this.config);
+    // A run that failed may have left its target paused.
+    await this.daemon.setPaused(this.rig.admin, false);
     // Every run starts from an empty, vacuumed log and an idle worker waiting on the doorbell.
     await drainLog(this.rig.admin, this.config);
   }
 
+  /** `trigsync pause` with the daemon running, as native's subscription is disabled; or a stop. */
   async pause(): Promise<void> {
-    await this.daemon.stop();
+    if (this.rig.options.backlogBy === 'pause') await this.daemon.setPaused(this.rig.admin, true);
+    else await this.daemon.stop();
   }
 
   async resume(): Promise<void> {
-    await this.daemon.start(this.config);
+    if (this.rig.options.backlogBy === 'pause') await this.daemon.setPaused(this.rig.admin, false);
+    else await this.daemon.start(this.config);
   }
 
   async unthrottle(): Promise<void> {

@@ -39,6 +39,12 @@ export interface BenchOptions {
   maxWaitSeconds: number;
   /** relational: runs of each system per workload and delay; the tables show the median's. */
   repeats: number;
+  /**
+   * relational: how trigsync stops for a backlog and goes on: `pause` (trigsync pause and resume, its
+   * daemon running, as native's subscription is disabled and enabled) or `restart` (the daemon stopped,
+   * then started: its start timed too).
+   */
+  backlogBy: 'pause' | 'restart';
   /** fanout: target counts, each run on its own. */
   fanoutTargets: number[];
   /** fanout: single-row changes in the drained backlog. */
@@ -84,6 +90,7 @@ export const usage = `usage: npm run bench -- [capture] [throughput] [latency] [
   --delays LIST         relational: one-way network delays in ms; 0: none   (BENCH_DELAYS, default 0,5,20)
   --max-wait N          relational: seconds a run waits for its target      (BENCH_MAX_WAIT, default 120)
   --repeats N           relational: runs of each system per case, median    (BENCH_REPEATS, default 3)
+  --backlog-by WAY      relational: trigsync's backlog by pause or restart  (BENCH_BACKLOG_BY, default pause)
   --fanout-targets LIST fanout: target counts, a run each                 (BENCH_FANOUT_TARGETS, default 1,8,20)
   --fanout-rows N       fanout: single-row changes in the drained backlog   (BENCH_FANOUT_ROWS, default 50000)
   --node-load           use the Node load generator instead of pgbench      (BENCH_NODE_LOAD=1)`;
@@ -111,6 +118,7 @@ export function parseOptions(argv: string[]): { names: BenchName[]; options: Ben
       delays: { type: 'string' },
       'max-wait': { type: 'string' },
       repeats: { type: 'string' },
+      'backlog-by': { type: 'string' },
       'fanout-targets': { type: 'string' },
       'fanout-rows': { type: 'string' },
       'node-load': { type: 'boolean' },
@@ -150,11 +158,17 @@ export function parseOptions(argv: string[]): { names: BenchName[]; options: Ben
       delays: [...new Set(list(values.delays ?? env.BENCH_DELAYS ?? '0,5,20', 0))],
       maxWaitSeconds: int(values['max-wait'] ?? env.BENCH_MAX_WAIT ?? (quick ? '60' : '120'), 'max-wait'),
       repeats: int(values.repeats ?? env.BENCH_REPEATS ?? (quick ? '1' : '3'), 'repeats'),
+      backlogBy: backlogWay(values['backlog-by'] ?? env.BENCH_BACKLOG_BY ?? 'pause'),
       fanoutTargets: [...new Set(list(values['fanout-targets'] ?? env.BENCH_FANOUT_TARGETS ?? '1,8,20'))],
       fanoutRows: int(values['fanout-rows'] ?? env.BENCH_FANOUT_ROWS ?? '50000', 'fanout-rows'),
       nodeLoad: values['node-load'] === true || env.BENCH_NODE_LOAD === '1',
     },
   };
+}
+
+function backlogWay(text: string): BenchOptions['backlogBy'] {
+  if (text === 'pause' || text === 'restart') return text;
+  throw new Error(`--backlog-by takes pause or restart, not '${text}'\n${usage}`);
 }
 
 function int(text: string, what: string, min = 1): number {

@@ -10,6 +10,7 @@ import { connect } from '../../src/db/connect.js';
 import type { TrigsyncEvents } from '../../src/lib/events.js';
 import { createLogger } from '../../src/lib/logger.js';
 import { readStatus } from '../../src/changelog/status.js';
+import { askPause } from '../../src/operator/commands.js';
 import { waitFor } from '../../test/support/wait.js';
 import type { LocalCluster } from '../../test/support/local-cluster.js';
 import { createDatabase, rowCount } from './servers.js';
@@ -114,6 +115,28 @@ export class DaemonHandle {
     const daemon = this.daemon;
     this.daemon = undefined;
     await daemon?.stop();
+  }
+
+  /**
+   * `trigsync pause` (`paused`) or `resume` of every target of the config, through `client` (the
+   * source); a pause returns once each target's worker has stopped applying, as a disabled
+   * subscription's worker has exited.
+   */
+  async setPaused(client: pg.Client, paused: boolean): Promise<void> {
+    const daemon = this.daemon;
+    if (daemon === undefined) throw new Error('the daemon is not running');
+    const left = new Set(this.config.targets.map((t) => t.name));
+    const stopped = new Promise<void>((resolve) => {
+      const heard = ({ target, paused: now }: { target: string; paused: boolean }): void => {
+        if (now) left.delete(target);
+        if (left.size > 0) return;
+        daemon.events.off('target:paused', heard);
+        resolve();
+      };
+      daemon.events.on('target:paused', heard);
+    });
+    for (const target of this.config.targets) await askPause(client, this.config.schema, target.name, paused);
+    if (paused) await stopped;
   }
 }
 

@@ -30,6 +30,7 @@ export async function readStatus(client: pg.ClientBase, config: Config): Promise
     last_applied_at: Date | null;
     parked_since: Date | null;
     removed_at: Date | null;
+    paused_at: Date | null;
     updated_at: Date;
     error_queue: number;
     sync_tables: string[] | null;
@@ -42,7 +43,7 @@ export async function readStatus(client: pg.ClientBase, config: Config): Promise
     applied_id: number;
   }>(
     `select t.name, ${groupOf('t')} as group, t.state, t.last_error, t.last_applied_at, t.parked_since,
-            ${removedAt('t')} as removed_at, t.updated_at, t.sync_tables,
+            ${removedAt('t')} as removed_at, ${pausedAt('t')} as paused_at, t.updated_at, t.sync_tables,
             t.sync_requested_at, t.sync_table, t.sync_rows, t.sync_rows_estimate,
             (select count(*) from ${s}.error_queue e where e.target = t.name) as error_queue,
             t.from_snapshot::text as from_snapshot, t.to_snapshot::text as to_snapshot, t.applied_id
@@ -92,7 +93,9 @@ export async function readStatus(client: pg.ClientBase, config: Config): Promise
     statuses.push({
       name: t.name,
       group: t.group,
-      state: t.state,
+      // Paused by an operator: so until resumed, whatever its worker last recorded (unless parked, which
+      // is what needs acting on, or removed from the config).
+      state: t.paused_at !== null && t.state !== 'parked' && t.state !== 'removed' ? 'paused' : t.state,
       backlog: row?.backlog ?? 0,
       lagSeconds: row?.backlog === 0 ? 0 : Math.max(0, row?.lag ?? 0),
       errorQueue: t.error_queue,
@@ -100,6 +103,7 @@ export async function readStatus(client: pg.ClientBase, config: Config): Promise
       // A target removed while parked, or added back, keeps the time it parked: not shown then.
       parkedSince: t.state === 'parked' ? (t.parked_since?.toISOString() ?? null) : null,
       removedSince: t.state === 'removed' ? (t.removed_at ?? t.updated_at).toISOString() : null,
+      pausedSince: t.paused_at?.toISOString() ?? null,
       recordedAt: t.updated_at.toISOString(),
       current: running.has(t.group),
       lastAppliedAt: t.last_applied_at?.toISOString() ?? null,
@@ -147,6 +151,11 @@ function groupOf(alias: string): string {
  */
 function removedAt(alias: string): string {
   return `(to_jsonb(${alias}) ->> 'removed_at')::timestamptz`;
+}
+
+/** When an operator paused the target: null on a source installed before sql/source/024. */
+function pausedAt(alias: string): string {
+  return `(to_jsonb(${alias}) ->> 'paused_at')::timestamptz`;
 }
 
 /**

@@ -190,3 +190,52 @@ export async function saveTargetError(
 }
 
 /** A sync asked of a target: these source tables (empty: all of its tables), asked at that time. */
+
+/** A target's pause as the source records it (sql/source/024). */
+export interface TargetPause {
+  /** The target is registered on the source. */
+  registered: boolean;
+  /** When it was paused and by whom; undefined when it is not paused. */
+  since?: string;
+  by?: string;
+}
+
+/**
+ * Pause (`paused`) or resume a target on the source. The pause keeps its first time and role: pausing
+ * a paused target changes nothing. Returns the pause as it stood before.
+ */
+export async function setTargetPaused(
+  client: pg.ClientBase,
+  schema: string,
+  name: string,
+  paused: boolean,
+): Promise<TargetPause> {
+  const result = await client.query<{ since: Date | null; by: string | null }>(
+    `with before as (select paused_at, paused_by from ${ident(schema)}.target where name = $1 for update)
+     update ${ident(schema)}.target t
+        set paused_at = case when $2 then coalesce(t.paused_at, now()) end,
+            paused_by = case when $2 then coalesce(t.paused_by, current_user) end,
+            updated_at = case when (t.paused_at is null) = $2 then now() else t.updated_at end
+       from before
+      where t.name = $1
+      returning before.paused_at as since, before.paused_by as by`,
+    [name, paused],
+  );
+  const row = result.rows[0];
+  if (row === undefined) return { registered: false };
+  if (row.since === null) return { registered: true };
+  return { registered: true, since: row.since.toISOString(), by: row.by ?? '' };
+}
+
+/** Whether an operator paused the target (false for one not registered). */
+export async function loadTargetPaused(
+  client: pg.ClientBase,
+  schema: string,
+  name: string,
+): Promise<boolean> {
+  const result = await client.query<{ paused: boolean }>(
+    `select paused_at is not null as paused from ${ident(schema)}.target where name = $1`,
+    [name],
+  );
+  return result.rows[0]?.paused === true;
+}

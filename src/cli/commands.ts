@@ -189,6 +189,24 @@ export const commands: readonly CommandSpec[] = [
     docs: 'docs/operations.md#copy-a-target-again',
   },
   {
+    name: 'pause',
+    summary: 'stop applying to a target, keeping its changes on the source, until resumed',
+    arguments: [target('the target to pause')],
+    options: {},
+    examples: [
+      { run: 'pause reporting', does: "before maintenance on reporting's server; the other targets go on" },
+    ],
+    docs: 'docs/operations.md#pause-a-target',
+  },
+  {
+    name: 'resume',
+    summary: 'apply to a paused target again, from where it stopped',
+    arguments: [target('the paused target')],
+    options: {},
+    examples: [{ run: 'resume reporting', does: 'a running daemon applies what waited at once' }],
+    docs: 'docs/operations.md#pause-a-target',
+  },
+  {
     name: 'verify',
     summary: 'compare source and target tables; list differing keys',
     arguments: [

@@ -4,6 +4,7 @@ import { checkCommand } from './commands/check.js';
 import { demoCommand } from './commands/demo.js';
 import { errorsCommand, retryCommand, skipCommand } from './commands/errors.js';
 import { installCommand, uninstallCommand } from './commands/install.js';
+import { pauseCommand, resumeCommand } from './commands/pause.js';
 import { repairCommand } from './commands/repair.js';
 import { startCommand } from './commands/start.js';
 import { statusCommand } from './commands/status.js';
@@ -20,6 +21,8 @@ export const handlers: Partial<Record<string, CommandHandler>> = {
   retry: retryCommand,
   skip: skipCommand,
   sync: syncCommand,
+  pause: pauseCommand,
+  resume: resumeCommand,
   verify: verifyCommand,
   repair: repairCommand,
   demo: demoCommand,

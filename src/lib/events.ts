@@ -38,6 +38,8 @@ export interface TrigsyncEventMap {
   'sync:progress': [{ target: string; table: string; rows: number; estimate: number | undefined }];
   'sync:done': [{ target: string; rows: number; seconds: number }];
   'target:state': [{ target: string; state: TargetState }];
+  /** A target's worker stopped applying for an operator's pause, or went on after it (src/worker/worker.ts). */
+  'target:paused': [{ target: string; paused: boolean }];
   'target:error': [{ target: string; kind: ErrorKind; message: string; sqlstate: string | undefined }];
   /** This daemon took or lost the leader's lock (src/daemon/leadership.ts). */
   'leader:changed': [{ leader: boolean; daemon: string }];

@@ -4,7 +4,11 @@
  * change log can name it.
  */
 
-export type TargetState = 'new' | 'syncing' | 'catching_up' | 'live' | 'parked' | 'removed';
+/**
+ * What a target's worker records on the source, and `paused`, which status shows for a target an
+ * operator paused (src/changelog/status.ts).
+ */
+export type TargetState = 'new' | 'syncing' | 'catching_up' | 'live' | 'parked' | 'removed' | 'paused';
 
 export interface TargetStatus {
   name: string;
@@ -21,6 +25,8 @@ export interface TargetStatus {
   parkedSince: string | null;
   /** When an install found the target gone from its group's config, while it is removed. */
   removedSince: string | null;
+  /** When an operator paused the target (`trigsync pause`), while it is paused; its state then `paused`. */
+  pausedSince: string | null;
   /** When the target's state was last recorded on the source (by its worker, mostly). */
   recordedAt: string;
   /**

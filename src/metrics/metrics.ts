@@ -26,6 +26,7 @@ export class Metrics {
   readonly backlog: Gauge<TargetLabel>;
   readonly lag: Gauge<TargetLabel>;
   readonly parked: Gauge<TargetLabel>;
+  readonly paused: Gauge<TargetLabel>;
   readonly errorQueue: Gauge<TargetLabel>;
   readonly applied: Counter<'target' | 'table' | 'op'>;
   readonly errors: Counter<'target' | 'kind'>;
@@ -56,6 +57,12 @@ export class Metrics {
     this.parked = new Gauge({
       name: 'trigsync_target_parked',
       help: '1 while the target is parked behind its error queue or a failure, else 0',
+      labelNames: ['target'],
+      registers,
+    });
+    this.paused = new Gauge({
+      name: 'trigsync_target_paused',
+      help: '1 while an operator has paused the target (trigsync pause), else 0',
       labelNames: ['target'],
       registers,
     });
@@ -157,6 +164,7 @@ export class Metrics {
         this.backlog.set({ target: t.name }, t.backlog);
         this.lag.set({ target: t.name }, t.lagSeconds);
         this.parked.set({ target: t.name }, t.state === 'parked' ? 1 : 0);
+        this.paused.set({ target: t.name }, t.pausedSince === null ? 0 : 1);
         this.errorQueue.set({ target: t.name }, t.errorQueue);
       }
     });

@@ -5,7 +5,9 @@
  */
 import type pg from 'pg';
 
-export type ControlCommand = { command: 'retry' | 'skip' | 'sync'; target: string };
+const commands = ['retry', 'skip', 'sync', 'pause', 'resume'] as const;
+
+export type ControlCommand = { command: (typeof commands)[number]; target: string };
 
 export function controlChannel(schema: string): string {
   return `${schema}_control`;
@@ -23,11 +25,8 @@ export async function sendControl(
 export function parseControl(payload: string | undefined): ControlCommand | undefined {
   try {
     const parsed = JSON.parse(payload ?? '') as Partial<ControlCommand>;
-    if (
-      (parsed.command === 'retry' || parsed.command === 'skip' || parsed.command === 'sync') &&
-      typeof parsed.target === 'string'
-    ) {
-      return { command: parsed.command, target: parsed.target };
+    if (commands.some((c) => c === parsed.command) && typeof parsed.target === 'string') {
+      return { command: parsed.command!, target: parsed.target };
     }
   } catch {
     // not ours

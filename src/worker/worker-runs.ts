@@ -156,12 +156,12 @@ export class WorkerRuns {
   }
 
   /**
-   * A new session: its first changes are looked at for a run before any is read by rows. A backlog of
-   * inserts then goes by runs from its first change, where a first chunk read by rows and the small ones
-   * after it (src/apply/log-reader.ts, ChunkRamp) took about 25 ms of a loopback start on 20,000
-   * changes. A look that finds no run costs the session one statement on the source.
+   * A new session, or a target resumed after a pause: its first changes are looked at for a run before
+   * any is read by rows. A backlog of inserts then goes by runs from its first change, where a first
+   * chunk read by rows and the small ones after it (src/apply/log-reader.ts, ChunkRamp) took about 25 ms
+   * of a loopback start on 20,000 changes. A look that finds no run costs one statement on the source.
    */
-  sessionOpened(): void {
+  lookForRunFirst(): void {
     this.copiedInARow = 0;
     this.afterInserts = true;
     this.lookedAhead = undefined;

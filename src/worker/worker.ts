@@ -7,7 +7,8 @@
  * A failure parks the target (G5): its position does not move, so nothing later reaches it. A change the
  * target refuses goes to the error queue, exactly that one (src/apply/chunk.ts), and is retried at the
  * slower data-error cadence or at once on `trigsync retry`; `trigsync skip` drops it for this target.
- * Connection failures are retried with backoff until they heal.
+ * Connection failures are retried with backoff until they heal. An operator's pause holds the target
+ * where it is, opening nothing to it, until resumed (worker-pause.ts).
  *
  * Its session (connections, plan, position) is one value, opened whole or not at all
  * (worker-session.ts); what a failure means is decided in one place (worker-failure.ts); the copies of
@@ -31,8 +32,9 @@ import type { SharedLog } from '../apply/shared-log.js';
 import { syncCoversAll, WorkerSyncs, type SyncContext } from './worker-sync.js';
 import { AfterCommit } from './after-commit.js';
 import { FailureReporter, judge, onTarget } from './worker-failure.js';
-import { OperatorState } from './operator-state.js';
+import { OperatorState, requestCheckIntervalMs } from './operator-state.js';
 import { PositionMirror } from './position-mirror.js';
+import { WorkerPause } from './worker-pause.js';
 import { WorkerRuns } from './worker-runs.js';
 import { closeSession, openSession, type Session, type SessionDeps } from './worker-session.js';
 
@@ -73,6 +75,8 @@ export class TargetWorker extends Runnable {
   /** Runs of one table's inserts, copied through from the source (worker-runs.ts). */
   private readonly runs: WorkerRuns;
   private readonly failures: FailureReporter;
+  /** An operator's pause of the target (`trigsync pause`; worker-pause.ts). */
+  private readonly pause: WorkerPause;
 
   constructor(private readonly deps: WorkerDeps) {
     super(deps.config.retry);
@@ -83,6 +87,7 @@ export class TargetWorker extends Runnable {
     this.runs = new WorkerRuns(config.schema, () => deps.sourceConnections.own());
     this.operator = new OperatorState(config.schema, this.name);
     this.syncs = new WorkerSyncs(() => this.syncContext, this.operator);
+    this.pause = new WorkerPause(this.name, this.operator, this.log, events);
     this.reader = new LogReader(deps.sharedLog, workerChunkLimits(config.apply, config.targets.length));
     this.planKeeper = new PlanKeeper(deps.config, deps.target, deps.sourceTables, this.log, deps.drains);
     this.mirror = new PositionMirror(
@@ -122,6 +127,20 @@ export class TargetWorker extends Runnable {
 
   /** Open the session if there is none, then copy, or apply the next chunk, or wait for changes. */
   private async turn(signal: AbortSignal): Promise<void> {
+    const pause = await this.pause.turn(
+      this.session?.source,
+      () => this.deps.sourceConnections.lease(),
+      () => (this.replan = true),
+    );
+    if (pause === 'paused') {
+      // A target session opened ahead at the daemon's start is not kept for a resume that may be days off.
+      if (this.session === undefined) this.deps.early?.discard();
+      // Woken by the resume's NOTIFY; a lost one is found by the pause's periodic look.
+      await this.wake.wait(requestCheckIntervalMs, signal);
+      return;
+    }
+    // What waited meanwhile is a backlog: looked at for a run of inserts first, as at a start.
+    if (pause === 'resumed') this.runs.lookForRunFirst();
     const session = await this.open();
     // The doorbell was armed before this turn's look: an empty look is the one after the arming.
     const armedBeforeLook = this.armedBeforeLook;
@@ -201,7 +220,7 @@ export class TargetWorker extends Runnable {
       this.replan = false;
       this.session = session;
       this.reader.restart(session.roundTrip);
-      this.runs.sessionOpened();
+      this.runs.lookForRunFirst();
       return session;
     }
     // An operator who acts may have fixed a table first (added a column before a sync, say).

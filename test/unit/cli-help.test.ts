@@ -80,7 +80,7 @@ describe('suggest', () => {
     expect(suggest('STATUS', names)).toEqual(['status']);
     expect(suggest('ver', names)).toEqual(['verify']);
     expect(suggest('hlep', names)).toEqual(['help']);
-    expect(suggest('re', names)).toEqual(['retry', 'repair']);
+    expect(suggest('re', names)).toEqual(['retry', 'repair', 'resume']);
     expect(suggest('stauts', names)).toEqual(['status']);
     expect(suggest('frobnicate', names)).toEqual([]);
     expect(suggest('', names)).toEqual([]);

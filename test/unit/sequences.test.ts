@@ -75,6 +75,7 @@ describe('status', () => {
         lastError: null,
         parkedSince: null,
         removedSince: null,
+        pausedSince: null,
         recordedAt: 'T',
         current: false,
         lastAppliedAt: null,

@@ -1,5 +1,5 @@
 // `status` as text (src/cli/commands/status.ts): whether a daemon runs, target states marked as last
-// seen when none does, and parked and removed targets each with their own time.
+// seen when none does, and parked, removed and paused targets each with their own time.
 import { describe, expect, it } from 'vitest';
 
 import { checkProblems, daemonLine, secondsAgo, statusTable } from '../../src/cli/commands/status.js';
@@ -23,6 +23,7 @@ function target(name: string, fields: Partial<TargetStatus>): TargetStatus {
     lastError: null,
     parkedSince: null,
     removedSince: null,
+    pausedSince: null,
     recordedAt: '2026-01-01T12:00:00.000Z',
     current: true,
     lastAppliedAt: null,
@@ -77,6 +78,25 @@ describe('status text', () => {
     );
     expect(lines).toContain('leader: host:42 since 2026-01-01T11:00:00.000Z');
     expect(lines).toContain('daemon: running (last heartbeat 0.4 s ago)');
+  });
+
+  it('shows a paused target with its time, daemon or not, and does not count its lag as a problem', () => {
+    const paused = target('audit', {
+      state: 'paused',
+      pausedSince: '2026-01-01T11:45:00.000Z',
+      backlog: 1_200,
+      lagSeconds: 900,
+    });
+    for (const daemon of [running, stopped]) {
+      expect(statusTable(status(daemon, [paused])).find((l) => l.startsWith('audit'))).toMatch(
+        /^audit\s+paused since 2026-01-01T11:45:00.000Z\s+1200\s/,
+      );
+    }
+    expect(checkProblems(status(running, [paused]), 60)).toEqual([]);
+    // Not so a target that lags without a pause.
+    expect(checkProblems(status(running, [{ ...paused, state: 'catching_up' }]), 60)).toEqual([
+      'target audit lags 900.0 s (more than 60 s)',
+    ]);
   });
 
   it('tells a daemon that holds the lock without a leader row yet, or that this role cannot watch', () => {

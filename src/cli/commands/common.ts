@@ -1,5 +1,9 @@
 /** What several commands share. */
-import { UsageError } from '../../failure/errors.js';
+import type pg from 'pg';
+
+import type { Config } from '../../config/types.js';
+import { sourceDatabase, withClient } from '../../db/connect.js';
+import { ConfigError, UsageError } from '../../failure/errors.js';
 import type { CommandContext } from '../command-context.js';
 import type { Output } from '../output.js';
 
@@ -8,6 +12,33 @@ export function configOptions(context: CommandContext): { file?: string; env: No
   return context.configFile === undefined
     ? { env: context.env }
     : { file: context.configFile, env: context.env };
+}
+
+/**
+ * `work` on a session of the source, for a command that reads or writes what trigsync installed there
+ * (status, errors and the operator's commands): a source where trigsync is not installed is said as
+ * such, not as the relation PostgreSQL did not find.
+ */
+export async function onInstalledSource<T>(
+  config: Config,
+  work: (client: pg.Client) => Promise<T>,
+): Promise<T> {
+  const options = { applicationName: config.applicationName, database: sourceDatabase };
+  return withClient(config.source.url, options, work).catch((thrown: unknown) => {
+    const { code, message } = thrown as { code?: string; message?: string };
+    const missing = code === '42P01' ? message?.match(/^relation "([^"]+)" does not exist/)?.[1] : undefined;
+    if (missing?.startsWith(`${config.schema}.`) === true) {
+      throw new ConfigError(
+        `not installed on the source: ${missing} does not exist; run install (or start) first`,
+      );
+    }
+    throw thrown;
+  });
+}
+
+/** A target of the config that no install has registered on the source yet. */
+export function notRegistered(target: string): ConfigError {
+  return new ConfigError(`target ${target} is not registered on the source; run install (or start) first`);
 }
 
 /**

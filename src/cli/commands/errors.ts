@@ -1,13 +1,12 @@
 /** The error queue and what operators do about it: `errors`, `retry TARGET`, `skip TARGET CHANGE_ID --yes`. */
 import { loadConfig } from '../../config/load.js';
 import type { Config } from '../../config/types.js';
-import { sourceDatabase, withClient } from '../../db/connect.js';
 import { UsageError } from '../../failure/errors.js';
 import { listErrors, parkedWithoutChange } from '../../changelog/error-queue.js';
 import { askRetry, askSkip } from '../../operator/commands.js';
 import type { CommandContext } from '../command-context.js';
 import { ExitCode } from '../exit-codes.js';
-import { configOptions } from './common.js';
+import { configOptions, onInstalledSource } from './common.js';
 
 export function targetArgument(
   context: CommandContext,
@@ -43,14 +42,10 @@ const operationNames: Record<string, string> = {
 export async function errorsCommand(context: CommandContext): Promise<ExitCode> {
   const config = loadConfig(configOptions(context));
   const target = targetArgument(context, config, false);
-  const { entries, parked } = await withClient(
-    config.source.url,
-    { applicationName: config.applicationName, database: sourceDatabase },
-    async (client) => ({
-      entries: await listErrors(client, config.schema, target),
-      parked: await parkedWithoutChange(client, config.schema, target),
-    }),
-  );
+  const { entries, parked } = await onInstalledSource(config, async (client) => ({
+    entries: await listErrors(client, config.schema, target),
+    parked: await parkedWithoutChange(client, config.schema, target),
+  }));
   if (context.options.json === true) {
     context.out.print(JSON.stringify({ errors: entries, parked }));
     return ExitCode.ok;
@@ -77,8 +72,7 @@ export async function errorsCommand(context: CommandContext): Promise<ExitCode> 
 export async function retryCommand(context: CommandContext): Promise<ExitCode> {
   const config = loadConfig(configOptions(context));
   const target = targetArgument(context, config, true)!;
-  const connectOptions = { applicationName: config.applicationName, database: sourceDatabase };
-  await withClient(config.source.url, connectOptions, (client) => askRetry(client, config.schema, target));
+  await onInstalledSource(config, (client) => askRetry(client, config.schema, target));
   context.out.print(`retry of ${target} requested; a running daemon tries it now`);
   return ExitCode.ok;
 }
@@ -95,10 +89,8 @@ export async function skipCommand(context: CommandContext): Promise<ExitCode> {
   if (context.options.yes !== true) {
     throw new UsageError(`skipping drops change ${changeId} for ${target} for good; confirm with --yes`);
   }
-  const skipped = await withClient(
-    config.source.url,
-    { applicationName: config.applicationName, database: sourceDatabase },
-    (client) => askSkip(client, config.schema, target, changeId),
+  const skipped = await onInstalledSource(config, (client) =>
+    askSkip(client, config.schema, target, changeId),
   );
   context.out.print(
     `skipped change ${changeId} (${skipped.op} on ${skipped.table}) for ${target}; recorded as done by ${skipped.skippedBy}`,

@@ -2,7 +2,6 @@
 import { copyAdvice, notInConfigAdvice } from '../../capture/table-set.js';
 import { loadConfig } from '../../config/load.js';
 import { defaultGroup } from '../../config/types.js';
-import { sourceDatabase, withClient } from '../../db/connect.js';
 import type {
   CopyStatus,
   DaemonStatus,
@@ -13,7 +12,7 @@ import type {
 import { readStatus } from '../../changelog/status.js';
 import type { CommandContext } from '../command-context.js';
 import { ExitCode } from '../exit-codes.js';
-import { columns, configOptions, secondsOption } from './common.js';
+import { columns, configOptions, onInstalledSource, secondsOption } from './common.js';
 
 export async function statusCommand(context: CommandContext): Promise<ExitCode> {
   const { out, options } = context;
@@ -21,8 +20,7 @@ export async function statusCommand(context: CommandContext): Promise<ExitCode> 
   const config = loadConfig(configOptions(context));
   // Everything status shows is read from the source (the daemon records each target's state there):
   // it connects to no target, so no target can stop it.
-  const connectOptions = { applicationName: config.applicationName, database: sourceDatabase };
-  const status = await withClient(config.source.url, connectOptions, (client) => readStatus(client, config));
+  const status = await onInstalledSource(config, (client) => readStatus(client, config));
   if (options.json === true) out.print(JSON.stringify(status));
   else for (const line of statusTable(status)) out.print(line);
   if (options.check !== true) return ExitCode.ok;
@@ -32,15 +30,16 @@ export async function statusCommand(context: CommandContext): Promise<ExitCode> 
 }
 
 /**
- * What `--check` finds wrong: a parked target, a lag over the threshold, a table a target may lack rows
- * of, no daemon leading.
+ * What `--check` finds wrong: a parked target, a lag over the threshold (of a target not paused), a
+ * table a target may lack rows of, no daemon leading.
  */
 export function checkProblems(status: Status, maxLagSeconds: number): string[] {
   const problems: string[] = [];
   for (const t of status.targets) {
     if (t.state === 'parked')
       problems.push(`target ${t.name} is parked: ${t.lastError ?? 'see trigsync errors'}`);
-    else if (t.lagSeconds > maxLagSeconds)
+    // A target an operator paused falls behind by their choice.
+    else if (t.lagSeconds > maxLagSeconds && t.state !== 'paused')
       problems.push(`target ${t.name} lags ${t.lagSeconds.toFixed(1)} s (more than ${maxLagSeconds} s)`);
     for (const gap of uncopied(t)) problems.push(copyAdvice({ target: t.name, ...gap }));
   }
@@ -128,13 +127,21 @@ export function statusTable(status: Status): string[] {
 }
 
 /**
- * A target's state, with since when for a parked or removed one; `last seen` when no daemon of its
- * group runs to keep it current (a removed target's state is the config's, not a daemon's).
+ * A target's state, with since when for a parked, removed or paused one; `last seen` when no daemon of
+ * its group runs to keep it current.
  */
 function stateCell(t: TargetStatus): string {
-  const since = t.state === 'parked' ? t.parkedSince : t.state === 'removed' ? t.removedSince : null;
+  const since =
+    t.state === 'parked'
+      ? t.parkedSince
+      : t.state === 'removed'
+        ? t.removedSince
+        : t.state === 'paused'
+          ? t.pausedSince
+          : null;
   const state = since === null ? t.state : `${t.state} since ${since}`;
-  return t.current || t.state === 'removed' ? state : `last seen ${state}`;
+  // Removed and paused are the config's and an operator's doing, current whether a daemon runs or not.
+  return t.current || t.state === 'removed' || t.state === 'paused' ? state : `last seen ${state}`;
 }
 
 /** Whether a daemon runs; when none does, when one was last seen, which is what the states show. */

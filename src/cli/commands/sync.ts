@@ -10,15 +10,14 @@ import { describeSyncProgress } from '../../sync/progress.js';
 import { formatQualifiedName, parseQualifiedName } from '../../config/identifiers.js';
 import { loadConfig } from '../../config/load.js';
 import type { Config } from '../../config/types.js';
-import { sourceDatabase, withClient } from '../../db/connect.js';
-import { ConfigError, UsageError } from '../../failure/errors.js';
+import { UsageError } from '../../failure/errors.js';
 import { askSync } from '../../operator/commands.js';
 import { loadSyncRequest, readSyncProgress, type SyncRequestProgress } from '../../sync/requests.js';
 import { sleep } from '../../lib/runnable.js';
 import type { CommandContext } from '../command-context.js';
 import { ExitCode } from '../exit-codes.js';
 import { processOutput } from '../output.js';
-import { configOptions } from './common.js';
+import { configOptions, notRegistered, onInstalledSource } from './common.js';
 import { targetArgument } from './errors.js';
 
 const pollMs = 500;
@@ -55,11 +54,9 @@ export async function syncCommand(context: CommandContext): Promise<ExitCode> {
   const target = targetArgument(context, config, true)!;
   const tables = selectedTables(context, config, target);
   const what = tables.length === 0 ? 'every table' : tables.join(', ');
-  const connectOptions = { applicationName: config.applicationName, database: sourceDatabase };
-  return withClient(config.source.url, connectOptions, async (client) => {
+  return onInstalledSource(config, async (client) => {
     const request = await askSync(client, config.schema, target, tables);
-    if (request === undefined)
-      throw new ConfigError(`target ${target} is not registered on the source; run install (or start) first`);
+    if (request === undefined) throw notRegistered(target);
     context.out.print(
       `sync of ${what} to ${target} requested; following the daemon's copy (Ctrl-C stops following, not the copy)`,
     );
