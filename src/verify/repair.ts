@@ -65,6 +65,11 @@ export interface TargetRepair {
   equal: boolean;
   /** False when trigsync does not replicate to this target from this source. */
   replicating: boolean;
+  /**
+   * An operator paused the target (`trigsync pause`): nothing was written, since the changes waiting
+   * for it show as differences, and repair writes none of those.
+   */
+  paused: boolean;
   passes: number;
   rounds: number;
   tables: TableRepair[];
@@ -157,6 +162,7 @@ async function repairTarget(session: TargetSession, options: RepairOptions): Pro
     dryRun,
     equal: false,
     replicating: true,
+    paused: false,
     passes: 0,
     rounds: 0,
     tables: [...stats.values()],
@@ -177,6 +183,7 @@ async function repairTarget(session: TargetSession, options: RepairOptions): Pro
     report.passes++;
     const comparison = await compareTarget(session.source, session.client, work, compareOptions);
     report.replicating = comparison.catchUp.replicating;
+    report.paused = comparison.paused;
     const unchecked = comparison.compared.reduce((n, c) => n + c.unchecked, 0);
     for (const c of comparison.compared) {
       const s = stats.get(c.table.sourceName)!;
@@ -187,7 +194,7 @@ async function repairTarget(session: TargetSession, options: RepairOptions): Pro
       s.keys = listed(c, keys, (key) => actionOf[kindOf.get(keyId(key))!], limit);
       if (dryRun) for (const d of c.differences) s[counted[actionOf[d.kind]]]++;
     }
-    if (sessions === undefined) break;
+    if (sessions === undefined || comparison.paused) break;
     report.rounds += await repairRounds(session, sessions, comparison.compared, stats, options, limit);
     // Tables with more differences than a comparison keeps: the next pass finds the rest.
     if (unchecked === 0 || report.passes >= (options.passes ?? defaults.passes)) break;

@@ -10,6 +10,7 @@ import { describeTable } from '../capture/catalog.js';
 import { configSecrets, redactSecrets } from '../config/redact.js';
 import type { Config } from '../config/types.js';
 import { pausePruning, resumePruning } from '../changelog/pruner.js';
+import { loadTargetPaused } from '../changelog/targets.js';
 import {
   beginSnapshot,
   endTransaction,
@@ -83,6 +84,11 @@ export interface TargetReport {
   lagSeconds: number;
   /** Rounds of re-checking differing keys. */
   rechecks: number;
+  /**
+   * An operator paused the target (`trigsync pause`): it applies nothing until resumed, so it was not
+   * waited for, and the changes waiting for it show as differences.
+   */
+  paused: boolean;
   tables: TableReport[];
 }
 
@@ -235,11 +241,14 @@ export interface Comparison {
   compared: Compared[];
   /** Rounds of re-checking differing keys. */
   rechecks: number;
+  /** The target is paused: not waited for (TargetReport.paused). */
+  paused: boolean;
 }
 
 /**
  * Compare every table of `work` at one source snapshot the target has caught up with, then re-check
- * the differing keys until no change in flight can explain them (or the rounds run out).
+ * the differing keys until no change in flight can explain them (or the rounds run out). A paused
+ * target is not waited for: it would not catch up.
  */
 export async function compareTarget(
   source: pg.ClientBase,
@@ -247,7 +256,9 @@ export async function compareTarget(
   work: TargetWork,
   options: VerifyOptions,
 ): Promise<Comparison> {
-  const waitMs = options.waitMs ?? 30_000;
+  const follower = work.follower;
+  const paused = follower !== undefined && (await loadTargetPaused(source, follower.schema, work.name));
+  const waitMs = paused ? 0 : (options.waitMs ?? 30_000);
   const narrowing = { ...defaultNarrowing, ...options.narrowing };
   const snapshot = await beginComparison(source, work);
   let catchUp: CatchUp | undefined;
@@ -304,7 +315,7 @@ export async function compareTarget(
     catchUp.replicating && options.rechecks !== 0
       ? await recheck(source, target, work, compared, catchUp.caughtUp ? waitMs : 0, options)
       : 0;
-  return { snapshot, catchUp, compared, rechecks };
+  return { snapshot, catchUp, compared, rechecks, paused };
 }
 
 async function verifyTarget(
@@ -313,7 +324,12 @@ async function verifyTarget(
   work: TargetWork,
   options: VerifyOptions,
 ): Promise<TargetReport> {
-  const { snapshot, catchUp, compared, rechecks } = await compareTarget(source, target, work, options);
+  const { snapshot, catchUp, compared, rechecks, paused } = await compareTarget(
+    source,
+    target,
+    work,
+    options,
+  );
   const tables = compared.map((c): TableReport => {
     const total = c.differences.length + c.unchecked;
     return {
@@ -341,6 +357,7 @@ async function verifyTarget(
     caughtUp: catchUp.caughtUp,
     lagSeconds: Math.round(catchUp.lagSeconds * 1000) / 1000,
     rechecks,
+    paused,
     tables,
   };
 }

@@ -151,6 +151,28 @@ describe('pause and resume', () => {
       },
     );
     expect((await runCli(file, 'pause', 'b')).out).toMatch(/^b was paused already, since \S+ by \w+/);
+    // verify says so, without waiting for a catch-up that cannot come; repair writes nothing to it,
+    // since what differs is what waits for it.
+    const verified = JSON.parse((await runCli(file, 'verify', 'b', '--json')).out) as {
+      equal: boolean;
+      targets: { name: string; paused: boolean }[];
+    };
+    expect(verified).toMatchObject({ equal: false, targets: [{ name: 'b', paused: true }] });
+    const repaired = await runCli(file, 'repair', 'b');
+    expect(repaired).toMatchObject({ code: 1 });
+    expect(repaired.out).toMatch(
+      /^b is paused \(trigsync pause\): the changes waiting for it show as differences/m,
+    );
+    expect(await countOn(b)).toBe(held);
+    expect(JSON.parse((await runCli(file, 'verify', 'c', '--json')).out)).toMatchObject({
+      equal: true,
+      targets: [{ name: 'c', paused: false }],
+    });
+
+    // A copy asked of it waits for the resume.
+    const synced = await runCli(file, 'sync', 'b', '--table', 'public.orders');
+    expect(synced).toMatchObject({ code: 0 });
+    expect(synced.out).toMatch(/b is paused \(trigsync pause\), so its copy begins when it is resumed/);
 
     // A restart keeps the pause: the source holds it, not the daemon.
     await daemon.stop();
@@ -161,6 +183,9 @@ describe('pause and resume', () => {
     const resumed = await runCli(file, 'resume', 'b');
     expect(resumed).toMatchObject({ code: 0 });
     expect(resumed.out).toMatch(/^b resumed \(it was paused since \S+ by \w+\)/);
+    await waitFor(async () => (await targetStatus(config, 'b')).copying === null, {
+      what: "b's copy of orders, asked while it was paused",
+    });
     await waitCaughtUp(config);
     await expectSame(src, b);
     await expectSame(src, c);

@@ -54,6 +54,13 @@ function printReport(out: Output, report: RepairReport): void {
     tables.reduce((n, t) => n + pick(t), 0);
   const written = sum((t) => t.inserted + t.updated + t.deleted);
   const left = sum((t) => t.left);
+  for (const target of report.targets.filter((t) => t.paused && !t.equal)) {
+    out.print(
+      `${target.name} is paused (trigsync pause): the changes waiting for it show as differences, and ` +
+        `repair writes nothing to a paused target; trigsync resume ${target.name}, then repair once it ` +
+        'has caught up',
+    );
+  }
   if (report.dryRun) {
     out.print(
       left === 0

@@ -12,6 +12,7 @@ import { loadConfig } from '../../config/load.js';
 import type { Config } from '../../config/types.js';
 import { UsageError } from '../../failure/errors.js';
 import { askSync } from '../../operator/commands.js';
+import { loadTargetPaused } from '../../changelog/targets.js';
 import { loadSyncRequest, readSyncProgress, type SyncRequestProgress } from '../../sync/requests.js';
 import { sleep } from '../../lib/runnable.js';
 import type { CommandContext } from '../command-context.js';
@@ -57,6 +58,14 @@ export async function syncCommand(context: CommandContext): Promise<ExitCode> {
   return onInstalledSource(config, async (client) => {
     const request = await askSync(client, config.schema, target, tables);
     if (request === undefined) throw notRegistered(target);
+    if (await loadTargetPaused(client, config.schema, target)) {
+      // Nothing to follow until then: the request waits on the source.
+      context.out.print(
+        `sync of ${what} to ${target} requested; ${target} is paused (trigsync pause), so its copy ` +
+          `begins when it is resumed (trigsync resume ${target})`,
+      );
+      return ExitCode.ok;
+    }
     context.out.print(
       `sync of ${what} to ${target} requested; following the daemon's copy (Ctrl-C stops following, not the copy)`,
     );

@@ -33,6 +33,13 @@ function catchUpLine(target: TargetReport, waitSeconds: number): string {
       'installed or not registered), so the tables were compared as they are'
     );
   }
+  if (target.paused) {
+    return (
+      `${at}; the target is paused (trigsync pause) and applies nothing until resumed, so it was read ` +
+      `as it is, at a lag of ${target.lagSeconds.toFixed(1)} s: differences may be changes waiting for it ` +
+      `(trigsync resume ${target.name}, then verify again)`
+    );
+  }
   if (target.caughtUp) {
     return (
       `${at}; the target read in a snapshot of its own once it had applied all of that, ` +
