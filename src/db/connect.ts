@@ -137,10 +137,14 @@ export class EarlyConnection extends Early<pg.Client> {
  * more: under a default of SERIALIZABLE, the daemon's reads of the change log, which every writer
  * inserts into, would take part in the writers' serialization checks, and fail them or itself. Dates
  * and intervals in the forms node-postgres parses: under DateStyle 'SQL, DMY' it read every timestamp as
- * null. One round trip at connect: options in the startup packet would be refused by a pgbouncer.
+ * null. Transactions that may write where a database or role is read-only by default
+ * (default_transaction_read_only, a guard for applications), as pg_dump's output sets it and as native
+ * logical replication's apply writes: trigsync writes only where its config says. One round trip at
+ * connect: options in the startup packet would be refused by a pgbouncer.
  */
 const sessionLimits = `select set_config('statement_timeout', '0', false),
   set_config('default_transaction_isolation', 'read committed', false),
+  set_config('default_transaction_read_only', 'off', false),
   set_config('datestyle', 'ISO', false), set_config('intervalstyle', 'postgres', false),
   set_config('idle_in_transaction_session_timeout', '0', false),
   (select set_config('idle_session_timeout', '0', false)

@@ -1,8 +1,11 @@
 // What test files use. Helpers that create something for a test (databases, private clusters, clients)
 // clean it up when the test finishes, so they must be called inside a test or beforeEach: not in
 // beforeAll, and not from test.concurrent tests.
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import pg from 'pg';
 import { expect, inject, onTestFinished } from 'vitest';
 import { attachCluster, createCluster, withClient, type PgCluster } from './cluster.js';
@@ -167,6 +170,24 @@ export async function privateCluster(name: string, settings: readonly string[] =
   });
   await cluster.start();
   return cluster;
+}
+
+/**
+ * A hot standby of `primary`, as a read replica's address leads to: a copy of its data directory made
+ * while it is stopped (ownership kept), started in recovery (standby.signal) with no primary to stream
+ * from, so it stays a standby until promoted. `primary` runs again after. Removed after the test.
+ */
+export async function coldStandby(primary: PgCluster, name: string): Promise<PgCluster> {
+  const { runRoot } = runInfo();
+  const dataDir = join(runRoot, uniqueName(`standby-${name}`));
+  await primary.stop();
+  await promisify(execFile)('cp', ['-a', primary.dataDir, dataDir]);
+  await writeFile(join(dataDir, 'standby.signal'), '');
+  const standby = await createCluster({ name, dataDir, user: primary.user, password: primary.password });
+  testScope().cleanups.push(() => standby.destroy());
+  await standby.start();
+  await primary.start();
+  return standby;
 }
 
 /**

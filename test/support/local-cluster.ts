@@ -120,7 +120,8 @@ export class LocalCluster extends BaseCluster {
     const deadline = Date.now() + START_TIMEOUT_MS;
     for (;;) {
       const pm = readPostmasterPid(this.dataDir);
-      if (pm !== null && pm.pid === server.pid && pm.status === 'ready') return;
+      // `standby`: a hot standby that takes read-only connections (a data directory with standby.signal).
+      if (pm !== null && pm.pid === server.pid && (pm.status === 'ready' || pm.status === 'standby')) return;
       if (server.exited() !== undefined || Date.now() > deadline) break;
       await delay(10);
     }

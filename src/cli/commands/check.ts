@@ -7,7 +7,7 @@ import type pg from 'pg';
 
 import { buildTargetPlan, type TargetPlan } from '../../apply/plan.js';
 import { resolveSequences, type SequencePair } from '../../apply/sequence-pairs.js';
-import { applyAsReplica, type TriggerMode } from '../../apply/session-role.js';
+import { applyAsReplica, standbyProblem, type TriggerMode } from '../../apply/session-role.js';
 import { describeSourceTables, type SourceTables } from '../../capture/source-tables.js';
 import { capturedNotInConfig, copyAdvice, notInConfigAdvice, tablesToCopy } from '../../capture/table-set.js';
 import { originOnlyAdvice, originOnlyTables } from '../../capture/triggers.js';
@@ -128,7 +128,8 @@ function probeTarget(
 ): Promise<DatabaseReport> {
   return probe(target.name, 'target', target.url, config.applicationName, secrets, async (client) => {
     const triggers = await applyAsReplica(client);
-    const problems: string[] = [];
+    const standby = await standbyProblem(client, target.name);
+    const problems: string[] = standby === undefined ? [] : [standby];
     let plan: TargetPlan | undefined;
     if (sourceTables !== undefined) {
       try {
