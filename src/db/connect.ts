@@ -132,8 +132,11 @@ export class EarlyConnection extends Early<pg.Client> {
  * and idle_session_timeout (PostgreSQL 14) are often set on a database or a role for its applications,
  * and would cancel every initial copy of a large table or a verify (each tried again from the start, for
  * ever), or end the sessions that rightly wait idle (the doorbell's, a quiet target's). pg_dump lifts
- * the same limits. trigsync bounds its own waits: lock_timeout where it waits on users' locks
- * (giving-way.ts), the silence watch on the network. And READ COMMITTED unless a transaction asks for
+ * the same limits. So is lock_timeout: a change waiting on a target row that an application holds
+ * locked expired and went to the error queue as refused, parking the target for the data-error delay
+ * (measured); native logical replication's apply waits for the lock. trigsync bounds its own waits:
+ * lock_timeout where it waits on users' locks for its DDL (giving-way.ts), the silence watch on the
+ * network. And READ COMMITTED unless a transaction asks for
  * more: under a default of SERIALIZABLE, the daemon's reads of the change log, which every writer
  * inserts into, would take part in the writers' serialization checks, and fail them or itself. Dates
  * and intervals in the forms node-postgres parses: under DateStyle 'SQL, DMY' it read every timestamp as
@@ -143,6 +146,7 @@ export class EarlyConnection extends Early<pg.Client> {
  * connect: options in the startup packet would be refused by a pgbouncer.
  */
 const sessionLimits = `select set_config('statement_timeout', '0', false),
+  set_config('lock_timeout', '0', false),
   set_config('default_transaction_isolation', 'read committed', false),
   set_config('default_transaction_read_only', 'off', false),
   set_config('datestyle', 'ISO', false), set_config('intervalstyle', 'postgres', false),

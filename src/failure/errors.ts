@@ -82,12 +82,20 @@ const connectionCodes = new Set([
   'EAI_AGAIN',
 ]);
 
+/**
+ * SQLSTATEs of other classes that a wait or a moment explains, not a change: tried again with backoff,
+ * like a deadlock, and never queued as a refused change. lock_not_available: a lock_timeout expired
+ * (trigsync's sessions run without one, but a statement may set it).
+ */
+const transientStates = new Set(['55P03']);
+
 /** Classify an error from pg or the network. */
 export function classifyError(thrown: unknown): ErrorKind {
   if (thrown instanceof TrigsyncError) return thrown.kind;
   const code = (thrown as { code?: unknown } | null)?.code;
   if (typeof code === 'string' && connectionCodes.has(code)) return 'connection';
   const state = sqlState(thrown);
+  if (state !== undefined && transientStates.has(state)) return 'connection';
   if (state !== undefined) return connectionClasses.has(state.slice(0, 2)) ? 'connection' : 'data';
   const message = coerceError(thrown).message;
   // pg raises these without a code when the socket dies under it.

@@ -4,13 +4,16 @@
 // try and never finished; one that the target cancelled left the source's connection holding its COPY,
 // and the copy hung, the daemon's stop with it. trigsync's sessions run without those limits, as
 // pg_dump's do. And a copy that the target refuses midway, while the source still sends: the copy ends,
-// naming why, and the daemon stops.
+// naming why, and the daemon stops. And lock_timeout on a target database: a change that waits for a
+// row an application holds locked is applied once the lock goes, as native logical replication's is.
 import { describe, expect, it } from 'vitest';
 
 import { daemonConnectOptions, withClient } from '../../src/db/connect.js';
 import {
+  connect,
   createRole,
   freshDatabase,
+  ident,
   serverMajor,
   sharedClusters,
   uniqueName,
@@ -150,6 +153,65 @@ describe('session limits of the server', () => {
     } finally {
       await daemon.stop();
     }
+    await expectSameRows(
+      { url: src.url, query: 'select id, v from items' },
+      { url: dst.url, query: 'select id, v from items' },
+      'id',
+    );
+  });
+  it("wait for a row an application holds locked on the target, whatever the database's lock_timeout", async () => {
+    const { source, target1 } = sharedClusters();
+    const [src, dst] = await Promise.all([freshDatabase(source), freshDatabase(target1)]);
+    for (const db of [src, dst]) {
+      await db.cluster.query(
+        `create table items (id int primary key, v text);
+         insert into items select g, 'v' || g from generate_series(1, 10) g`,
+        [],
+        db.name,
+      );
+    }
+    // A guard for the target's applications; an expired wait went to the error queue as a refused change.
+    await dst.cluster.query(`alter database ${ident(dst.name)} set lock_timeout = '100ms'`);
+    const raw = {
+      source: { url: src.url },
+      tables: ['items'],
+      targets: [{ name: 'b', url: dst.url, initialSync: 'none' }],
+      apply: { pollIntervalMs: 100 },
+      // A target parked on a refused change would not try again within the test.
+      retry: { initialDelayMs: 50, maxDelayMs: 500, dataErrorDelayMs: 600_000 },
+      metrics: { enabled: false },
+    };
+    const config = makeConfig(raw);
+    const daemon = await startDaemon(config);
+    const app = await connect(dst.url);
+    try {
+      await app.query('begin');
+      await app.query('select * from items where id = 5 for update');
+      await src.cluster.query(`update items set v = 'changed' where id = 5`, [], src.name);
+      await src.cluster.query(`insert into items values (11, 'after')`, [], src.name);
+      // trigsync's session waits on the row for longer than the database's lock_timeout.
+      await waitFor(
+        async () => {
+          const [row] = await dst.cluster.query<{ n: number }>(
+            `select count(*)::int as n from pg_stat_activity
+              where datname = $1 and application_name = 'trigsync' and wait_event_type = 'Lock'
+                and clock_timestamp() - query_start > interval '400 ms'`,
+            [dst.name],
+          );
+          return row!.n > 0;
+        },
+        { what: "trigsync's apply to wait for the row longer than the lock_timeout", timeoutMs: 30_000 },
+      );
+      await app.query('commit');
+      await waitCaughtUp(config, 30_000);
+    } finally {
+      await app.end();
+      await daemon.stop();
+    }
+    const errors = JSON.parse((await runCli(await configFile(raw), 'errors', '--json')).out) as {
+      errors: unknown[];
+    };
+    expect(errors.errors).toEqual([]);
     await expectSameRows(
       { url: src.url, query: 'select id, v from items' },
       { url: dst.url, query: 'select id, v from items' },

@@ -41,6 +41,7 @@ describe('classifyError', () => {
       '3D000', // invalid_catalog_name: no such database yet
       '40001', // serialization_failure
       '40P01', // deadlock_detected
+      '55P03', // lock_not_available: a lock_timeout expired, not a change refused
       '58030', // io_error
       'XX000', // internal_error
     ]) {
@@ -58,7 +59,6 @@ describe('classifyError', () => {
       '42703', // undefined_column
       '42P01', // undefined_table
       '42501', // insufficient_privilege
-      '55P03', // lock_not_available
       'P0001', // raise_exception, from a trigger
       'TS001', // trigsync's own apply_conflicts_found
     ]) {
