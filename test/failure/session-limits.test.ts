@@ -23,6 +23,7 @@ import {
   collectingLogger,
   configFile,
   expectSameRows,
+  freshPair,
   makeConfig,
   runCli,
   startDaemon,
@@ -217,5 +218,38 @@ describe('session limits of the server', () => {
       { url: dst.url, query: 'select id, v from items' },
       'id',
     );
+  });
+  it('check names a temp_file_limit on the source, which a captured statement meets and one not captured does not', async () => {
+    const { src, dst } = await freshPair('create table items (id int primary key, v text)');
+    await src.cluster.query('create table other (id int primary key, v text)', [], src.name);
+    await src.cluster.query(`alter database ${ident(src.name)} set temp_file_limit = '1MB'`);
+    const raw = {
+      source: { url: src.url },
+      tables: ['items'],
+      targets: [{ name: 'b', url: dst.url, initialSync: 'none' }],
+      metrics: { enabled: false },
+    };
+    const file = await configFile(raw);
+    expect((await runCli(file, 'install')).code).toBe(0);
+    const checked = await runCli(file, 'check');
+    expect(checked.out).toMatch(
+      new RegExp(
+        `WARNING temp_file_limit is set: 1MB \\(database ${src.name}\\)\\. A statement on a captured table`,
+      ),
+    );
+    // What the warning is for: the statement's transition tables spill beyond work_mem, and count.
+    const bulk = async (table: string): Promise<void> => {
+      const client = await connect(src.url);
+      try {
+        await client.query(`set work_mem = '64kB'`);
+        await client.query(
+          `insert into ${table} select g, repeat('x', 100) from generate_series(1, 50000) g`,
+        );
+      } finally {
+        await client.end();
+      }
+    };
+    await expect(bulk('items')).rejects.toThrow(/temporary file size exceeds "temp_file_limit"/);
+    await bulk('other');
   });
 });

@@ -8,6 +8,7 @@ import type pg from 'pg';
 import { buildTargetPlan, type TargetPlan } from '../../apply/plan.js';
 import { resolveSequences, type SequencePair } from '../../apply/sequence-pairs.js';
 import { applyAsReplica, standbyProblem, type TriggerMode } from '../../apply/session-role.js';
+import { tempFileLimits, tempFileLimitWarning } from '../../capture/writer-limits.js';
 import { describeSourceTables, type SourceTables } from '../../capture/source-tables.js';
 import { capturedNotInConfig, copyAdvice, notInConfigAdvice, tablesToCopy } from '../../capture/table-set.js';
 import { originOnlyAdvice, originOnlyTables } from '../../capture/triggers.js';
@@ -76,8 +77,8 @@ async function probe(
 }
 
 /**
- * Captured tables the config does not list, tables whose capture fires on origin only, and tables its
- * targets may lack: not failures, but news.
+ * Captured tables the config does not list, tables whose capture fires on origin only, tables its
+ * targets may lack, and a temp_file_limit that captured statements meet: not failures, but news.
  */
 async function captureWarnings(client: pg.ClientBase, config: Config): Promise<string[]> {
   const notInConfig = await capturedNotInConfig(client, config);
@@ -88,6 +89,7 @@ async function captureWarnings(client: pg.ClientBase, config: Config): Promise<s
     ...(notInConfig.length > 0 ? [notInConfigAdvice(notInConfig)] : []),
     ...(originOnly.length > 0 ? [originOnlyAdvice(config.schema, originOnly)] : []),
     ...toCopy.map(copyAdvice),
+    ...tempFileLimitWarning(await tempFileLimits(client)),
   ];
 }
 
