@@ -128,10 +128,11 @@ export class EarlyConnection extends Early<pg.Client> {
 }
 
 /**
- * No limit of the server's on trigsync's sessions: statement_timeout, idle_in_transaction_session_timeout
- * and idle_session_timeout (PostgreSQL 14) are often set on a database or a role for its applications,
- * and would cancel every initial copy of a large table or a verify (each tried again from the start, for
- * ever), or end the sessions that rightly wait idle (the doorbell's, a quiet target's). pg_dump lifts
+ * No limit of the server's on trigsync's sessions: statement_timeout, idle_in_transaction_session_timeout,
+ * idle_session_timeout (PostgreSQL 14) and transaction_timeout (17) are often set on a database or a role
+ * for its applications, and would cancel every initial copy of a large table or a verify (each tried
+ * again from the start, for ever), or end the sessions that rightly wait idle (the doorbell's, a quiet
+ * target's). pg_dump lifts
  * the same limits. So is lock_timeout: a change waiting on a target row that an application holds
  * locked expired and went to the error queue as refused, parking the target for the data-error delay
  * (measured); native logical replication's apply waits for the lock. trigsync bounds its own waits:
@@ -152,7 +153,9 @@ const sessionLimits = `select set_config('statement_timeout', '0', false),
   set_config('datestyle', 'ISO', false), set_config('intervalstyle', 'postgres', false),
   set_config('idle_in_transaction_session_timeout', '0', false),
   (select set_config('idle_session_timeout', '0', false)
-    where current_setting('server_version_num')::int >= 140000)`;
+    where current_setting('server_version_num')::int >= 140000),
+  (select set_config('transaction_timeout', '0', false)
+    where current_setting('server_version_num')::int >= 170000)`;
 
 /** Open one client; the caller ends it. */
 export async function connect(url: string, options: ConnectOptions): Promise<pg.Client> {

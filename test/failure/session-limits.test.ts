@@ -1,5 +1,6 @@
 // Limits that a database or a role sets for its applications (statement_timeout,
-// idle_in_transaction_session_timeout, idle_session_timeout, a default isolation of SERIALIZABLE), here
+// idle_in_transaction_session_timeout, idle_session_timeout, transaction_timeout, a default isolation of
+// SERIALIZABLE), here
 // on the role trigsync connects as. An initial copy longer than the statement limit was cancelled at every
 // try and never finished; one that the target cancelled left the source's connection holding its COPY,
 // and the copy hung, the daemon's stop with it. trigsync's sessions run without those limits, as
@@ -42,6 +43,8 @@ describe('session limits of the server', () => {
       `set idle_in_transaction_session_timeout = '200ms'`,
       `set default_transaction_isolation = 'serializable'`,
       ...(serverMajor() >= 14 ? [`set idle_session_timeout = '500ms'`] : []),
+      // PostgreSQL 17: ends the session of a transaction longer than this, the copy's among them.
+      ...(serverMajor() >= 17 ? [`set transaction_timeout = '300ms'`] : []),
     ];
     for (const cluster of [source, target1]) {
       await createRole(cluster, role, password, { login: true, superuser: true });
