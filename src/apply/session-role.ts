@@ -11,7 +11,8 @@ import type pg from 'pg';
 
 import { latestVersion, migrate, readInstalledVersion } from '../capture/migrations.js';
 import { pipelinedPair, sendPipelined } from '../db/pipeline.js';
-import { ConfigError, sqlState } from '../failure/errors.js';
+import { isStandbyResult, standbyStatement } from '../db/standby.js';
+import { ServerIsStandby, sqlState } from '../failure/errors.js';
 import type { Snapshot } from '../changelog/snapshot.js';
 import type { Position } from '../changelog/window.js';
 import { shortRoundTrip } from './copy-in.js';
@@ -28,23 +29,6 @@ export async function applyAsReplica(client: pg.ClientBase): Promise<TriggerMode
 }
 
 const replicaStatement = 'set session_replication_role = replica';
-
-/** Whether the target server is a standby in recovery, which takes no writes. */
-const standbyStatement = 'select pg_is_in_recovery() as standby';
-
-/** What a standby as a target means: a URL that leads to a replica, or a failover under way. */
-function standbyMessage(target: string): string {
-  return (
-    `target ${target}: the server is a standby in recovery and takes no writes (a read replica's ` +
-    `address, or a failover under way); point targets.${target}.url at its primary`
-  );
-}
-
-/** `check`'s finding for a target server that is a standby; undefined for a primary. */
-export async function standbyProblem(client: pg.ClientBase, target: string): Promise<string | undefined> {
-  const result = await client.query<{ standby: boolean }>(standbyStatement);
-  return result.rows[0]?.standby === true ? standbyMessage(target) : undefined;
-}
 
 function triggerModeOf(outcome: PromiseSettledResult<unknown>): TriggerMode {
   if (outcome.status === 'fulfilled') return 'replica';
@@ -111,8 +95,8 @@ export async function startTargetSession(
   if (standby!.status === 'rejected') throw standby!.reason;
   // Before the migration and the lock, which would fail there with "read-only transaction". Parked and
   // tried again, as a failover may promote it.
-  if (((standby!.value as pg.QueryResult).rows[0] as { standby?: boolean } | undefined)?.standby === true) {
-    throw new ConfigError(standbyMessage(target));
+  if (isStandbyResult(standby!.value as pg.QueryResult)) {
+    throw new ServerIsStandby(`target ${target}`, `targets.${target}.url`, 'config');
   }
   roundTripMs = await measureAgain(client, roundTripMs);
   const mode = triggerModeOf(replica!);

@@ -21,6 +21,7 @@ import { installedAsConfigured } from '../capture/install-digest.js';
 import { describeSourceTables, type SourceTables } from '../capture/source-tables.js';
 import type { Config } from '../config/types.js';
 import { connect, daemonConnectOptions, EarlyConnection, sourceDatabase } from '../db/connect.js';
+import { assertPrimary } from '../db/standby.js';
 import type { TermFence } from '../db/term-fence.js';
 import type { SharedConnections } from '../db/shared-connection.js';
 import { classifyError, coerceError, ConfigError } from '../failure/errors.js';
@@ -168,7 +169,7 @@ export class Daemon {
     while (!signal.aborted) {
       const done = await retry.attempt(work, (thrown) => {
         if (classifyError(thrown) !== 'connection') throw thrown;
-        this.logger.warn({ err: coerceError(thrown).message }, 'source unreachable; retrying');
+        this.logger.warn({ err: coerceError(thrown).message }, 'source not ready; retrying');
       });
       if (done !== undefined) return done.value;
     }
@@ -183,6 +184,8 @@ export class Daemon {
       database: sourceDatabase,
     });
     try {
+      // A standby (a read replica's address, a failover under way) is waited for, saying so.
+      await assertPrimary(client, 'source', 'source.url', 'connection');
       const version = await assertSchemaKnown(client, config.schema, 'source');
       const described = await describeSourceTables(client, config);
       if (described.problems.length > 0) throw new ConfigError(described.problems);
@@ -233,6 +236,8 @@ export class Daemon {
     const { config } = this;
     const { client, tables } = await this.installSession(fence);
     try {
+      // The source became a standby since the check (a failover): the term ends, saying so.
+      await assertPrimary(client, 'source', 'source.url', 'connection');
       const report = await installSource(client, config, tables, this.stopRequested.signal);
       logInstall(this.logger, config, report);
       const origin = await sourceOrigin(client, config.schema);

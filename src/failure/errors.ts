@@ -36,6 +36,21 @@ export class ConfigError extends TrigsyncError {
   }
 }
 
+/**
+ * A source or target server that is a standby in recovery, which takes no writes (src/db/standby.ts).
+ * `connection` where it may become a primary by itself (a failover promotes it, or the address moves to
+ * one): tried again with backoff; `config` for a target, which parks until then.
+ */
+export class ServerIsStandby extends TrigsyncError {
+  constructor(role: string, setting: string, kind: ErrorKind) {
+    super(
+      `${role}: the server is a standby in recovery and takes no writes (a read replica's address, or ` +
+        `a failover under way); point ${setting} at its primary`,
+      kind,
+    );
+  }
+}
+
 /** Wrong command-line use: unknown command or option, missing argument. */
 export class UsageError extends TrigsyncError {
   constructor(message: string) {

@@ -2,7 +2,8 @@
 // for its applications) is written all the same, as native logical replication and pg_dump's output
 // write it: trigsync writes only where its config says. A target whose address leads to a standby (a
 // read replica's endpoint, a failover under way) is said to be one by `check` and parks with that
-// message, writing nothing; promoted, it takes what waited.
+// message, writing nothing; promoted, it takes what waited. A source that is a standby is said to be one,
+// and a daemon waits for it to be a primary.
 import { describe, expect, it } from 'vitest';
 
 import {
@@ -14,6 +15,7 @@ import {
   waitFor,
 } from '../support/fixtures.js';
 import {
+  collectingLogger,
   configFile,
   expectSameItems,
   freshPair,
@@ -102,6 +104,44 @@ describe('a target that refuses writes', () => {
     await writeItems(src.url, 500, 50);
     await waitCaughtUp(config);
     await expectSameItems(src.url, standby.url('app'));
+    await daemon.stop();
+  });
+  it('a source that is a standby: check says so, and a daemon waits, saying so, until it is promoted', async () => {
+    const primary = await privateCluster('source-primary');
+    await primary.query('create database app');
+    await primary.query(table, [], 'app');
+    const standby = await coldStandby(primary, 'source-standby');
+    const dst = await freshDatabase(sharedClusters().target1);
+    await dst.cluster.query(table, [], dst.name);
+    const raw = {
+      source: { url: standby.url('app') },
+      tables: ['items'],
+      targets: [{ name: 'b', url: dst.url, initialSync: 'none' }],
+      apply: { pollIntervalMs: 100 },
+      retry: { initialDelayMs: 50, maxDelayMs: 300 },
+      metrics: { enabled: false },
+    };
+    const config = makeConfig(raw);
+    const standbyMessage =
+      /source: the server is a standby in recovery and takes no writes \(a read replica's address, or a failover under way\); point source\.url at its primary/;
+    const checked = await runCli(await configFile(raw), 'check');
+    expect(checked.out).toMatch(standbyMessage);
+    expect(checked.code).toBe(2);
+
+    const { logger, lines } = collectingLogger();
+    const starting = startDaemon(config, logger);
+    await waitFor(
+      () => lines.some((l) => l.includes('source not ready; retrying') && standbyMessage.test(l)),
+      {
+        what: 'the daemon to say that its source is a standby',
+      },
+    );
+    // Promoted (a failover): the daemon installs, captures and applies.
+    await standby.query('select pg_promote()');
+    const daemon = await starting;
+    await standby.query(`insert into items select g, 'v' || g from generate_series(1, 50) g`, [], 'app');
+    await waitCaughtUp(config);
+    await expectSameItems(standby.url('app'), dst.url);
     await daemon.stop();
   });
 });

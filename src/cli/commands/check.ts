@@ -7,7 +7,8 @@ import type pg from 'pg';
 
 import { buildTargetPlan, type TargetPlan } from '../../apply/plan.js';
 import { resolveSequences, type SequencePair } from '../../apply/sequence-pairs.js';
-import { applyAsReplica, standbyProblem, type TriggerMode } from '../../apply/session-role.js';
+import { applyAsReplica, type TriggerMode } from '../../apply/session-role.js';
+import { standbyProblem } from '../../db/standby.js';
 import { tempFileLimits, tempFileLimitWarning } from '../../capture/writer-limits.js';
 import { describeSourceTables, type SourceTables } from '../../capture/source-tables.js';
 import { capturedNotInConfig, copyAdvice, notInConfigAdvice, tablesToCopy } from '../../capture/table-set.js';
@@ -130,7 +131,7 @@ function probeTarget(
 ): Promise<DatabaseReport> {
   return probe(target.name, 'target', target.url, config.applicationName, secrets, async (client) => {
     const triggers = await applyAsReplica(client);
-    const standby = await standbyProblem(client, target.name);
+    const standby = await standbyProblem(client, `target ${target.name}`, `targets.${target.name}.url`);
     const problems: string[] = standby === undefined ? [] : [standby];
     let plan: TargetPlan | undefined;
     if (sourceTables !== undefined) {
@@ -190,10 +191,12 @@ export async function checkCommand(context: CommandContext): Promise<ExitCode> {
     config.applicationName,
     secrets,
     async (c) => {
-      const lacking = privilegeFindings(
+      const standby = await standbyProblem(c, 'source', 'source.url');
+      const found = privilegeFindings(
         'source',
         await missingPrivileges(c, sourceNeeds({ schema: config.schema, tables: config.tables })),
       );
+      const lacking = standby === undefined ? found : { ...found, problems: [standby, ...found.problems] };
       try {
         const described = await describeSourceTables(c, config);
         sourceTables = described.tables;
