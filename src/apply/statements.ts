@@ -57,10 +57,10 @@ function rowText(expressions: readonly string[]): string {
  * A CTE `name (n, c1, c2, ...)` of images typed as the target table, numbered from 1; its columns are
  * named by position, so no user column name can collide. Parameters from `param` on (imageParams).
  */
-function imagesCte(table: TablePlan, name: string, param: number): string {
+function imagesCte(table: TablePlan, name: string, param: number, materialized = true): string {
   const typed = typedImages(table, param, param + 1);
   const columns = table.columns.map((_, i) => `c${i + 1}`);
-  return `${name} (n, ${columns.join(', ')}) as materialized (
+  return `${name} (n, ${columns.join(', ')}) as ${materialized ? '' : 'not '}materialized (
      select p.ordinality, ${typed.columns.join(', ')} from ${typed.from})`;
 }
 
@@ -201,8 +201,9 @@ export function updateStatement(
   // statement joined them by position besides, it chose a nested loop, and 5,000 updates took 5 s on
   // PostgreSQL 15 (25 million comparisons), 17 ms as here.
   const ctes = [
-    imagesCte(table, 'b', 1),
-    imagesCte(table, 'a', 1 + paramCount(table)),
+    // Read once, by `ba`: not kept apart.
+    imagesCte(table, 'b', 1, false),
+    imagesCte(table, 'a', 1 + paramCount(table), false),
     `ba as materialized (select b.*, ${positional(table, 'a')
       .map((c, i) => `${c} as d${i + 1}`)
       .join(', ')}
