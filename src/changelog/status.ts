@@ -43,7 +43,7 @@ export async function readStatus(client: pg.ClientBase, config: Config): Promise
     applied_id: number;
   }>(
     `select t.name, ${groupOf('t')} as group, t.state, t.last_error, t.last_applied_at, t.parked_since,
-            ${removedAt('t')} as removed_at, ${pausedAt('t')} as paused_at, t.updated_at, t.sync_tables,
+            ${addedTimestamp('t', 'removed_at')} as removed_at, ${addedTimestamp('t', 'paused_at')} as paused_at, t.updated_at, t.sync_tables,
             t.sync_requested_at, t.sync_table, t.sync_rows, t.sync_rows_estimate,
             (select count(*) from ${s}.error_queue e where e.target = t.name) as error_queue,
             t.from_snapshot::text as from_snapshot, t.to_snapshot::text as to_snapshot, t.applied_id
@@ -146,16 +146,12 @@ function groupOf(alias: string): string {
 }
 
 /**
- * When the target was removed: null on a source that an older trigsync installed (before
- * sql/source/015), where the target's last update stands in.
+ * A timestamp column of a row of `target` that later migrations added: null on a source that an older
+ * trigsync installed (removed_at: before sql/source/015, where the target's last update stands in;
+ * paused_at: before sql/source/024).
  */
-function removedAt(alias: string): string {
-  return `(to_jsonb(${alias}) ->> 'removed_at')::timestamptz`;
-}
-
-/** When an operator paused the target: null on a source installed before sql/source/024. */
-function pausedAt(alias: string): string {
-  return `(to_jsonb(${alias}) ->> 'paused_at')::timestamptz`;
+function addedTimestamp(alias: string, column: 'removed_at' | 'paused_at'): string {
+  return `(to_jsonb(${alias}) ->> '${column}')::timestamptz`;
 }
 
 /**
