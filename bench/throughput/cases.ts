@@ -1,17 +1,23 @@
 // The changes each case produces on the source while replication is stopped, the same for trigsync's
-// table and native's: many single-row transactions, one transaction of as many rows, and a large backlog
-// of multi-row transactions. Also the shape of a result, which every case and replication shares.
+// table and native's: many single-row transactions, one transaction of as many rows, one UPDATE and one
+// DELETE of as many rows that both sides held before, and a large backlog of multi-row transactions.
+// Also the shape of a result, which every case and replication shares.
 import { insertWorkload, type Workload } from '../support/load.js';
 import type { BenchOptions } from '../support/options.js';
 import { fmt } from '../support/report.js';
-import type { Rig } from './setup.js';
+import type { Rig, TargetDatabase } from './setup.js';
 
-export type CaseKey = 'transactions' | 'statement' | 'backlog';
+export type CaseKey = 'transactions' | 'statement' | 'update' | 'delete' | 'backlog';
 
 export interface ThroughputCase {
   key: CaseKey;
   /** For the table: what was captured while replication was stopped. */
   label: string;
+  /**
+   * The rows the case's changes find, written alike to the source and `targets` without replicating them,
+   * on the emptied tables and before native's subscription is made.
+   */
+  prefill?(rig: Rig, table: string, targets: readonly TargetDatabase[]): Promise<void>;
   produce(rig: Rig, table: string): Promise<void>;
 }
 
@@ -62,6 +68,22 @@ export function throughputCases(options: BenchOptions): Record<CaseKey, Throughp
         );
       },
     },
+    update: {
+      key: 'update',
+      label: `one ${fmt(options.rows, 0)}-row UPDATE, keys kept`,
+      prefill: (rig, table, targets) => prefillRows(rig, table, targets, options.rows),
+      produce: async (rig, table) => {
+        await rig.admin.query(`update ${table} set a = a + 1, c = c + interval '1 day'`);
+      },
+    },
+    delete: {
+      key: 'delete',
+      label: `one ${fmt(options.rows, 0)}-row DELETE`,
+      prefill: (rig, table, targets) => prefillRows(rig, table, targets, options.rows),
+      produce: async (rig, table) => {
+        await rig.admin.query(`delete from ${table}`);
+      },
+    },
     backlog: {
       key: 'backlog',
       label: `backlog of ${fmt(options.backlog, 0)}, ${backlogRowsPerTransaction}-row transactions`,
@@ -75,6 +97,23 @@ export function throughputCases(options: BenchOptions): Record<CaseKey, Throughp
       },
     },
   };
+}
+
+/**
+ * `rows` rows, the same on the source (not captured) and every target, analyzed as tables that have been
+ * in use a while are.
+ */
+async function prefillRows(
+  rig: Rig,
+  table: string,
+  targets: readonly TargetDatabase[],
+  rows: number,
+): Promise<void> {
+  const clients = [rig.quietSource, ...targets.map((t) => t.client)];
+  const fill = `insert into ${table} (id, a, b, c)
+    select g, g % 1000, '${payload}', timestamptz '2026-01-01' + g * interval '1 s' from generate_series(1, $1::int) g`;
+  await Promise.all(clients.map((client) => client.query(fill, [rows])));
+  await Promise.all(clients.map((client) => client.query(`vacuum analyze ${table}`)));
 }
 
 /** One INSERT of `backlogRowsPerTransaction` rows per transaction, keys from a sequence. */

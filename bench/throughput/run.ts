@@ -82,6 +82,10 @@ async function measure(rig: Rig): Promise<ThroughputResult[]> {
     }
     record(await timeNative(rig, throughputCase, alone));
   }
+  for (const throughputCase of [cases.update, cases.delete]) {
+    record(await timeTrigsync(rig, throughputCase, alone, defaultSize));
+    record(await timeNative(rig, throughputCase, alone));
+  }
   record(await timeTrigsync(rig, cases.backlog, alone, defaultSize));
   record(await timeNative(rig, cases.backlog, alone));
   if (rig.targets.length > 1) {

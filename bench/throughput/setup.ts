@@ -8,7 +8,7 @@ import type { LocalCluster } from '../../test/support/local-cluster.js';
 import type { LoadGenerator } from '../support/load.js';
 import { logicalSettings } from '../support/logical.js';
 import type { BenchOptions } from '../support/options.js';
-import { createDatabase, rowCount } from '../support/servers.js';
+import { createDatabase, tableFingerprint } from '../support/servers.js';
 import {
   DaemonHandle,
   benchClient,
@@ -118,17 +118,23 @@ export async function resetTables(
   await Promise.all([rig.quietSource.query('checkpoint'), targets[0]?.client.query('checkpoint')]);
 }
 
-/** Throws unless every target holds as many rows of `table` as the source: no figure from a wrong run. */
+/**
+ * Throws unless every target holds the rows the source does (count and hash of every row): no figure from
+ * a wrong run.
+ */
 export async function checkTargets(
   rig: Rig,
   table: string,
   targets: readonly TargetDatabase[],
 ): Promise<void> {
-  const expected = await rowCount(rig.quietSource, table);
+  const expected = await tableFingerprint(rig.quietSource, table);
   for (const target of targets) {
-    const found = await rowCount(target.client, table);
-    if (found !== expected) {
-      throw new Error(`${table}: ${expected} rows on the source, ${found} on ${target.name}`);
+    const found = await tableFingerprint(target.client, table);
+    if (found.rows !== expected.rows || found.hash !== expected.hash) {
+      throw new Error(
+        `${table}: ${expected.rows} rows (hash ${expected.hash}) on the source, ` +
+          `${found.rows} (hash ${found.hash}) on ${target.name}`,
+      );
     }
   }
 }

@@ -36,6 +36,7 @@ export async function timeTrigsync(
   await drainLog(rig.admin, config);
   await rig.daemon.stop();
   await resetTables(rig, trigsyncTable, targets);
+  await throughputCase.prefill?.(rig, trigsyncTable, targets);
   await produceSettled(rig, throughputCase, trigsyncTable);
   const result = await timeApply(rig, config, throughputCase);
   await checkTargets(rig, trigsyncTable, targets);

@@ -55,6 +55,7 @@ describe('statements', () => {
           update: updateStatement(table, two, images(table, [1, 3]), false, how),
           move: updateStatement(table, two, images(table, [5, 6]), true, how),
           delete: deleteStatement(table, two, images(table, [2]), [2], how),
+          deleteExpected: deleteStatement(table, two, two, [1, 2], how),
         };
         for (const [kind, statement] of Object.entries(statements)) {
           const values = statement!.values!;
