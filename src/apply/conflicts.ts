@@ -136,7 +136,11 @@ export function rowsStepStatement(
     keys.filter((k) => k.before !== undefined),
     (k) => k.before!,
   );
-  const keyImages = imagesOf(table, keys, (k) => ({ row: k.key, nulls: null }));
+  // Where every key expects its old row, those images hold the keys: the statement reads them alone.
+  const keyImages =
+    expectedAt.length === keys.length
+      ? expected
+      : imagesOf(table, keys, (k) => ({ row: k.key, nulls: null }));
   return deleteStatement(table, keyImages, expected, expectedAt, how);
 }
 

@@ -251,6 +251,22 @@ export function deleteStatement(
 ): Statement | undefined {
   if (keys.rows.length === 0) return undefined;
   const target = ownRowsOf(table);
+  if (expectedAt.length === keys.rows.length) {
+    // Every key expects its old row, which holds the key: those images alone, parsed once. Parsing the
+    // keys apart was a quarter of a bulk delete's time on the target (2,048 rows: 13 ms, 9.7 so).
+    return mismatchStatement(
+      [
+        imagesCte(table, 'e', 1),
+        `gone (n, image) as (delete from ${target} t using e where ${keyMatch(table, 'e')} and ${anyKey(table, 'e')}
+                           returning e.n, ${targetRowText(table)})`,
+      ],
+      `select e.n::int4 as n, g.image is not null as found, true as expected
+         from e left join gone g on g.n = e.n
+        where g.image is distinct from ${rowText(positional(table, 'e'))}`,
+      imageParams(expected),
+      how,
+    );
+  }
   const count = paramCount(table);
   return mismatchStatement(
     [
