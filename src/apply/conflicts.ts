@@ -178,7 +178,12 @@ export async function applyOverConflicts(
   const images = (list: KeyChange[]) => imagesOf(table, list, (k) => k.after!);
   const { overwrite, insert } = outcome;
   if (overwrite.length > 0) await updateRows(client, table, images(overwrite), images(overwrite), false);
-  if (insert.length > 0) await insertRows(client, table, images(insert));
+  if (insert.length === 0) return;
+  // An update whose old row was missing may find its new key taken: the target's own ON UPDATE CASCADE
+  // moved the row there, without what else the source's change wrote (a last_update its trigger set). The
+  // change wins there too.
+  const taken = (await insertRows(client, table, images(insert))).map((m) => insert[m.n - 1]!);
+  if (taken.length > 0) await updateRows(client, table, images(taken), images(taken), false);
 }
 
 /**
