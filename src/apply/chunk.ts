@@ -14,6 +14,7 @@ import { buildSteps, type ApplyStep, type RowsStep } from './batch.js';
 import { copyInto, stepCopyText, type RoundTrip } from './copy-in.js';
 import {
   applyRowsStep,
+  settleMoved,
   describeConflict,
   rowsStepStatement,
   stepOutcome,
@@ -23,12 +24,12 @@ import type { TablePlan } from './plan.js';
 import {
   mismatchesFoundCode,
   reportMismatches,
-  savePositionStatement,
   truncateStatements,
   type KeyMismatch,
   type MismatchReport,
   type Statement,
 } from './statements.js';
+import { savePositionStatement } from './applied-position.js';
 
 /** Where a target's position is recorded: trigsync's schema, this source's origin, the target's name. */
 export interface PositionKey {
@@ -274,6 +275,7 @@ async function attemptReporting(
     for (const [i, { step }] of sent.entries()) {
       if (step === undefined) continue;
       const outcome = stepOutcome(step, results[i]!.rows as KeyMismatch[]);
+      await settleMoved(client, step, outcome);
       if (outcome.conflicts.length === 0) continue;
       if (scope.conflict !== 'apply') {
         await client.query('rollback');

@@ -18,6 +18,7 @@ import {
   insertStatement,
   reportMismatches,
   runMismatches,
+  settleMovedRows,
   updateRows,
   updateStatement,
   type KeyMismatch,
@@ -196,6 +197,34 @@ export async function applyRowsStep(
   policy: ConflictMode,
 ): Promise<Conflict[]> {
   const outcome = stepOutcome(step, await runMismatches(client, rowsStepStatement(step)));
+  await settleMoved(client, step, outcome);
   if (policy === 'apply') await applyOverConflicts(client, step.table, outcome);
   return outcome.conflicts;
+}
+
+/**
+ * Moves that found no row under their old key, whose new key holds the row on its way there (the
+ * target's own ON UPDATE CASCADE moved it with its parent): no conflict, and the row becomes the change's.
+ */
+export async function settleMoved(
+  client: pg.ClientBase,
+  step: RowsStep,
+  outcome: StepOutcome,
+): Promise<void> {
+  const { table } = step;
+  const missing = outcome.insert;
+  if (step.kind !== 'move' || missing.length === 0) return;
+  const settled = new Set(
+    (
+      await settleMovedRows(
+        client,
+        table,
+        imagesOf(table, missing, (k) => k.before!),
+        imagesOf(table, missing, (k) => k.after!),
+      )
+    ).map((n) => missing[n - 1]!.first.id),
+  );
+  if (settled.size === 0) return;
+  outcome.insert = missing.filter((k) => !settled.has(k.first.id));
+  outcome.conflicts = outcome.conflicts.filter((c) => !settled.has(c.first.id));
 }

@@ -25,7 +25,7 @@ import type { LogChange, Position } from '../changelog/window.js';
 import { commitWaits, relaxedCommit, type PositionKey } from './chunk.js';
 import { copyIntoStream } from './copy-in.js';
 import type { TablePlan } from './plan.js';
-import { savePositionStatement } from './statements.js';
+import { savePositionStatement } from './applied-position.js';
 
 /** A chunk that was all inserts, as many as `fromRows`, into tables whose runs may be copied through. */
 export function runOfInserts(

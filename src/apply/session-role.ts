@@ -16,7 +16,7 @@ import { ServerIsStandby, sqlState } from '../failure/errors.js';
 import type { Snapshot } from '../changelog/snapshot.js';
 import type { Position } from '../changelog/window.js';
 import { shortRoundTrip } from './copy-in.js';
-import { loadAppliedPosition } from './statements.js';
+import { loadAppliedPosition } from './applied-position.js';
 import { loadFloors } from './floors.js';
 import { takeTargetLock, targetLockStatement } from './target-lock.js';
 

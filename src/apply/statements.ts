@@ -5,14 +5,6 @@
 import type pg from 'pg';
 
 import { ident, qualifiedIdent } from '../config/identifiers.js';
-import { sendPipelined, valuesOrFirstFailure } from '../db/pipeline.js';
-import {
-  fromStored,
-  positionColumns,
-  positionValues,
-  type Position,
-  type StoredPosition,
-} from '../changelog/window.js';
 import type { RowImages } from './batch.js';
 import { imageBase, type TablePlan } from './plan.js';
 
@@ -74,9 +66,27 @@ function positional(table: TablePlan, alias: string, prefix = 'c'): string[] {
   return table.columns.map((_, i) => `${alias}.${prefix}${i + 1}`);
 }
 
-/** The target's row `t` has the key of image `alias` (a CTE of imagesCte). */
-function keyMatch(table: TablePlan, alias: string): string {
-  return table.key.map((k) => `t.${ident(k)} = ${alias}.c${table.columns.indexOf(k) + 1}`).join(' and ');
+/** The target's row `t` has the key of image `alias` (a CTE of imagesCte; its columns `prefix`1, ...). */
+function keyMatch(table: TablePlan, alias: string, prefix = 'c'): string {
+  return table.key
+    .map((k) => `t.${ident(k)} = ${alias}.${prefix}${table.columns.indexOf(k) + 1}`)
+    .join(' and ');
+}
+
+/**
+ * The row `values` (the target's, column by column) holds in each column either the old row's value
+ * (`alias`'s c1, ...) or the new row's (d1, ...), compared as texts in the target's types: a row on its
+ * way from the one to the other. The target's own ON UPDATE CASCADE leaves a child so: its key moved
+ * with its parent's, without what else the source's change wrote (a last_update its trigger set). Not a
+ * conflict: nothing but the change's own values is there, and the change brings the rest.
+ */
+function onTheWay(table: TablePlan, values: readonly string[], alias: string): string {
+  return table.columns
+    .map((_, i) => {
+      const value = `${values[i]}::text`;
+      return `(${value} is not distinct from ${alias}.c${i + 1}::text or ${value} is not distinct from ${alias}.d${i + 1}::text)`;
+    })
+    .join(' and ');
 }
 
 /**
@@ -177,10 +187,25 @@ export function insertRows(
 }
 
 /**
+ * The CTE `ba`: each old row image (c1, ...) beside its new one (d1, ...), by position; parameters
+ * imageParams(before) then imageParams(after). The two image sets are read once, by `ba`: not kept apart.
+ */
+function pairedImages(table: TablePlan): string[] {
+  return [
+    imagesCte(table, 'b', 1, false),
+    imagesCte(table, 'a', 1 + paramCount(table), false),
+    `ba as materialized (select b.*, ${positional(table, 'a')
+      .map((c, i) => `${c} as d${i + 1}`)
+      .join(', ')}
+                          from b join a on a.n = b.n)`,
+  ];
+}
+
+/**
  * Update rows in place: the row under each key of `before` becomes `after` (aligned images); `moving`
  * also writes the key (a row whose key changed), else only the other columns. It reports the keys whose
- * row was not `before`, except, when not moving, those whose row already was `after` (the target's own
- * ON UPDATE CASCADE did what the source's did, or another node).
+ * row was not `before`, except those whose row was on its way to `after` (onTheWay; `after` itself: the
+ * target's own ON UPDATE CASCADE did what the source's did, or another node).
  */
 export function updateStatement(
   table: TablePlan,
@@ -201,30 +226,64 @@ export function updateStatement(
   // statement joined them by position besides, it chose a nested loop, and 5,000 updates took 5 s on
   // PostgreSQL 15 (25 million comparisons), 17 ms as here.
   const ctes = [
-    // Read once, by `ba`: not kept apart.
-    imagesCte(table, 'b', 1, false),
-    imagesCte(table, 'a', 1 + paramCount(table), false),
-    `ba as materialized (select b.*, ${positional(table, 'a')
-      .map((c, i) => `${c} as d${i + 1}`)
+    ...pairedImages(table),
+    `cur as materialized (select ba.*, t.ctid is not null as found, ${table.columns
+      .map((c, i) => `t.${ident(c)} as t${i + 1}`)
       .join(', ')}
-                          from b join a on a.n = b.n)`,
-    `cur as materialized (select ba.*, t.ctid is not null as found,
-                                 case when t.ctid is not null then ${targetRowText(table)} end as image
                             from ba left join ${target} t on ${keyMatch(table, 'ba')} and ${anyKey(table, 'ba')})`,
   ];
   if (written.length > 0) {
     ctes.push(`upd as (update ${target} t set ${written.join(', ')} from cur
                     where cur.found and ${keyMatch(table, 'cur')} and ${anyKey(table, 'cur')})`);
   }
-  const alreadyAfter = moving ? '' : ` and not (cur.found and cur.image = ${rowText(after_)})`;
+  const found = positional(table, 'cur', 't');
   return mismatchStatement(
     ctes,
     `select cur.n::int4 as n, cur.found, true as expected
        from cur
-      where cur.image is distinct from ${rowText(positional(table, 'cur'))}${alreadyAfter}`,
+      where (not cur.found or ${rowText(found)} is distinct from ${rowText(positional(table, 'cur'))})
+        and not (cur.found and ${onTheWay(table, found, 'cur')})`,
     [...imageParams(before), ...imageParams(after)],
     how,
   );
+}
+
+/**
+ * Of updates that moved a row's key and found no row under the old one: those whose new key holds a row
+ * on its way from `before` to `after` (onTheWay: the target's own ON UPDATE CASCADE moved it there)
+ * become `after`. Returns their 1-based positions; the others are left as they are.
+ */
+export async function settleMovedRows(
+  client: pg.ClientBase,
+  table: TablePlan,
+  before: RowImages,
+  after: RowImages,
+): Promise<number[]> {
+  if (before.rows.length === 0) return [];
+  const target = ownRowsOf(table);
+  const written = table.columns
+    .map((c, i) => ({ c, i }))
+    .filter(({ c }) => !table.key.includes(c) && !table.identityAlways.includes(c))
+    .map(({ c, i }) => `${ident(c)} = way.d${i + 1}`);
+  const ctes = [
+    ...pairedImages(table),
+    `way as materialized (select ba.* from ba join ${target} t on ${keyMatch(table, 'ba', 'd')}
+                           where ${onTheWay(
+                             table,
+                             table.columns.map((c) => `t.${ident(c)}`),
+                             'ba',
+                           )})`,
+  ];
+  if (written.length > 0) {
+    ctes.push(
+      `upd as (update ${target} t set ${written.join(', ')} from way where ${keyMatch(table, 'way', 'd')})`,
+    );
+  }
+  const settled = await client.query<{ n: number }>({
+    text: `with ${ctes.join(',\n')} select way.n::int4 as n from way`,
+    values: [...imageParams(before), ...imageParams(after)],
+  });
+  return settled.rows.map((r) => r.n);
 }
 
 export function updateRows(
@@ -320,77 +379,4 @@ export function truncateStatements(
     statements.push({ text: `delete from ${ownRowsOf(table)} where ${where}` });
   }
   return statements;
-}
-
-/** Record the position in the target, in the transaction of the batch it follows. */
-export function savePositionStatement(
-  schema: string,
-  origin: string,
-  target: string,
-  position: Position,
-): Statement {
-  // Parameters: $1 origin, $2 target, then the position's columns in order.
-  const columns = positionColumns.join(', ');
-  const values = positionColumns.map((_, i) => `$${i + 3}`).join(', ');
-  const updates = positionColumns.map((c) => `${c} = excluded.${c}`).join(', ');
-  return {
-    text: `insert into ${ident(schema)}.applied_position (origin, target, ${columns}, updated_at)
-     values ($1, $2, ${values}, now())
-     on conflict (origin, target) do update set ${updates}, updated_at = now()`,
-    values: [origin, target, ...positionValues(position)],
-  };
-}
-
-/**
- * Save the target's record of its position. `flushed`: wait for its flush, and so for that of every commit
- * of this session before it (a chunk's may not have waited: src/apply/chunk.ts).
- */
-export async function saveAppliedPosition(
-  client: pg.ClientBase,
-  schema: string,
-  origin: string,
-  target: string,
-  position: Position,
-  flushed = false,
-): Promise<void> {
-  const save = savePositionStatement(schema, origin, target, position);
-  if (!flushed) {
-    await client.query(save);
-    return;
-  }
-  // In a transaction that waits for its flush whatever the target's synchronous_commit: every commit of
-  // this session before it is then on disk too. It must write: PostgreSQL flushes no commit of a
-  // transaction that wrote no WAL.
-  const settled = await sendPipelined(client, () => [
-    client.query('begin'),
-    client.query('set local synchronous_commit = on'),
-    client.query(save),
-    client.query('commit'),
-  ]);
-  try {
-    valuesOrFirstFailure(settled);
-  } catch (thrown) {
-    await client.query('rollback').catch(() => undefined);
-    throw thrown;
-  }
-}
-
-/**
- * The position this target has applied, if it has applied anything from this origin. `forUpdate` locks
- * its row until the transaction ends: a batch's commit, which writes the row, waits meanwhile (repair).
- */
-export async function loadAppliedPosition(
-  client: pg.ClientBase,
-  schema: string,
-  origin: string,
-  target: string,
-  forUpdate = false,
-): Promise<Position | undefined> {
-  const result = await client.query<StoredPosition>(
-    `select ${positionColumns.join(', ')}
-       from ${ident(schema)}.applied_position where origin = $1 and target = $2${forUpdate ? ' for update' : ''}`,
-    [origin, target],
-  );
-  const row = result.rows[0];
-  return row === undefined ? undefined : fromStored(row);
 }

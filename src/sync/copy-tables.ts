@@ -24,7 +24,7 @@ import type { Position } from '../changelog/window.js';
 import type { PositionKey } from '../apply/chunk.js';
 import { mergeStatements, planCopy, truncateStatement } from './copy-plan.js';
 import type { TablePlan } from '../apply/plan.js';
-import { saveAppliedPosition } from '../apply/statements.js';
+import { saveAppliedPosition } from '../apply/applied-position.js';
 
 export interface SyncProgress {
   table: string;

@@ -7,7 +7,7 @@
  */
 import type pg from 'pg';
 
-import { loadAppliedPosition } from '../apply/statements.js';
+import { loadAppliedPosition } from '../apply/applied-position.js';
 import { sourceOrigin } from '../capture/install.js';
 import type { Renames } from '../capture/renamed-columns.js';
 import { ident, qualifiedIdent } from '../config/identifiers.js';

@@ -20,7 +20,7 @@
 import type { TargetState } from '../lib/status-report.js';
 import { saveRegisteredPosition } from '../changelog/targets.js';
 import type { Position } from '../changelog/window.js';
-import { saveAppliedPosition } from '../apply/statements.js';
+import { saveAppliedPosition } from '../apply/applied-position.js';
 import { onTarget } from './worker-failure.js';
 import type { Session } from './worker-session.js';
 

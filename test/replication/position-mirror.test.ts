@@ -10,7 +10,7 @@ import { sourceOrigin } from '../../src/capture/install.js';
 import { loadRegisteredPosition } from '../../src/changelog/targets.js';
 import type { Position } from '../../src/changelog/window.js';
 import type { TargetState } from '../../src/lib/status-report.js';
-import { loadAppliedPosition, saveAppliedPosition } from '../../src/apply/statements.js';
+import { loadAppliedPosition, saveAppliedPosition } from '../../src/apply/applied-position.js';
 import { PositionMirror } from '../../src/worker/position-mirror.js';
 import type { Session } from '../../src/worker/worker-session.js';
 import { clientAs, caughtUpPair } from '../support/replication.js';

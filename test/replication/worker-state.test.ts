@@ -4,7 +4,7 @@
 // replica that had drained was shown flipping between the two.
 import { describe, expect, it } from 'vitest';
 
-import { loadAppliedPosition } from '../../src/apply/statements.js';
+import { loadAppliedPosition } from '../../src/apply/applied-position.js';
 import { sourceOrigin } from '../../src/capture/install.js';
 import { loadRegisteredPosition } from '../../src/changelog/targets.js';
 import type { Config } from '../../src/config/types.js';

@@ -8,11 +8,11 @@ import {
   deleteStatement,
   insertStatement,
   jsonArray,
-  savePositionStatement,
   updateStatement,
   type MismatchReport,
   type Statement,
 } from '../../src/apply/statements.js';
+import { savePositionStatement } from '../../src/apply/applied-position.js';
 import { openWindow, positionAt } from '../../src/changelog/window.js';
 import { tablePlan } from '../support/table-plan.js';
 
