@@ -163,6 +163,16 @@ describe('Pagila', () => {
         where payment_date < '2022-06-15'`,
       `delete from payment where payment_id % 2 = 0`,
       `delete from film_actor where actor_id % 3 = 0`,
+      // Some films' keys moved twice in one transaction, and two films' keys swapped (through negatives).
+      `begin;
+       update film set film_id = film_id + 100000 where film_id <= 100010;
+       update film set film_id = film_id + 100000 where film_id between 200001 and 200010;
+       commit`,
+      `begin;
+       update film set film_id = -film_id where film_id in (100020, 100021);
+       update film set film_id = 100021 where film_id = -100020;
+       update film set film_id = 100020 where film_id = -100021;
+       commit`,
     );
     const status = await settled(config);
     const conflicts = await conflictsCounted(daemon);
