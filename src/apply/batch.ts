@@ -41,6 +41,15 @@ export interface KeyChange {
   ids: number[];
   before: Image | undefined;
   after: Image | undefined;
+  /**
+   * A key whose row came from another key of the batch that ends deleted (`movedTo` there): that key's
+   * old row. A target applying as origin may hold the row here already, moved by its own ON UPDATE
+   * CASCADE with a parent's key (conflicts.ts settleCascaded).
+   */
+  arrivedFrom?: Image;
+  movedTo?: KeyChange;
+  /** Its row was found here on its way from `arrivedFrom`, and completed: no conflict, nor its old key's. */
+  settled?: boolean;
 }
 
 export type RowsStepKind = 'insert' | 'update' | 'move' | 'delete';
@@ -195,7 +204,13 @@ class TableChanges {
       const alone = old.ids.length === 1 && now.ids.length === 1 && old.ids[0] === id && now.ids[0] === id;
       // A key GENERATED ALWAYS AS IDENTITY on the target: no UPDATE writes it, so the row moves by a
       // delete and an insert (OVERRIDING SYSTEM VALUE).
-      if (!alone || old.before === undefined || now.after === undefined || this.identityKey) continue;
+      if (!alone || old.before === undefined || now.after === undefined || this.identityKey) {
+        if (old.before !== undefined && old.after === undefined && now.before === undefined) {
+          now.arrivedFrom = old.before;
+          old.movedTo = now;
+        }
+        continue;
+      }
       steps.move.push({ key: old.key, first: old.first, ids: [id], before: old.before, after: now.after });
       moved.add(from).add(to);
     }

@@ -14,7 +14,7 @@ import { buildSteps, type ApplyStep, type RowsStep } from './batch.js';
 import { copyInto, stepCopyText, type RoundTrip } from './copy-in.js';
 import {
   applyRowsStep,
-  settleMoved,
+  settleCascaded,
   describeConflict,
   rowsStepStatement,
   stepOutcome,
@@ -275,7 +275,7 @@ async function attemptReporting(
     for (const [i, { step }] of sent.entries()) {
       if (step === undefined) continue;
       const outcome = stepOutcome(step, results[i]!.rows as KeyMismatch[]);
-      await settleMoved(client, step, outcome);
+      await settleCascaded(client, step, outcome);
       if (outcome.conflicts.length === 0) continue;
       if (scope.conflict !== 'apply') {
         await client.query('rollback');

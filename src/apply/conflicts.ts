@@ -10,7 +10,7 @@ import type { TrigsyncEvents } from '../lib/events.js';
 import type { Logger } from '../lib/logger.js';
 import type { LogChange } from '../changelog/window.js';
 import type { ConflictMode } from '../config/types.js';
-import { imagesOf, type KeyChange, type RowsStep } from './batch.js';
+import { imagesOf, type Image, type KeyChange, type RowsStep } from './batch.js';
 import type { TablePlan } from './plan.js';
 import {
   deleteStatement,
@@ -197,34 +197,60 @@ export async function applyRowsStep(
   policy: ConflictMode,
 ): Promise<Conflict[]> {
   const outcome = stepOutcome(step, await runMismatches(client, rowsStepStatement(step)));
-  await settleMoved(client, step, outcome);
+  await settleCascaded(client, step, outcome);
   if (policy === 'apply') await applyOverConflicts(client, step.table, outcome);
   return outcome.conflicts;
 }
 
 /**
- * Moves that found no row under their old key, whose new key holds the row on its way there (the
- * target's own ON UPDATE CASCADE moved it with its parent): no conflict, and the row becomes the change's.
+ * What a target applying as origin did itself, told from conflicts. Its own ON UPDATE CASCADE moves a
+ * child's key with its parent's, without what else the source's change wrote on the child (a
+ * last_update its trigger set). A move of the child then finds its old key missing and the row under
+ * its new key; where the batch made the move a delete of the old key and an insert (or a delete) of the
+ * new one (KeyChange.arrivedFrom), the insert finds the row there already and the delete the old key
+ * missing. A row found on its way from the old row to the new (onTheWay) becomes the change's
+ * (settleMovedRows): no conflict, nor its old key's missing row. A row the same delete step took from a
+ * key the batch moved it to, its old key being missing, is the cascade's too.
  */
-export async function settleMoved(
+export async function settleCascaded(
   client: pg.ClientBase,
   step: RowsStep,
   outcome: StepOutcome,
 ): Promise<void> {
   const { table } = step;
-  const missing = outcome.insert;
-  if (step.kind !== 'move' || missing.length === 0) return;
-  const settled = new Set(
-    (
-      await settleMovedRows(
-        client,
-        table,
-        imagesOf(table, missing, (k) => k.before!),
-        imagesOf(table, missing, (k) => k.after!),
-      )
-    ).map((n) => missing[n - 1]!.first.id),
-  );
-  if (settled.size === 0) return;
-  outcome.insert = missing.filter((k) => !settled.has(k.first.id));
-  outcome.conflicts = outcome.conflicts.filter((c) => !settled.has(c.first.id));
+  // A step's keys differ in text; a moved row's old and new key share their first change.
+  const byKey = new Map(step.keys.map((k) => [k.key, k]));
+  const drop = (gone: ReadonlySet<KeyChange>): void => {
+    if (gone.size === 0) return;
+    outcome.conflicts = outcome.conflicts.filter((c) => !gone.has(byKey.get(c.key)!));
+    outcome.insert = outcome.insert.filter((k) => !gone.has(k));
+    outcome.overwrite = outcome.overwrite.filter((k) => !gone.has(k));
+  };
+  const completed = async (keys: KeyChange[], old: (k: KeyChange) => Image): Promise<Set<KeyChange>> => {
+    if (keys.length === 0) return new Set();
+    const before = imagesOf(table, keys, old);
+    const after = imagesOf(table, keys, (k) => k.after!);
+    return new Set((await settleMovedRows(client, table, before, after)).map((n) => keys[n - 1]!));
+  };
+  if (step.kind === 'move') {
+    drop(await completed(outcome.insert, (k) => k.before!));
+  } else if (step.kind === 'insert') {
+    for (const k of step.keys) if (k.arrivedFrom !== undefined) k.settled = false;
+    const settled = await completed(
+      outcome.overwrite.filter((k) => k.arrivedFrom !== undefined),
+      (k) => k.arrivedFrom!,
+    );
+    for (const k of settled) k.settled = true;
+    drop(settled);
+  } else if (step.kind === 'delete') {
+    const kinds = new Map(outcome.conflicts.map((c) => [byKey.get(c.key)!, c.kind]));
+    const gone = new Set<KeyChange>();
+    for (const [k, kind] of kinds) {
+      const to = k.movedTo;
+      if (kind !== 'missing' || to === undefined) continue;
+      if (to.settled === true) gone.add(k);
+      else if (kinds.get(to) === 'exists') gone.add(k).add(to);
+    }
+    drop(gone);
+  }
 }

@@ -173,6 +173,12 @@ describe('Pagila', () => {
        update film set film_id = 100021 where film_id = -100020;
        update film set film_id = 100020 where film_id = -100021;
        commit`,
+      // Films' keys moved, then in the same transaction some of their children changed, others deleted.
+      `begin;
+       update film set film_id = film_id + 1000000 where film_id between 100040 and 100049;
+       update film_actor set last_update = now() - interval '1 day' where film_id between 1100040 and 1100044;
+       delete from film_actor where film_id between 1100045 and 1100049;
+       commit`,
     );
     const status = await settled(config);
     const conflicts = await conflictsCounted(daemon);
