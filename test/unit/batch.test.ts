@@ -1,7 +1,7 @@
 // The pure core of apply (src/apply/batch.ts): how changes become steps. No database.
 import { describe, expect, it } from 'vitest';
 
-import { buildSteps, type ApplyStep } from '../../src/apply/batch.js';
+import { buildSteps, type ApplyStep, type KeyChange } from '../../src/apply/batch.js';
 import { wholeStatements } from '../../src/apply/whole-statements.js';
 import { canonicalKey } from '../../src/apply/row-image.js';
 import type { LogChange } from '../../src/changelog/window.js';
@@ -57,6 +57,19 @@ describe('buildSteps', () => {
       plans,
     );
     expect(shape(steps)).toEqual(['insert parent 10021', 'delete parent 21']);
+  });
+
+  it("notes where a new key's row came from when the key change is not a move", () => {
+    // Key 5 moved to 50, then 50 updated by the next statement: a delete of 5 and an insert of 50, and
+    // a target whose own cascade moved the row may hold it under 50 already (conflicts.ts).
+    const steps = buildSteps([update(5, 50, 3), update(50, 50, 4)], plans);
+    expect(shape(steps)).toEqual(['insert parent 50', 'delete parent 5']);
+    const [inserted, deleted] = steps.map((s) => (s as { keys: KeyChange[] }).keys[0]!);
+    expect(inserted!.arrivedFrom).toEqual(deleted!.before);
+    expect(deleted!.movedTo).toBe(inserted);
+    // A key that moves alone is a move: nothing to note.
+    const moved = (buildSteps([update(6, 60, 5)], plans)[0] as { keys: KeyChange[] }).keys[0]!;
+    expect([moved.arrivedFrom, moved.movedTo]).toEqual([undefined, undefined]);
   });
 
   it('moves a row whose key changed and that nothing else touched', () => {
