@@ -39,6 +39,8 @@ export interface RunContext {
   alone: boolean;
   /** Its commit may leave the flush to a later one. */
   relaxed: boolean;
+  /** The plan made again where a replan is under way: what the look is taken beside. */
+  planned: () => Promise<void>;
   /** A table's source shape changed since it was planned: the worker plans again (and reads by rows). */
   sourceChanged: (relids: readonly number[]) => Promise<boolean>;
 }
@@ -104,6 +106,8 @@ export class WorkerRuns {
         ? await ahead.run
         : await lookAtRun(source, this.schema, relids, position, most);
     if (run instanceof Error) throw run;
+    // The look reads the source by relids, which a plan made again keeps; what is copied, by the plan.
+    await at.planned();
     const tables = tablesOfRun(run, session.plan.tables);
     if (tables === undefined || run.changes < session.roundTrip.copyFromRows) return undefined;
     if (await at.sourceChanged(tables.map((t) => t.relid))) return undefined;

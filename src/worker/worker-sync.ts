@@ -152,6 +152,11 @@ export class WorkerSyncs {
     private readonly operator: OperatorState,
   ) {}
 
+  /** A sync is asked or under way: `asked` has work, which reads the plan. */
+  get busy(): boolean {
+    return this.operator.syncRequest !== undefined || this.sideCopy !== undefined;
+  }
+
   /** A copy runs beside the stream: the stream may not pass its barrier. */
   get besideStream(): boolean {
     return this.sideCopy !== undefined;

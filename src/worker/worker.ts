@@ -35,6 +35,7 @@ import { FailureReporter, judge, onTarget } from './worker-failure.js';
 import { OperatorState, requestCheckIntervalMs } from './operator-state.js';
 import { PositionMirror } from './position-mirror.js';
 import { WorkerPause } from './worker-pause.js';
+import { Replan } from './worker-replan.js';
 import { WorkerRuns } from './worker-runs.js';
 import { closeSession, openSession, type Session, type SessionDeps } from './worker-session.js';
 
@@ -57,8 +58,8 @@ export class TargetWorker extends Runnable {
   private readonly log: Logger;
   /** The connections, plan and position: whole, or none (worker-session.ts). */
   private session: Session | undefined;
-  /** The plan may no longer fit (after a failure, an operator's act): build it again before applying. */
-  private replan = false;
+  /** Whether and when the plan is made again (worker-replan.ts). */
+  private readonly replan: Replan;
   /** The doorbell was armed after the last window applied, before the next look. */
   private armedBeforeLook = false;
   private readonly planKeeper: PlanKeeper;
@@ -90,6 +91,7 @@ export class TargetWorker extends Runnable {
     this.pause = new WorkerPause(this.name, this.operator, this.log, events);
     this.reader = new LogReader(deps.sharedLog, workerChunkLimits(config.apply, config.targets.length));
     this.planKeeper = new PlanKeeper(deps.config, deps.target, deps.sourceTables, this.log, deps.drains);
+    this.replan = new Replan(this.planKeeper);
     this.mirror = new PositionMirror(
       { schema: config.schema, origin: deps.origin, target: this.name },
       () => this.state,
@@ -130,7 +132,7 @@ export class TargetWorker extends Runnable {
     const pause = await this.pause.turn(
       this.session?.source,
       () => this.deps.sourceConnections.lease(),
-      () => (this.replan = true),
+      () => (this.replan.due = true),
     );
     if (pause === 'paused') {
       // A target session opened ahead at the daemon's start is not kept for a resume that may be days off.
@@ -145,6 +147,8 @@ export class TargetWorker extends Runnable {
     // The doorbell was armed before this turn's look: an empty look is the one after the arming.
     const armedBeforeLook = this.armedBeforeLook;
     this.armedBeforeLook = false;
+    // A sync reads the plan: made first. Otherwise the target plans beside the source's first reads (step).
+    if (this.syncs.busy) await this.replan.ready();
     if (await this.syncs.asked(session)) return;
     let applied = await this.step(session);
     if (applied < 0) {
@@ -196,7 +200,7 @@ export class TargetWorker extends Runnable {
     if (verdict.verdict === 'park') this.setState('parked');
     if (verdict.kind === 'connection') await this.disconnect();
     // The target or the source may be fixed by the time of the retry: plan against them anew.
-    else this.replan = true;
+    else this.replan.due = true;
     return verdict.kind === 'connection' ? undefined : { afterMs: this.deps.config.retry.dataErrorDelayMs };
   }
 
@@ -217,28 +221,21 @@ export class TargetWorker extends Runnable {
         registeredState: (state) => (this.state = state),
       });
       // Planned just now, after the operator's state was read.
-      this.replan = false;
+      this.replan.opened();
       this.session = session;
       this.reader.restart(session.roundTrip);
       this.runs.lookForRunFirst();
       return session;
     }
     // An operator who acts may have fixed a table first (added a column before a sync, say).
-    if (await this.operator.refresh(session.source)) this.replan = true;
-    if (this.replan) await this.planAgain(session);
+    if (await this.operator.refresh(session.source)) this.replan.due = true;
+    this.replan.begin(session);
     return session;
   }
 
   private async loadOperatorState(source: pg.Client): Promise<void> {
     await this.operator.load(source);
-    this.replan = true;
-  }
-
-  /** Plan against the target as it is now; until that succeeds, the session's plan is not used. */
-  private async planAgain(session: Session): Promise<void> {
-    this.replan = true;
-    session.plan = await onTarget(() => this.planKeeper.build(session.target));
-    this.replan = false;
+    this.replan.due = true;
   }
 
   /**
@@ -250,6 +247,7 @@ export class TargetWorker extends Runnable {
     const position = await this.reader.open(source, session.position);
     const ran = await this.runThrough(session, position);
     if (ran > 0) return ran;
+    await this.replan.ready();
     const read = await this.reader.read(source, session.plan.readQuery, position);
     // A full chunk (apply.batchSize changes, or apply.batchBytes) is not the window's last, and may end
     // inside an UPDATE statement, whose rows are applied together (batch.ts).
@@ -345,6 +343,7 @@ export class TargetWorker extends Runnable {
       most: this.reader.chunkChanges,
       alone: this.streamAlone(session),
       relaxed: !this.mirror.due,
+      planned: () => this.replan.ready(),
       sourceChanged: (relids) => this.sourceChanged(session, position, relids),
     });
     if (run === undefined) return 0;
@@ -370,7 +369,7 @@ export class TargetWorker extends Runnable {
     const versions = (client: pg.ClientBase, tables: readonly number[]) =>
       this.deps.sharedLog.versions(client, window, tables);
     if (!(await this.planKeeper.sourceChanged(session.source, relids, versions))) return false;
-    await this.planAgain(session);
+    await this.replan.now(session);
     return true;
   }
 
