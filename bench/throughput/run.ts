@@ -1,8 +1,8 @@
 // Benchmark: replication throughput (issue #8, points 2 and 4). Changes are captured while replication is
 // stopped, then it starts and we time until the targets have committed them all: many single-row
-// transactions, one transaction of as many rows, and a large backlog; to one target (at each
-// apply.batchSize asked for) and to several at once; trigsync beside PostgreSQL's native logical
-// replication, on the same servers.
+// transactions, one transaction of as many rows, an UPDATE and a DELETE of as many rows, and a large
+// backlog; to one target (at each apply.batchSize asked for) and to several at once; trigsync beside
+// PostgreSQL's native logical replication, on the same servers.
 import { describeMachine, machineHeader } from '../support/machine.js';
 import type { BenchContext } from '../support/options.js';
 import { fmt, writeResults } from '../support/report.js';
