@@ -201,6 +201,14 @@ function pairedImages(table: TablePlan): string[] {
   ];
 }
 
+/** An UPDATE's SET list: each written column from `alias`'s new row (d1, ...); the key only where `moving`. */
+function assignments(table: TablePlan, moving: boolean, alias: string): string[] {
+  return table.columns
+    .map((c, i) => ({ c, i }))
+    .filter(({ c }) => (moving || !table.key.includes(c)) && !table.identityAlways.includes(c))
+    .map(({ c, i }) => `${ident(c)} = ${alias}.d${i + 1}`);
+}
+
 /**
  * Update rows in place: the row under each key of `before` becomes `after` (aligned images); `moving`
  * also writes the key (a row whose key changed), else only the other columns. It reports the keys whose
@@ -216,11 +224,7 @@ export function updateStatement(
 ): Statement | undefined {
   if (before.rows.length === 0) return undefined;
   const target = ownRowsOf(table);
-  const after_ = positional(table, 'cur', 'd');
-  const written = table.columns
-    .map((c, i) => ({ c, i }))
-    .filter(({ c }) => (moving || !table.key.includes(c)) && !table.identityAlways.includes(c))
-    .map(({ c, i }) => `${ident(c)} = ${after_[i]}`);
+  const written = assignments(table, moving, 'cur');
   // Each image with its row now, found by key: the update and the report read it, and join nothing by
   // position. The planner takes the images for 100 rows and the keys' index scan for 10: where a step's
   // statement joined them by position besides, it chose a nested loop, and 5,000 updates took 5 s on
@@ -249,9 +253,10 @@ export function updateStatement(
 }
 
 /**
- * Of updates that moved a row's key and found no row under the old one: those whose new key holds a row
- * on its way from `before` to `after` (onTheWay: the target's own ON UPDATE CASCADE moved it there)
- * become `after`. Returns their 1-based positions; the others are left as they are.
+ * Of changes whose row the target's own ON UPDATE CASCADE may have moved to their new key (a move that
+ * found its old key missing; an insert whose row came from another key of the batch): those whose new
+ * key holds a row on its way from `before` to `after` (onTheWay) become `after`. Returns their 1-based
+ * positions; the others are left as they are.
  */
 export async function settleMovedRows(
   client: pg.ClientBase,
@@ -261,10 +266,7 @@ export async function settleMovedRows(
 ): Promise<number[]> {
   if (before.rows.length === 0) return [];
   const target = ownRowsOf(table);
-  const written = table.columns
-    .map((c, i) => ({ c, i }))
-    .filter(({ c }) => !table.key.includes(c) && !table.identityAlways.includes(c))
-    .map(({ c, i }) => `${ident(c)} = way.d${i + 1}`);
+  const written = assignments(table, false, 'way');
   const ctes = [
     ...pairedImages(table),
     `way as materialized (select ba.* from ba join ${target} t on ${keyMatch(table, 'ba', 'd')}
