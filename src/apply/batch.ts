@@ -50,6 +50,8 @@ export interface KeyChange {
   movedTo?: KeyChange;
   /** Its row was found here on its way from `arrivedFrom`, and completed: no conflict, nor its old key's. */
   settled?: boolean;
+  /** Removed again after other changes of the batch: the row as they left it, which the source removed. */
+  lastBefore?: Image | undefined;
 }
 
 export type RowsStepKind = 'insert' | 'update' | 'move' | 'delete';
@@ -189,7 +191,10 @@ class TableChanges {
         arrivedAs: undefined,
       };
       this.keys.set(canonical, state);
-    } else if (state.ids.at(-1) !== event.change.id) state.ids.push(event.change.id);
+    } else {
+      if (state.ids.at(-1) !== event.change.id) state.ids.push(event.change.id);
+      if (!event.arrival) state.lastBefore = event.keep ? event.image : undefined;
+    }
     state.after = event.arrival && event.keep ? event.image : undefined;
     if (event.arrival) state.arrivedAs = key.text;
   }

@@ -13,6 +13,7 @@ import type { ConflictMode } from '../config/types.js';
 import { imagesOf, type Image, type KeyChange, type RowsStep } from './batch.js';
 import type { TablePlan } from './plan.js';
 import {
+  deleteExpectedStatement,
   deleteStatement,
   insertRows,
   insertStatement,
@@ -137,11 +138,14 @@ export function rowsStepStatement(
     keys.filter((k) => k.before !== undefined),
     (k) => k.before!,
   );
-  // Where every key expects its old row, those images hold the keys: the statement reads them alone.
-  const keyImages =
-    expectedAt.length === keys.length
-      ? expected
-      : imagesOf(table, keys, (k) => ({ row: k.key, nulls: null }));
+  if (expectedAt.length === keys.length) {
+    // Keys changed before their delete in the same batch may find the row as those changes (some done by
+    // the target's own cascade) left it.
+    const changedFirst = keys.some((k) => k.lastBefore !== undefined);
+    const last = changedFirst ? imagesOf(table, keys, (k) => k.lastBefore ?? k.before!) : undefined;
+    return deleteExpectedStatement(table, expected, last, how);
+  }
+  const keyImages = imagesOf(table, keys, (k) => ({ row: k.key, nulls: null }));
   return deleteStatement(table, keyImages, expected, expectedAt, how);
 }
 

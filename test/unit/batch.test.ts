@@ -72,6 +72,16 @@ describe('buildSteps', () => {
     expect([moved.arrivedFrom, moved.movedTo]).toEqual([undefined, undefined]);
   });
 
+  it('notes the row a delete removed where the batch changed it first', () => {
+    const steps = buildSteps([update(7, 7, 3), remove(7)], plans);
+    expect(shape(steps)).toEqual(['delete parent 7']);
+    const deleted = (steps[0] as { keys: KeyChange[] }).keys[0]!;
+    expect(deleted.before!.row).toBe(row(7, 'old'));
+    expect(deleted.lastBefore!.row).toBe(row(7));
+    const alone = (buildSteps([remove(8)], plans)[0] as { keys: KeyChange[] }).keys[0]!;
+    expect(alone.lastBefore).toBeUndefined();
+  });
+
   it('moves a row whose key changed and that nothing else touched', () => {
     expect(shape(buildSteps([update(5, 50, 3)], plans))).toEqual(['move parent 5']);
   });
