@@ -347,7 +347,8 @@ export function deleteExpectedStatement(
 /**
  * Delete the row under each key of `keys` (images holding at least the key), and compare it with the
  * row expected there: `expected` holds the images of the keys at 1-based positions `expectedAt`; the
- * other keys expect no row. It reports the keys whose row was not as expected.
+ * other keys expect no row. It reports the keys whose row was not as expected. Where every key expects
+ * its old row, deleteExpectedStatement reads those images alone.
  */
 export function deleteStatement(
   table: TablePlan,
@@ -358,7 +359,6 @@ export function deleteStatement(
 ): Statement | undefined {
   if (keys.rows.length === 0) return undefined;
   const target = ownRowsOf(table);
-  if (expectedAt.length === keys.rows.length) return deleteExpectedStatement(table, expected, undefined, how);
   const count = paramCount(table);
   return mismatchStatement(
     [

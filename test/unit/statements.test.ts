@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import type { RowImages } from '../../src/apply/batch.js';
 import type { TablePlan } from '../../src/apply/plan.js';
 import {
+  deleteExpectedStatement,
   deleteStatement,
   insertStatement,
   jsonArray,
@@ -55,7 +56,8 @@ describe('statements', () => {
           update: updateStatement(table, two, images(table, [1, 3]), false, how),
           move: updateStatement(table, two, images(table, [5, 6]), true, how),
           delete: deleteStatement(table, two, images(table, [2]), [2], how),
-          deleteExpected: deleteStatement(table, two, two, [1, 2], how),
+          deleteExpected: deleteExpectedStatement(table, two, undefined, how),
+          deleteExpectedLast: deleteExpectedStatement(table, two, images(table, [1, 2]), how),
         };
         for (const [kind, statement] of Object.entries(statements)) {
           const values = statement!.values!;
