@@ -11,6 +11,7 @@ import type { Logger } from '../lib/logger.js';
 import type { LogChange } from '../changelog/window.js';
 import type { ConflictMode } from '../config/types.js';
 import { imagesOf, type Image, type KeyChange, type RowsStep } from './batch.js';
+import { deletedByCascade } from './cascade-deleted.js';
 import type { TablePlan } from './plan.js';
 import {
   deleteExpectedStatement,
@@ -214,7 +215,8 @@ export async function applyRowsStep(
  * new one (KeyChange.arrivedFrom), the insert finds the row there already and the delete the old key
  * missing. A row found on its way from the old row to the new (onTheWay) becomes the change's
  * (settleMovedRows): no conflict, nor its old key's missing row. A row the same delete step took from a
- * key the batch moved it to, its old key being missing, is the cascade's too.
+ * key the batch moved it to, its old key being missing, is the cascade's too. And a delete that finds no
+ * row whose parent the target no longer holds was its ON DELETE CASCADE's (deletedByCascade).
  */
 export async function settleCascaded(
   client: pg.ClientBase,
@@ -255,6 +257,19 @@ export async function settleCascaded(
       if (to.settled === true) gone.add(k);
       else if (kinds.get(to) === 'exists') gone.add(k).add(to);
     }
+    const missing = [...kinds].filter(
+      ([k, kind]) => kind === 'missing' && !gone.has(k) && k.before !== undefined,
+    );
+    const cascaded = await deletedByCascade(
+      client,
+      table,
+      imagesOf(
+        table,
+        missing.map(([k]) => k),
+        (k) => k.before!,
+      ),
+    );
+    for (const n of cascaded) gone.add(missing[n - 1]![0]);
     drop(gone);
   }
 }

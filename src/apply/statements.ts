@@ -36,7 +36,7 @@ function typedImages(
   return { from: [populate, ...joins].join(' '), columns };
 }
 
-function imageParams(images: RowImages): unknown[] {
+export function imageParams(images: RowImages): unknown[] {
   return [jsonArray(images.rows), ...images.json];
 }
 
@@ -49,7 +49,7 @@ function rowText(expressions: readonly string[]): string {
  * A CTE `name (n, c1, c2, ...)` of images typed as the target table, numbered from 1; its columns are
  * named by position, so no user column name can collide. Parameters from `param` on (imageParams).
  */
-function imagesCte(table: TablePlan, name: string, param: number, materialized = true): string {
+export function imagesCte(table: TablePlan, name: string, param: number, materialized = true): string {
   const typed = typedImages(table, param, param + 1);
   const columns = table.columns.map((_, i) => `c${i + 1}`);
   return `${name} (n, ${columns.join(', ')}) as ${materialized ? '' : 'not '}materialized (
@@ -62,7 +62,7 @@ function paramCount(table: TablePlan): number {
 }
 
 /** `alias`'s columns (c1, ..., or `prefix`1, ...) in plan order. */
-function positional(table: TablePlan, alias: string, prefix = 'c'): string[] {
+export function positional(table: TablePlan, alias: string, prefix = 'c'): string[] {
   return table.columns.map((_, i) => `${alias}.${prefix}${i + 1}`);
 }
 

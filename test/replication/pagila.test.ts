@@ -215,6 +215,42 @@ describe('Pagila', () => {
   );
 
   it(
+    "applies a source's ON DELETE CASCADE spanning many batches to a target whose keys cascade too, as origin",
+    { timeout: 90_000 },
+    async () => {
+      const { target1 } = sharedClusters();
+      const { src, dst } = await pagilaPair();
+      // Both sides cascade deletes. Applying as origin, the target's own cascade takes the children of a
+      // parent deleted in one batch; their own deletes, in a later batch, must not count as conflicts.
+      expect(await cascadeEveryForeignKey(src.url)).toBeGreaterThan(20);
+      expect(await cascadeEveryForeignKey(dst.url)).toBeGreaterThan(20);
+      const targetUrl = await leastPrivilegeTarget(target1, dst.name);
+      const config = makeConfig({
+        ...parkOnConflict(pagilaConfig(src.url, targetUrl)),
+        apply: { batchSize: 500 },
+      });
+      const daemon = await startDaemon(config);
+      await runEach(
+        src.url,
+        // Half the films: their inventory, rentals and payments, film_actor and film_category go too.
+        `delete from film where film_id % 2 = 0`,
+        // Customers, with their rentals and payments; then a store's staff, and so on down.
+        `delete from customer where customer_id % 3 = 0`,
+        `begin;
+         update film set film_id = film_id + 100000 where film_id <= 100;
+         delete from film where film_id between 100001 and 100050;
+         commit`,
+      );
+      const status = await settled(config);
+      const conflicts = await conflictsCounted(daemon);
+      await daemon.stop();
+      expect(status, `target parked: ${status.lastError}`).toMatchObject({ state: 'live', errorQueue: 0 });
+      await expectSameTables(src.url, targetUrl);
+      expect(conflicts).toBe(0);
+    },
+  );
+
+  it(
     '`sync --table` of a parent merges it under children that cascade deletes: no child row is lost',
     { timeout: 90_000 },
     async () => {

@@ -22,6 +22,7 @@ import {
   runCli,
   startDaemon,
   runEach,
+  targetStatus,
   waitAppliedOrParked,
   waitCaughtUp,
 } from '../support/replication.js';
@@ -42,7 +43,12 @@ interface Pair {
 async function pair(
   tables: string[],
   ddl: string,
-  options: { targetDdl?: string; role?: 'superuser' | 'apply'; retry?: Record<string, number> } = {},
+  options: {
+    targetDdl?: string;
+    role?: 'superuser' | 'apply';
+    retry?: Record<string, number>;
+    conflict?: 'apply' | 'skip' | 'park';
+  } = {},
 ): Promise<Pair> {
   const { source, target1 } = sharedClusters();
   const [src, dst] = await Promise.all([freshDatabase(source), freshDatabase(target1)]);
@@ -66,7 +72,7 @@ async function pair(
   const raw = {
     source: { url: src.url },
     tables,
-    targets: [{ name: 'dst', url, initialSync: 'none' }],
+    targets: [{ name: 'dst', url, initialSync: 'none', conflict: options.conflict ?? 'apply' }],
     apply: { pollIntervalMs: 100 },
     retry: { initialDelayMs: 100, maxDelayMs: 1_000, ...options.retry },
     metrics: { enabled: false },
@@ -212,6 +218,58 @@ describe('a target with foreign keys', () => {
     await waitAppliedOrParked(p.config);
     await expectSameTables(p, 'parent', 'child');
     await daemon.stop();
+  });
+
+  it("a delete that finds no row is a conflict unless the target's own ON DELETE CASCADE took it", async () => {
+    const p = await pair(['parent', 'child'], parentChild('on delete cascade'), {
+      role: 'apply',
+      conflict: 'park',
+    });
+    const daemon = await startDaemon(p.config);
+    try {
+      await runEach(p.src.url, familyRows);
+      await waitAppliedOrParked(p.config);
+      // Written on the target alone: parent 1 with its children 1, 11 and 21 by the cascade; child 2 alone.
+      await runEach(p.dst.url, 'delete from parent where id = 1', 'delete from child where id = 2');
+      // Its parent gone, child 11's row went with it: the delete finds the target as it leaves it.
+      await runEach(p.src.url, 'delete from child where id = 11');
+      await waitAppliedOrParked(p.config);
+      // Parent 2 is there: nothing but another writer explains child 2's absence.
+      await runEach(p.src.url, 'delete from child where id = 2');
+      const status = await waitFor(
+        async () => {
+          const s = await targetStatus(p.config, 'dst');
+          return s.state === 'parked' ? s : undefined;
+        },
+        { what: 'the target to park on the conflict' },
+      );
+      expect(status.lastError).toMatch(/conflict: delete of public\.child \{"id":2\} found no row/);
+    } finally {
+      await daemon.stop();
+    }
+  });
+
+  it('parents deleted under ON DELETE SET NULL on both sides: no conflict, the children as the source has them', async () => {
+    const ddl = `create table parent (id int primary key, name text not null);
+       create table child (id int primary key, parent_id int references parent on delete set null, v text);`;
+    const p = await pair(['parent', 'child'], ddl, { role: 'apply', conflict: 'park' });
+    const daemon = await startDaemon(p.config);
+    try {
+      await runEach(
+        p.src.url,
+        familyRows.replace('from generate_series(1, 30)', ", 'c' from generate_series(1, 30)"),
+      );
+      // The target's own action sets the children's key to NULL before their updates arrive.
+      await runEach(
+        p.src.url,
+        'delete from parent where id in (3, 4)',
+        `begin; delete from parent where id = 5; update child set v = 'after' where parent_id is null; commit`,
+      );
+      await waitAppliedOrParked(p.config);
+      await expectSameTables(p, 'parent', 'child');
+    } finally {
+      await daemon.stop();
+    }
   });
 
   it('children logged before their parent apply on a target that checks its foreign key at once', async () => {
