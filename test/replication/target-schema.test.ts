@@ -272,6 +272,35 @@ describe('a target with foreign keys', () => {
     }
   });
 
+  it('rows that trade unique values through a spare one apply on a target that checks its unique key at once', async () => {
+    // The source moves items within a list by way of a spare position, as apps reorder lists; the batch
+    // holds only where each item ends up, and a target that checks (list_id, pos) row by row may see two
+    // items at one position midway.
+    const ddl = `create table item (id int primary key, list_id int not null, pos int not null, unique (list_id, pos));`;
+    const p = await pair(['item'], ddl, { conflict: 'park' });
+    const daemon = await startDaemon(p.config);
+    try {
+      await runEach(p.src.url, 'insert into item select g, g % 5, g / 5 from generate_series(0, 99) g');
+      await waitAppliedOrParked(p.config);
+      await runEach(
+        p.src.url,
+        `begin;
+         update item set pos = -1 where list_id = 1 and pos = 1;
+         update item set pos = 1 where list_id = 1 and pos = 2;
+         update item set pos = 2 where list_id = 1 and pos = -1;
+         commit`,
+        `begin;
+         update item set pos = -pos - 1 where list_id = 2;
+         update item set pos = 19 - (-pos - 1) where list_id = 2;
+         commit`,
+      );
+      await waitAppliedOrParked(p.config);
+      await expectSameTables(p, 'item');
+    } finally {
+      await daemon.stop();
+    }
+  });
+
   it('children logged before their parent apply on a target that checks its foreign key at once', async () => {
     // A deferred key on the source lets a transaction write children first; the target's is immediate.
     const p = await pair(['parent', 'child'], parentChild('deferrable initially deferred'), {
