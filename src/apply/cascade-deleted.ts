@@ -4,7 +4,10 @@
  * batch (the source's same cascade logs the parent first, and a large one spans batches), those deletes
  * find no row. The target holds what they bring: not a conflict. A child's absence counts as the
  * cascade's only where the child's old row referenced, through a foreign key of the target that cascades
- * deletes, a parent row the target no longer holds.
+ * deletes, a parent row the target no longer holds. Looked at after the step's statement, or, where a
+ * chunk's steps go pipelined (src/apply/chunk.ts attemptReporting), after the chunk's last: a parent the
+ * same chunk deletes later counts as gone (the delete found what the chunk leaves), one it inserts again
+ * as there (a conflict reported where the cascade took the row: safe, and rare).
  */
 import type pg from 'pg';
 
