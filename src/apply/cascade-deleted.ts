@@ -43,7 +43,8 @@ async function cascadingKeys(client: pg.ClientBase, table: TablePlan): Promise<C
        from pg_constraint c
        join pg_class p on p.oid = c.confrelid
        join pg_namespace n on n.oid = p.relnamespace
-      where (c.conrelid = $1 or c.conrelid in (select relid from pg_partition_tree($1))) and c.contype = 'f' and c.confdeltype = 'c' and c.conparentid = 0
+      where coalesce(pg_partition_root(c.conrelid), c.conrelid) = $1 and c.contype = 'f' and c.confdeltype = 'c'
+        and c.conparentid = 0
         and has_table_privilege(c.confrelid, 'select')`,
     [table.targetRelid],
   );
