@@ -141,10 +141,10 @@ describe('crashes at chosen instants', () => {
     const { src, a, b } = await workloadDatabases();
     const run = await daemonUnderLoad(src, { a, b }, 5_000);
     for (let round = 0; round < 2; round++) {
-      // A large applied backlog makes pruning last long enough to be caught at it: 20k rows a statement.
+      // A large applied backlog makes pruning last long enough to be caught at it: 60k rows, three of its delete statements.
       const base = 1_000_000_000 * (round + 1);
       await src.cluster.query(
-        `insert into events select $1::bigint + g, g % 100, 'bulk' from generate_series(1, 120000) g`,
+        `insert into events select $1::bigint + g, g % 100, 'bulk' from generate_series(1, 60000) g`,
         [base],
         src.name,
       );

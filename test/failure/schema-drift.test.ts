@@ -563,7 +563,7 @@ describe('a column renamed on the source', () => {
       source: { url: src.url },
       tables: ['plain', 'tagged', 'keyed'],
       targets: [{ name: 'b', url: dst.url, initialSync: 'none' }],
-      retry: { initialDelayMs: 100, maxDelayMs: 1_000 },
+      retry: { initialDelayMs: 100, maxDelayMs: 1_000, dataErrorDelayMs: 500 },
       metrics: { enabled: false },
     });
     const onSource = (sql: string) => src.cluster.query(sql, [], src.name);

@@ -96,7 +96,7 @@ describe('secrets', () => {
       ['status', '--check'],
       ['errors'],
       ['check'],
-      ['verify'],
+      ['verify', '--wait', '1'],
     ]) {
       expectNoSecret(`trigsync ${args.join(' ')}`, (await runCli(file, ...args)).out);
     }

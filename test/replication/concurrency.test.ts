@@ -1,5 +1,5 @@
 // G1 and G2 under concurrency: 8 writers on overlapping keys, transactions that commit seconds after
-// they wrote, and rollbacks, for 30 s; and 8 writers inserting flat out into a durable source, whose
+// they wrote, and rollbacks, for 20 s; and 8 writers inserting flat out into a durable source, whose
 // commits wait for the disk (the test clusters run with fsync off). No change is lost or reordered:
 // every target equals the source.
 import { describe, expect, it } from 'vitest';
@@ -16,7 +16,7 @@ import {
 } from '../support/workload.js';
 
 describe('concurrent writers', () => {
-  it('lose and reorder nothing: 8 writers, late committers and rollbacks for 30 s', async () => {
+  it('lose and reorder nothing: 8 writers, late committers and rollbacks for 20 s', async () => {
     const { src, a, b } = await workloadDatabases();
     // Small batches: many windows and chunk boundaries under load.
     const config = makeConfig(
@@ -28,7 +28,7 @@ describe('concurrent writers', () => {
       url: src.url,
       writers: 8,
       lateCommitters: 2,
-      durationMs: 30_000,
+      durationMs: 20_000,
       minCommitted: 301,
       keys: 200,
     });

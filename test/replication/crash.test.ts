@@ -26,7 +26,7 @@ describe('daemon crashes', () => {
     const daemon = await ChildDaemon.create(raw);
     await daemon.start();
 
-    const durationMs = 30_000;
+    const durationMs = 21_000;
     const load = runWorkload({
       url: src.url,
       writers: 8,
