@@ -6,6 +6,7 @@ import {
   bulkRepetitions,
   bulkRows,
   bulkTarget,
+  native,
   none,
   packed,
   ratioTarget,
@@ -47,6 +48,8 @@ export function singleRowTable(results: SingleRowResult[], seconds: number): str
       tps(workload, clients, statementIdle),
       ratio(statementIdle),
       left?.backlogAtEnd ?? '-',
+      tps(workload, clients, native),
+      ratio(native),
     ];
   });
   return [
@@ -65,12 +68,15 @@ export function singleRowTable(results: SingleRowResult[], seconds: number): str
         'stmt, daemon off',
         'ratio',
         'backlog at end',
+        'native LR',
+        'ratio',
       ],
       rows,
     ),
     '"statement" is trigsync\'s capture, with the daemon applying to the target and pruning; "row-level" the',
     "variant in bench/sql/capture-row.sql, with the daemon stopped (its capture watcher would make trigsync's",
-    'triggers again beside it). "backlog at end": changes of the statement run not yet applied.',
+    'triggers again beside it). "backlog at end": changes of the statement run not yet applied. "native LR":',
+    'no capture, native logical replication applying to the same target (every run at wal_level=logical).',
   ].join('\n');
 }
 

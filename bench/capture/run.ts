@@ -4,7 +4,8 @@
 // statements also with a trial of a packed log (bench/sql/capture-packed.sql). While
 // captured, the daemon applies to one target and prunes the log as in production; one more column shows
 // statement-level capture with the daemon stopped, to tell the triggers' cost from that of the daemon
-// and the target sharing the machine.
+// and the target sharing the machine, and one shows the writers without capture while native logical
+// replication applies to the same target: what replicating costs them when PostgreSQL does it.
 import type pg from 'pg';
 
 import { installSource } from '../../src/operator/install-source.js';
@@ -13,6 +14,7 @@ import type { LoadGenerator } from '../support/load.js';
 import { describeMachine, machineHeader } from '../support/machine.js';
 import type { BenchContext, BenchOptions } from '../support/options.js';
 import { fmt, median, writeResults } from '../support/report.js';
+import { logicalSettings, subscribeNative } from '../support/logical.js';
 import { createDatabase, withServers } from '../support/servers.js';
 import { DaemonHandle, backlog, benchClient, benchConfig, drainLog } from '../support/trigsync.js';
 import { sampleWaits } from '../support/waits.js';
@@ -98,7 +100,8 @@ export async function captureBench({ options, load }: BenchContext): Promise<voi
       await rig.daemon.stop();
       await Promise.all([rig.admin.end(), rig.targetAdmin.end(), rig.sampler.end()]);
     }
-  });
+    // Every run publishes at wal_level=logical, the native mode's need: the same WAL for every mode.
+  }, logicalSettings);
 }
 
 /** The same start for every measurement: empty log, vacuumed tables, fresh checkpoints. */
@@ -143,9 +146,11 @@ async function measureSingleRow(rig: Rig, options: BenchOptions): Promise<Single
     for (const clients of options.clients) {
       for (const mode of singleRowModes) {
         await prepare(rig, mode, truncate);
+        const subscription = mode.native === true ? await subscribe(rig, truncate) : undefined;
         const [result, waits] = await sampleWaits(rig.sampler, () =>
           rig.load.run(workload, { url: rig.sourceUrl, clients, seconds: options.seconds }),
         );
+        await subscription?.drop();
         const backlogAtEnd = mode.daemon ? await backlog(rig.admin, rig.config) : null;
         results.push({ workload: label, clients, mode: mode.key, ...result, backlogAtEnd, waits });
         console.error(`  ${label}, ${plural(clients, 'client')}, ${mode.label}: ${fmt(result.tps)} tps`);
@@ -153,6 +158,22 @@ async function measureSingleRow(rig: Rig, options: BenchOptions): Promise<Single
     }
   }
   return results;
+}
+
+/**
+ * Native logical replication of the single-row tables to the target, which first holds what the source
+ * holds (the truncated table emptied, the updated one copied): no change meets a conflict.
+ */
+async function subscribe(rig: Rig, truncate: string | undefined) {
+  if (truncate !== undefined) await rig.targetAdmin.query(`truncate ${truncate}`);
+  else await copyUpdateTable(rig);
+  return subscribeNative({
+    name: 'bench_capture_native',
+    source: rig.admin,
+    sourceUrl: rig.sourceUrl,
+    target: rig.targetAdmin,
+    tables: ['public.bench_rows', 'public.bench_upd'],
+  });
 }
 
 interface ExplainedPlan {

@@ -20,6 +20,8 @@ export interface Mode {
   triggers: Triggers;
   /** Whether the daemon runs (applying and pruning) during the measurement. */
   daemon: boolean;
+  /** Whether native logical replication applies the tables to the target during the measurement. */
+  native?: boolean;
 }
 
 export const none: Mode = { key: 'none', label: 'no capture', triggers: 'none', daemon: false };
@@ -33,9 +35,20 @@ export const statementIdle: Mode = {
   triggers: 'statement',
   daemon: false,
 };
+/**
+ * No trigger, native logical replication applying to the target instead: what a replicated writer costs
+ * on the same machine when PostgreSQL itself replicates (a walsender decoding, an apply worker writing).
+ */
+export const native: Mode = {
+  key: 'native',
+  label: 'native LR applying',
+  triggers: 'none',
+  daemon: false,
+  native: true,
+};
 /** The trial of a packed log (bench/sql/capture-packed.sql), which the daemon cannot read: statements only. */
 export const packed: Mode = { key: 'packed', label: 'packed (trial)', triggers: 'packed', daemon: false };
-export const singleRowModes = [none, statement, row, statementIdle];
+export const singleRowModes = [none, statement, row, statementIdle, native];
 // A statement's time does not depend on the daemon, which only reads once it has committed.
 export const statementModes = [none, statement, row];
 export const bulkModes = [...statementModes, packed];
