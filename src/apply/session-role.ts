@@ -12,6 +12,7 @@ import type pg from 'pg';
 import { latestVersion, migrate, readInstalledVersion } from '../capture/migrations.js';
 import { pipelinedPair, sendPipelined } from '../db/pipeline.js';
 import { isStandbyResult, standbyStatement } from '../db/standby.js';
+import { setTextForms } from '../db/text-forms.js';
 import { ServerIsStandby, sqlState } from '../failure/errors.js';
 import type { Snapshot } from '../changelog/snapshot.js';
 import type { Position } from '../changelog/window.js';
@@ -58,8 +59,7 @@ export interface TargetStart {
  * catches one whose security changed since: its policies would hide rows from updates and deletes,
  * which then change nothing, silently.
  */
-const targetSessionSettings =
-  "set datestyle = 'ISO, YMD'; set intervalstyle = 'postgres'; set synchronous_commit = on; set row_security = off";
+const targetSessionSettings = `${setTextForms('session')}; set synchronous_commit = on; set row_security = off`;
 
 /**
  * A worker's start on its target, in one round trip where the target's schema is current and the lock

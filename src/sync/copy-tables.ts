@@ -19,6 +19,7 @@ import { ident, qualifiedIdent, sameName } from '../config/identifiers.js';
 import type { Config, TargetConfig } from '../config/types.js';
 import { referencesInto } from '../capture/catalog.js';
 import { connect } from '../db/connect.js';
+import { setTextForms } from '../db/text-forms.js';
 import { coerceError, CopyFailed, sqlState } from '../failure/errors.js';
 import type { Position } from '../changelog/window.js';
 import type { PositionKey } from '../apply/chunk.js';
@@ -45,8 +46,7 @@ export interface SyncResult {
 }
 
 /** Text forms that every server reads back the same way, for both ends of a COPY. */
-const copySettings = `set local datestyle = 'ISO, YMD'; set local intervalstyle = 'postgres';
-  set local extra_float_digits = 3; set local bytea_output = 'hex'`;
+const copySettings = `${setTextForms('local')}; set local extra_float_digits = 3; set local bytea_output = 'hex'`;
 
 /** Counts rows in COPY text (one per newline: a newline inside a value is escaped) and reports them. */
 function rowCounter(report: (rows: number) => void): Transform {

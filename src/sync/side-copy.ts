@@ -11,6 +11,7 @@ import type pg from 'pg';
 import type { Config, TargetConfig } from '../config/types.js';
 import { connect, daemonConnectOptions } from '../db/connect.js';
 import type { TermFence } from '../db/term-fence.js';
+import { setTextForms } from '../db/text-forms.js';
 import { coerceError } from '../failure/errors.js';
 import type { TrigsyncEvents } from '../lib/events.js';
 import type { Logger } from '../lib/logger.js';
@@ -103,7 +104,7 @@ export class SideCopy {
     this.clients.push(source);
     const target = await connect(targetConfig.url, daemonConnectOptions(config));
     this.clients.push(target);
-    await target.query(`set datestyle = 'ISO, YMD'; set intervalstyle = 'postgres'`);
+    await target.query(setTextForms('session'));
     await applyAsReplica(target);
     const report = new SyncReporter(targetConfig.name, log, events, (progress) =>
       saveSyncProgress(source, config.schema, targetConfig.name, progress),

@@ -9,6 +9,7 @@ import type pg from 'pg';
 import { isJsonColumn, type ColumnInfo } from '../capture/catalog.js';
 import { ident, qualifiedIdent } from '../config/identifiers.js';
 import type { QualifiedName } from '../config/types.js';
+import { setTextForms } from '../db/text-forms.js';
 
 /** A primary key value: the text of each key column, in the source's types. */
 export type Key = readonly string[];
@@ -55,13 +56,13 @@ export interface SideSpec {
 }
 
 /**
- * The text forms both sides render the same way. extra_float_digits 1 gives floats that read back
- * exactly; DateStyle ISO and a fixed TimeZone fix dates and timestamps; bytea as hex.
+ * The text forms both sides render the same way, and a repair's writes read back (setTextForms).
+ * extra_float_digits 1 gives floats that read back exactly; DateStyle ISO and a fixed TimeZone fix dates
+ * and timestamps; bytea as hex.
  */
 export async function verifySessionSettings(client: pg.ClientBase): Promise<void> {
   await client.query(
-    `set timezone = 'UTC'; set datestyle = 'ISO, YMD'; set intervalstyle = 'postgres';
-     set extra_float_digits = 1; set bytea_output = 'hex'`,
+    `${setTextForms('session')}; set timezone = 'UTC'; set extra_float_digits = 1; set bytea_output = 'hex'`,
   );
 }
 

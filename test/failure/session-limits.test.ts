@@ -7,6 +7,8 @@
 // pg_dump's do. And a copy that the target refuses midway, while the source still sends: the copy ends,
 // naming why, and the daemon stops. And lock_timeout on a target database: a change that waits for a
 // row an application holds locked is applied once the lock goes, as native logical replication's is.
+// And xmloption = document on a target database: XML content that is not a document (several elements,
+// text beside them) is applied and copied as the source holds it.
 import { describe, expect, it } from 'vitest';
 
 import { daemonConnectOptions, withClient } from '../../src/db/connect.js';
@@ -222,6 +224,57 @@ describe('session limits of the server', () => {
       'id',
     );
   });
+  it("apply XML content to a target database whose xmloption is document: statements, COPY, a sync's copy, repair", async () => {
+    const ddl = 'create table docs (id int primary key, x xml)';
+    const { src, dst } = await freshPair(ddl);
+    const copied = await freshDatabase(sharedClusters().target1);
+    await copied.cluster.query(ddl, [], copied.name);
+    for (const db of [dst, copied]) {
+      await db.cluster.query(`alter database ${ident(db.name)} set xmloption = document`);
+    }
+    // Content, not documents: two elements, and text beside an element. Written before the daemon
+    // starts, for the sync's copy of `copied`.
+    const content = (from: number, to: number) =>
+      `insert into docs select g, xmlparse(content '<a/>text <b n="' || g || '"/>')
+         from generate_series(${from}, ${to}) g`;
+    await src.cluster.query(content(1, 10), [], src.name);
+    const raw = {
+      source: { url: src.url },
+      tables: ['docs'],
+      targets: [
+        { name: 'dst', url: dst.url, initialSync: 'none' },
+        { name: 'copied', url: copied.url },
+      ],
+      retry: { initialDelayMs: 100, maxDelayMs: 1_000, dataErrorDelayMs: 500 },
+      metrics: { enabled: false },
+    };
+    const config = makeConfig(raw);
+    const daemon = await startDaemon(config);
+    try {
+      // One row at a time (statements), then thousands in one statement (COPY), and updates.
+      await src.cluster.query(content(11, 12), [], src.name);
+      await src.cluster.query(content(13, 3012), [], src.name);
+      await src.cluster.query(
+        `update docs set x = xmlparse(content 'just text') where id % 7 = 0`,
+        [],
+        src.name,
+      );
+      await waitCaughtUp(config, 30_000);
+    } finally {
+      await daemon.stop();
+    }
+    const query = 'select id, x::text as x from docs';
+    await expectSameRows({ url: src.url, query }, { url: copied.url, query }, 'id');
+    // And repair writes them back where they went missing.
+    await copied.cluster.query('delete from docs where id between 100 and 120', [], copied.name);
+    const repaired = await runCli(await configFile(raw), 'repair', 'copied');
+    expect(repaired.code, repaired.out).toBe(0);
+    await expectSameRows({ url: src.url, query }, { url: copied.url, query }, 'id');
+    // dst took the stream only: the rows written after the daemon started.
+    const streamed = `${query} where id > 10`;
+    await expectSameRows({ url: src.url, query: streamed }, { url: dst.url, query: streamed }, 'id');
+  });
+
   it('check names a temp_file_limit on the source, which a captured statement meets and one not captured does not', async () => {
     const { src, dst } = await freshPair('create table items (id int primary key, v text)');
     await src.cluster.query('create table other (id int primary key, v text)', [], src.name);
