@@ -58,50 +58,54 @@ interface Rig {
 }
 
 export async function captureBench({ options, load }: BenchContext): Promise<void> {
-  await withServers(['source', 'target'], async ({ clusters: [source, target] }) => {
-    const sourceUrl = await createDatabase(source!, 'bench');
-    const targetUrl = await createDatabase(target!, 'bench');
-    const machine = await describeMachine(source!, load);
-    console.log(`${machineHeader('capture overhead', machine)}\n`);
-    const config = benchConfig({ sourceUrl, targetUrl, tables });
-    const rig: Rig = {
-      sourceUrl,
-      config,
-      admin: await benchClient(sourceUrl),
-      targetAdmin: await benchClient(targetUrl),
-      sampler: await benchClient(sourceUrl),
-      daemon: new DaemonHandle(config),
-      load,
-    };
-    try {
-      await rig.admin.query(ddl);
-      await rig.targetAdmin.query(ddl);
-      await installSource(rig.admin, config);
-      await installBenchCapture(rig.admin);
-      const singleRow = await measureSingleRow(rig, options);
-      const cost = await measureCost(rig);
-      const bulk = await measureBulk(rig);
+  await withServers(
+    ['source', 'target'],
+    async ({ clusters: [source, target] }) => {
+      const sourceUrl = await createDatabase(source!, 'bench');
+      const targetUrl = await createDatabase(target!, 'bench');
+      const machine = await describeMachine(source!, load);
+      console.log(`${machineHeader('capture overhead', machine)}\n`);
+      const config = benchConfig({ sourceUrl, targetUrl, tables });
+      const rig: Rig = {
+        sourceUrl,
+        config,
+        admin: await benchClient(sourceUrl),
+        targetAdmin: await benchClient(targetUrl),
+        sampler: await benchClient(sourceUrl),
+        daemon: new DaemonHandle(config),
+        load,
+      };
+      try {
+        await rig.admin.query(ddl);
+        await rig.targetAdmin.query(ddl);
+        await installSource(rig.admin, config);
+        await installBenchCapture(rig.admin);
+        const singleRow = await measureSingleRow(rig, options);
+        const cost = await measureCost(rig);
+        const bulk = await measureBulk(rig);
 
-      console.log(singleRowTable(singleRow, options.seconds));
-      console.log(`\n${waitTable(singleRow)}`);
-      console.log(`\n${costTable(cost, costRounds * costStatements)}`);
-      console.log(`\n${bulkTable(bulk)}`);
-      console.log(`\n${rowVersusStatement(singleRow, cost, bulk)}`);
-      const file = await writeResults('capture', new Date(machine.date), {
-        machine,
-        options: { seconds: options.seconds, clients: options.clients, bulkRows, bulkRepetitions },
-        modes: singleRowModes,
-        singleRow,
-        cost,
-        bulk,
-      });
-      console.log(`\nresults: ${file}`);
-    } finally {
-      await rig.daemon.stop();
-      await Promise.all([rig.admin.end(), rig.targetAdmin.end(), rig.sampler.end()]);
-    }
-    // Every run publishes at wal_level=logical, the native mode's need: the same WAL for every mode.
-  }, logicalSettings);
+        console.log(singleRowTable(singleRow, options.seconds));
+        console.log(`\n${waitTable(singleRow)}`);
+        console.log(`\n${costTable(cost, costRounds * costStatements)}`);
+        console.log(`\n${bulkTable(bulk)}`);
+        console.log(`\n${rowVersusStatement(singleRow, cost, bulk)}`);
+        const file = await writeResults('capture', new Date(machine.date), {
+          machine,
+          options: { seconds: options.seconds, clients: options.clients, bulkRows, bulkRepetitions },
+          modes: singleRowModes,
+          singleRow,
+          cost,
+          bulk,
+        });
+        console.log(`\nresults: ${file}`);
+      } finally {
+        await rig.daemon.stop();
+        await Promise.all([rig.admin.end(), rig.targetAdmin.end(), rig.sampler.end()]);
+      }
+      // Every run publishes at wal_level=logical, the native mode's need: the same WAL for every mode.
+    },
+    logicalSettings,
+  );
 }
 
 /** The same start for every measurement: empty log, vacuumed tables, fresh checkpoints. */
