@@ -24,7 +24,7 @@ import { inTransactionGivingWay } from '../db/giving-way.js';
 import { PeriodicSourceJob } from '../db/periodic-job.js';
 import type { TermFence } from '../db/term-fence.js';
 import type { Logger } from '../lib/logger.js';
-import { describeRelids } from './catalog.js';
+import { describeRelids, partitionRoots } from './catalog.js';
 import { captureImage, capturedBefore, ensureTableCapture, recordCaptureFires } from './install.js';
 import { recordColumnNames } from './renamed-columns.js';
 import { noteCaptureGap } from './table-set.js';
@@ -36,6 +36,8 @@ export class CaptureWatcher extends PeriodicSourceJob {
   readonly name = 'capture-watcher';
   /** Captured tables found dropped, by oid: said once. */
   private readonly dropped = new Set<number>();
+  /** Captured tables found to be partitions of a table not captured, by oid: said once. */
+  private readonly attached = new Set<number>();
   constructor(
     config: Config,
     /** The captured tables, by oid. */
@@ -50,6 +52,7 @@ export class CaptureWatcher extends PeriodicSourceJob {
   protected async work(client: pg.Client): Promise<void> {
     const described = await describeRelids(client, [...this.tables.keys()]);
     await this.followNames(client, described);
+    await this.followAttached(client);
     await recordColumnNames(client, this.config.schema, [...described.keys()]);
     const tables = [...described.values()].map((info) => ({ info, image: captureImage(info) }));
     const { schema, applicationName } = this.config;
@@ -127,6 +130,26 @@ export class CaptureWatcher extends PeriodicSourceJob {
         `to copy it`,
     );
     this.term.renew(`${replaced.join(', ')} now another table`);
+  }
+
+  /**
+   * A captured table attached as a partition (ATTACH PARTITION): its statement triggers do not fire for
+   * writes that name the partitioned table, which are not captured. Said once, as an error: the start
+   * refuses such a table (src/capture/source-tables.ts), and the operator lists the partitioned table.
+   */
+  private async followAttached(client: pg.ClientBase): Promise<void> {
+    for (const [relid, root] of await partitionRoots(client, [...this.tables.keys()])) {
+      if (this.attached.has(relid)) continue;
+      this.attached.add(relid);
+      const table = formatQualifiedName(this.tables.get(relid)!);
+      const parent = formatQualifiedName(root);
+      this.logger.error(
+        { table, partitionOf: parent },
+        `captured table ${table} is now a partition of ${parent}: writes that name ${parent} are not ` +
+          `captured, only those that name ${table}; list ${parent} instead (a where on its partition key ` +
+          `keeps to this partition's rows), restart, and copy it to the targets`,
+      );
+    }
   }
 
   /**

@@ -320,6 +320,26 @@ export async function partitionsAmong(
   return new Map(result.rows.map((r) => [Number(r.relid), Number(r.ancestor)]));
 }
 
+/**
+ * Of `relids`, each that is a partition: its relid to the root of its partition tree (the partitioned
+ * table that writes may name instead of it).
+ */
+export async function partitionRoots(
+  client: pg.ClientBase,
+  relids: readonly number[],
+): Promise<Map<number, QualifiedName>> {
+  if (relids.length === 0) return new Map();
+  const result = await client.query<{ relid: string; schema: string; name: string }>(
+    `select t.relid::int8 as relid, n.nspname as schema, r.relname as name
+       from unnest($1::oid[]) as t(relid)
+       join pg_class c on c.oid = t.relid and c.relispartition
+       join pg_class r on r.oid = pg_partition_root(t.relid)
+       join pg_namespace n on n.oid = r.relnamespace`,
+    [relids],
+  );
+  return new Map(result.rows.map((r) => [Number(r.relid), { schema: r.schema, name: r.name }]));
+}
+
 /** What each name is, where it is not a table: 'view', 'sequence' and so on; undefined where nothing is. */
 export async function relationKinds(
   client: pg.ClientBase,

@@ -6,7 +6,14 @@ import type pg from 'pg';
 
 import { formatIdentifier, formatQualifiedName } from '../config/identifiers.js';
 import type { CapturedTable, Config, QualifiedName } from '../config/types.js';
-import { describeTables, partitionsAmong, relationKinds, rowsHiddenFrom, type TableInfo } from './catalog.js';
+import {
+  describeTables,
+  partitionRoots,
+  partitionsAmong,
+  relationKinds,
+  rowsHiddenFrom,
+  type TableInfo,
+} from './catalog.js';
 import { columnRenames, type Renames } from './renamed-columns.js';
 
 /**
@@ -73,6 +80,22 @@ export async function describeSourceTables(
         `rows: list one of them`,
     );
     tables.delete(display);
+  }
+  // A partition listed without its partitioned table: its statement triggers do not fire for writes that
+  // name the partitioned table, which would be lost to replication. Described all the same: a table that
+  // a target still drains (removed from the config) applies what its log holds.
+  const roots = await partitionRoots(
+    source,
+    [...tables.values()].map((t) => t.relid),
+  );
+  for (const [display, table] of tables) {
+    const root = roots.get(table.relid);
+    if (root === undefined) continue;
+    const parent = formatQualifiedName(root);
+    problems.push(
+      `tables: ${display} is a partition of ${parent}, and writes through ${parent} would not be ` +
+        `captured: list ${parent} (a where on its partition key keeps to this partition's rows)`,
+    );
   }
   const renames = await columnRenames(
     source,

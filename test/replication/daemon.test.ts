@@ -177,7 +177,7 @@ describe('the daemon', () => {
     });
   });
 
-  it('install refuses a table without a primary key, a partition listed beside its partitioned table, and names a view, a sequence or a missing table for what it is; uninstall removes exactly what install made', async () => {
+  it('install refuses a table without a primary key, a partition listed beside or without its partitioned table, and names a view, a sequence or a missing table for what it is; uninstall removes exactly what install made', async () => {
     const { src } = await pair();
     await src.cluster.query('create table loose (a int, b text)', [], src.name);
     const objects = `select (select count(*) from pg_class) || '/' || (select count(*) from pg_proc) || '/' ||
@@ -190,13 +190,25 @@ describe('the daemon', () => {
        create sequence numbers;
        create table parts (id int, k int, primary key (id, k)) partition by list (k);
        create table parts_1 partition of parts for values in (1) partition by range (id);
-       create table parts_1a partition of parts_1 for values from (0) to (10);`,
+       create table parts_1a partition of parts_1 for values from (0) to (10);
+       create table other (id int primary key) partition by range (id);
+       create table other_1 partition of other for values from (0) to (10);`,
       [],
       src.name,
     );
     const bad = makeConfig({
       source: { url: src.url },
-      tables: ['items', 'loose', 'items_view', 'items_totals', 'numbers', 'nowhere', 'parts_1a', 'parts'],
+      tables: [
+        'items',
+        'loose',
+        'items_view',
+        'items_totals',
+        'numbers',
+        'nowhere',
+        'parts_1a',
+        'parts',
+        'other_1',
+      ],
       targets: [],
     });
     await withClient(src.url, async (client) => {
@@ -210,9 +222,11 @@ describe('the daemon', () => {
         'tables: public.numbers is a sequence: list it under `sequences`, or it follows the table that owns it',
         'tables: public.nowhere does not exist on the source',
         'tables: public.parts_1a is a partition of public.parts, which is listed too and captures its rows: list one of them',
+        'tables: public.other_1 is a partition of public.other, and writes through public.other would not be ' +
+          "captured: list public.other (a where on its partition key keeps to this partition's rows)",
       ]);
       await client.query(
-        'drop view items_view; drop materialized view items_totals; drop sequence numbers; drop table parts',
+        'drop view items_view; drop materialized view items_totals; drop sequence numbers; drop table parts, other',
       );
 
       const good = makeConfig({ source: { url: src.url }, tables: ['items'], targets: [] });

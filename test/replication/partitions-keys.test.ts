@@ -5,11 +5,15 @@
 import { describe, expect, it } from 'vitest';
 
 import { triggerName } from '../../src/capture/triggers.js';
+import { withClient } from '../support/cluster.js';
+import { ConfigError } from '../../src/failure/errors.js';
+import { installSource } from '../../src/operator/install-source.js';
 import { ExitCode } from '../../src/cli/exit-codes.js';
 import type { Config } from '../../src/config/types.js';
 import { trigsync } from '../support/binary.js';
 import { freshDatabase, sharedClusters, waitFor, type FreshDatabase } from '../support/fixtures.js';
 import {
+  collectingLogger,
   configFile,
   conflictsCounted,
   expectSameRows,
@@ -208,6 +212,44 @@ describe('a partitioned table', () => {
     await waitAppliedOrParked(s.config);
     await expectSame(s, allMeasurements, measurementKey);
     await daemon.stop();
+  });
+
+  it('a captured table attached as a partition of a table not captured: said at once, refused at the next start', async () => {
+    const readings =
+      'create table readings (day date not null, id int not null, v int, primary key (day, id))';
+    const s = await setup(['public.readings'], readings, { plain: readings });
+    const { logger, lines } = collectingLogger();
+    const daemon = await startDaemon(s.config, logger);
+    await runEach(s.src.url, `insert into readings values ('2024-01-01', 1, 1)`);
+    await waitAppliedOrParked(s.config);
+    // Writes naming the table are still captured; writes naming the partitioned table would not be.
+    await runEach(
+      s.src.url,
+      `create table history (day date not null, id int not null, v int, primary key (day, id))
+         partition by range (day);
+       alter table history attach partition readings for values from ('2024-01-01') to ('2025-01-01')`,
+    );
+    const said = (line: string) =>
+      line.includes('captured table public.readings is now a partition of public.history');
+    await waitFor(() => Promise.resolve(lines.some(said)), {
+      what: 'the leader to say that writes through public.history are not captured',
+      timeoutMs: 15_000,
+      intervalMs: 100,
+    });
+    expect(JSON.parse(lines.find(said)!)).toMatchObject({
+      level: 50,
+      table: 'public.readings',
+      partitionOf: 'public.history',
+    });
+    await daemon.stop();
+    const refused = await withClient(s.src.url, (client) =>
+      installSource(client, s.config).catch((thrown: unknown) => thrown),
+    );
+    expect(refused).toBeInstanceOf(ConfigError);
+    expect((refused as ConfigError).problems).toEqual([
+      'tables: public.readings is a partition of public.history, and writes through public.history would ' +
+        "not be captured: list public.history (a where on its partition key keeps to this partition's rows)",
+    ]);
   });
 });
 
