@@ -3,7 +3,7 @@
  * or a role's own defaults: dates year first (DateStyle), intervals in PostgreSQL's own form, and XML
  * read as content. A document is content too (PostgreSQL 12 and later), while content that is not a
  * document (two elements, text beside an element) fails to read under a database's xmloption = document.
- * Every session that writes rows from their text (apply, a sync's COPY) sets them.
+ * Every session that writes rows from their text (apply, a sync's COPY, repair) sets them.
  */
 const textForms = [
   ['datestyle', 'ISO, YMD'],

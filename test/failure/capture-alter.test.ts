@@ -187,17 +187,12 @@ describe('capture after ALTER TABLE', () => {
        create table parts_1 partition of parts for values in (1);
        create table parts_2 partition of parts for values in (2);
        create table parts_3 partition of parts for values in (3) partition by range (id);
-       create table parts_3a partition of parts_3 for values from (0) to (1000);
-       -- A captured table that is a partition itself: its own partitions' root is another table.
-       create table outer_t (id int not null, k int not null, v text, primary key (id, k)) partition by list (k);
-       create table mid partition of outer_t for values in (1) partition by range (id);
-       create table mid_a partition of mid for values from (0) to (1000);`,
-      ['parts', 'mid'],
+       create table parts_3a partition of parts_3 for values from (0) to (1000);`,
+      ['parts'],
     );
     const daemon = await startDaemon(p.config);
     const write = (sql: string) => p.src.cluster.query(sql, [], p.src.name);
-    await write(`insert into parts select g, 1 + g % 3, 'v' || g from generate_series(1, 30) g;
-                 insert into mid select g, 1, 'm' || g from generate_series(1, 5) g`);
+    await write(`insert into parts select g, 1 + g % 3, 'v' || g from generate_series(1, 30) g`);
     await waitCaughtUp(p.config);
     const detachedRows = `select id, k, v from parts where k = 2`;
     const before = await p.b.cluster.query(`${detachedRows} order by id`, [], p.b.name);
@@ -211,19 +206,11 @@ describe('capture after ALTER TABLE', () => {
     await write('truncate parts_2');
     // Partitions still attached, named directly, at any depth, are captured as before.
     await write(`insert into parts_3a values (101, 3, 'deep'); update parts_1 set v = 'one' where id = 3;
-                 insert into mid_a values (6, 1, 'm6'); delete from mid_a where id = 1`);
+                 delete from parts_3a where id = 3`);
     await waitCaughtUp(p.config);
     await daemon.stop();
     expect(await p.b.cluster.query(`${detachedRows} order by id`, [], p.b.name)).toEqual(before);
-    for (const [table, where] of [
-      ['parts', 'k <> 2'],
-      ['mid', 'true'],
-    ] as const) {
-      await expectSameRows(
-        { url: p.src.url, query: `select id, k, v from ${table} where ${where}` },
-        { url: p.b.url, query: `select id, k, v from ${table} where ${where}` },
-        'id',
-      );
-    }
+    const attached = 'select id, k, v from parts where k <> 2';
+    await expectSameRows({ url: p.src.url, query: attached }, { url: p.b.url, query: attached }, 'id');
   });
 });
