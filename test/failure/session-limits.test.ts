@@ -7,8 +7,9 @@
 // pg_dump's do. And a copy that the target refuses midway, while the source still sends: the copy ends,
 // naming why, and the daemon stops. And lock_timeout on a target database: a change that waits for a
 // row an application holds locked is applied once the lock goes, as native logical replication's is.
-// And xmloption = document on a target database: XML content that is not a document (several elements,
-// text beside them) is applied and copied as the source holds it.
+// And xmloption = document and array_nulls off on a target database: XML content that is not a document
+// (several elements, text beside them) and arrays with NULL elements are applied and copied as the
+// source holds them.
 import { describe, expect, it } from 'vitest';
 
 import { daemonConnectOptions, withClient } from '../../src/db/connect.js';
@@ -224,18 +225,23 @@ describe('session limits of the server', () => {
       'id',
     );
   });
-  it("apply XML content to a target database whose xmloption is document: statements, COPY, a sync's copy, repair", async () => {
-    const ddl = 'create table docs (id int primary key, x xml)';
+
+  it("apply XML content and NULL array elements to a target database of xmloption document and array_nulls off: statements, COPY, a sync's copy, repair", async () => {
+    const ddl = 'create table docs (id int primary key, x xml, tags text[])';
     const { src, dst } = await freshPair(ddl);
     const copied = await freshDatabase(sharedClusters().target1);
     await copied.cluster.query(ddl, [], copied.name);
     for (const db of [dst, copied]) {
-      await db.cluster.query(`alter database ${ident(db.name)} set xmloption = document`);
+      await db.cluster.query(
+        `alter database ${ident(db.name)} set xmloption = document;
+         alter database ${ident(db.name)} set array_nulls = off`,
+      );
     }
-    // Content, not documents: two elements, and text beside an element. Written before the daemon
-    // starts, for the sync's copy of `copied`.
+    // Content, not documents: two elements, and text beside an element; arrays with a NULL element and
+    // the string 'NULL' (which COPY's text tells apart only where array_nulls is on). Written before the
+    // daemon starts, for the sync's copy of `copied`.
     const content = (from: number, to: number) =>
-      `insert into docs select g, xmlparse(content '<a/>text <b n="' || g || '"/>')
+      `insert into docs select g, xmlparse(content '<a/>text <b n="' || g || '"/>'), array['t' || g, null, 'NULL']
          from generate_series(${from}, ${to}) g`;
     await src.cluster.query(content(1, 10), [], src.name);
     const raw = {
@@ -263,7 +269,7 @@ describe('session limits of the server', () => {
     } finally {
       await daemon.stop();
     }
-    const query = 'select id, x::text as x from docs';
+    const query = 'select id, x::text as x, tags::text as tags from docs';
     await expectSameRows({ url: src.url, query }, { url: copied.url, query }, 'id');
     // And repair writes them back where they went missing.
     await copied.cluster.query('delete from docs where id between 100 and 120', [], copied.name);
