@@ -58,6 +58,7 @@ interface Rig {
 }
 
 export async function captureBench({ options, load }: BenchContext): Promise<void> {
+  // Every run at wal_level=logical, the native mode's need: the same WAL for every mode.
   await withServers(
     ['source', 'target'],
     async ({ clusters: [source, target] }) => {
@@ -102,7 +103,6 @@ export async function captureBench({ options, load }: BenchContext): Promise<voi
         await rig.daemon.stop();
         await Promise.all([rig.admin.end(), rig.targetAdmin.end(), rig.sampler.end()]);
       }
-      // Every run publishes at wal_level=logical, the native mode's need: the same WAL for every mode.
     },
     logicalSettings,
   );
@@ -165,12 +165,12 @@ async function measureSingleRow(rig: Rig, options: BenchOptions): Promise<Single
 }
 
 /**
- * Native logical replication of the single-row tables to the target, which first holds what the source
- * holds (the truncated table emptied, the updated one copied): no change meets a conflict.
+ * Native logical replication of the single-row tables to the target, which holds what the source holds:
+ * prepare() made the updated table equal, and the truncated one is emptied here (its truncate was not
+ * captured under the mode's triggers). No change meets a conflict.
  */
 async function subscribe(rig: Rig, truncate: string | undefined) {
   if (truncate !== undefined) await rig.targetAdmin.query(`truncate ${truncate}`);
-  else await copyUpdateTable(rig);
   return subscribeNative({
     name: 'bench_capture_native',
     source: rig.admin,
