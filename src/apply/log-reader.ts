@@ -31,6 +31,17 @@ const busyWindowChanges = 50;
 const busyWindowMs = 50;
 
 /**
+ * A window that gathered changes at this rate or more (per ms, since the window before opened) means a
+ * brisk source, as one client committing single-row transactions back to back: the next window opens
+ * `briskWindowMs` after this one did, and the doorbell stays unarmed. Without it such a source's windows
+ * hold a few changes each, and each window's tick, read and target transaction take the two cores'
+ * time from the writer. A source of a few hundred transactions a second stays below it: its changes
+ * keep the latency of one round.
+ */
+const briskChangesPerMs = 1;
+const briskWindowMs = 10;
+
+/**
  * A worker's first chunk after it connects asks for this many changes, and while the link to the target
  * is short each next one for twice as many, up to apply.batchSize: the first rows of a backlog reach
  * the target after one small read and apply, not after a whole batch is read, made into statements and
@@ -156,8 +167,9 @@ export class LogReader {
   private applying = 0;
   /** The average bytes of a change in the last chunk read (readInPieces); 0: none yet. */
   private averageBytes = 0;
-  /** When the last window opened, and how many changes it has had so far. */
+  /** When the last window and the one before it opened, and how many changes the last has had so far. */
   private windowOpenedAt = 0;
+  private previousOpenedAt = 0;
   private windowChanges = 0;
   /**
    * The last chunk read was empty, or the window applied was a quiet one: the worker may have armed the
@@ -180,6 +192,7 @@ export class LogReader {
     // that look must see every write committed before the arming, which rang no bell.
     const tick = await this.sharedLog.tick(source, position.from, this.mayHaveArmed);
     const opened = openWindow(position, tick);
+    this.previousOpenedAt = this.windowOpenedAt;
     this.windowOpenedAt = performance.now();
     this.windowChanges = 0;
     return opened;
@@ -268,14 +281,14 @@ export class LogReader {
   }
 
   /**
-   * The window at `position` is applied, was a quiet source's (fewer than `busyWindowChanges` changes),
-   * and this worker reads the log alone: it may arm the doorbell now and make its next look the one after
-   * the arming, whose tick must be fresh. Where several workers read, a fresh tick after each window
-   * would part them (each applies at its own pace), and they would read the log once each: their next
-   * looks take the tick another worker ended the same window with (SharedLog.tick), as before.
+   * The window at `position` is applied, was a quiet source's (neither busy nor brisk), and this worker
+   * reads the log alone: it may arm the doorbell now and make its next look the one after the arming,
+   * whose tick must be fresh. Where several workers read, a fresh tick after each window would part them
+   * (each applies at its own pace), and they would read the log once each: their next looks take the
+   * tick another worker ended the same window with (SharedLog.tick), as before.
    */
   quiet(position: Position): boolean {
-    return position.to === undefined && this.windowChanges < busyWindowChanges && this.sharedLog.alone;
+    return position.to === undefined && this.gathering() === 0 && this.sharedLog.alone;
   }
 
   /** The worker armed the doorbell: the next window ends at a tick taken after the arming. */
@@ -283,10 +296,24 @@ export class LogReader {
     this.mayHaveArmed = true;
   }
 
-  /** After a busy window closed at `position`: let the next one gather changes a moment. */
+  /** After a busy or brisk window closed at `position`: let the next one gather changes a moment. */
   async pace(position: Position, signal: AbortSignal): Promise<void> {
-    if (position.to !== undefined || this.windowChanges < busyWindowChanges) return;
-    const wait = this.windowOpenedAt + busyWindowMs - performance.now();
+    if (position.to !== undefined) return;
+    const wait = this.windowOpenedAt + this.gathering() - performance.now();
     if (wait > 0) await sleep(wait, signal);
   }
+
+  /** How long after the last window opened the next one may: 0 after a quiet source's window. */
+  private gathering(): number {
+    return windowGathering(this.windowChanges, this.windowOpenedAt - this.previousOpenedAt);
+  }
+}
+
+/**
+ * How long after a window opened the next one may, for a window of `changes` opened `spanMs` after the
+ * one before it: 0 for a quiet source's window, whose next opens at once.
+ */
+export function windowGathering(changes: number, spanMs: number): number {
+  if (changes >= busyWindowChanges) return busyWindowMs;
+  return changes > 0 && changes >= briskChangesPerMs * spanMs ? briskWindowMs : 0;
 }

@@ -2,7 +2,7 @@
 // by the read query's rule (src/changelog/window.ts). No database.
 import { describe, expect, it } from 'vitest';
 
-import { ChunkRamp, readInPieces, workerChunkLimits } from '../../src/apply/log-reader.js';
+import { ChunkRamp, readInPieces, windowGathering, workerChunkLimits } from '../../src/apply/log-reader.js';
 import type { Chunk, ChunkLimits, LogChange } from '../../src/changelog/window.js';
 import { logChange } from '../support/log-change.js';
 
@@ -167,5 +167,25 @@ describe("a worker's share of the chunk limits", () => {
       bytes: 1000,
     });
     expect(workerChunkLimits({ batchSize: 100, batchBytes: 1000 }, 0)).toEqual({ changes: 100, bytes: 1000 });
+  });
+});
+
+describe('how long the next window gathers changes', () => {
+  it("opens at once after a quiet source's window: a few hundred transactions a second, or an idle one", () => {
+    expect(windowGathering(1, 5)).toBe(0);
+    expect(windowGathering(3, 12)).toBe(0);
+    expect(windowGathering(0, 0)).toBe(0);
+    expect(windowGathering(1, 60_000)).toBe(0);
+  });
+
+  it('waits a moment after a brisk one: a change a millisecond or more, as one client writing flat out', () => {
+    expect(windowGathering(3, 2.5)).toBe(10);
+    expect(windowGathering(20, 10)).toBe(10);
+    expect(windowGathering(49, 49)).toBe(10);
+  });
+
+  it('waits longer after a busy one, whatever its rate', () => {
+    expect(windowGathering(50, 10)).toBe(50);
+    expect(windowGathering(5_000, 60_000)).toBe(50);
   });
 });
