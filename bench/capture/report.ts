@@ -22,38 +22,60 @@ import {
 
 export const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`;
 
+/** A mode's median TPS over the rounds, for one workload and client count. */
+function medianTps(results: SingleRowResult[], workload: string, clients: number, mode: string): number {
+  const runs = results.filter((r) => r.workload === workload && r.clients === clients && r.mode === mode);
+  return runs.length === 0 ? NaN : median(runs.map((r) => r.tps));
+}
+
+/** Each round's statement TPS ÷ its no-capture TPS, in order. */
+function roundRatios(results: SingleRowResult[], workload: string, clients: number): string {
+  const of = (mode: string, round: number): number | undefined =>
+    results.find(
+      (r) => r.workload === workload && r.clients === clients && r.mode === mode && r.round === round,
+    )?.tps;
+  const rounds = [...new Set(results.map((r) => r.round))].sort((a, b) => a - b);
+  return rounds
+    .map((round) => fmt((of(statement.key, round) ?? NaN) / (of(none.key, round) ?? NaN), 2))
+    .join(' ');
+}
+
 export function singleRowTable(results: SingleRowResult[], seconds: number): string {
-  const tps = (workload: string, clients: number, mode: Mode): number =>
-    results.find((r) => r.workload === workload && r.clients === clients && r.mode === mode.key)?.tps ?? NaN;
   const keys = [...new Set(results.map((r) => `${r.workload} ${r.clients}`))];
+  const rounds = Math.max(...results.map((r) => r.round));
   const rows = keys.map((key): Cell[] => {
     const [workload = '', count = ''] = key.split(' ');
     const clients = Number(count);
-    const base = tps(workload, clients, none);
-    const ratio = (mode: Mode): string => fmt(tps(workload, clients, mode) / base, 2);
+    const tps = (mode: Mode): number => medianTps(results, workload, clients, mode.key);
+    const base = tps(none);
+    const ratio = (mode: Mode): string => fmt(tps(mode) / base, 2);
     const target = ratioTarget(workload, clients);
-    const left = results.find(
+    const left = results.filter(
       (r) => r.workload === workload && r.clients === clients && r.mode === 'statement',
     );
     return [
       workload,
       clients,
       base,
-      tps(workload, clients, statement),
+      tps(statement),
       ratio(statement),
+      ...(rounds > 1 ? [roundRatios(results, workload, clients)] : []),
       target === undefined ? '-' : `≥ ${fmt(target, 2)}`,
-      target === undefined ? '' : verdict(tps(workload, clients, statement) / base >= target),
-      tps(workload, clients, row),
+      target === undefined ? '' : verdict(tps(statement) / base >= target),
+      tps(row),
       ratio(row),
-      tps(workload, clients, statementIdle),
+      tps(statementIdle),
       ratio(statementIdle),
-      left?.backlogAtEnd ?? '-',
-      tps(workload, clients, native),
+      left.length === 0 ? '-' : left.map((r) => r.backlogAtEnd ?? '-').join(' '),
+      tps(native),
       ratio(native),
     ];
   });
+  const each = rounds > 1 ? ['each round'] : [];
   return [
-    `Single-row transactions, TPS over ${seconds} s each (ratio = with capture ÷ without)`,
+    rounds > 1
+      ? `Single-row transactions, TPS over ${seconds} s each, median of ${rounds} rounds through the modes (ratio = with capture ÷ without)`
+      : `Single-row transactions, TPS over ${seconds} s each (ratio = with capture ÷ without)`,
     formatTable(
       [
         'workload',
@@ -61,6 +83,7 @@ export function singleRowTable(results: SingleRowResult[], seconds: number): str
         'no capture',
         'statement',
         'ratio',
+        ...each,
         'target',
         '',
         'row-level',
@@ -77,6 +100,9 @@ export function singleRowTable(results: SingleRowResult[], seconds: number): str
     "variant in bench/sql/capture-row.sql, with the daemon stopped (its capture watcher would make trigsync's",
     'triggers again beside it). "backlog at end": changes of the statement run not yet applied. "native LR":',
     'no capture, native logical replication applying to the same target (every run at wal_level=logical).',
+    ...(rounds > 1
+      ? ['"each round": statement ÷ no capture in each round, in order; the other columns are medians.']
+      : []),
   ].join('\n');
 }
 
@@ -84,7 +110,7 @@ export function singleRowTable(results: SingleRowResult[], seconds: number): str
 export function waitTable(results: SingleRowResult[]): string {
   const most = Math.max(...results.map((r) => r.clients));
   const rows = results
-    .filter((r) => r.clients === most)
+    .filter((r) => r.clients === most && r.round === 1)
     .map((r): Cell[] => [
       r.workload,
       singleRowModes.find((m) => m.key === r.mode)?.label ?? r.mode,
@@ -92,7 +118,7 @@ export function waitTable(results: SingleRowResult[]): string {
       formatWaits(r.waits),
     ]);
   return [
-    `Writer sessions by wait event at ${plural(most, 'client')} (average sessions; "running": on CPU or runnable)`,
+    `Writer sessions by wait event at ${plural(most, 'client')}, first round (average sessions; "running": on CPU or runnable)`,
     formatTable(['workload', 'mode', 'tps', 'top wait events'], rows),
   ].join('\n');
 }
@@ -164,12 +190,13 @@ export function rowVersusStatement(
   const lines = [
     'Row-level versus statement-level capture (positive: row-level faster; TPS both with the daemon off):',
   ];
-  for (const r of singleRow.filter((s) => s.mode === 'row')) {
-    const s = singleRow.find(
-      (x) => x.workload === r.workload && x.clients === r.clients && x.mode === 'statementIdle',
+  for (const r of singleRow.filter((s) => s.mode === 'row' && s.round === 1)) {
+    const rowTps = medianTps(singleRow, r.workload, r.clients, 'row');
+    const statementTps = medianTps(singleRow, r.workload, r.clients, 'statementIdle');
+    if (Number.isNaN(statementTps)) continue;
+    lines.push(
+      `  ${r.workload}, ${plural(r.clients, 'client')}: ${fmt((rowTps / statementTps - 1) * 100, 1)}% TPS`,
     );
-    if (s === undefined) continue;
-    lines.push(`  ${r.workload}, ${plural(r.clients, 'client')}: ${fmt((r.tps / s.tps - 1) * 100, 1)}% TPS`);
   }
   for (const kind of ['INSERT', 'UPDATE']) {
     const us = (mode: string): number =>

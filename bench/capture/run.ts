@@ -92,7 +92,13 @@ export async function captureBench({ options, load }: BenchContext): Promise<voi
         console.log(`\n${rowVersusStatement(singleRow, cost, bulk)}`);
         const file = await writeResults('capture', new Date(machine.date), {
           machine,
-          options: { seconds: options.seconds, clients: options.clients, bulkRows, bulkRepetitions },
+          options: {
+            seconds: options.seconds,
+            clients: options.clients,
+            rounds: options.captureRounds,
+            bulkRows,
+            bulkRepetitions,
+          },
           modes: singleRowModes,
           singleRow,
           cost,
@@ -148,16 +154,21 @@ async function measureSingleRow(rig: Rig, options: BenchOptions): Promise<Single
   ] as const;
   for (const [label, workload, truncate] of workloads) {
     for (const clients of options.clients) {
-      for (const mode of singleRowModes) {
-        await prepare(rig, mode, truncate);
-        const subscription = mode.native === true ? await subscribe(rig, truncate) : undefined;
-        const [result, waits] = await sampleWaits(rig.sampler, () =>
-          rig.load.run(workload, { url: rig.sourceUrl, clients, seconds: options.seconds }),
-        );
-        await subscription?.drop();
-        const backlogAtEnd = mode.daemon ? await backlog(rig.admin, rig.config) : null;
-        results.push({ workload: label, clients, mode: mode.key, ...result, backlogAtEnd, waits });
-        console.error(`  ${label}, ${plural(clients, 'client')}, ${mode.label}: ${fmt(result.tps)} tps`);
+      for (let round = 1; round <= options.captureRounds; round++) {
+        for (const mode of singleRowModes) {
+          await prepare(rig, mode, truncate);
+          const subscription = mode.native === true ? await subscribe(rig, truncate) : undefined;
+          const [result, waits] = await sampleWaits(rig.sampler, () =>
+            rig.load.run(workload, { url: rig.sourceUrl, clients, seconds: options.seconds }),
+          );
+          await subscription?.drop();
+          const backlogAtEnd = mode.daemon ? await backlog(rig.admin, rig.config) : null;
+          results.push({ workload: label, clients, round, mode: mode.key, ...result, backlogAtEnd, waits });
+          const rounds = options.captureRounds > 1 ? `, round ${round}` : '';
+          console.error(
+            `  ${label}, ${plural(clients, 'client')}${rounds}, ${mode.label}: ${fmt(result.tps)} tps`,
+          );
+        }
       }
     }
   }

@@ -94,6 +94,8 @@ export const bulkTarget = 1.5;
 export interface SingleRowResult {
   workload: string;
   clients: number;
+  /** 1.. (--capture-rounds): each round runs every mode once. */
+  round: number;
   mode: string;
   tps: number;
   latencyMs: number;

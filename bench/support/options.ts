@@ -29,6 +29,11 @@ export interface BenchOptions {
   pruneSeconds: number;
   /** prune: log rows per second the writers aim at; 0: as fast as they can. */
   pruneRate: number;
+  /**
+   * capture: rounds through the single-row modes, each mode once a round, so that the machine's drift
+   * hits every mode alike; the table shows each mode's median TPS and each round's ratio.
+   */
+  captureRounds: number;
   /** relational: transactions of one order and its lines, per run. */
   orders: number;
   /** relational: single-row transactions per run. */
@@ -85,6 +90,7 @@ export const usage = `usage: npm run bench -- [capture] [throughput] [latency] [
   --soak-rate N         soak: tx/s of the writers                           (BENCH_SOAK_RATE, default 2000)
   --prune-seconds N     prune: seconds per design                           (BENCH_PRUNE_SECONDS, default 60)
   --prune-rate N        prune: log rows/s the writers aim at; 0: flat out   (BENCH_PRUNE_RATE, default 30000)
+  --capture-rounds N    capture: rounds through the single-row modes, median (BENCH_CAPTURE_ROUNDS, default 1)
   --orders N            relational: transactions (an order, 3 lines) a run  (BENCH_ORDERS, default 5000)
   --singles N           relational: single-row transactions a run           (BENCH_SINGLES, default 20000)
   --delays LIST         relational: one-way network delays in ms; 0: none   (BENCH_DELAYS, default 0,5,20)
@@ -113,6 +119,7 @@ export function parseOptions(argv: string[]): { names: BenchName[]; options: Ben
       'soak-rate': { type: 'string' },
       'prune-seconds': { type: 'string' },
       'prune-rate': { type: 'string' },
+      'capture-rounds': { type: 'string' },
       orders: { type: 'string' },
       singles: { type: 'string' },
       delays: { type: 'string' },
@@ -153,6 +160,7 @@ export function parseOptions(argv: string[]): { names: BenchName[]; options: Ben
       soakRate: int(values['soak-rate'] ?? env.BENCH_SOAK_RATE ?? '2000', 'soak-rate'),
       pruneSeconds: int(values['prune-seconds'] ?? env.BENCH_PRUNE_SECONDS ?? (quick ? '15' : '60'), 'prune'),
       pruneRate: int(values['prune-rate'] ?? env.BENCH_PRUNE_RATE ?? '30000', 'prune-rate', 0),
+      captureRounds: int(values['capture-rounds'] ?? env.BENCH_CAPTURE_ROUNDS ?? '1', 'capture-rounds'),
       orders: int(values.orders ?? env.BENCH_ORDERS ?? (quick ? '1000' : '5000'), 'orders'),
       singles: int(values.singles ?? env.BENCH_SINGLES ?? (quick ? '4000' : '20000'), 'singles'),
       delays: [...new Set(list(values.delays ?? env.BENCH_DELAYS ?? '0,5,20', 0))],
