@@ -5,6 +5,7 @@ import pg from 'pg';
 
 import type { Config } from '../config/types.js';
 import { classifyError, coerceError, TrigsyncError } from '../failure/errors.js';
+import { announcedPid, refuseTransactionPooler } from './pooler.js';
 import { holdAlone } from './shared-connection.js';
 
 export interface ConnectOptions {
@@ -144,7 +145,8 @@ export class EarlyConnection extends Early<pg.Client> {
  * null. Transactions that may write where a database or role is read-only by default
  * (default_transaction_read_only, a guard for applications), as pg_dump's output sets it and as native
  * logical replication's apply writes: trigsync writes only where its config says. One round trip at
- * connect: options in the startup packet would be refused by a pgbouncer.
+ * connect: options in the startup packet would be refused by a pgbouncer. Set only where the session's
+ * server process is the one that announced itself at connect (setSessionUp).
  */
 const sessionLimits = `select set_config('statement_timeout', '0', false),
   set_config('lock_timeout', '0', false),
@@ -165,7 +167,7 @@ export async function connect(url: string, options: ConnectOptions): Promise<pg.
   const { database } = options;
   try {
     await client.connect();
-    await client.query(sessionLimits);
+    await setSessionUp(client, url, options);
     if (options.silenceTimeoutMs !== undefined) watchSilence(client, options.silenceTimeoutMs);
   } catch (thrown) {
     await client.end().catch(() => undefined);
@@ -176,6 +178,46 @@ export async function connect(url: string, options: ConnectOptions): Promise<pg.
   }
   if (database !== undefined) nameBrokenConnection(client, database);
   return client;
+}
+
+/**
+ * The session's limits, in the same round trip where the server process is the one that announced
+ * itself at connect. Where it is not, something stands between (a pooler, a proxy): the limits wait
+ * until refuseTransactionPooler has found that the session keeps its server process, since a pooler in
+ * transaction mode would leave them to other clients' sessions.
+ */
+async function setSessionUp(client: pg.Client, url: string, options: ConnectOptions): Promise<void> {
+  const direct = await client.query({
+    text: `${sessionLimits} where pg_catalog.pg_backend_pid() = $1`,
+    values: [announcedPid(client)],
+  });
+  if (direct.rowCount === 1) return;
+  await refuseTransactionPooler(client, () => openProbe(url, options), reachedAs(url, options));
+  await client.query(sessionLimits);
+}
+
+/** A bare session to `url`, for refuseTransactionPooler. */
+async function openProbe(url: string, options: ConnectOptions): Promise<pg.Client> {
+  const probe = new pg.Client(clientConfig(url, options));
+  probe.on('error', () => undefined);
+  try {
+    await probe.connect();
+  } catch (thrown) {
+    await probe.end().catch(() => undefined);
+    throw thrown;
+  }
+  return probe;
+}
+
+/** The database as errors name it, else the URL's host, port and database, never its password. */
+function reachedAs(url: string, options: ConnectOptions): string {
+  if (options.database !== undefined) return options.database;
+  try {
+    const parsed = new URL(url);
+    return `${parsed.host}${parsed.pathname}`;
+  } catch {
+    return 'the server';
+  }
 }
 
 /** A query's rejection for a broken connection names the database (see ConnectOptions.database). */

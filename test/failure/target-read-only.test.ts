@@ -22,7 +22,7 @@ import {
   makeConfig,
   runCli,
   startDaemon,
-  targetStatus,
+  waitParked,
   waitCaughtUp,
 } from '../support/replication.js';
 
@@ -89,13 +89,7 @@ describe('a target that refuses writes', () => {
 
     const daemon = await startDaemon(config);
     await writeItems(src.url, 1, 100);
-    const parked = await waitFor(
-      async () => {
-        const status = await targetStatus(config, 'replica');
-        return status.state === 'parked' ? status : undefined;
-      },
-      { what: 'the standby target to park' },
-    );
+    const parked = await waitParked(config, 'replica', { what: 'the standby target to park' });
     expect(parked.lastError).toMatch(standbyMessage);
     expect(await standby.query('select count(*)::int as n from items', [], 'app')).toEqual([{ n: 0 }]);
 

@@ -21,10 +21,9 @@ import {
   makeConfig,
   runCli,
   startDaemon,
-  targetStatus,
+  waitParked,
   waitCaughtUp,
 } from '../support/replication.js';
-import { waitFor } from '../support/wait.js';
 
 const tables = `
   create table orders (id bigint primary key, status text not null, total numeric(12, 2));
@@ -326,13 +325,11 @@ describe('least privilege', () => {
     try {
       const write = (sql: string) => withClient(appUrl, (db) => db.query(sql));
       await write(`insert into accounts select g, 'tenant ' || g % 3, g from generate_series(1, 20) g`);
-      const parked = await waitFor(
-        async () => {
-          const status = await targetStatus(config, 'replica');
-          return status.state === 'parked' ? status : undefined;
-        },
-        { what: 'the target to park', timeoutMs: 30_000, intervalMs: 100 },
-      );
+      const parked = await waitParked(config, 'replica', {
+        what: 'the target to park',
+        timeoutMs: 30_000,
+        intervalMs: 100,
+      });
       expect(parked.lastError).toBe(refusal);
       expect((await fingerprint(targetUrl, 'select * from accounts')).count).toBe(0);
 
@@ -351,13 +348,11 @@ describe('least privilege', () => {
       await asTargetAdmin('alter table accounts force row level security');
       await write(`update accounts set balance = -1 where id = 2; delete from accounts where id = 4`);
       const before = await fingerprint(targetUrl, query);
-      const forced = await waitFor(
-        async () => {
-          const status = await targetStatus(config, 'replica');
-          return status.state === 'parked' ? status : undefined;
-        },
-        { what: 'the target to park under forced row-level security', timeoutMs: 30_000, intervalMs: 100 },
-      );
+      const forced = await waitParked(config, 'replica', {
+        what: 'the target to park under forced row-level security',
+        timeoutMs: 30_000,
+        intervalMs: 100,
+      });
       expect(forced.lastError).toMatch(/row-level security/);
       expect(await fingerprint(targetUrl, query)).toEqual(before);
       await asTargetAdmin('alter table accounts no force row level security');

@@ -6,9 +6,9 @@
 import { describe, expect, it } from 'vitest';
 
 import { withClient } from '../support/cluster.js';
-import { freshDatabase, sharedClusters, waitFor, type FreshDatabase } from '../support/fixtures.js';
+import { freshDatabase, sharedClusters, type FreshDatabase } from '../support/fixtures.js';
 import type { Config } from '../../src/config/types.js';
-import { makeConfig, startDaemon, targetStatus, waitCaughtUp } from '../support/replication.js';
+import { makeConfig, startDaemon, waitParked, waitCaughtUp } from '../support/replication.js';
 
 const tables = `
   create table t (id int primary key, v text, j jsonb, js json, a text[], c char(6));
@@ -81,13 +81,7 @@ describe('databases of other encodings', () => {
     await replicateAlike(src, dst, async (config) => {
       // The euro sign is not in LATIN1: the writer commits, the target parks on that change.
       await withClient(src.url, (db) => db.query(`insert into t (id, v) values (5000, 'price: 5 €')`));
-      const parked = await waitFor(
-        async () => {
-          const status = await targetStatus(config, 'dst');
-          return status.state === 'parked' ? status : undefined;
-        },
-        { what: 'the LATIN1 target to park' },
-      );
+      const parked = await waitParked(config, 'dst', { what: 'the LATIN1 target to park' });
       expect(parked.lastError).toMatch(/has no equivalent in encoding "LATIN1"/);
       const queued = await withClient(src.url, (db) =>
         db.query<{ table_name: string; key: unknown; sqlstate: string }>(

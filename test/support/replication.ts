@@ -25,7 +25,7 @@ import {
   type PgCluster,
 } from './fixtures.js';
 import { withClient } from './cluster.js';
-import { delay } from './wait.js';
+import { delay, type WaitForOptions } from './wait.js';
 
 /** A validated config; the raw object is what a YAML file would hold. */
 export function makeConfig(raw: Record<string, unknown>): Config {
@@ -222,6 +222,18 @@ export async function targetStatus(config: Config, target: string): Promise<Targ
   const found = status.targets.find((t) => t.name === target);
   if (found === undefined) throw new Error(`no target ${target} in status`);
   return found;
+}
+
+/** Wait until `target` parks; its status then, whose lastError says why. */
+export async function waitParked(
+  config: Config,
+  target: string,
+  options: WaitForOptions,
+): Promise<TargetStatus> {
+  return waitFor(async () => {
+    const status = await targetStatus(config, target);
+    return status.state === 'parked' ? status : undefined;
+  }, options);
 }
 
 /**
