@@ -8,7 +8,7 @@ import type { Config } from '../../src/config/types.js';
 import { Daemon } from '../../src/daemon/daemon.js';
 import { connect } from '../../src/db/connect.js';
 import type { TrigsyncEvents } from '../../src/lib/events.js';
-import { createLogger } from '../../src/lib/logger.js';
+import { createLogger, type Logger } from '../../src/lib/logger.js';
 import { readStatus } from '../../src/changelog/status.js';
 import { askPause } from '../../src/operator/commands.js';
 import { waitFor } from '../../test/support/wait.js';
@@ -93,9 +93,25 @@ export async function targetDatabases(
 export class DaemonHandle {
   private daemon: Daemon | undefined;
   /** Warnings and errors only, on stderr, so that they do not mix with the tables on stdout. */
-  private readonly logger = createLogger('warn', pino.destination(2));
+  private readonly logger: Logger;
 
-  constructor(private config: Config) {}
+  /** `expected`: log lines that the benchmark causes on purpose, left out. */
+  constructor(
+    private config: Config,
+    expected?: RegExp,
+  ) {
+    const stderr = pino.destination(2);
+    this.logger = createLogger(
+      'warn',
+      expected === undefined
+        ? stderr
+        : {
+            write: (line: string) => {
+              if (!expected.test(line)) stderr.write(line);
+            },
+          },
+    );
+  }
 
   /**
    * Starts the daemon unless it runs with this config; `install` happens at every start, as with
