@@ -151,16 +151,7 @@ export async function setTriggers(client: pg.Client, config: Config, triggers: T
                             for each statement execute function ${schema}.capture(${arg})`);
     }
     if (triggers === 'packed' || triggers === 'floor') {
-      // The packed trial's trigger is told the table's columns, which its image type must still match.
-      const shape = await client.query<{ shape: string }>(
-        `select string_agg(attname || ':' || atttypid, ',' order by attnum) as shape
-           from pg_attribute where attrelid = $1::regclass and attnum > 0 and not attisdropped`,
-        [table],
-      );
-      const args =
-        triggers === 'packed'
-          ? [config.applicationName, shape.rows[0]!.shape].map(sqlLiteral).join(', ')
-          : '';
+      const args = triggers === 'packed' ? await packedArguments(client, config, table) : '';
       for (const event of statementEvents) {
         await client.query(`create trigger bench_capture_${event} after ${event} on ${table}
                               referencing ${transitionTables[event]}
@@ -172,6 +163,16 @@ export async function setTriggers(client: pg.Client, config: Config, triggers: T
   if (triggers === 'packed')
     await client.query(`truncate ${schema}.bench_packed_log, ${schema}.bench_packed_rows`);
   if (triggers === 'floor') await client.query(`truncate ${schema}.bench_floor_log`);
+}
+
+/** The packed trial's trigger arguments: it is told the table's columns, which its image type must match. */
+async function packedArguments(client: pg.Client, config: Config, table: string): Promise<string> {
+  const shape = await client.query<{ shape: string }>(
+    `select string_agg(attname || ':' || atttypid, ',' order by attnum) as shape
+       from pg_attribute where attrelid = $1::regclass and attnum > 0 and not attisdropped`,
+    [table],
+  );
+  return [config.applicationName, shape.rows[0]!.shape].map(sqlLiteral).join(', ');
 }
 
 /** The variants' functions (bench/sql), next to trigsync's capture functions in the installed schema. */

@@ -159,11 +159,17 @@ const sessionLimits = `select set_config('statement_timeout', '0', false),
   (select set_config('transaction_timeout', '0', false)
     where current_setting('server_version_num')::int >= 170000)`;
 
-/** Open one client; the caller ends it. */
-export async function connect(url: string, options: ConnectOptions): Promise<pg.Client> {
+/** A client not connected yet, that an idle server's going away does not crash the process with. */
+function newClient(url: string, options: ConnectOptions): pg.Client {
   const client = new pg.Client(clientConfig(url, options));
   // An idle client whose server goes away emits 'error'; without a listener that would crash the process.
   client.on('error', () => undefined);
+  return client;
+}
+
+/** Open one client; the caller ends it. */
+export async function connect(url: string, options: ConnectOptions): Promise<pg.Client> {
+  const client = newClient(url, options);
   const { database } = options;
   try {
     await client.connect();
@@ -196,16 +202,13 @@ async function setSessionUp(client: pg.Client, url: string, options: ConnectOpti
   await client.query(sessionLimits);
 }
 
-/** A bare session to `url`, for refuseTransactionPooler. */
+/** A bare session to `url`, for refuseTransactionPooler: connect()'s failures are named there. */
 async function openProbe(url: string, options: ConnectOptions): Promise<pg.Client> {
-  const probe = new pg.Client(clientConfig(url, options));
-  probe.on('error', () => undefined);
-  try {
-    await probe.connect();
-  } catch (thrown) {
+  const probe = newClient(url, options);
+  await probe.connect().catch(async (thrown: unknown) => {
     await probe.end().catch(() => undefined);
     throw thrown;
-  }
+  });
   return probe;
 }
 
